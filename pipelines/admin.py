@@ -1,0 +1,114 @@
+"""Admin for every model. Runs, steps and artifacts are history: read-only."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from pipelines.models import (
+    ApiToken,
+    Artifact,
+    ArtifactVersion,
+    Pipeline,
+    PipelineRun,
+    StepRun,
+    StepRunInput,
+    StepRunOutput,
+    WorkerHeartbeat,
+)
+
+
+class HistoryAdmin(admin.ModelAdmin):
+    """Shows a record without letting anyone falsify it; deleting stays possible."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class StepRunInline(admin.TabularInline):
+    model = StepRun
+    fields = ["name", "status", "attempt", "started_at", "finished_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(HistoryAdmin):
+    list_display = ["name", "created_at", "created_by"]
+    search_fields = ["name"]
+
+
+@admin.register(PipelineRun)
+class PipelineRunAdmin(HistoryAdmin):
+    list_display = ["name", "pipeline", "status", "created_at", "finished_at", "triggered_by"]
+    list_filter = ["status", "pipeline"]
+    search_fields = ["name"]
+    list_select_related = ["pipeline", "triggered_by"]
+    inlines = [StepRunInline]
+
+
+class LinkInline(admin.TabularInline):
+    fields = ["name", "artifact_version"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class InputInline(LinkInline):
+    model = StepRunInput
+
+
+class OutputInline(LinkInline):
+    model = StepRunOutput
+
+
+@admin.register(StepRun)
+class StepRunAdmin(HistoryAdmin):
+    list_display = ["name", "pipeline_run", "status", "attempt", "started_at", "finished_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "pipeline_run__name"]
+    list_select_related = ["pipeline_run"]
+    inlines = [InputInline, OutputInline]
+
+
+@admin.register(Artifact)
+class ArtifactAdmin(HistoryAdmin):
+    list_display = ["name", "created_at"]
+    search_fields = ["name"]
+
+
+@admin.register(ArtifactVersion)
+class ArtifactVersionAdmin(HistoryAdmin):
+    list_display = ["artifact", "version", "data_type", "size", "created_at"]
+    search_fields = ["artifact__name"]
+    list_select_related = ["artifact"]
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(HistoryAdmin):
+    list_display = ["hostname", "started_at", "last_seen_at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made with `manage.py create_api_token` (the key is shown once);
+    here they can be inspected and revoked, never read."""
+
+    list_display = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
+    fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at"]
+    list_select_related = ["user"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

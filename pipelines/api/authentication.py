@@ -1,0 +1,35 @@
+"""`Authorization: Bearer <key>` (or `Token <key>`) against hashed personal tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from pipelines.models import ApiToken
+
+# Recording every use would turn each API read into a write.
+_LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    keywords = ("bearer", "token")
+
+    def authenticate(self, request):  # type: ignore[no-untyped-def]
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].decode(errors="replace").lower() not in self.keywords:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header; send 'Bearer <token>'.")
+        key = header[1].decode(errors="replace")
+        token = ApiToken.objects.select_related("user").filter(digest=ApiToken.digest_of(key), revoked_at=None).first()
+        if token is None or not token.user.is_active:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > _LAST_USED_GRANULARITY:
+            ApiToken.objects.filter(id=token.id).update(last_used_at=now)
+        return token.user, token
+
+    def authenticate_header(self, request):  # type: ignore[no-untyped-def]
+        return "Bearer"

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from pipelines.models import Artifact, ArtifactVersion, Pipeline, PipelineRun, StepRun
+
+
+class PipelineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Pipeline
+        fields = ["id", "name", "created_at"]
+
+
+class PipelineRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Pipeline
+        fields = ["id", "name"]
+
+
+class ArtifactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Artifact
+        fields = ["id", "name", "created_at"]
+
+
+class ArtifactVersionSerializer(serializers.ModelSerializer):
+    artifact = serializers.CharField(source="artifact.name")
+
+    class Meta:
+        model = ArtifactVersion
+        fields = [
+            "id",
+            "artifact",
+            "version",
+            "uri",
+            "materializer",
+            "data_type",
+            "checksum",
+            "size",
+            "producer_step_run",
+            "created_at",
+        ]
+
+
+def _links(links: Any) -> dict[str, Any]:
+    return {link.name: ArtifactVersionSerializer(link.artifact_version).data for link in links.all()}
+
+
+class StepRunSerializer(serializers.ModelSerializer):
+    pipeline_run = serializers.IntegerField(source="pipeline_run_id")
+    inputs = serializers.SerializerMethodField()
+    outputs = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StepRun
+        fields = [
+            "id",
+            "pipeline_run",
+            "name",
+            "status",
+            "attempt",
+            "source",
+            "code_hash",
+            "parameters",
+            "upstream",
+            "cache_key",
+            "worker",
+            "queued_at",
+            "started_at",
+            "user_code_started_at",
+            "user_code_finished_at",
+            "finished_at",
+            "error",
+            "inputs",
+            "outputs",
+        ]
+
+    def get_inputs(self, obj: StepRun) -> dict[str, Any]:
+        return _links(obj.input_links)
+
+    def get_outputs(self, obj: StepRun) -> dict[str, Any]:
+        return _links(obj.output_links)
+
+
+class StepRunDetailSerializer(StepRunSerializer):
+    class Meta(StepRunSerializer.Meta):
+        fields = [*StepRunSerializer.Meta.fields, "logs"]
+
+
+class PipelineRunSerializer(serializers.ModelSerializer):
+    pipeline = PipelineRefSerializer()
+    triggered_by = serializers.CharField(source="triggered_by.username", default=None)
+
+    class Meta:
+        model = PipelineRun
+        fields = [
+            "id",
+            "name",
+            "pipeline",
+            "status",
+            "revision",
+            "parameters",
+            "config",
+            "triggered_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class PipelineRunDetailSerializer(PipelineRunSerializer):
+    steps = StepRunSerializer(many=True)
+
+    class Meta(PipelineRunSerializer.Meta):
+        fields = [*PipelineRunSerializer.Meta.fields, "steps"]
+
+
+class RunSpecSerializer(serializers.Serializer):
+    """The compiled pipeline; `pipelines.sdk.spec.validate_spec` checks its content."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("The run spec must be a JSON object.")
+        return data
+
+
+class WaitQuerySerializer(serializers.Serializer):
+    revision = serializers.IntegerField(min_value=0, default=0)
+    timeout = serializers.FloatField(min_value=0, max_value=60, default=20)

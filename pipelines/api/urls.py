@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from rest_framework.routers import DefaultRouter
+
+from pipelines.api import views
+
+router = DefaultRouter()
+router.register("pipelines", views.PipelineViewSet, basename="pipeline")
+router.register("runs", views.PipelineRunViewSet, basename="run")
+router.register("steps", views.StepRunViewSet, basename="step")
+router.register("artifacts", views.ArtifactViewSet, basename="artifact")
+router.register("artifact-versions", views.ArtifactVersionViewSet, basename="artifact-version")
+
+urlpatterns = router.urls

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from pipelines import selectors
+from pipelines.api import serializers as s
+from pipelines.models import Artifact
+from pipelines.sdk.spec import SpecError
+from pipelines.services.runs import pipeline_run_create
+
+# How often a waiting request looks at the run's revision: one indexed read of one
+# integer, cheap enough that clients learn of a change within this delay.
+WAIT_POLL_SECONDS = 0.01
+
+
+class ReadOnlyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    pass
+
+
+class IdOrNameLookupMixin:
+    """Retrieve by numeric id or by unique name."""
+
+    def get_object(self):  # type: ignore[no-untyped-def]
+        queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
+        key = self.kwargs["pk"]  # type: ignore[attr-defined]
+        lookup = {"id": int(key)} if key.isdigit() else {"name": key}
+        obj = get_object_or_404(queryset, **lookup)
+        self.check_object_permissions(self.request, obj)  # type: ignore[attr-defined]
+        return obj
+
+
+class PipelineViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
+    serializer_class = s.PipelineSerializer
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.pipelines_visible_to(self.request.user)
+
+
+class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyViewSet):
+    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+        if self.action == "list":
+            return s.PipelineRunSerializer
+        if self.action == "create":
+            return s.RunSpecSerializer
+        return s.PipelineRunDetailSerializer
+
+    def get_queryset(self) -> QuerySet:
+        if self.action == "list":
+            queryset = selectors.runs_visible_to(self.request.user)
+        else:
+            queryset = selectors.runs_with_steps(self.request.user)
+        params = self.request.query_params
+        if params.get("pipeline"):
+            key = params["pipeline"]
+            queryset = queryset.filter(**({"pipeline_id": int(key)} if key.isdigit() else {"pipeline__name": key}))
+        if params.get("status"):
+            queryset = queryset.filter(status=params["status"])
+        return queryset
+
+    @extend_schema(request=dict, responses=s.PipelineRunDetailSerializer)
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        """Start a run of a compiled pipeline spec (what `@pipeline` functions post)."""
+        try:
+            run = pipeline_run_create(spec=request.data, user=request.user)
+        except SpecError as exc:
+            raise ValidationError(str(exc)) from None
+        run = selectors.runs_with_steps(request.user).get(id=run.id)
+        return Response(s.PipelineRunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[s.WaitQuerySerializer], responses=dict)
+    @action(detail=True, methods=["get"])
+    def wait(self, request: Request, pk: str) -> Response:
+        """Long-poll: answer as soon as the run's revision passes `revision`, or at `timeout`."""
+        query = s.WaitQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        run_id = self.get_object().id
+        since = query.validated_data["revision"]
+        timeout = min(query.validated_data["timeout"], settings.PIPELINES["LONG_POLL_SECONDS"])
+        deadline = time.monotonic() + timeout
+        while True:
+            revision = selectors.run_revision(run_id=run_id)
+            if revision is None or revision > since or time.monotonic() >= deadline:
+                break
+            time.sleep(WAIT_POLL_SECONDS)
+        run = get_object_or_404(selectors.runs_with_steps(request.user), id=run_id)
+        return Response({"run": s.PipelineRunDetailSerializer(run).data, "workers_alive": selectors.workers_alive()})
+
+
+class StepRunViewSet(ReadOnlyViewSet):
+    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+        return s.StepRunSerializer if self.action == "list" else s.StepRunDetailSerializer
+
+    def get_queryset(self) -> QuerySet:
+        queryset = selectors.steps_visible_to(self.request.user)
+        if self.action == "list":
+            queryset = queryset.defer("logs")
+            run = self.request.query_params.get("run")
+            if run:
+                queryset = (
+                    queryset.filter(pipeline_run_id=run) if run.isdigit() else queryset.filter(pipeline_run__name=run)
+                )
+        return queryset
+
+
+class ArtifactViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
+    serializer_class = s.ArtifactSerializer
+
+    def get_queryset(self) -> QuerySet:
+        return Artifact.objects.all()
+
+
+class ArtifactVersionViewSet(ReadOnlyViewSet):
+    serializer_class = s.ArtifactVersionSerializer
+
+    def get_queryset(self) -> QuerySet:
+        queryset = selectors.artifact_versions_visible_to(self.request.user)
+        params = self.request.query_params
+        if params.get("artifact"):
+            key = params["artifact"]
+            queryset = queryset.filter(**({"artifact_id": int(key)} if key.isdigit() else {"artifact__name": key}))
+        if params.get("version"):
+            queryset = queryset.filter(version=params["version"])
+        ordering = params.get("ordering", "-id")
+        if ordering in ("id", "-id", "created_at", "-created_at"):
+            queryset = queryset.order_by(ordering)
+        return queryset

@@ -1,0 +1,204 @@
+"""Pipelines, runs, steps and artifacts: the truth about every execution."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Pipeline(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RunStatus(models.TextChoices):
+    INITIALIZING = "initializing"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+FINISHED_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED)
+
+
+class PipelineRun(models.Model):
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="runs")
+    name = models.CharField(max_length=255, unique=True)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.INITIALIZING)
+    # Bumped on every change a waiting client should see, so a long-poll compares
+    # one integer instead of diffing the run.
+    revision = models.PositiveBigIntegerField(default=0)
+    spec = models.JSONField()
+    parameters = models.JSONField(default=dict)
+    config = models.JSONField(default=dict)
+    triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["pipeline", "-created_at"], name="run_pipeline_created_idx"),
+            models.Index(fields=["status", "-created_at"], name="run_status_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_RUN_STATUSES
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending"  # waiting for upstream steps
+    QUEUED = "queued"  # its message is (or is about to be) on the broker
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # an upstream step failed, so it can never run
+
+
+FINISHED_STEP_STATUSES = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED)
+
+
+class StepRun(models.Model):
+    pipeline_run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=200)
+    source = models.CharField(max_length=500)
+    code_hash = models.CharField(max_length=64, blank=True)
+    parameters = models.JSONField(default=dict)
+    # The step's slice of the spec: inputs, outputs, after, options.
+    spec = models.JSONField()
+    upstream = models.JSONField(default=list)
+    status = models.CharField(max_length=20, choices=StepStatus.choices, default=StepStatus.PENDING)
+    attempt = models.PositiveIntegerField(default=0)
+    cache_key = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Phases: queued (queued_at -> started_at), starting (-> user_code_started_at),
+    # user code (-> user_code_finished_at), saving outputs (-> finished_at).
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    user_code_started_at = models.DateTimeField(null=True, blank=True)
+    user_code_finished_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    logs = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline_run", "name"], name="step_run_unique_name_per_run"),
+        ]
+        indexes = [models.Index(fields=["status"], name="step_run_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_run.name}/{self.name}"
+
+
+class Artifact(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ArtifactVersion(models.Model):
+    artifact = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="versions")
+    version = models.CharField(max_length=100)
+    # Auto-numbered versions keep their number here too, for sorting and "latest".
+    number = models.PositiveIntegerField(null=True, blank=True)
+    uri = models.CharField(max_length=1000, unique=True)
+    materializer = models.CharField(max_length=500)
+    data_type = models.CharField(max_length=500, blank=True)
+    checksum = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField(default=0)
+    producer_step_run = models.ForeignKey(
+        StepRun, null=True, on_delete=models.SET_NULL, related_name="produced_versions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["artifact", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["artifact", "version"], name="artifact_version_unique"),
+            models.UniqueConstraint(
+                fields=["artifact", "number"], condition=Q(number__isnull=False), name="artifact_number_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.artifact.name}:{self.version}"
+
+
+class StepRunOutput(models.Model):
+    step_run = models.ForeignKey(StepRun, on_delete=models.CASCADE, related_name="output_links")
+    name = models.CharField(max_length=200)
+    artifact_version = models.ForeignKey(ArtifactVersion, on_delete=models.PROTECT, related_name="output_links")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["step_run", "name"], name="step_output_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} -> {self.artifact_version_id}"
+
+
+class StepRunInput(models.Model):
+    step_run = models.ForeignKey(StepRun, on_delete=models.CASCADE, related_name="input_links")
+    name = models.CharField(max_length=200)
+    artifact_version = models.ForeignKey(ArtifactVersion, on_delete=models.PROTECT, related_name="input_links")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["step_run", "name"], name="step_input_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.artifact_version_id} -> {self.name}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A Celery worker that is (or was recently) alive, refreshed by a thread in it."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.hostname
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only a SHA-256 digest is stored; the key is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    # The first characters, stored in clear to tell tokens apart in the admin.
+    prefix = models.CharField(max_length=12)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+    @staticmethod
+    def digest_of(key: str) -> str:
+        # Keys are 256 random bits, so a fast hash is enough: there is nothing to
+        # brute-force, unlike a password.
+        return hashlib.sha256(key.encode()).hexdigest()

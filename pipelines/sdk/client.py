@@ -1,0 +1,101 @@
+"""The HTTP client for the pipelines server, usable from any script.
+
+`requests` is imported on first use, so `from pipelines import step` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.sdk.config import load_client_config
+from pipelines.sdk.exceptions import AuthenticationError, ServerError
+from pipelines.sdk.models import ArtifactVersion, PipelineModel, PipelineRun
+
+
+class Client:
+    def __init__(self, server_url: str | None = None, api_token: str | None = None) -> None:
+        config = load_client_config(server_url, api_token)
+        self.server_url = config.server_url
+        self._token = config.api_token
+        self._session: Any = None
+
+    def __repr__(self) -> str:
+        return f"<Client {self.server_url}>"
+
+    # --- transport --------------------------------------------------------------
+    def _http(self) -> Any:
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+            self._session.headers["Authorization"] = f"Bearer {self._token}"
+        return self._session
+
+    def _request(self, method: str, path: str, *, timeout: float = 30.0, **kwargs: Any) -> Any:
+        import requests
+
+        url = f"{self.server_url}/api/v1/{path.lstrip('/')}"
+        try:
+            response = self._http().request(method, url, timeout=timeout, **kwargs)
+        except requests.ConnectionError:
+            raise ServerError(
+                f"Cannot reach the pipelines server at {self.server_url}. Start it (`make demo`, "
+                "or `python manage.py runserver`) or set PIPELINES_SERVER_URL."
+            ) from None
+        if response.status_code == 401:
+            raise AuthenticationError(
+                "The server refused the API token (401). Create a new one with "
+                "`python manage.py create_api_token USERNAME` and set PIPELINES_API_TOKEN.",
+                status_code=401,
+            )
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text[:500]
+            raise ServerError(
+                f"{method} {path} failed ({response.status_code}): {detail}", status_code=response.status_code
+            )
+        return response.json() if response.content else None
+
+    def dashboard_url(self, run: PipelineRun) -> str:
+        return f"{self.server_url}/runs/{run.id}/"
+
+    # --- runs ---------------------------------------------------------------------
+    def create_run(self, spec: dict[str, Any]) -> PipelineRun:
+        return PipelineRun.from_api(self._request("POST", "runs/", json=spec), self)
+
+    def get_pipeline_run(self, run_id: int | str) -> PipelineRun:
+        return PipelineRun.from_api(self._request("GET", f"runs/{run_id}/"), self)
+
+    def list_pipeline_runs(self, **filters: Any) -> list[PipelineRun]:
+        page = self._request("GET", "runs/", params=filters)
+        return [PipelineRun.from_api(item, self) for item in page["results"]]
+
+    def wait_for_run_change(self, run_id: int, *, revision: int, timeout: float) -> tuple[PipelineRun, int]:
+        data = self._request(
+            "GET",
+            f"runs/{run_id}/wait/",
+            params={"revision": revision, "timeout": f"{timeout:.3f}"},
+            timeout=timeout + 30.0,
+        )
+        return PipelineRun.from_api(data["run"], self), data["workers_alive"]
+
+    # --- pipelines and artifacts --------------------------------------------------
+    def get_pipeline(self, name_or_id: int | str) -> PipelineModel:
+        return PipelineModel.from_api(self._request("GET", f"pipelines/{name_or_id}/"), self)
+
+    def list_pipelines(self) -> list[PipelineModel]:
+        return [PipelineModel.from_api(item, self) for item in self._request("GET", "pipelines/")["results"]]
+
+    def get_artifact_version(self, name_or_id: int | str, version: str | int | None = None) -> ArtifactVersion:
+        if version is None and isinstance(name_or_id, int):
+            return ArtifactVersion.from_api(self._request("GET", f"artifact-versions/{name_or_id}/"), self)
+        params: dict[str, Any] = {"artifact": name_or_id, "limit": 1, "ordering": "-id"}
+        if version is not None:
+            params["version"] = str(version)
+        results = self._request("GET", "artifact-versions/", params=params)["results"]
+        if not results:
+            wanted = f"{name_or_id!r}" + (f" version {version!r}" if version is not None else "")
+            raise KeyError(f"No artifact version {wanted}.")
+        return ArtifactVersion.from_api(results[0], self)

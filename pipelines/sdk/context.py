@@ -1,0 +1,123 @@
+"""The step context: what a running step knows about itself.
+
+It lives in a ContextVar, never a process global, so concurrent steps in one
+process (a threaded worker) each see their own.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.sdk.exceptions import StepContextError
+
+
+@dataclass(frozen=True)
+class PipelineInfo:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class PipelineRunInfo:
+    id: int
+    name: str
+    status: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StepRunInfo:
+    id: int
+    name: str
+    attempt: int
+    cache_key: str
+
+
+@dataclass(frozen=True)
+class InputArtifact:
+    """An input of the running step: where it came from and where it is stored."""
+
+    name: str
+    artifact_name: str
+    version: str
+    uri: str
+    materializer: str
+    producer_step: str
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """Where one output of the running step will be saved, and how."""
+
+    name: str
+    uri: str
+    materializer: type | None
+
+
+@dataclass
+class StepContext:
+    pipeline: PipelineInfo
+    pipeline_run: PipelineRunInfo
+    step_run: StepRunInfo
+    inputs: dict[str, InputArtifact]
+    outputs: dict[str, OutputTarget]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def step_name(self) -> str:
+        return self.step_run.name
+
+    def _output(self, output_name: str | None) -> OutputTarget:
+        names = ", ".join(self.outputs) or "none"
+        if output_name is None:
+            if len(self.outputs) == 1:
+                return next(iter(self.outputs.values()))
+            if not self.outputs:
+                raise StepContextError(f"Step {self.step_name!r} declares no outputs.")
+            raise StepContextError(
+                f"Step {self.step_name!r} has several outputs ({names}); pass output_name=to say which one."
+            )
+        try:
+            return self.outputs[output_name]
+        except KeyError:
+            raise StepContextError(
+                f"Step {self.step_name!r} has no output named {output_name!r}; its outputs are: {names}."
+            ) from None
+
+    def get_output_artifact_uri(self, output_name: str | None = None) -> str:
+        """The folder the output will be saved to (exactly where it is then saved)."""
+        return self._output(output_name).uri
+
+    def get_output_materializer(self, output_name: str | None = None) -> type | None:
+        """The materializer class that will save the output.
+
+        None when the step's annotation does not say the type: the type of the value
+        the step returns then picks the materializer.
+        """
+        return self._output(output_name).materializer
+
+
+_current: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar("pipelines_step_context", default=None)
+
+
+def get_step_context() -> StepContext:
+    context = _current.get()
+    if context is None:
+        raise StepContextError(
+            "get_step_context() was called outside a running step. It only works inside "
+            "a function decorated with @step while a worker runs it as part of a pipeline."
+        )
+    return context
+
+
+@contextmanager
+def step_context(context: StepContext) -> Iterator[StepContext]:
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)

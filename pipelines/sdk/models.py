@@ -1,0 +1,221 @@
+"""Typed views of what the server returns, navigable from a script or a step."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pipelines.sdk.exceptions import NoWorkerError, RunFailedError
+
+if TYPE_CHECKING:
+    from pipelines.sdk.client import Client
+
+FINISHED_RUN_STATUSES = frozenset({"completed", "failed", "stopped"})
+# How long a run may sit with no live worker before waiting for it is pointless.
+NO_WORKER_GRACE_SECONDS = 5.0
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+@dataclass
+class ArtifactVersion:
+    id: int
+    artifact_name: str
+    version: str
+    uri: str
+    materializer: str
+    data_type: str
+    checksum: str
+    size: int
+    producer_step_run_id: int | None
+    _client: Client | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any], client: Client | None) -> ArtifactVersion:
+        return cls(
+            id=data["id"],
+            artifact_name=data["artifact"],
+            version=str(data["version"]),
+            uri=data["uri"],
+            materializer=data["materializer"],
+            data_type=data["data_type"],
+            checksum=data["checksum"],
+            size=data["size"],
+            producer_step_run_id=data.get("producer_step_run"),
+            _client=client,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.artifact_name
+
+    def load(self) -> Any:
+        """Read the artifact through its materializer (the store must be reachable here)."""
+        from pipelines.sdk.artifact_loading import load_artifact_version
+
+        return load_artifact_version(
+            uri=self.uri, materializer=self.materializer, data_type=self.data_type, checksum=self.checksum
+        )
+
+
+@dataclass
+class StepRun:
+    id: int
+    name: str
+    status: str
+    attempt: int
+    error: str
+    source: str
+    parameters: dict[str, Any]
+    cache_key: str
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    inputs: dict[str, ArtifactVersion]
+    outputs: dict[str, ArtifactVersion]
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any], client: Client | None) -> StepRun:
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            status=data["status"],
+            attempt=data["attempt"],
+            error=data.get("error", ""),
+            source=data.get("source", ""),
+            parameters=data.get("parameters", {}),
+            cache_key=data.get("cache_key", ""),
+            queued_at=_time(data.get("queued_at")),
+            started_at=_time(data.get("started_at")),
+            finished_at=_time(data.get("finished_at")),
+            inputs={k: ArtifactVersion.from_api(v, client) for k, v in data.get("inputs", {}).items()},
+            outputs={k: ArtifactVersion.from_api(v, client) for k, v in data.get("outputs", {}).items()},
+        )
+
+    @property
+    def output(self) -> ArtifactVersion:
+        """The only output of a single-output step."""
+        if len(self.outputs) != 1:
+            raise ValueError(f"Step {self.name!r} has outputs {', '.join(self.outputs) or 'none'}; use .outputs[name].")
+        return next(iter(self.outputs.values()))
+
+
+@dataclass
+class PipelineRun:
+    id: int
+    name: str
+    pipeline_name: str
+    status: str
+    revision: int
+    parameters: dict[str, Any]
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    steps: dict[str, StepRun]
+    _client: Client | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any], client: Client | None) -> PipelineRun:
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            pipeline_name=data["pipeline"]["name"],
+            status=data["status"],
+            revision=data["revision"],
+            parameters=data.get("parameters", {}),
+            created_at=_time(data.get("created_at")),
+            started_at=_time(data.get("started_at")),
+            finished_at=_time(data.get("finished_at")),
+            steps={s["name"]: StepRun.from_api(s, client) for s in data.get("steps", [])},
+            _client=client,
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_RUN_STATUSES
+
+    def _update(self, other: PipelineRun) -> None:
+        self.__dict__.update({k: v for k, v in other.__dict__.items() if k != "_client"})
+
+    def refresh(self) -> PipelineRun:
+        assert self._client is not None
+        self._update(self._client.get_pipeline_run(self.id))
+        return self
+
+    def wait(
+        self, *, progress: bool = False, timeout: float | None = None, raise_on_failure: bool = True
+    ) -> PipelineRun:
+        """Block until the run finishes; learn of each change as it happens.
+
+        Raises NoWorkerError when no worker is alive to run it, RunFailedError
+        (naming the failed steps) when it fails, TimeoutError after `timeout` seconds.
+        """
+        assert self._client is not None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        no_worker_since: float | None = None
+        seen: dict[str, str] = {}
+        while True:
+            if progress:
+                self._print_progress(seen)
+            if self.finished:
+                break
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise TimeoutError(f"Run {self.name} is still {self.status} after {timeout} s.")
+            poll = 20.0 if deadline is None else max(0.0, min(20.0, deadline - now))
+            if no_worker_since is not None:
+                poll = min(poll, 1.0)
+            changed, workers_alive = self._client.wait_for_run_change(self.id, revision=self.revision, timeout=poll)
+            self._update(changed)
+            if workers_alive or self._has_active_steps():
+                no_worker_since = None
+            elif no_worker_since is None:
+                no_worker_since = time.monotonic()
+            elif time.monotonic() - no_worker_since > NO_WORKER_GRACE_SECONDS:
+                raise NoWorkerError(
+                    f"No worker is consuming the step queue, so run {self.name} cannot start its "
+                    "steps. Start one with `celery -A config worker` (inside the project's venv); "
+                    "the run stays queued and proceeds when a worker starts."
+                )
+        if raise_on_failure and self.status == "failed":
+            failed = [s for s in self.steps.values() if s.status == "failed"]
+            details = "\n".join(
+                f"  step {s.name!r}: {s.error.strip().splitlines()[-1] if s.error.strip() else 'failed'}"
+                for s in failed
+            )
+            raise RunFailedError(
+                f"Run {self.name} failed in step(s) {', '.join(s.name for s in failed)}:\n{details}\n"
+                f"The full traceback is on each step run.",
+                run=self,
+                failed_steps=[s.name for s in failed],
+            )
+        return self
+
+    def _has_active_steps(self) -> bool:
+        return any(s.status == "running" for s in self.steps.values())
+
+    def _print_progress(self, seen: dict[str, str]) -> None:
+        for step in self.steps.values():
+            if seen.get(step.name) != step.status:
+                seen[step.name] = step.status
+                if step.status != "pending":
+                    print(f"[{self.name}] {step.name}: {step.status}", flush=True)
+        if seen.get("") != self.status and self.finished:
+            seen[""] = self.status
+            print(f"[{self.name}] run {self.status}", file=sys.stdout, flush=True)
+
+
+@dataclass
+class PipelineModel:
+    id: int
+    name: str
+    created_at: datetime | None
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any], client: Client | None) -> PipelineModel:
+        return cls(id=data["id"], name=data["name"], created_at=_time(data.get("created_at")))

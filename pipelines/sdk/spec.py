@@ -1,0 +1,200 @@
+"""The compiled pipeline: the JSON document the SDK posts to `POST /api/v1/runs/`.
+
+The server validates it with the same `validate_spec`, so a hand-written or stale
+client gets the same clear messages as the SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from graphlib import CycleError, TopologicalSorter
+from typing import Any, NotRequired, TypedDict
+
+SPEC_VERSION = 1
+DEFAULT_RUN_NAME_TEMPLATE = "{pipeline}-{date}-{time}"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$")
+_SOURCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+RUN_NAME_PLACEHOLDERS = ("pipeline", "date", "time")
+
+
+class InputRef(TypedDict):
+    step: str
+    output: str
+
+
+class OutputDecl(TypedDict):
+    name: str
+    type: str | None
+    materializer: str | None
+
+
+class StepSpec(TypedDict):
+    name: str
+    source: str
+    code_hash: str
+    parameters: dict[str, Any]
+    inputs: dict[str, InputRef]
+    after: list[str]
+    outputs: list[OutputDecl]
+    enable_cache: bool
+
+
+class PipelineSpec(TypedDict):
+    version: int
+    pipeline: str
+    pipeline_source: NotRequired[str]
+    run_name_template: str
+    parameters: dict[str, Any]
+    source_root: NotRequired[str]
+    enable_cache: bool
+    steps: list[StepSpec]
+
+
+class SpecError(ValueError):
+    """The spec cannot run; the message says why and how to fix it."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise SpecError(message)
+
+
+def _check_step(step: Any, index: int) -> None:
+    _require(isinstance(step, dict), f"steps[{index}] must be an object.")
+    name = step.get("name")
+    _require(
+        isinstance(name, str) and bool(_NAME.match(name)),
+        f"steps[{index}].name must be a name of letters, digits, '_', '-' or '.' "
+        f"(at most 200 characters), got {name!r}.",
+    )
+    where = f"step {name!r}"
+    _require(
+        isinstance(step.get("source"), str) and bool(_SOURCE.match(step["source"])),
+        f"{where}: source must be 'module:qualname', got {step.get('source')!r}.",
+    )
+    _require(isinstance(step.get("code_hash", ""), str), f"{where}: code_hash must be a string.")
+    _require(isinstance(step.get("parameters", {}), dict), f"{where}: parameters must be an object.")
+    _require(isinstance(step.get("inputs", {}), dict), f"{where}: inputs must be an object.")
+    for input_name, ref in step.get("inputs", {}).items():
+        _require(
+            isinstance(ref, dict) and isinstance(ref.get("step"), str) and isinstance(ref.get("output"), str),
+            f"{where}: input {input_name!r} must be {{'step': ..., 'output': ...}}.",
+        )
+    _require(
+        isinstance(step.get("after", []), list) and all(isinstance(a, str) for a in step.get("after", [])),
+        f"{where}: after must be a list of step names.",
+    )
+    outputs = step.get("outputs", [])
+    _require(isinstance(outputs, list), f"{where}: outputs must be a list.")
+    output_names = []
+    for output in outputs:
+        _require(
+            isinstance(output, dict) and isinstance(output.get("name"), str) and bool(_NAME.match(output["name"])),
+            f"{where}: every output needs a name of letters, digits, '_', '-' or '.'.",
+        )
+        materializer = output.get("materializer")
+        _require(
+            materializer is None or (isinstance(materializer, str) and bool(_SOURCE.match(materializer))),
+            f"{where}: output {output['name']!r} has an invalid materializer {materializer!r}.",
+        )
+        output_names.append(output["name"])
+    duplicates = sorted({n for n in output_names if output_names.count(n) > 1})
+    _require(not duplicates, f"{where}: duplicate output name(s) {', '.join(duplicates)}.")
+
+
+def validate_spec(spec: Any) -> PipelineSpec:
+    """Check a spec's shape and graph; return it with defaults filled in."""
+    _require(isinstance(spec, dict), "The run spec must be a JSON object.")
+    _require(
+        spec.get("version", SPEC_VERSION) == SPEC_VERSION,
+        f"This server understands spec version {SPEC_VERSION}, got {spec.get('version')!r}; "
+        "upgrade the SDK or the server so that they match.",
+    )
+    pipeline = spec.get("pipeline")
+    _require(
+        isinstance(pipeline, str) and bool(_NAME.match(pipeline)),
+        f"pipeline must be a name of letters, digits, '_', '-' or '.', got {pipeline!r}.",
+    )
+    template = spec.get("run_name_template") or DEFAULT_RUN_NAME_TEMPLATE
+    _require(isinstance(template, str) and len(template) <= 200, "run_name_template must be a string.")
+    try:
+        template.format(**dict.fromkeys(RUN_NAME_PLACEHOLDERS, "x"))
+    except (KeyError, IndexError, ValueError):
+        raise SpecError(
+            f"run_name_template {template!r} may only use the placeholders "
+            + ", ".join("{" + key + "}" for key in RUN_NAME_PLACEHOLDERS)
+            + "."
+        ) from None
+    parameters = spec.get("parameters", {})
+    _require(isinstance(parameters, dict), "parameters must be an object.")
+    steps = spec.get("steps")
+    _require(isinstance(steps, list) and len(steps) > 0, "A pipeline needs at least one step.")
+    _require(len(steps) <= 10_000, "A pipeline may have at most 10,000 steps.")
+    for index, step in enumerate(steps):
+        _check_step(step, index)
+
+    by_name = {step["name"]: step for step in steps}
+    _require(len(by_name) == len(steps), "Two steps share a name; every step name must be unique.")
+    graph: dict[str, set[str]] = {}
+    for step in steps:
+        upstream = set(step.get("after", []))
+        for input_name, ref in step.get("inputs", {}).items():
+            producer = by_name.get(ref["step"])
+            _require(
+                producer is not None,
+                f"Step {step['name']!r} takes input {input_name!r} from {ref['step']!r}, "
+                "which is not a step of this pipeline.",
+            )
+            produced = [output["name"] for output in producer.get("outputs", [])]
+            _require(
+                ref["output"] in produced,
+                f"Step {step['name']!r} takes input {input_name!r} from output "
+                f"{ref['output']!r} of {ref['step']!r}, whose outputs are: "
+                f"{', '.join(produced) or 'none'}.",
+            )
+            upstream.add(ref["step"])
+        for name in step.get("after", []):
+            _require(
+                name in by_name, f"Step {step['name']!r} runs after {name!r}, which is not a step of this pipeline."
+            )
+        overlap = set(step.get("inputs", {})) & set(step.get("parameters", {}))
+        _require(not overlap, f"Step {step['name']!r} gets {', '.join(sorted(overlap))} both as input and parameter.")
+        graph[step["name"]] = upstream
+    try:
+        tuple(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        cycle = " -> ".join(exc.args[1])
+        raise SpecError(f"The steps form a cycle ({cycle}); a pipeline must be acyclic.") from None
+
+    try:
+        json.dumps(spec, allow_nan=False)
+    except ValueError:
+        raise SpecError("The spec holds NaN or infinity, which JSON cannot carry.") from None
+
+    normalized = dict(spec)
+    normalized["version"] = SPEC_VERSION
+    normalized["run_name_template"] = template
+    normalized["parameters"] = parameters
+    normalized["enable_cache"] = bool(spec.get("enable_cache", True))
+    normalized["steps"] = [
+        {
+            "name": step["name"],
+            "source": step["source"],
+            "code_hash": step.get("code_hash", ""),
+            "parameters": step.get("parameters", {}),
+            "inputs": step.get("inputs", {}),
+            "after": step.get("after", []),
+            "outputs": [
+                {"name": o["name"], "type": o.get("type"), "materializer": o.get("materializer")}
+                for o in step.get("outputs", [])
+            ],
+            "enable_cache": bool(step.get("enable_cache", normalized["enable_cache"])),
+        }
+        for step in steps
+    ]
+    return normalized  # type: ignore[return-value]
+
+
+def upstream_of(step: StepSpec) -> set[str]:
+    return {ref["step"] for ref in step["inputs"].values()} | set(step["after"])

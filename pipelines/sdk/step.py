@@ -1,0 +1,117 @@
+"""`@step`: a Python function that a worker runs as one node of a pipeline."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, overload
+
+from pipelines.sdk.exceptions import PipelineDefinitionError
+from pipelines.sdk.outputs import OutputSpec, parse_outputs
+from pipelines.sdk.source import code_hash, source_of
+from pipelines.sdk.tracing import active_trace
+
+MaterializerSpec = type | Mapping[str, type] | None
+
+
+class Step:
+    """A decorated step function.
+
+    Called inside a `@pipeline` function it records an invocation and returns output
+    handles; called anywhere else it simply runs the function.
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        enable_cache: bool | None = None,
+        output_materializers: MaterializerSpec = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        if not callable(func):
+            raise PipelineDefinitionError(f"@step needs a function, got {func!r}.")
+        self.entrypoint = func
+        self.name = name or func.__name__
+        self.enable_cache = enable_cache
+        self.extra = dict(extra or {})
+        self.signature = inspect.signature(func)
+        self.outputs: list[OutputSpec] = parse_outputs(func)
+        self.output_materializers = self._check_materializers(output_materializers)
+        functools.update_wrapper(self, func)
+
+    def _check_materializers(self, materializers: MaterializerSpec) -> dict[str, type]:
+        from pipelines.sdk.materializers import BaseMaterializer
+
+        if materializers is None:
+            return {}
+        if isinstance(materializers, type):
+            materializers = {output.name: materializers for output in self.outputs}
+        names = {output.name for output in self.outputs}
+        for output_name, materializer in materializers.items():
+            if output_name not in names:
+                raise PipelineDefinitionError(
+                    f"output_materializers names {output_name!r}, but step {self.name!r} has "
+                    f"the outputs: {', '.join(sorted(names)) or 'none'}."
+                )
+            if not (isinstance(materializer, type) and issubclass(materializer, BaseMaterializer)):
+                raise PipelineDefinitionError(
+                    f"The materializer for output {output_name!r} of step {self.name!r} must "
+                    f"be a subclass of BaseMaterializer, got {materializer!r}."
+                )
+        return dict(materializers)
+
+    @property
+    def source(self) -> str:
+        return source_of(self.entrypoint)
+
+    @property
+    def code_hash(self) -> str:
+        return code_hash(self.entrypoint)
+
+    def materializer_for_output(self, output: OutputSpec) -> type | None:
+        """The materializer class an output is saved with, None if the value decides."""
+        from pipelines.sdk.materializers import materializer_registry
+        from pipelines.sdk.outputs import type_path
+
+        if output.name in self.output_materializers:
+            return self.output_materializers[output.name]
+        if type_path(output.type) is None:
+            return None
+        return materializer_registry.materializer_for(output.type)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        trace = active_trace()
+        if trace is None:
+            return self.entrypoint(*args, **kwargs)
+        # `id` and `after` configure the invocation unless the function itself takes
+        # parameters of those names.
+        invocation_id = kwargs.pop("id", None) if "id" not in self.signature.parameters else None
+        after = kwargs.pop("after", None) if "after" not in self.signature.parameters else None
+        return trace.add_invocation(self, args, kwargs, invocation_id=invocation_id, after=after)
+
+    def __repr__(self) -> str:
+        return f"<Step {self.name}>"
+
+
+@overload
+def step(func: Callable[..., Any], /) -> Step: ...
+
+
+@overload
+def step(
+    *,
+    name: str | None = None,
+    enable_cache: bool | None = None,
+    output_materializers: MaterializerSpec = None,
+    extra: dict[str, Any] | None = None,
+) -> Callable[[Callable[..., Any]], Step]: ...
+
+
+def step(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Make a function a pipeline step. Use as `@step` or `@step(enable_cache=False)`."""
+    if func is not None:
+        return Step(func, **options)
+    return lambda f: Step(f, **options)

@@ -1,0 +1,63 @@
+"""Reads for the API and the dashboard, with the joins their callers need.
+
+Every authenticated user of an installation sees every pipeline and run (one team
+per installation, as in ZenML's open-source server); this is the one place to
+narrow that.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from pipelines.models import (
+    ArtifactVersion,
+    Pipeline,
+    PipelineRun,
+    StepRun,
+    StepRunInput,
+    StepRunOutput,
+    WorkerHeartbeat,
+)
+
+_LINKS = ("artifact_version__artifact",)
+
+
+def pipelines_visible_to(user: AbstractBaseUser) -> QuerySet[Pipeline]:
+    return Pipeline.objects.all()
+
+
+def runs_visible_to(user: AbstractBaseUser) -> QuerySet[PipelineRun]:
+    return PipelineRun.objects.select_related("pipeline", "triggered_by")
+
+
+def runs_with_steps(user: AbstractBaseUser) -> QuerySet[PipelineRun]:
+    steps = StepRun.objects.defer("logs").prefetch_related(
+        Prefetch("output_links", queryset=StepRunOutput.objects.select_related(*_LINKS)),
+        Prefetch("input_links", queryset=StepRunInput.objects.select_related(*_LINKS)),
+    )
+    return runs_visible_to(user).prefetch_related(Prefetch("steps", queryset=steps))
+
+
+def steps_visible_to(user: AbstractBaseUser) -> QuerySet[StepRun]:
+    return StepRun.objects.select_related("pipeline_run__pipeline").prefetch_related(
+        Prefetch("output_links", queryset=StepRunOutput.objects.select_related(*_LINKS)),
+        Prefetch("input_links", queryset=StepRunInput.objects.select_related(*_LINKS)),
+    )
+
+
+def artifact_versions_visible_to(user: AbstractBaseUser) -> QuerySet[ArtifactVersion]:
+    return ArtifactVersion.objects.select_related("artifact")
+
+
+def run_revision(*, run_id: int) -> int | None:
+    return PipelineRun.objects.filter(id=run_id).values_list("revision", flat=True).first()
+
+
+def workers_alive() -> int:
+    since = timezone.now() - timedelta(seconds=settings.PIPELINES["WORKER_TIMEOUT"])
+    return WorkerHeartbeat.objects.filter(last_seen_at__gte=since).count()

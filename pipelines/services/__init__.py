@@ -1,0 +1,1 @@
+"""Every write the pipelines app makes goes through a function in this package."""

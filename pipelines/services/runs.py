@@ -1,0 +1,112 @@
+"""Creating runs and keeping a run's status in step with its steps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from pipelines.dispatch import enqueue_steps_on_commit
+from pipelines.models import (
+    FINISHED_STEP_STATUSES,
+    Pipeline,
+    PipelineRun,
+    RunStatus,
+    StepRun,
+    StepStatus,
+)
+from pipelines.sdk.spec import PipelineSpec, upstream_of, validate_spec
+
+
+def _render_run_name(template: str, *, pipeline: str, now: datetime) -> str:
+    return template.format(pipeline=pipeline, date=now.strftime("%Y_%m_%d"), time=now.strftime("%H_%M_%S_%f"))
+
+
+def _create_run_row(*, pipeline: Pipeline, spec: PipelineSpec, user: AbstractBaseUser | None) -> PipelineRun:
+    base_name = _render_run_name(spec["run_name_template"], pipeline=pipeline.name, now=timezone.now())[:240]
+    config = {
+        "enable_cache": spec["enable_cache"],
+        "run_name_template": spec["run_name_template"],
+        "source_root": spec.get("source_root", ""),
+        "pipeline_source": spec.get("pipeline_source", ""),
+    }
+    # Names must be unique; a template without {time} (or two runs in the same
+    # microsecond) gets a numeric suffix instead of an error.
+    for suffix in range(1, 1000):
+        name = base_name if suffix == 1 else f"{base_name}_{suffix}"
+        try:
+            with transaction.atomic():
+                return PipelineRun.objects.create(
+                    pipeline=pipeline,
+                    name=name,
+                    spec=spec,
+                    parameters=spec["parameters"],
+                    config=config,
+                    triggered_by=user if user and user.is_authenticated else None,
+                )
+        except IntegrityError:
+            if not PipelineRun.objects.filter(name=name).exists():
+                raise
+    raise IntegrityError(f"Could not find a free run name for {base_name!r}.")
+
+
+def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> PipelineRun:
+    """Validate a compiled spec, store the run and its steps, queue the first steps.
+
+    Raises SpecError (a ValueError) with a message for the caller when the spec
+    cannot run; nothing is stored then.
+    """
+    valid = validate_spec(spec)
+    now = timezone.now()
+    with transaction.atomic():
+        pipeline, _ = Pipeline.objects.get_or_create(
+            name=valid["pipeline"], defaults={"created_by": user if user and user.is_authenticated else None}
+        )
+        run = _create_run_row(pipeline=pipeline, spec=valid, user=user)
+        steps = StepRun.objects.bulk_create(
+            [
+                StepRun(
+                    pipeline_run=run,
+                    name=step["name"],
+                    source=step["source"],
+                    code_hash=step["code_hash"],
+                    parameters=step["parameters"],
+                    spec=step,
+                    upstream=sorted(upstream_of(step)),
+                    status=StepStatus.QUEUED if not upstream_of(step) else StepStatus.PENDING,
+                    queued_at=now if not upstream_of(step) else None,
+                )
+                for step in valid["steps"]
+            ]
+        )
+        enqueue_steps_on_commit([s.id for s in steps if s.status == StepStatus.QUEUED])
+    return run
+
+
+def pipeline_run_bump(*, run_id: int) -> None:
+    """Tell waiting clients that something about the run changed."""
+    PipelineRun.objects.filter(id=run_id).update(revision=F("revision") + 1)
+
+
+def pipeline_run_mark_running(*, run_id: int) -> None:
+    PipelineRun.objects.filter(id=run_id, status=RunStatus.INITIALIZING).update(
+        status=RunStatus.RUNNING, started_at=timezone.now()
+    )
+
+
+def pipeline_run_refresh_status(*, run: PipelineRun) -> None:
+    """Derive the run's status from its steps; call inside the step's transaction.
+
+    A run ends only when every step has: completed if all completed, failed if any
+    failed (independent branches still run to the end, as in Airflow and Dagster).
+    """
+    statuses = list(StepRun.objects.filter(pipeline_run_id=run.id).values_list("status", flat=True))
+    if not all(status in FINISHED_STEP_STATUSES for status in statuses):
+        return
+    final = RunStatus.COMPLETED if all(s == StepStatus.COMPLETED for s in statuses) else RunStatus.FAILED
+    PipelineRun.objects.filter(id=run.id).exclude(status__in=[RunStatus.COMPLETED, RunStatus.FAILED]).update(
+        status=final, finished_at=timezone.now()
+    )

@@ -1,0 +1,19 @@
+"""Worker liveness, so a client can tell "queued" from "nobody will ever run this"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from pipelines.models import WorkerHeartbeat
+
+
+def worker_heartbeat(*, hostname: str, started_at: datetime) -> None:
+    WorkerHeartbeat.objects.update_or_create(
+        hostname=hostname, defaults={"started_at": started_at, "last_seen_at": timezone.now()}
+    )
+
+
+def worker_gone(*, hostname: str) -> None:
+    WorkerHeartbeat.objects.filter(hostname=hostname).delete()

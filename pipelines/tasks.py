@@ -1,0 +1,12 @@
+"""Celery tasks: thin adapters from a message (ids only) to one service call."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from pipelines.engine.executor import step_run_execute
+
+
+@shared_task(name="pipelines.run_step", acks_late=True, ignore_result=True)
+def run_step(step_run_id: int) -> None:
+    step_run_execute(step_run_id=step_run_id)

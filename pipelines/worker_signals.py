@@ -1,0 +1,44 @@
+"""Worker lifecycle hooks: a heartbeat thread in each worker's main process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+_stop = threading.Event()
+
+
+def _beat(hostname: str) -> None:
+    from pipelines.services.workers import worker_gone, worker_heartbeat
+
+    started_at = timezone.now()
+    interval = settings.PIPELINES["WORKER_HEARTBEAT_INTERVAL"]
+    try:
+        while not _stop.is_set():
+            try:
+                close_old_connections()
+                worker_heartbeat(hostname=hostname, started_at=started_at)
+            except Exception:  # the database may be briefly away; keep beating
+                logger.exception("Worker heartbeat failed")
+            _stop.wait(interval)
+        worker_gone(hostname=hostname)
+    finally:
+        connection.close()
+
+
+@worker_ready.connect
+def start_heartbeat(sender: object = None, **kwargs: object) -> None:
+    hostname = getattr(sender, "hostname", None) or "worker"
+    _stop.clear()
+    threading.Thread(target=_beat, args=(hostname,), name="pipelines-heartbeat", daemon=True).start()
+
+
+@worker_shutdown.connect
+def stop_heartbeat(**kwargs: object) -> None:
+    _stop.set()
