@@ -284,12 +284,17 @@ def test_atomic_write_gives_the_usual_umask_permissions(tmp_path: Path) -> None:
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+def _write_then_fail(target: Path, data: bytes) -> None:
+    with atomic_open(target, "wb") as handle:
+        handle.write(data)
+        raise RuntimeError("boom")
+
+
 def test_atomic_open_leaves_no_target_and_no_temp_file_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "out.bin"
 
-    with pytest.raises(RuntimeError, match="boom"), atomic_open(target, "wb") as handle:
-        handle.write(b"partial")
-        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"):
+        _write_then_fail(target, b"partial")
 
     assert os.listdir(tmp_path) == []
 
@@ -298,9 +303,8 @@ def test_atomic_open_keeps_the_old_file_when_a_rewrite_fails(tmp_path: Path) -> 
     target = tmp_path / "out.bin"
     target.write_bytes(b"old")
 
-    with pytest.raises(RuntimeError), atomic_open(target) as handle:
-        handle.write(b"new")
-        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"):
+        _write_then_fail(target, b"new")
 
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["out.bin"]
