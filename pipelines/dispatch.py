@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 
 
@@ -12,7 +13,8 @@ def enqueue_steps_on_commit(step_run_ids: list[int]) -> None:
     def publish() -> None:
         from pipelines.tasks import run_step
 
+        queue = settings.PIPELINES["QUEUE"]
         for step_run_id in step_run_ids:
-            run_step.delay(step_run_id)
+            run_step.apply_async(args=[step_run_id], queue=queue)
 
     transaction.on_commit(publish)

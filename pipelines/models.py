@@ -175,6 +175,7 @@ class WorkerHeartbeat(models.Model):
     """A Celery worker that is (or was recently) alive, refreshed by a thread in it."""
 
     hostname = models.CharField(max_length=255, unique=True)
+    queues = models.JSONField(default=list)
     started_at = models.DateTimeField()
     last_seen_at = models.DateTimeField(db_index=True)
 

@@ -58,6 +58,9 @@ def run_revision(*, run_id: int) -> int | None:
     return PipelineRun.objects.filter(id=run_id).values_list("revision", flat=True).first()
 
 
-def workers_alive() -> int:
+def workers_alive(*, queue: str | None = None) -> int:
+    """How many workers heartbeated recently and consume `queue` (the step queue by default)."""
+    queue = queue or settings.PIPELINES["QUEUE"]
     since = timezone.now() - timedelta(seconds=settings.PIPELINES["WORKER_TIMEOUT"])
-    return WorkerHeartbeat.objects.filter(last_seen_at__gte=since).count()
+    hostnames = WorkerHeartbeat.objects.filter(last_seen_at__gte=since).values_list("queues", flat=True)
+    return sum(1 for queues in hostnames if queue in queues)

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 _stop = threading.Event()
 
 
-def _beat(hostname: str) -> None:
+def _beat(hostname: str, queues: list[str]) -> None:
     from pipelines.services.workers import worker_gone, worker_heartbeat
 
     started_at = timezone.now()
@@ -23,7 +23,7 @@ def _beat(hostname: str) -> None:
         while not _stop.is_set():
             try:
                 close_old_connections()
-                worker_heartbeat(hostname=hostname, started_at=started_at)
+                worker_heartbeat(hostname=hostname, queues=queues, started_at=started_at)
             except Exception:  # the database may be briefly away; keep beating
                 logger.exception("Worker heartbeat failed")
             _stop.wait(interval)
@@ -35,8 +35,12 @@ def _beat(hostname: str) -> None:
 @worker_ready.connect
 def start_heartbeat(sender: object = None, **kwargs: object) -> None:
     hostname = getattr(sender, "hostname", None) or "worker"
+    try:
+        queues = [queue.name for queue in sender.task_consumer.queues]  # type: ignore[attr-defined]
+    except AttributeError:
+        queues = [settings.PIPELINES["QUEUE"]]
     _stop.clear()
-    threading.Thread(target=_beat, args=(hostname,), name="pipelines-heartbeat", daemon=True).start()
+    threading.Thread(target=_beat, args=(hostname, queues), name="pipelines-heartbeat", daemon=True).start()
 
 
 @worker_shutdown.connect

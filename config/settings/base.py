@@ -101,6 +101,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -136,6 +137,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("queue", "processed"):
         (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    # kombu's own filesystem transport races between processes; see the module.
+    CELERY_BROKER_TRANSPORT = "pipelines.kombu_filesystem:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -146,6 +149,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.02,
     }
 else:
+    # kombu's own filesystem transport races between processes; see the module.
+    CELERY_BROKER_TRANSPORT = "pipelines.kombu_filesystem:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 
 # Our own tables hold the truth about every step; no result backend is needed.
@@ -160,7 +165,6 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "pipelines"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
@@ -179,9 +183,15 @@ PIPELINES = {
     # A worker that has not heartbeated for this long counts as gone.
     "WORKER_HEARTBEAT_INTERVAL": env.float("PIPELINES_WORKER_HEARTBEAT_INTERVAL", default=2.0),
     "WORKER_TIMEOUT": env.float("PIPELINES_WORKER_TIMEOUT", default=10.0),
+    # The broker queue steps are sent to; start workers with `-Q` naming it.
+    "QUEUE": env.str("PIPELINES_QUEUE", default="pipelines"),
     # Longest a client's wait request is held open before it asks again.
     "LONG_POLL_SECONDS": env.float("PIPELINES_LONG_POLL_SECONDS", default=20.0),
 }
+
+# Workers consume the step queue by default (`celery -A config worker`).
+CELERY_TASK_DEFAULT_QUEUE = PIPELINES["QUEUE"]
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+# Tests get a data folder of their own (database, broker folders, artifacts), so a
+# running `make demo` and the test suite never share a broker or a database.
+if not os.environ.get("PIPELINES_DATA_DIR"):
+    os.environ["PIPELINES_DATA_DIR"] = tempfile.mkdtemp(prefix="pipelines-test-")
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import DATA_DIR, DATABASES
 
@@ -17,3 +25,9 @@ STORAGES = {
 # SQLite test database must be a file the worker can open, not ":memory:".
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+# A worker process started by the integration tests must open the test database,
+# which pytest-django created under its test name.
+if os.environ.get("PIPELINES_USE_TEST_DATABASE"):
+    _test_name = DATABASES["default"].get("TEST", {}).get("NAME") or f"test_{DATABASES['default']['NAME']}"
+    DATABASES["default"]["NAME"] = _test_name

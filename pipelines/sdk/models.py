@@ -158,6 +158,7 @@ class PipelineRun:
         assert self._client is not None
         deadline = None if timeout is None else time.monotonic() + timeout
         no_worker_since: float | None = None
+        worker_seen = False
         seen: dict[str, str] = {}
         while True:
             if progress:
@@ -168,11 +169,14 @@ class PipelineRun:
             if deadline is not None and now >= deadline:
                 raise TimeoutError(f"Run {self.name} is still {self.status} after {timeout} s.")
             poll = 20.0 if deadline is None else max(0.0, min(20.0, deadline - now))
-            if no_worker_since is not None:
+            if not worker_seen:
+                # Until a worker is known to be alive, ask often enough to notice
+                # within seconds that none is.
                 poll = min(poll, 1.0)
             changed, workers_alive = self._client.wait_for_run_change(self.id, revision=self.revision, timeout=poll)
             self._update(changed)
             if workers_alive or self._has_active_steps():
+                worker_seen = True
                 no_worker_since = None
             elif no_worker_since is None:
                 no_worker_since = time.monotonic()

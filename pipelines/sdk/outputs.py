@@ -8,6 +8,7 @@ declares none. A tuple without per-element names gets `output_0`, `output_1`, ..
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -72,6 +73,10 @@ def parse_outputs(func: Any) -> list[OutputSpec]:
 def type_path(annotation: Any) -> str | None:
     """`module.QualName` of an output's concrete class, None when unknown."""
     origin = typing.get_origin(annotation) or annotation
+    # Since Python 3.11 `Any` is a class, and `int | None` has the class UnionType as
+    # its origin: neither names the type of the value.
+    if origin is Any or origin is types.UnionType:
+        return None
     if not isinstance(origin, type) or origin is object:
         return None
     return f"{origin.__module__}.{origin.__qualname__}"

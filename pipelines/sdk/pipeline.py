@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, overload
 from pipelines.sdk.exceptions import PipelineDefinitionError
 from pipelines.sdk.outputs import type_path
 from pipelines.sdk.source import source_of, source_root
-from pipelines.sdk.spec import DEFAULT_RUN_NAME_TEMPLATE, SPEC_VERSION, PipelineSpec, validate_spec
+from pipelines.sdk.spec import DEFAULT_RUN_NAME_TEMPLATE, SPEC_VERSION, PipelineSpec, SpecError, validate_spec
 from pipelines.sdk.tracing import Invocation, tracing
 
 if TYPE_CHECKING:
@@ -90,7 +90,10 @@ class Pipeline:
             "enable_cache": self.enable_cache,
             "steps": [self._step_spec(inv) for inv in trace.invocations.values()],
         }
-        return validate_spec(spec)
+        try:
+            return validate_spec(spec)
+        except SpecError as exc:  # e.g. an `id=` or a run name the server would refuse
+            raise PipelineDefinitionError(str(exc)) from None
 
     def _step_spec(self, invocation: Invocation) -> dict[str, Any]:
         step = invocation.step

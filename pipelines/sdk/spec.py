@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from graphlib import CycleError, TopologicalSorter
 from typing import Any, NotRequired, TypedDict
 
 SPEC_VERSION = 1
 DEFAULT_RUN_NAME_TEMPLATE = "{pipeline}-{date}-{time}"
+# Matched with fullmatch: `$` alone would also accept a trailing newline.
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$")
 _SOURCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 RUN_NAME_PLACEHOLDERS = ("pipeline", "date", "time")
@@ -64,13 +66,13 @@ def _check_step(step: Any, index: int) -> None:
     _require(isinstance(step, dict), f"steps[{index}] must be an object.")
     name = step.get("name")
     _require(
-        isinstance(name, str) and bool(_NAME.match(name)),
+        isinstance(name, str) and bool(_NAME.fullmatch(name)),
         f"steps[{index}].name must be a name of letters, digits, '_', '-' or '.' "
         f"(at most 200 characters), got {name!r}.",
     )
     where = f"step {name!r}"
     _require(
-        isinstance(step.get("source"), str) and bool(_SOURCE.match(step["source"])),
+        isinstance(step.get("source"), str) and bool(_SOURCE.fullmatch(step["source"])),
         f"{where}: source must be 'module:qualname', got {step.get('source')!r}.",
     )
     _require(isinstance(step.get("code_hash", ""), str), f"{where}: code_hash must be a string.")
@@ -90,12 +92,12 @@ def _check_step(step: Any, index: int) -> None:
     output_names = []
     for output in outputs:
         _require(
-            isinstance(output, dict) and isinstance(output.get("name"), str) and bool(_NAME.match(output["name"])),
+            isinstance(output, dict) and isinstance(output.get("name"), str) and bool(_NAME.fullmatch(output["name"])),
             f"{where}: every output needs a name of letters, digits, '_', '-' or '.'.",
         )
         materializer = output.get("materializer")
         _require(
-            materializer is None or (isinstance(materializer, str) and bool(_SOURCE.match(materializer))),
+            materializer is None or (isinstance(materializer, str) and bool(_SOURCE.fullmatch(materializer))),
             f"{where}: output {output['name']!r} has an invalid materializer {materializer!r}.",
         )
         output_names.append(output["name"])
@@ -113,14 +115,18 @@ def validate_spec(spec: Any) -> PipelineSpec:
     )
     pipeline = spec.get("pipeline")
     _require(
-        isinstance(pipeline, str) and bool(_NAME.match(pipeline)),
+        isinstance(pipeline, str) and bool(_NAME.fullmatch(pipeline)),
         f"pipeline must be a name of letters, digits, '_', '-' or '.', got {pipeline!r}.",
     )
     template = spec.get("run_name_template") or DEFAULT_RUN_NAME_TEMPLATE
     _require(isinstance(template, str) and len(template) <= 200, "run_name_template must be a string.")
     try:
+        # Only bare names: `{pipeline.x}` or `{pipeline[0]}` would reach into the value.
+        fields = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+        if not fields <= set(RUN_NAME_PLACEHOLDERS):
+            raise KeyError(fields)
         template.format(**dict.fromkeys(RUN_NAME_PLACEHOLDERS, "x"))
-    except (KeyError, IndexError, ValueError):
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError):
         raise SpecError(
             f"run_name_template {template!r} may only use the placeholders "
             + ", ".join("{" + key + "}" for key in RUN_NAME_PLACEHOLDERS)

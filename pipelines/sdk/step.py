@@ -49,6 +49,11 @@ class Step:
             return {}
         if isinstance(materializers, type):
             materializers = {output.name: materializers for output in self.outputs}
+        if not isinstance(materializers, Mapping):
+            raise PipelineDefinitionError(
+                f"output_materializers of step {self.name!r} must be a subclass of BaseMaterializer "
+                f"or a dict of output name to one, got {materializers!r}."
+            )
         names = {output.name for output in self.outputs}
         for output_name, materializer in materializers.items():
             if output_name not in names:

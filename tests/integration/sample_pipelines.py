@@ -1,0 +1,146 @@
+"""Pipelines the integration tests run on a real worker.
+
+They live in an importable module because workers import steps by module path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Annotated, Any
+
+from pipelines import get_step_context, pipeline, step
+from pipelines.sdk.materializers import BaseMaterializer
+
+logger = logging.getLogger("sample_pipelines")
+
+
+# --- the issue's example, reporting what the step context said -----------------
+@step
+def load() -> Annotated[list[int], "numbers"]:
+    return [1, 2, 3]
+
+
+@step
+def total(numbers: list[int], scale: int = 1) -> int:
+    return sum(numbers) * scale
+
+
+@pipeline(enable_cache=False)
+def numbers_pipeline(scale: int = 2):
+    total(load(), scale=scale)
+
+
+@step
+def describe_context() -> Annotated[dict[str, Any], "context"]:
+    ctx = get_step_context()
+    return {
+        "pipeline": ctx.pipeline.name,
+        "run": ctx.pipeline_run.name,
+        "step": ctx.step_run.name,
+        "step_name": ctx.step_name,
+        "attempt": ctx.step_run.attempt,
+        "uri": ctx.get_output_artifact_uri(),
+        "materializer": ctx.get_output_materializer().__name__,
+    }
+
+
+@step
+def check_inputs(context: dict[str, Any]) -> Annotated[dict[str, Any], "inputs_seen"]:
+    ctx = get_step_context()
+    source = ctx.inputs["context"]
+    return {"artifact": source.artifact_name, "producer": source.producer_step, "uri": source.uri}
+
+
+@pipeline(enable_cache=False)
+def context_pipeline():
+    check_inputs(describe_context())
+
+
+# --- parallel branches -----------------------------------------------------------
+@step
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@step
+def add_up(a: float, b: float) -> float:
+    return a + b
+
+
+@pipeline(enable_cache=False)
+def parallel_pipeline(seconds: float = 1.0):
+    add_up(nap(seconds), nap(seconds))
+
+
+# --- several outputs, reuse, ordering ---------------------------------------------
+@step
+def split(values: list[int]) -> tuple[Annotated[list[int], "evens"], Annotated[list[int], "odds"]]:
+    return [v for v in values if v % 2 == 0], [v for v in values if v % 2 == 1]
+
+
+@step
+def count(items: list[int]) -> int:
+    return len(items)
+
+
+@step
+def marker() -> None:
+    print("marker ran")
+
+
+@pipeline(enable_cache=False)
+def split_pipeline(values: list[int]):
+    first = marker()
+    evens, odds = split(values, after=first)
+    count(evens)
+    count(odds)
+
+
+# --- failures ------------------------------------------------------------------------
+@step
+def explode(message: str) -> int:
+    print("about to fail")
+    raise ValueError(message)
+
+
+@pipeline(enable_cache=False)
+def failing_pipeline(message: str = "boom"):
+    total(load(), scale=explode(message))
+    count(load())
+
+
+class BrokenMaterializer(BaseMaterializer):
+    ASSOCIATED_TYPES = (object,)
+
+    def load(self, data_type: type) -> Any:
+        raise AssertionError("never loaded")
+
+    def save(self, data: Any) -> None:
+        raise OSError("disk full (simulated)")
+
+
+@step(output_materializers=BrokenMaterializer)
+def unsaveable() -> int:
+    return 1
+
+
+@pipeline(enable_cache=False)
+def unsaveable_pipeline():
+    unsaveable()
+
+
+# --- logs --------------------------------------------------------------------------
+@step
+def chatty() -> None:
+    print("hello from stdout")
+    import sys
+
+    print("hello from stderr", file=sys.stderr)
+    logger.warning("hello from logging")
+
+
+@pipeline(enable_cache=False)
+def chatty_pipeline():
+    chatty()

@@ -1,0 +1,150 @@
+"""Pipelines submitted through the SDK, run by a real worker process."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pipelines.client import Client
+from pipelines.models import StepRun
+from pipelines.sdk.exceptions import AuthenticationError, NoWorkerError, RunFailedError, ServerError
+from tests.integration import sample_pipelines as sample
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_the_issue_example_runs_on_the_worker_and_returns_a_completed_run(running_worker):
+    run = sample.numbers_pipeline(scale=3)
+
+    assert run.status == "completed"
+    assert set(run.steps) == {"load", "total"}
+    assert run.steps["total"].output.load() == 18
+    assert run.steps["load"].outputs["numbers"].load() == [1, 2, 3]
+    assert run.steps["load"].outputs["numbers"].artifact_name == "numbers"
+    assert run.steps["total"].inputs["numbers"].id == run.steps["load"].outputs["numbers"].id
+    assert run.name.startswith("numbers_pipeline-")
+
+
+def test_the_step_context_describes_the_running_step_and_its_output_uri(running_worker):
+    run = sample.context_pipeline()
+
+    seen = run.steps["describe_context"].outputs["context"]
+    context = seen.load()
+    assert context["pipeline"] == "context_pipeline"
+    assert context["run"] == run.name
+    assert context["step"] == context["step_name"] == "describe_context"
+    assert context["attempt"] == 1
+    assert context["materializer"] == "BuiltInContainerMaterializer"
+    # The URI the context announced is exactly where the output was saved.
+    assert context["uri"] == seen.uri
+    inputs_seen = run.steps["check_inputs"].outputs["inputs_seen"].load()
+    assert inputs_seen == {"artifact": "context", "producer": "describe_context", "uri": seen.uri}
+
+
+def test_independent_steps_run_at_the_same_time(running_worker):
+    started = time.monotonic()
+    run = sample.parallel_pipeline(seconds=1.5)
+    elapsed = time.monotonic() - started
+
+    assert run.status == "completed"
+    assert run.steps["add_up"].output.load() == 3.0
+    first, second = run.steps["nap"], run.steps["nap_2"]
+    assert first.started_at < second.finished_at
+    assert second.started_at < first.finished_at
+    assert elapsed < 2 * 1.5 + 1.0
+
+
+def test_several_outputs_feed_separate_steps_in_the_order_after_asks_for(running_worker):
+    run = sample.split_pipeline(values=[1, 2, 3, 4, 5])
+
+    assert run.status == "completed"
+    assert run.steps["count"].output.load() == 2
+    assert run.steps["count_2"].output.load() == 3
+    assert run.steps["split"].started_at >= run.steps["marker"].finished_at
+    assert run.steps["marker"].outputs == {}
+
+
+def test_a_failing_step_fails_the_run_keeps_its_traceback_and_skips_what_depends_on_it(running_worker):
+    with pytest.raises(RunFailedError, match="explode") as failure:
+        sample.failing_pipeline(message="kaboom-42")
+
+    run = failure.value.run
+    assert run.status == "failed"
+    assert failure.value.failed_steps == ["explode"]
+    assert run.steps["total"].status == "skipped"
+    # The branch that did not depend on the failure still ran.
+    assert run.steps["count"].status == "completed"
+    stored = StepRun.objects.get(id=run.steps["explode"].id)
+    assert "Traceback" in stored.error
+    assert "ValueError: kaboom-42" in stored.error
+    assert "about to fail" in stored.logs
+
+
+def test_an_output_that_cannot_be_saved_fails_the_step_with_a_clear_error(running_worker):
+    with pytest.raises(RunFailedError) as failure:
+        sample.unsaveable_pipeline()
+
+    error = StepRun.objects.get(id=failure.value.run.steps["unsaveable"].id).error
+    assert "Could not save output 'output' of step 'unsaveable'" in error
+    assert "disk full (simulated)" in error
+
+
+def test_a_step_the_worker_cannot_import_fails_with_a_message_saying_where_code_must_live(running_worker):
+    spec = sample.numbers_pipeline.compile(scale=1)
+    spec["steps"][0]["source"] = "no_such_module_anywhere:load"
+
+    run = Client().create_run(spec).wait(raise_on_failure=False)
+
+    assert run.status == "failed"
+    error = run.steps["load"].error
+    assert "could not import step 'load'" in error
+    assert "PIPELINES_SOURCE_ROOT" in error
+    assert run.steps["total"].status == "skipped"
+
+
+def test_what_a_step_prints_and_logs_is_kept_on_the_step_run(running_worker):
+    run = sample.chatty_pipeline()
+
+    logs = StepRun.objects.get(id=run.steps["chatty"].id).logs
+    assert "hello from stdout" in logs
+    assert "hello from stderr" in logs
+    assert "hello from logging" in logs
+
+
+def test_waiting_learns_of_the_end_of_a_run_quickly(running_worker):
+    run = sample.numbers_pipeline.with_options(wait=False)(scale=1)
+    run.wait()
+    finished = StepRun.objects.filter(pipeline_run_id=run.id).order_by("-finished_at").first().finished_at
+    # The client saw the end no later than a long-poll tick after it was recorded.
+    assert run.finished_at is not None
+    assert (run.finished_at - finished).total_seconds() < 0.5
+
+
+def test_a_run_with_no_worker_on_its_queue_raises_a_clear_error_within_seconds(
+    worker_process, transactional_db, sdk_env, settings
+):
+    settings.PIPELINES = {**settings.PIPELINES, "QUEUE": "queue-nobody-consumes"}
+    started = time.monotonic()
+
+    with pytest.raises(NoWorkerError, match="celery -A config worker"):
+        sample.numbers_pipeline(scale=1)
+
+    assert time.monotonic() - started < 15
+
+
+def test_a_wrong_token_is_refused_with_an_authentication_error(live_server, transactional_db, monkeypatch):
+    monkeypatch.setenv("PIPELINES_SERVER_URL", live_server.url)
+    monkeypatch.setenv("PIPELINES_API_TOKEN", "pip_not-a-real-token")
+
+    with pytest.raises(AuthenticationError, match="create_api_token"):
+        sample.numbers_pipeline(scale=1)
+
+
+def test_an_invalid_spec_is_refused_with_the_reason(live_server, transactional_db, sdk_env):
+    spec = sample.numbers_pipeline.compile(scale=1)
+    spec["steps"][1]["inputs"]["numbers"]["output"] = "missing"
+
+    with pytest.raises(ServerError, match="whose outputs are: numbers") as refused:
+        Client().create_run(spec)
+    assert refused.value.status_code == 400
