@@ -1,0 +1,189 @@
+"""The run and step state machine, driven in-process without a broker.
+
+Publishing is intercepted (it crosses into the broker), so each test decides when a
+delivered step runs and can deliver one twice.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.engine.executor import step_run_execute
+from pipelines.models import ArtifactVersion, PipelineRun, RunStatus, StepRun, StepStatus
+from pipelines.sdk.spec import SpecError
+from pipelines.services.runs import pipeline_run_create
+from pipelines.services.steps import StepTimings, step_run_claim, step_run_complete, step_run_fail
+from tests.integration import sample_pipelines as sample
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Step run ids in the order they were sent to the broker."""
+    sent: list[int] = []
+    monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: sent.append(args[0]))
+    return sent
+
+
+def _drain(published: list[int]) -> None:
+    while published:
+        step_run_execute(step_run_id=published.pop(0))
+
+
+def _statuses(run: PipelineRun) -> dict[str, str]:
+    return dict(run.steps.values_list("name", "status"))
+
+
+NO_TIMINGS = StepTimings(None, None)
+
+
+def test_creating_a_run_queues_only_the_steps_without_upstream(owner, published):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=2), user=owner)
+
+    assert _statuses(run) == {"load": "queued", "total": "pending"}
+    assert published == [run.steps.get(name="load").id]
+    assert run.status == RunStatus.INITIALIZING
+    assert run.triggered_by == owner
+    assert run.parameters == {"scale": 2}
+
+
+def test_an_invalid_spec_stores_nothing(owner, published):
+    spec = sample.numbers_pipeline.compile(scale=2)
+    spec["steps"][0]["after"] = ["total"]  # a cycle
+
+    with pytest.raises(SpecError, match="cycle"):
+        pipeline_run_create(spec=spec, user=owner)
+
+    assert PipelineRun.objects.count() == 0
+    assert published == []
+
+
+def test_run_names_stay_unique_when_the_template_repeats(owner, published):
+    spec = sample.numbers_pipeline.compile(scale=2)
+    spec["run_name_template"] = "nightly-{date}"
+
+    names = [pipeline_run_create(spec=spec, user=owner).name for _ in range(3)]
+
+    assert len(set(names)) == 3
+    assert names[1] == f"{names[0]}_2"
+
+
+def test_a_run_completes_step_by_step_and_links_artifacts(owner, published):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=3), user=owner)
+    _drain(published)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert run.started_at is not None and run.finished_at is not None
+    total = run.steps.get(name="total")
+    produced = total.output_links.get().artifact_version
+    assert produced.artifact.name == "numbers_pipeline::total::output"
+    assert total.input_links.get().artifact_version.artifact.name == "numbers"
+    assert produced.checksum and produced.size > 0
+    assert total.queued_at <= total.started_at <= total.user_code_started_at
+    assert total.user_code_started_at <= total.user_code_finished_at <= total.finished_at
+
+
+def test_artifact_versions_are_numbered_per_artifact_name(owner, published):
+    for _ in range(3):
+        pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+        _drain(published)
+
+    versions = list(ArtifactVersion.objects.filter(artifact__name="numbers").order_by("number"))
+    assert [v.version for v in versions] == ["1", "2", "3"]
+    assert len({v.uri for v in versions}) == 3
+
+
+def test_a_duplicate_delivery_of_a_finished_step_changes_nothing(owner, published):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    load_id = published[0]
+    _drain(published)
+    before = StepRun.objects.get(id=load_id)
+
+    step_run_execute(step_run_id=load_id)
+
+    after = StepRun.objects.get(id=load_id)
+    assert (after.status, after.attempt, after.finished_at) == (before.status, before.attempt, before.finished_at)
+    assert ArtifactVersion.objects.filter(producer_step_run_id=load_id).count() == 1
+    assert published == []
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+
+
+def test_only_one_of_two_claims_wins(owner, published):
+    pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    load_id = published[0]
+
+    assert step_run_claim(step_run_id=load_id, worker="a") == 1
+    assert step_run_claim(step_run_id=load_id, worker="b") is None
+
+
+def test_a_superseded_attempt_cannot_record_its_outcome(owner, published):
+    pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    load_id = published[0]
+    attempt = step_run_claim(step_run_id=load_id, worker="a")
+
+    assert not step_run_complete(
+        step_run_id=load_id, attempt=attempt + 1, inputs={}, outputs=[], timings=NO_TIMINGS, logs=""
+    )
+    assert not step_run_fail(
+        step_run_id=load_id, attempt=attempt + 1, error="late", inputs={}, timings=NO_TIMINGS, logs=""
+    )
+    assert StepRun.objects.get(id=load_id).status == StepStatus.RUNNING
+
+
+def test_a_failure_skips_everything_downstream_and_fails_the_run_once_the_rest_ends(owner, published):
+    run = pipeline_run_create(spec=sample.failing_pipeline.compile(message="no"), user=owner)
+    _drain(published)
+
+    run.refresh_from_db()
+    assert _statuses(run) == {
+        "load": "completed",
+        "explode": "failed",
+        "total": "skipped",
+        "load_2": "completed",
+        "count": "completed",
+    }
+    assert run.status == RunStatus.FAILED
+    assert "ValueError: no" in run.steps.get(name="explode").error
+
+
+def test_a_join_step_is_queued_once_both_parents_complete(owner, published):
+    run = pipeline_run_create(spec=sample.parallel_pipeline.compile(seconds=0), user=owner)
+    first, second = published
+    published.clear()
+
+    step_run_execute(step_run_id=first)
+    assert published == []
+    assert run.steps.get(name="add_up").status == StepStatus.PENDING
+    step_run_execute(step_run_id=second)
+
+    assert published == [run.steps.get(name="add_up").id]
+
+
+def test_every_change_bumps_the_run_revision(owner, published):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    revisions = [run.revision]
+    while published:
+        step_run_execute(step_run_id=published.pop(0))
+        run.refresh_from_db()
+        revisions.append(run.revision)
+
+    assert revisions == sorted(revisions)
+    assert len(set(revisions)) == len(revisions)
+
+
+def test_a_crash_while_saving_removes_the_attempts_files(owner, published, monkeypatch, settings):
+    from pathlib import Path
+
+    pipeline_run_create(spec=sample.unsaveable_pipeline.compile(), user=owner)
+    step_id = published[0]
+    _drain(published)
+
+    step = StepRun.objects.get(id=step_id)
+    assert step.status == StepStatus.FAILED
+    attempt_dir = (
+        Path(settings.PIPELINES["ARTIFACT_STORE_ROOT"]) / "runs" / str(step.pipeline_run_id) / "steps" / str(step_id)
+    )
+    assert not any(path.is_file() for path in attempt_dir.rglob("*"))
