@@ -36,7 +36,7 @@ class SklearnModelMaterializer(BaseMaterializer):
         (Path(self.uri) / "model.pkl").write_bytes(pickle.dumps(data))
 
     def load(self, data_type: type) -> Any:
-        return pickle.loads((Path(self.uri) / "model.pkl").read_bytes())  # noqa: S301 (our own artifact)
+        return pickle.loads((Path(self.uri) / "model.pkl").read_bytes())
 
     def extract_metadata(self, data: Any) -> dict[str, Any]:
         return {"estimator": type(data).__name__, "params": {k: repr(v) for k, v in data.get_params().items()}}

@@ -65,4 +65,5 @@ def test_the_run_page_lists_its_steps(client, owner, run):
     response = client.get(reverse("dashboard:run-detail", args=[run.id]))
 
     assert response.status_code == 200
-    assert b"load" in response.content and b"total" in response.content
+    assert b"load" in response.content
+    assert b"total" in response.content

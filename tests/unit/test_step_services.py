@@ -75,14 +75,18 @@ def test_a_run_completes_step_by_step_and_links_artifacts(owner, published):
 
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
-    assert run.started_at is not None and run.finished_at is not None
+    assert run.started_at is not None
+    assert run.finished_at is not None
     total = run.steps.get(name="total")
     produced = total.output_links.get().artifact_version
     assert produced.artifact.name == "numbers_pipeline::total::output"
     assert total.input_links.get().artifact_version.artifact.name == "numbers"
-    assert produced.checksum and produced.size > 0
-    assert total.queued_at <= total.started_at <= total.user_code_started_at
-    assert total.user_code_started_at <= total.user_code_finished_at <= total.finished_at
+    assert produced.checksum
+    assert produced.size > 0
+    assert total.queued_at <= total.started_at
+    assert total.started_at <= total.user_code_started_at
+    assert total.user_code_started_at <= total.user_code_finished_at
+    assert total.user_code_finished_at <= total.finished_at
 
 
 def test_artifact_versions_are_numbered_per_artifact_name(owner, published):
