@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pipelines.sdk import (
     AuthenticationError,
+    NonRetryableError,
     NoWorkerError,
     Pipeline,
     PipelineDefinitionError,
@@ -17,6 +18,7 @@ from pipelines.sdk import (
     Step,
     StepContext,
     StepContextError,
+    StepRetryConfig,
     get_step_context,
     pipeline,
     step,
@@ -25,6 +27,7 @@ from pipelines.sdk import (
 __all__ = [
     "AuthenticationError",
     "NoWorkerError",
+    "NonRetryableError",
     "Pipeline",
     "PipelineDefinitionError",
     "PipelinesError",
@@ -33,6 +36,7 @@ __all__ = [
     "Step",
     "StepContext",
     "StepContextError",
+    "StepRetryConfig",
     "get_step_context",
     "pipeline",
     "step",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipelines.sdk.context import StepContext, get_step_context
 from pipelines.sdk.exceptions import (
     AuthenticationError,
+    NonRetryableError,
     NoWorkerError,
     PipelineDefinitionError,
     PipelinesError,
@@ -13,11 +14,13 @@ from pipelines.sdk.exceptions import (
     StepContextError,
 )
 from pipelines.sdk.pipeline import Pipeline, pipeline
+from pipelines.sdk.retry import StepRetryConfig
 from pipelines.sdk.step import Step, step
 
 __all__ = [
     "AuthenticationError",
     "NoWorkerError",
+    "NonRetryableError",
     "Pipeline",
     "PipelineDefinitionError",
     "PipelinesError",
@@ -26,6 +29,7 @@ __all__ = [
     "Step",
     "StepContext",
     "StepContextError",
+    "StepRetryConfig",
     "get_step_context",
     "pipeline",
     "step",

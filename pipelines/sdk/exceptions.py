@@ -27,6 +27,10 @@ class AuthenticationError(ServerError):
     """The API token is missing or wrong."""
 
 
+class NonRetryableError(PipelinesError):
+    """Raise it (or a subclass) in a step to fail the step at once, without retries."""
+
+
 class NoWorkerError(PipelinesError):
     """No worker is consuming the queue, so the run cannot progress."""
 

@@ -119,6 +119,8 @@ class Pipeline:
             "after": invocation.after,
             "outputs": outputs,
             "enable_cache": self.enable_cache if step.enable_cache is None else step.enable_cache,
+            "retry": step.retry.to_spec() if step.retry else None,
+            "extra": step.extra,
         }
 
     def __call__(self, *args: Any, **kwargs: Any) -> PipelineRun:

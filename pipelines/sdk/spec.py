@@ -12,6 +12,8 @@ import string
 from graphlib import CycleError, TopologicalSorter
 from typing import Any, NotRequired, TypedDict
 
+from pipelines.sdk.exceptions import PipelinesError
+
 SPEC_VERSION = 1
 DEFAULT_RUN_NAME_TEMPLATE = "{pipeline}-{date}-{time}"
 # Matched with fullmatch: `$` alone would also accept a trailing newline.
@@ -87,6 +89,18 @@ def _check_step(step: Any, index: int) -> None:
         isinstance(step.get("after", []), list) and all(isinstance(a, str) for a in step.get("after", [])),
         f"{where}: after must be a list of step names.",
     )
+    retry = step.get("retry")
+    if retry is not None:
+        from pipelines.sdk.retry import StepRetryConfig
+
+        try:
+            _require(isinstance(retry, dict), "not an object")
+            StepRetryConfig(**retry)
+        except (TypeError, ValueError, PipelinesError) as exc:
+            raise SpecError(
+                f"{where}: retry must be {{'max_retries': int, 'delay': seconds, 'backoff': factor}} ({exc})."
+            ) from None
+    _require(isinstance(step.get("extra") or {}, dict), f"{where}: extra must be an object.")
     outputs = step.get("outputs", [])
     _require(isinstance(outputs, list), f"{where}: outputs must be a list.")
     output_names = []
@@ -196,6 +210,8 @@ def validate_spec(spec: Any) -> PipelineSpec:
                 for o in step.get("outputs", [])
             ],
             "enable_cache": bool(step.get("enable_cache", normalized["enable_cache"])),
+            "retry": step.get("retry"),
+            "extra": step.get("extra") or {},
         }
         for step in steps
     ]

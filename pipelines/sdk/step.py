@@ -9,6 +9,7 @@ from typing import Any, overload
 
 from pipelines.sdk.exceptions import PipelineDefinitionError
 from pipelines.sdk.outputs import OutputSpec, parse_outputs
+from pipelines.sdk.retry import StepRetryConfig
 from pipelines.sdk.source import code_hash, source_of
 from pipelines.sdk.tracing import active_trace
 
@@ -29,6 +30,7 @@ class Step:
         name: str | None = None,
         enable_cache: bool | None = None,
         output_materializers: MaterializerSpec = None,
+        retry: StepRetryConfig | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
         if not callable(func):
@@ -36,6 +38,9 @@ class Step:
         self.entrypoint = func
         self.name = name or func.__name__
         self.enable_cache = enable_cache
+        if retry is not None and not isinstance(retry, StepRetryConfig):
+            raise PipelineDefinitionError(f"retry= takes a StepRetryConfig, got {retry!r}.")
+        self.retry = retry
         self.extra = dict(extra or {})
         self.signature = inspect.signature(func)
         self.outputs: list[OutputSpec] = parse_outputs(func)
@@ -111,6 +116,7 @@ def step(
     name: str | None = None,
     enable_cache: bool | None = None,
     output_materializers: MaterializerSpec = None,
+    retry: StepRetryConfig | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 

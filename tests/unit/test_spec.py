@@ -53,6 +53,8 @@ def test_a_minimal_spec_gets_its_defaults_filled_in():
                 "after": [],
                 "outputs": [],
                 "enable_cache": True,
+                "retry": None,
+                "extra": {},
             }
         ],
     }
