@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 
 def enqueue_steps_on_commit(step_run_ids: list[int]) -> None:
@@ -13,8 +14,13 @@ def enqueue_steps_on_commit(step_run_ids: list[int]) -> None:
     def publish() -> None:
         from pipelines.tasks import run_step
 
+        from pipelines.models import StepRun
+
         queue = settings.PIPELINES["QUEUE"]
         for step_run_id in step_run_ids:
             run_step.apply_async(args=[step_run_id], queue=queue)
+        # Only now is the message safe with the broker; a queued step without this
+        # mark is one the reaper sends again.
+        StepRun.objects.filter(id__in=step_run_ids, dispatched_at=None).update(dispatched_at=timezone.now())
 
     transaction.on_commit(publish)

@@ -24,11 +24,13 @@ class Pipeline(models.Model):
 class RunStatus(models.TextChoices):
     INITIALIZING = "initializing"
     RUNNING = "running"
+    STOPPING = "stopping"
     COMPLETED = "completed"
     FAILED = "failed"
+    STOPPED = "stopped"
 
 
-FINISHED_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED)
+FINISHED_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.STOPPED)
 
 
 class PipelineRun(models.Model):
@@ -65,12 +67,22 @@ class StepStatus(models.TextChoices):
     PENDING = "pending"  # waiting for upstream steps
     QUEUED = "queued"  # its message is (or is about to be) on the broker
     RUNNING = "running"
+    RETRYING = "retrying"  # an attempt failed; the next waits for its delay
     COMPLETED = "completed"
+    CACHED = "cached"  # an earlier identical step's outputs were reused
     FAILED = "failed"
     SKIPPED = "skipped"  # an upstream step failed, so it can never run
+    STOPPED = "stopped"  # the run was stopped before the step ran
 
 
-FINISHED_STEP_STATUSES = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED)
+FINISHED_STEP_STATUSES = (
+    StepStatus.COMPLETED,
+    StepStatus.CACHED,
+    StepStatus.FAILED,
+    StepStatus.SKIPPED,
+    StepStatus.STOPPED,
+)
+SUCCESSFUL_STEP_STATUSES = (StepStatus.COMPLETED, StepStatus.CACHED)
 
 
 class StepRun(models.Model):
@@ -83,10 +95,18 @@ class StepRun(models.Model):
     spec = models.JSONField()
     upstream = models.JSONField(default=list)
     status = models.CharField(max_length=20, choices=StepStatus.choices, default=StepStatus.PENDING)
+    # The current attempt; every write an attempt makes is fenced by it.
     attempt = models.PositiveIntegerField(default=0)
-    cache_key = models.CharField(max_length=64, blank=True)
+    failure_count = models.PositiveIntegerField(default=0)
+    crash_count = models.PositiveIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    cache_key = models.CharField(max_length=64, blank=True, db_index=True)
+    cached_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     worker = models.CharField(max_length=255, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Set once the step's message was handed to the broker; a queued step without it
+    # lost its message (a crash between commit and publish) and is sent again.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     # Phases: queued (queued_at -> started_at), starting (-> user_code_started_at),
     # user code (-> user_code_finished_at), saving outputs (-> finished_at).
     queued_at = models.DateTimeField(null=True, blank=True)
@@ -108,6 +128,34 @@ class StepRun(models.Model):
         return f"{self.pipeline_run.name}/{self.name}"
 
 
+class AttemptOutcome(models.TextChoices):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CACHED = "cached"
+    FAILED = "failed"
+    CRASHED = "crashed"  # its worker stopped heartbeating
+    STOPPED = "stopped"
+
+
+class StepAttempt(models.Model):
+    """One try at running a step, kept for the record."""
+
+    step_run = models.ForeignKey(StepRun, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    worker = models.CharField(max_length=255, blank=True)
+    outcome = models.CharField(max_length=20, choices=AttemptOutcome.choices, default=AttemptOutcome.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["step_run", "number"]
+        constraints = [models.UniqueConstraint(fields=["step_run", "number"], name="step_attempt_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.step_run_id}#{self.number} {self.outcome}"
+
+
 class Artifact(models.Model):
     name = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -119,25 +167,36 @@ class Artifact(models.Model):
         return self.name
 
 
+class ArtifactVersionStatus(models.TextChoices):
+    PENDING = "pending"  # its files are being written; invisible to readers and the cache
+    READY = "ready"  # complete, fsynced, renamed into place, checksum recorded
+
+
 class ArtifactVersion(models.Model):
     artifact = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="versions")
-    version = models.CharField(max_length=100)
+    status = models.CharField(max_length=10, choices=ArtifactVersionStatus.choices, default=ArtifactVersionStatus.READY)
+    # Assigned when the version becomes ready, so failed attempts use up no numbers.
+    version = models.CharField(max_length=100, null=True, blank=True)
     # Auto-numbered versions keep their number here too, for sorting and "latest".
     number = models.PositiveIntegerField(null=True, blank=True)
     uri = models.CharField(max_length=1000, unique=True)
-    materializer = models.CharField(max_length=500)
+    materializer = models.CharField(max_length=500, blank=True)
     data_type = models.CharField(max_length=500, blank=True)
-    checksum = models.CharField(max_length=64)
+    checksum = models.CharField(max_length=64, blank=True)
     size = models.PositiveBigIntegerField(default=0)
     producer_step_run = models.ForeignKey(
         StepRun, null=True, on_delete=models.SET_NULL, related_name="produced_versions"
     )
+    producer_attempt = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["artifact", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["artifact", "version"], name="artifact_version_unique"),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(version__isnull=False), name="artifact_version_ready_has_version"
+            ),
             models.UniqueConstraint(
                 fields=["artifact", "number"], condition=Q(number__isnull=False), name="artifact_number_unique"
             ),

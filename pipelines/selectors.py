@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from pipelines.models import (
     ArtifactVersion,
+    ArtifactVersionStatus,
     Pipeline,
     PipelineRun,
     StepRun,
@@ -51,7 +52,8 @@ def steps_visible_to(user: AbstractBaseUser) -> QuerySet[StepRun]:
 
 
 def artifact_versions_visible_to(user: AbstractBaseUser) -> QuerySet[ArtifactVersion]:
-    return ArtifactVersion.objects.select_related("artifact")
+    """Ready versions only: a pending one is still being written."""
+    return ArtifactVersion.objects.filter(status=ArtifactVersionStatus.READY).select_related("artifact")
 
 
 def run_revision(*, run_id: int) -> int | None:

@@ -15,18 +15,28 @@ _stop = threading.Event()
 
 
 def _beat(hostname: str, queues: list[str]) -> None:
+    """Say this worker is alive and, every reaper interval, do the reaper's pass."""
+    import time
+
+    from pipelines.services.reaper import reap_once
     from pipelines.services.workers import worker_gone, worker_heartbeat
 
     started_at = timezone.now()
     interval = settings.PIPELINES["WORKER_HEARTBEAT_INTERVAL"]
+    reaper_interval = settings.PIPELINES["REAPER_INTERVAL"]
+    next_reap = 0.0
     try:
         while not _stop.is_set():
             try:
                 close_old_connections()
                 worker_heartbeat(hostname=hostname, queues=queues, started_at=started_at)
+                if time.monotonic() >= next_reap:
+                    next_reap = time.monotonic() + reaper_interval
+                    reap_once()
             except Exception:  # the database may be briefly away; keep beating
-                logger.exception("Worker heartbeat failed")
-            _stop.wait(interval)
+                logger.exception("Worker heartbeat or reaper pass failed")
+                connection.close()
+            _stop.wait(min(interval, reaper_interval))
         worker_gone(hostname=hostname)
     finally:
         connection.close()

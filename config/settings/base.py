@@ -185,6 +185,19 @@ PIPELINES = {
     "WORKER_TIMEOUT": env.float("PIPELINES_WORKER_TIMEOUT", default=10.0),
     # The broker queue steps are sent to; start workers with `-Q` naming it.
     "QUEUE": env.str("PIPELINES_QUEUE", default="pipelines"),
+    # A running step writes a heartbeat this often; one silent for longer than the
+    # timeout is taken as crashed (its worker died) and retried under the crash
+    # budget. The timeout must cover a busy database and a long GC pause: a step
+    # declared crashed while alive loses its work, since fencing refuses its result.
+    "STEP_HEARTBEAT_INTERVAL": env.float("PIPELINES_STEP_HEARTBEAT_INTERVAL", default=10.0),
+    "STEP_HEARTBEAT_TIMEOUT": env.float("PIPELINES_STEP_HEARTBEAT_TIMEOUT", default=60.0),
+    "CRASH_BUDGET": env.int("PIPELINES_CRASH_BUDGET", default=2),
+    # How often each worker runs the reaper (crashed steps, due retries, lost
+    # messages, abandoned files).
+    "REAPER_INTERVAL": env.float("PIPELINES_REAPER_INTERVAL", default=5.0),
+    # A queued step whose message was never handed to the broker is sent again
+    # after this long.
+    "REDISPATCH_AFTER": env.float("PIPELINES_REDISPATCH_AFTER", default=30.0),
     # Longest a client's wait request is held open before it asks again.
     "LONG_POLL_SECONDS": env.float("PIPELINES_LONG_POLL_SECONDS", default=20.0),
 }

@@ -31,3 +31,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 if os.environ.get("PIPELINES_USE_TEST_DATABASE"):
     _test_name = DATABASES["default"].get("TEST", {}).get("NAME") or f"test_{DATABASES['default']['NAME']}"
     DATABASES["default"]["NAME"] = _test_name
+
+# Short enough that crash recovery is tested in seconds.
+PIPELINES = {
+    **PIPELINES,  # noqa: F405
+    "STEP_HEARTBEAT_INTERVAL": 0.5,
+    "STEP_HEARTBEAT_TIMEOUT": 3.0,
+    "REAPER_INTERVAL": 0.5,
+    "REDISPATCH_AFTER": 2.0,
+    "WORKER_HEARTBEAT_INTERVAL": 0.5,
+}

@@ -1,4 +1,5 @@
-"""Running one step run on a worker: claim, import, load inputs, run, save, record."""
+"""Running one step run on a worker: claim, check the cache, import, load inputs,
+run, save, record."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import logging
 import os
 import socket
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
+from pipelines.engine.cache import cache_key, find_cached_outputs
+from pipelines.engine.heartbeat import heartbeating
 from pipelines.engine.log_capture import capture_step_output
-from pipelines.models import StepRun, StepRunOutput
+from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput
 from pipelines.sdk.artifact_loading import load_artifact_version
 from pipelines.sdk.artifact_store import LocalArtifactStore
 from pipelines.sdk.context import (
@@ -25,30 +28,54 @@ from pipelines.sdk.context import (
     StepRunInfo,
     step_context,
 )
+from pipelines.sdk.exceptions import NonRetryableError
 from pipelines.sdk.materializers import materializer_registry
 from pipelines.sdk.source import add_import_roots, load_source, source_of
 from pipelines.sdk.step import Step
-from pipelines.services.steps import SavedOutput, StepTimings, step_run_claim, step_run_complete, step_run_fail
+from pipelines.services.steps import (
+    PendingOutput,
+    SavedOutput,
+    StepTimings,
+    artifact_versions_reserve,
+    step_run_claim,
+    step_run_complete,
+    step_run_fail,
+    step_run_mark_cached,
+    step_run_set_cache_key,
+)
 
 logger = logging.getLogger(__name__)
-WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class StepExecutionError(Exception):
     """The step could not run or its result could not be saved; the message says why."""
 
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
 
 @dataclass
 class _Attempt:
     step_run: StepRun
-    attempt: int
-    inputs: dict[str, int]
+    number: int
+    input_versions: dict[str, ArtifactVersion] = field(default_factory=dict)
+    targets: dict[str, OutputTarget] = field(default_factory=dict)
+    reserved: dict[str, int] = field(default_factory=dict)
     user_code_started_at: Any = None
     user_code_finished_at: Any = None
 
     @property
     def timings(self) -> StepTimings:
         return StepTimings(self.user_code_started_at, self.user_code_finished_at)
+
+    @property
+    def input_ids(self) -> dict[str, int]:
+        return {name: version.id for name, version in self.input_versions.items()}
 
 
 def artifact_store() -> LocalArtifactStore:
@@ -64,36 +91,44 @@ def _import_step(step_run: StepRun) -> Step:
         obj = load_source(step_run.source)
     except Exception as exc:
         raise StepExecutionError(
-            f"The worker {WORKER_NAME} could not import step {step_run.name!r} from "
+            f"The worker {worker_name()} could not import step {step_run.name!r} from "
             f"{step_run.source!r}: {type(exc).__name__}: {exc}\n"
             "Workers import steps by module path: keep pipeline code in a module under the "
-            "folder the worker runs in, or add its folder to PIPELINES_SOURCE_ROOT on the worker."
+            "folder the worker runs in, or add its folder to PIPELINES_SOURCE_ROOT on the worker.",
+            retryable=False,
         ) from exc
     if not isinstance(obj, Step):
-        raise StepExecutionError(f"{step_run.source!r} is not a function decorated with @step.")
+        raise StepExecutionError(f"{step_run.source!r} is not a function decorated with @step.", retryable=False)
     return obj
 
 
-def _load_inputs(step_run: StepRun) -> tuple[dict[str, Any], dict[str, InputArtifact], dict[str, int]]:
+def _resolve_inputs(step_run: StepRun) -> dict[str, ArtifactVersion]:
+    """The ready artifact versions this step's inputs point at."""
     refs = step_run.spec.get("inputs", {})
     if not refs:
-        return {}, {}, {}
+        return {}
     links = {
         (link.step_run.name, link.name): link.artifact_version
         for link in StepRunOutput.objects.filter(
             step_run__pipeline_run_id=step_run.pipeline_run_id,
             step_run__name__in={ref["step"] for ref in refs.values()},
+            artifact_version__status=ArtifactVersionStatus.READY,
         ).select_related("step_run", "artifact_version__artifact")
     }
-    values: dict[str, Any] = {}
-    described: dict[str, InputArtifact] = {}
-    ids: dict[str, int] = {}
+    versions = {}
     for name, ref in refs.items():
         version = links.get((ref["step"], ref["output"]))
         if version is None:
             raise StepExecutionError(
                 f"Input {name!r} needs output {ref['output']!r} of step {ref['step']!r}, which has not been recorded."
             )
+        versions[name] = version
+    return versions
+
+
+def _load_inputs(versions: dict[str, ArtifactVersion]) -> dict[str, Any]:
+    values = {}
+    for name, version in versions.items():
         try:
             values[name] = load_artifact_version(
                 uri=version.uri,
@@ -106,36 +141,47 @@ def _load_inputs(step_run: StepRun) -> tuple[dict[str, Any], dict[str, InputArti
                 f"Could not load input {name!r} ({version.artifact.name} version {version.version}): "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        ids[name] = version.id
-        described[name] = InputArtifact(
+    return values
+
+
+def _describe_inputs(step_run: StepRun, versions: dict[str, ArtifactVersion]) -> dict[str, InputArtifact]:
+    refs = step_run.spec.get("inputs", {})
+    return {
+        name: InputArtifact(
             name=name,
             artifact_name=version.artifact.name,
-            version=version.version,
+            version=version.version or "",
             uri=version.uri,
             materializer=version.materializer,
-            producer_step=ref["step"],
+            producer_step=refs[name]["step"],
         )
-    return values, described, ids
+        for name, version in versions.items()
+    }
 
 
-def _output_targets(step_run: StepRun, attempt: int) -> dict[str, OutputTarget]:
-    store = artifact_store()
-    targets = {}
-    for index, output in enumerate(step_run.spec.get("outputs", [])):
-        materializer = load_source(output["materializer"]) if output.get("materializer") else None
-        uri = store.uri_for(
-            run_id=step_run.pipeline_run_id, step_run_id=step_run.id, attempt=attempt, output_index=index
-        )
-        targets[output["name"]] = OutputTarget(name=output["name"], uri=uri, materializer=materializer)
-    return targets
-
-
-def _artifact_name(step_run: StepRun, output_name: str, declared: dict[str, Any]) -> str:
+def _artifact_name(step_run: StepRun, output_name: str) -> str:
     # As in ZenML: a named output (Annotated) is the artifact's name; an unnamed one
     # gets a name unique to the pipeline and step.
     if output_name == "output" or output_name.startswith("output_"):
         return f"{step_run.pipeline_run.pipeline.name}::{step_run.name}::{output_name}"
     return output_name
+
+
+def _prepare_outputs(attempt: _Attempt) -> None:
+    """Pick each output's folder and record it as a pending version before writing."""
+    step_run = attempt.step_run
+    store = artifact_store()
+    pending = []
+    for index, output in enumerate(step_run.spec.get("outputs", [])):
+        materializer = load_source(output["materializer"]) if output.get("materializer") else None
+        uri = store.uri_for(
+            run_id=step_run.pipeline_run_id, step_run_id=step_run.id, attempt=attempt.number, output_index=index
+        )
+        attempt.targets[output["name"]] = OutputTarget(name=output["name"], uri=uri, materializer=materializer)
+        pending.append(
+            PendingOutput(name=output["name"], artifact_name=_artifact_name(step_run, output["name"]), uri=uri)
+        )
+    attempt.reserved = artifact_versions_reserve(step_run_id=step_run.id, attempt=attempt.number, outputs=pending)
 
 
 def _split_return_value(step_run: StepRun, value: Any, count: int) -> list[Any]:
@@ -151,13 +197,14 @@ def _split_return_value(step_run: StepRun, value: Any, count: int) -> list[Any]:
     return list(value)
 
 
-def _save_outputs(step_run: StepRun, targets: dict[str, OutputTarget], value: Any) -> list[SavedOutput]:
+def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
+    step_run = attempt.step_run
     declared = step_run.spec.get("outputs", [])
     values = _split_return_value(step_run, value, len(declared))
     store = artifact_store()
     saved = []
     for output, item in zip(declared, values, strict=True):
-        target = targets[output["name"]]
+        target = attempt.targets[output["name"]]
         materializer = target.materializer or materializer_registry.materializer_for_value(item)
         try:
             store.ensure_dir(target.uri)
@@ -173,8 +220,7 @@ def _save_outputs(step_run: StepRun, targets: dict[str, OutputTarget], value: An
         saved.append(
             SavedOutput(
                 name=output["name"],
-                artifact_name=_artifact_name(step_run, output["name"], output),
-                uri=target.uri,
+                artifact_version_id=attempt.reserved[output["name"]],
                 materializer=source_of(materializer),
                 data_type=f"{type(item).__module__}.{type(item).__qualname__}",
                 checksum=checksum,
@@ -184,72 +230,95 @@ def _save_outputs(step_run: StepRun, targets: dict[str, OutputTarget], value: An
     return saved
 
 
-def _context(
-    step_run: StepRun, attempt: int, inputs: dict[str, InputArtifact], targets: dict[str, OutputTarget]
-) -> StepContext:
+def _context(attempt: _Attempt, key: str) -> StepContext:
+    step_run = attempt.step_run
     run = step_run.pipeline_run
     return StepContext(
         pipeline=PipelineInfo(id=run.pipeline.id, name=run.pipeline.name),
         pipeline_run=PipelineRunInfo(id=run.id, name=run.name, status="running", config=run.config),
-        step_run=StepRunInfo(id=step_run.id, name=step_run.name, attempt=attempt, cache_key=step_run.cache_key),
-        inputs=inputs,
-        outputs=targets,
+        step_run=StepRunInfo(id=step_run.id, name=step_run.name, attempt=attempt.number, cache_key=key),
+        inputs=_describe_inputs(step_run, attempt.input_versions),
+        outputs=attempt.targets,
     )
 
 
-def _run_user_code(state: _Attempt, step: Step, values: dict[str, Any], context: StepContext) -> Any:
-    step_run = state.step_run
-    with step_context(context):
-        state.user_code_started_at = timezone.now()
+def _try_cache(attempt: _Attempt, key: str) -> bool:
+    step_run = attempt.step_run
+    if not step_run.spec.get("enable_cache", True):
+        return False
+    hit = find_cached_outputs(key=key, step_spec=step_run.spec, exclude_id=step_run.id)
+    if hit is None:
+        return False
+    source, outputs = hit
+    return step_run_mark_cached(
+        step_run_id=step_run.id, attempt=attempt.number, inputs=attempt.input_ids, source=source, outputs=outputs
+    )
+
+
+def _run(attempt: _Attempt) -> Any:
+    step_run = attempt.step_run
+    step = _import_step(step_run)
+    values = _load_inputs(attempt.input_versions)
+    _prepare_outputs(attempt)
+    context = _context(attempt, step_run.cache_key)
+    with step_context(context), heartbeating(step_run.id, attempt.number):
+        attempt.user_code_started_at = timezone.now()
         try:
-            return step.entrypoint(**values, **step_run.parameters)
+            result = step.entrypoint(**values, **step_run.parameters)
         finally:
-            state.user_code_finished_at = timezone.now()
+            attempt.user_code_finished_at = timezone.now()
+        return _save_outputs(attempt, result)
 
 
 def step_run_execute(*, step_run_id: int) -> None:
     """Run one step run to its end. Safe to call for a step another delivery owns."""
-    attempt = step_run_claim(step_run_id=step_run_id, worker=WORKER_NAME)
-    if attempt is None:
+    number = step_run_claim(step_run_id=step_run_id, worker=worker_name())
+    if number is None:
         logger.info("Step run %s is not queued any more; this delivery has nothing to do.", step_run_id)
         return
     step_run = StepRun.objects.select_related("pipeline_run__pipeline").get(id=step_run_id)
-    state = _Attempt(step_run=step_run, attempt=attempt, inputs={})
-    targets: dict[str, OutputTarget] = {}
+    attempt = _Attempt(step_run=step_run, number=number)
     with capture_step_output() as log:
         try:
-            step = _import_step(step_run)
-            values, described_inputs, state.inputs = _load_inputs(step_run)
-            targets = _output_targets(step_run, attempt)
-            context = _context(step_run, attempt, described_inputs, targets)
-            result = _run_user_code(state, step, values, context)
-            outputs = _save_outputs(step_run, targets, result)
+            attempt.input_versions = _resolve_inputs(step_run)
+            key = cache_key(step_run.spec, attempt.input_ids)
+            step_run_set_cache_key(step_run_id=step_run_id, attempt=number, cache_key=key)
+            step_run.cache_key = key
+            if _try_cache(attempt, key):
+                return
+            outputs = _run(attempt)
         except Exception as exc:
-            error = "".join(traceback.format_exception(exc))
-            logger.warning("Step %s of run %s failed: %s", step_run.name, step_run.pipeline_run.name, exc)
-            _remove_files(targets)
-            step_run_fail(
-                step_run_id=step_run_id,
-                attempt=attempt,
-                error=error,
-                inputs=state.inputs,
-                timings=state.timings,
-                logs=log.getvalue(),
-            )
+            _record_failure(attempt, exc, log.getvalue())
             return
     if not step_run_complete(
         step_run_id=step_run_id,
-        attempt=attempt,
-        inputs=state.inputs,
+        attempt=number,
+        inputs=attempt.input_ids,
         outputs=outputs,
-        timings=state.timings,
+        timings=attempt.timings,
         logs=log.getvalue(),
     ):
         # A newer attempt owns the step; what this one wrote must not linger.
-        _remove_files(targets)
+        _remove_files(attempt)
 
 
-def _remove_files(targets: dict[str, OutputTarget]) -> None:
+def _record_failure(attempt: _Attempt, exc: Exception, logs: str) -> None:
+    step_run = attempt.step_run
+    logger.warning("Step %s of run %s failed: %s", step_run.name, step_run.pipeline_run.name, exc)
+    _remove_files(attempt)
+    retryable = not isinstance(exc, NonRetryableError) and getattr(exc, "retryable", True)
+    step_run_fail(
+        step_run_id=step_run.id,
+        attempt=attempt.number,
+        error="".join(traceback.format_exception(exc)),
+        inputs=attempt.input_ids,
+        timings=attempt.timings,
+        logs=logs,
+        retryable=retryable,
+    )
+
+
+def _remove_files(attempt: _Attempt) -> None:
     store = artifact_store()
-    for target in targets.values():
+    for target in attempt.targets.values():
         store.remove(target.uri)

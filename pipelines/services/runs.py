@@ -11,7 +11,9 @@ from django.utils import timezone
 
 from pipelines.dispatch import enqueue_steps_on_commit
 from pipelines.models import (
+    FINISHED_RUN_STATUSES,
     FINISHED_STEP_STATUSES,
+    SUCCESSFUL_STEP_STATUSES,
     Pipeline,
     PipelineRun,
     RunStatus,
@@ -100,13 +102,39 @@ def pipeline_run_mark_running(*, run_id: int) -> None:
 def pipeline_run_refresh_status(*, run: PipelineRun) -> None:
     """Derive the run's status from its steps; call inside the step's transaction.
 
-    A run ends only when every step has: completed if all completed, failed if any
-    failed (independent branches still run to the end, as in Airflow and Dagster).
+    A run ends only when every step has: stopped if it was being stopped, completed
+    if every step completed or was cached, failed otherwise (independent branches
+    still run to the end, as in Airflow and Dagster).
     """
     statuses = list(StepRun.objects.filter(pipeline_run_id=run.id).values_list("status", flat=True))
     if not all(status in FINISHED_STEP_STATUSES for status in statuses):
         return
-    final = RunStatus.COMPLETED if all(s == StepStatus.COMPLETED for s in statuses) else RunStatus.FAILED
-    PipelineRun.objects.filter(id=run.id).exclude(status__in=[RunStatus.COMPLETED, RunStatus.FAILED]).update(
+    if run.status == RunStatus.STOPPING:
+        final = RunStatus.STOPPED
+    elif all(s in SUCCESSFUL_STEP_STATUSES for s in statuses):
+        final = RunStatus.COMPLETED
+    else:
+        final = RunStatus.FAILED
+    PipelineRun.objects.filter(id=run.id).exclude(status__in=FINISHED_RUN_STATUSES).update(
         status=final, finished_at=timezone.now()
     )
+
+
+def pipeline_run_stop(*, run: PipelineRun) -> PipelineRun:
+    """Stop a run: steps that have not started never will; running ones finish.
+
+    Idempotent; a finished run is left as it is.
+    """
+    from pipelines.services.steps import step_runs_stop
+
+    with transaction.atomic():
+        run = PipelineRun.objects.select_for_update().get(id=run.id)
+        if run.is_finished:
+            return run
+        PipelineRun.objects.filter(id=run.id).update(status=RunStatus.STOPPING)
+        run.status = RunStatus.STOPPING
+        step_runs_stop(step_run_ids=run.steps.values_list("id", flat=True))
+        pipeline_run_refresh_status(run=run)
+        pipeline_run_bump(run_id=run.id)
+    run.refresh_from_db()
+    return run

@@ -1,14 +1,15 @@
-"""The state machine of a step run: pending -> queued -> running -> completed | failed.
+"""What happens to a step run, from queued to its end.
 
-Every transition is a conditional update whose row count is checked, and a step
-attempt's final write is fenced by its attempt number, so a late or duplicate
-delivery can never overwrite the outcome of the attempt that owns the step.
+Every move goes through `move_steps` (a checked, conditional update). An attempt's
+writes carry its number, so a late or duplicate delivery, or an attempt the reaper
+has given up on, can never overwrite the outcome of the attempt that owns the step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F
@@ -18,26 +19,39 @@ from pipelines.dispatch import enqueue_steps_on_commit
 from pipelines.models import (
     Artifact,
     ArtifactVersion,
+    ArtifactVersionStatus,
+    AttemptOutcome,
     PipelineRun,
+    RunStatus,
+    StepAttempt,
     StepRun,
     StepRunInput,
     StepRunOutput,
     StepStatus,
 )
+from pipelines.sdk.retry import StepRetryConfig
 from pipelines.services.runs import pipeline_run_mark_running, pipeline_run_refresh_status
+from pipelines.services.transitions import move_steps
 
 MAX_LOG_CHARS = 1_000_000
+WORKER_LOST = "worker lost"
 
 
 @dataclass(frozen=True)
 class SavedOutput:
     name: str
-    artifact_name: str
-    uri: str
+    artifact_version_id: int
     materializer: str
     data_type: str
     checksum: str
     size: int
+
+
+@dataclass(frozen=True)
+class PendingOutput:
+    name: str
+    artifact_name: str
+    uri: str
 
 
 @dataclass(frozen=True)
@@ -52,24 +66,8 @@ def _truncate_logs(logs: str) -> str:
     return logs[: MAX_LOG_CHARS // 2] + "\n[... log truncated ...]\n" + logs[-MAX_LOG_CHARS // 2 :]
 
 
-def step_run_claim(*, step_run_id: int, worker: str) -> int | None:
-    """Take a queued step for this worker. Returns the attempt number, or None when
-    another delivery already owns the step (or it is no longer queued)."""
-    now = timezone.now()
-    claimed = StepRun.objects.filter(id=step_run_id, status=StepStatus.QUEUED).update(
-        status=StepStatus.RUNNING,
-        attempt=F("attempt") + 1,
-        started_at=now,
-        heartbeat_at=now,
-        worker=worker[:255],
-    )
-    if not claimed:
-        return None
-    step_run = StepRun.objects.only("attempt", "pipeline_run_id").get(id=step_run_id)
-    with transaction.atomic():
-        pipeline_run_mark_running(run_id=step_run.pipeline_run_id)
-        PipelineRun.objects.filter(id=step_run.pipeline_run_id).update(revision=F("revision") + 1)
-    return step_run.attempt
+def _bump(run_id: int) -> None:
+    PipelineRun.objects.filter(id=run_id).update(revision=F("revision") + 1)
 
 
 def _lock_run(run_id: int) -> PipelineRun:
@@ -78,52 +76,126 @@ def _lock_run(run_id: int) -> PipelineRun:
     return PipelineRun.objects.select_for_update().get(id=run_id)
 
 
-def _record_inputs(step_run: StepRun, inputs: dict[str, int]) -> None:
-    StepRunInput.objects.bulk_create(
-        [StepRunInput(step_run=step_run, name=name, artifact_version_id=av_id) for name, av_id in inputs.items()],
-        ignore_conflicts=True,
+def _end_attempt(step_run_id: int, attempt: int, outcome: str, error: str = "") -> None:
+    StepAttempt.objects.filter(step_run_id=step_run_id, number=attempt, outcome=AttemptOutcome.RUNNING).update(
+        outcome=outcome, finished_at=timezone.now(), error=error
     )
 
 
-def _next_version_number(artifact: Artifact) -> int:
-    latest = artifact.versions.exclude(number=None).order_by("-number").values_list("number", flat=True).first()
+# --- claiming and heartbeats ---------------------------------------------------------
+def step_run_claim(*, step_run_id: int, worker: str) -> int | None:
+    """Take a queued step for this worker. Returns the attempt number, or None when
+    another delivery already owns the step (or it is no longer queued)."""
+    now = timezone.now()
+    claimed = move_steps(
+        [step_run_id],
+        source=[StepStatus.QUEUED],
+        target=StepStatus.RUNNING,
+        attempt=F("attempt") + 1,
+        started_at=now,
+        heartbeat_at=now,
+        retry_at=None,
+        worker=worker[:255],
+    )
+    if not claimed:
+        return None
+    step_run = StepRun.objects.only("attempt", "pipeline_run_id").get(id=step_run_id)
+    with transaction.atomic():
+        StepAttempt.objects.create(
+            step_run_id=step_run_id, number=step_run.attempt, worker=worker[:255], started_at=now
+        )
+        pipeline_run_mark_running(run_id=step_run.pipeline_run_id)
+        _bump(step_run.pipeline_run_id)
+    return step_run.attempt
+
+
+def step_run_heartbeat(*, step_run_id: int, attempt: int) -> bool:
+    """Record that the attempt is alive. False once it no longer owns the step."""
+    return bool(
+        StepRun.objects.filter(id=step_run_id, status=StepStatus.RUNNING, attempt=attempt).update(
+            heartbeat_at=timezone.now()
+        )
+    )
+
+
+# --- outputs --------------------------------------------------------------------------
+def artifact_versions_reserve(*, step_run_id: int, attempt: int, outputs: list[PendingOutput]) -> dict[str, int]:
+    """Record the outputs an attempt is about to write, as pending versions.
+
+    A pending version is invisible to readers and to the cache; if the attempt never
+    finishes, the cleanup finds its files through it.
+    """
+    reserved = {}
+    with transaction.atomic():
+        for output in outputs:
+            artifact, _ = Artifact.objects.get_or_create(name=output.artifact_name)
+            version = ArtifactVersion.objects.create(
+                artifact=artifact,
+                status=ArtifactVersionStatus.PENDING,
+                uri=output.uri,
+                producer_step_run_id=step_run_id,
+                producer_attempt=attempt,
+            )
+            reserved[output.name] = version.id
+    return reserved
+
+
+def _next_version_number(artifact_id: int) -> int:
+    latest = (
+        ArtifactVersion.objects.filter(artifact_id=artifact_id)
+        .exclude(number=None)
+        .order_by("-number")
+        .values_list("number", flat=True)
+        .first()
+    )
     return (latest or 0) + 1
 
 
-def _create_artifact_versions(step_run: StepRun, outputs: list[SavedOutput]) -> None:
+def _make_ready(step_run_id: int, outputs: list[SavedOutput]) -> None:
+    pending = {
+        v.id: v
+        for v in ArtifactVersion.objects.filter(id__in=[o.artifact_version_id for o in outputs]).select_related(
+            "artifact"
+        )
+    }
     # Artifacts are locked in name order so concurrent steps never deadlock.
-    for output in sorted(outputs, key=lambda o: o.artifact_name):
-        artifact, _ = Artifact.objects.get_or_create(name=output.artifact_name)
-        artifact = Artifact.objects.select_for_update().get(id=artifact.id)
-        number = _next_version_number(artifact)
-        version = ArtifactVersion.objects.create(
-            artifact=artifact,
+    for output in sorted(outputs, key=lambda o: pending[o.artifact_version_id].artifact.name):
+        version = pending[output.artifact_version_id]
+        Artifact.objects.select_for_update().filter(id=version.artifact_id).first()
+        number = _next_version_number(version.artifact_id)
+        ArtifactVersion.objects.filter(id=version.id, status=ArtifactVersionStatus.PENDING).update(
+            status=ArtifactVersionStatus.READY,
             version=str(number),
             number=number,
-            uri=output.uri,
             materializer=output.materializer,
             data_type=output.data_type,
             checksum=output.checksum,
             size=output.size,
-            producer_step_run=step_run,
         )
-        StepRunOutput.objects.create(step_run=step_run, name=output.name, artifact_version=version)
+        StepRunOutput.objects.create(step_run_id=step_run_id, name=output.name, artifact_version_id=version.id)
 
 
+def _record_inputs(step_run_id: int, inputs: dict[str, int]) -> None:
+    StepRunInput.objects.bulk_create(
+        [StepRunInput(step_run_id=step_run_id, name=name, artifact_version_id=av_id) for name, av_id in inputs.items()],
+        ignore_conflicts=True,
+    )
+
+
+# --- what a finished step sets in motion -------------------------------------------
 def _queue_ready_downstream(run: PipelineRun) -> None:
+    if run.status == RunStatus.STOPPING:
+        return
     rows = list(StepRun.objects.filter(pipeline_run_id=run.id).values_list("id", "name", "status", "upstream"))
-    completed = {name for _, name, status, _ in rows if status == StepStatus.COMPLETED}
+    done = {name for _, name, status, _ in rows if status in (StepStatus.COMPLETED, StepStatus.CACHED)}
     ready = [
         step_id
         for step_id, _, status, upstream in rows
-        if status == StepStatus.PENDING and all(name in completed for name in upstream)
+        if status == StepStatus.PENDING and all(name in done for name in upstream)
     ]
-    if not ready:
-        return
-    StepRun.objects.filter(id__in=ready, status=StepStatus.PENDING).update(
-        status=StepStatus.QUEUED, queued_at=timezone.now()
-    )
-    enqueue_steps_on_commit(ready)
+    if ready:
+        move_steps(ready, source=[StepStatus.PENDING], target=StepStatus.QUEUED, queued_at=timezone.now())
+        enqueue_steps_on_commit(ready)
 
 
 def _skip_unreachable(run: PipelineRun) -> None:
@@ -142,11 +214,17 @@ def _skip_unreachable(run: PipelineRun) -> None:
                 del pending[name]
                 changed = True
     if skipped:
-        StepRun.objects.filter(id__in=skipped, status=StepStatus.PENDING).update(
-            status=StepStatus.SKIPPED, finished_at=timezone.now()
-        )
+        move_steps(skipped, source=[StepStatus.PENDING], target=StepStatus.SKIPPED, finished_at=timezone.now())
 
 
+def _after_step_end(run: PipelineRun) -> None:
+    _queue_ready_downstream(run)
+    _skip_unreachable(run)
+    pipeline_run_refresh_status(run=run)
+    _bump(run.id)
+
+
+# --- ends of an attempt ----------------------------------------------------------------
 def step_run_complete(
     *,
     step_run_id: int,
@@ -160,11 +238,14 @@ def step_run_complete(
 
     Returns False (and changes nothing) when the attempt no longer owns the step.
     """
-    step_run = StepRun.objects.only("id", "pipeline_run_id").get(id=step_run_id)
+    run_id = StepRun.objects.values_list("pipeline_run_id", flat=True).get(id=step_run_id)
     with transaction.atomic():
-        run = _lock_run(step_run.pipeline_run_id)
-        owned = StepRun.objects.filter(id=step_run_id, status=StepStatus.RUNNING, attempt=attempt).update(
-            status=StepStatus.COMPLETED,
+        run = _lock_run(run_id)
+        owned = move_steps(
+            [step_run_id],
+            source=[StepStatus.RUNNING],
+            target=StepStatus.COMPLETED,
+            current_attempt=attempt,
             user_code_started_at=timings.user_code_started_at,
             user_code_finished_at=timings.user_code_finished_at,
             finished_at=timezone.now(),
@@ -172,12 +253,41 @@ def step_run_complete(
         )
         if not owned:
             return False
-        _record_inputs(step_run, inputs)
-        _create_artifact_versions(step_run, outputs)
-        _queue_ready_downstream(run)
-        pipeline_run_refresh_status(run=run)
-        PipelineRun.objects.filter(id=run.id).update(revision=F("revision") + 1)
+        _end_attempt(step_run_id, attempt, AttemptOutcome.COMPLETED)
+        _record_inputs(step_run_id, inputs)
+        _make_ready(step_run_id, outputs)
+        _after_step_end(run)
     return True
+
+
+def step_run_mark_cached(
+    *, step_run_id: int, attempt: int, inputs: dict[str, int], source: StepRun, outputs: dict[str, int]
+) -> bool:
+    """Reuse `source`'s outputs (already verified) as this step's outputs."""
+    run_id = StepRun.objects.values_list("pipeline_run_id", flat=True).get(id=step_run_id)
+    with transaction.atomic():
+        run = _lock_run(run_id)
+        owned = move_steps(
+            [step_run_id],
+            source=[StepStatus.RUNNING],
+            target=StepStatus.CACHED,
+            current_attempt=attempt,
+            cached_from=source,
+            finished_at=timezone.now(),
+        )
+        if not owned:
+            return False
+        _end_attempt(step_run_id, attempt, AttemptOutcome.CACHED)
+        _record_inputs(step_run_id, inputs)
+        StepRunOutput.objects.bulk_create(
+            [StepRunOutput(step_run_id=step_run_id, name=name, artifact_version_id=av) for name, av in outputs.items()]
+        )
+        _after_step_end(run)
+    return True
+
+
+def step_run_set_cache_key(*, step_run_id: int, attempt: int, cache_key: str) -> None:
+    StepRun.objects.filter(id=step_run_id, status=StepStatus.RUNNING, attempt=attempt).update(cache_key=cache_key)
 
 
 def step_run_fail(
@@ -188,23 +298,141 @@ def step_run_fail(
     inputs: dict[str, int],
     timings: StepTimings,
     logs: str,
+    retryable: bool = True,
 ) -> bool:
-    """Record a failed attempt, skip what can no longer run, end the run if done."""
-    step_run = StepRun.objects.only("id", "pipeline_run_id").get(id=step_run_id)
+    """Record a failed attempt: retry it if its policy allows, else fail the step."""
+    step_run = StepRun.objects.only("pipeline_run_id", "failure_count", "spec").get(id=step_run_id)
+    retry = StepRetryConfig.from_spec(step_run.spec.get("retry"))
+    now = timezone.now()
     with transaction.atomic():
         run = _lock_run(step_run.pipeline_run_id)
-        owned = StepRun.objects.filter(id=step_run_id, status=StepStatus.RUNNING, attempt=attempt).update(
-            status=StepStatus.FAILED,
-            error=error,
-            user_code_started_at=timings.user_code_started_at,
-            user_code_finished_at=timings.user_code_finished_at,
-            finished_at=timezone.now(),
-            logs=_truncate_logs(logs),
+        common = {
+            "error": error,
+            "user_code_started_at": timings.user_code_started_at,
+            "user_code_finished_at": timings.user_code_finished_at,
+            "logs": _truncate_logs(logs),
+            "failure_count": F("failure_count") + 1,
+        }
+        retries_used = step_run.failure_count
+        will_retry = (
+            retryable and retry is not None and retries_used < retry.max_retries and run.status != RunStatus.STOPPING
         )
+        if will_retry:
+            owned = move_steps(
+                [step_run_id],
+                source=[StepStatus.RUNNING],
+                target=StepStatus.RETRYING,
+                current_attempt=attempt,
+                retry_at=now + timedelta(seconds=retry.wait_before(retries_used + 1)),
+                **common,
+            )
+        else:
+            owned = move_steps(
+                [step_run_id],
+                source=[StepStatus.RUNNING],
+                target=StepStatus.FAILED,
+                current_attempt=attempt,
+                finished_at=now,
+                **common,
+            )
         if not owned:
             return False
-        _record_inputs(step_run, inputs)
-        _skip_unreachable(run)
-        pipeline_run_refresh_status(run=run)
-        PipelineRun.objects.filter(id=run.id).update(revision=F("revision") + 1)
+        _end_attempt(step_run_id, attempt, AttemptOutcome.FAILED, error)
+        _record_inputs(step_run_id, inputs)
+        _after_step_end(run)
     return True
+
+
+# --- the reaper's work ---------------------------------------------------------------------
+def step_runs_release_due_retries(*, now: datetime | None = None) -> list[int]:
+    """Queue again the retrying steps whose delay is over."""
+    now = now or timezone.now()
+    due = list(
+        StepRun.objects.filter(status=StepStatus.RETRYING, retry_at__lte=now).values_list("id", "pipeline_run_id")
+    )
+    released = []
+    for step_run_id, run_id in due:
+        with transaction.atomic():
+            if move_steps(
+                [step_run_id],
+                source=[StepStatus.RETRYING],
+                target=StepStatus.QUEUED,
+                extra_filter={"retry_at__lte": now},
+                queued_at=now,
+                dispatched_at=None,
+                retry_at=None,
+            ):
+                enqueue_steps_on_commit([step_run_id])
+                _bump(run_id)
+                released.append(step_run_id)
+    return released
+
+
+def step_runs_reap_crashed(*, timeout: float, crash_budget: int, now: datetime | None = None) -> list[int]:
+    """Give up on attempts whose worker stopped heartbeating: retry them under the
+    crash budget, or fail them with "worker lost"."""
+    now = now or timezone.now()
+    stale = list(
+        StepRun.objects.filter(
+            status=StepStatus.RUNNING, heartbeat_at__lt=now - timedelta(seconds=timeout)
+        ).values_list("id", "pipeline_run_id", "attempt", "crash_count")
+    )
+    reaped = []
+    for step_run_id, run_id, attempt, crash_count in stale:
+        with transaction.atomic():
+            run = _lock_run(run_id)
+            still_stale = {"heartbeat_at__lt": now - timedelta(seconds=timeout)}
+            if crash_count < crash_budget and run.status != RunStatus.STOPPING:
+                moved = move_steps(
+                    [step_run_id],
+                    source=[StepStatus.RUNNING],
+                    target=StepStatus.QUEUED,
+                    current_attempt=attempt,
+                    extra_filter=still_stale,
+                    crash_count=F("crash_count") + 1,
+                    queued_at=now,
+                    dispatched_at=None,
+                )
+                if moved:
+                    enqueue_steps_on_commit([step_run_id])
+            else:
+                moved = move_steps(
+                    [step_run_id],
+                    source=[StepStatus.RUNNING],
+                    target=StepStatus.FAILED if run.status != RunStatus.STOPPING else StepStatus.STOPPED,
+                    current_attempt=attempt,
+                    extra_filter=still_stale,
+                    crash_count=F("crash_count") + 1,
+                    finished_at=now,
+                    error=f"{WORKER_LOST}: the worker running attempt {attempt} stopped heartbeating "
+                    f"{crash_count + 1} time(s); the crash budget is {crash_budget}.",
+                )
+            if moved:
+                _end_attempt(step_run_id, attempt, AttemptOutcome.CRASHED, WORKER_LOST)
+                _after_step_end(run)
+                reaped.append(step_run_id)
+    return reaped
+
+
+def step_runs_redispatch_lost(*, grace: float, now: datetime | None = None) -> list[int]:
+    """Send again the queued steps whose message never reached the broker."""
+    now = now or timezone.now()
+    lost = list(
+        StepRun.objects.filter(
+            status=StepStatus.QUEUED, dispatched_at=None, queued_at__lt=now - timedelta(seconds=grace)
+        ).values_list("id", flat=True)
+    )
+    if lost:
+        with transaction.atomic():
+            enqueue_steps_on_commit(lost)
+    return lost
+
+
+def step_runs_stop(*, step_run_ids: Iterable[int]) -> int:
+    """Stop steps that have not started; running ones are left to finish."""
+    return move_steps(
+        step_run_ids,
+        source=[StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RETRYING],
+        target=StepStatus.STOPPED,
+        finished_at=timezone.now(),
+    )

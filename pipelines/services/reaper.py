@@ -1,0 +1,69 @@
+"""One pass of housekeeping that keeps runs moving when processes die.
+
+Every worker runs it periodically in a thread (no extra service needed), and
+`python manage.py reap` runs it by hand. Each piece is a conditional update, so
+several workers reaping at once do no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepRun, StepStatus
+from pipelines.sdk.artifact_store import LocalArtifactStore
+from pipelines.services.steps import (
+    step_runs_reap_crashed,
+    step_runs_redispatch_lost,
+    step_runs_release_due_retries,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReapReport:
+    crashed: list[int]
+    retried: list[int]
+    redispatched: list[int]
+    cleaned: int
+
+
+def artifact_versions_cleanup_abandoned() -> int:
+    """Delete pending versions (and their files) of attempts that are over."""
+    current = StepRun.objects.filter(status=StepStatus.RUNNING).values_list("id", "attempt")
+    alive = Q()
+    for step_run_id, attempt in current:
+        alive |= Q(producer_step_run_id=step_run_id, producer_attempt=attempt)
+    abandoned = ArtifactVersion.objects.filter(status=ArtifactVersionStatus.PENDING)
+    if alive:
+        abandoned = abandoned.exclude(alive)
+    store = LocalArtifactStore(settings.PIPELINES["ARTIFACT_STORE_ROOT"])
+    cleaned = 0
+    for version_id, uri in abandoned.values_list("id", "uri"):
+        try:
+            store.remove(uri)
+        except ValueError:
+            logger.warning("Not removing %s: it is outside the artifact store.", uri)
+        cleaned += ArtifactVersion.objects.filter(id=version_id, status=ArtifactVersionStatus.PENDING).delete()[0]
+    return cleaned
+
+
+def reap_once() -> ReapReport:
+    knobs = settings.PIPELINES
+    now = timezone.now()
+    report = ReapReport(
+        crashed=step_runs_reap_crashed(
+            timeout=knobs["STEP_HEARTBEAT_TIMEOUT"], crash_budget=knobs["CRASH_BUDGET"], now=now
+        ),
+        retried=step_runs_release_due_retries(now=now),
+        redispatched=step_runs_redispatch_lost(grace=knobs["REDISPATCH_AFTER"], now=now),
+        cleaned=artifact_versions_cleanup_abandoned(),
+    )
+    if report.crashed or report.redispatched or report.cleaned:
+        logger.warning("Reaper: %s", report)
+    return report
