@@ -12,9 +12,8 @@ def enqueue_steps_on_commit(step_run_ids: list[int]) -> None:
         return
 
     def publish() -> None:
-        from pipelines.tasks import run_step
-
         from pipelines.models import StepRun
+        from pipelines.tasks import run_step
 
         queue = settings.PIPELINES["QUEUE"]
         for step_run_id in step_run_ids:

@@ -176,7 +176,7 @@ class ArtifactVersion(models.Model):
     artifact = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="versions")
     status = models.CharField(max_length=10, choices=ArtifactVersionStatus.choices, default=ArtifactVersionStatus.READY)
     # Assigned when the version becomes ready, so failed attempts use up no numbers.
-    version = models.CharField(max_length=100, null=True, blank=True)
+    version = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 (NULL: several pending versions may coexist under the unique constraint)
     # Auto-numbered versions keep their number here too, for sorting and "latest".
     number = models.PositiveIntegerField(null=True, blank=True)
     uri = models.CharField(max_length=1000, unique=True)
