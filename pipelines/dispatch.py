@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 
-def enqueue_steps_on_commit(step_run_ids: list[int]) -> None:
+def enqueue_steps_on_commit(step_run_ids: list[int], *, queue: str) -> None:
     if not step_run_ids:
         return
 
@@ -15,7 +14,6 @@ def enqueue_steps_on_commit(step_run_ids: list[int]) -> None:
         from pipelines.models import StepRun
         from pipelines.tasks import run_step
 
-        queue = settings.PIPELINES["QUEUE"]
         for step_run_id in step_run_ids:
             run_step.apply_async(args=[step_run_id], queue=queue)
         # Only now is the message safe with the broker; a queued step without this

@@ -43,6 +43,9 @@ class PipelineRun(models.Model):
     spec = models.JSONField()
     parameters = models.JSONField(default=dict)
     config = models.JSONField(default=dict)
+    # The broker queue its steps go to, kept so that retries and re-dispatches by
+    # any process reach the workers the run was meant for.
+    queue = models.CharField(max_length=100, default="pipelines")
     triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

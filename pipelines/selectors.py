@@ -46,6 +46,7 @@ def runs_with_steps(user: AbstractBaseUser) -> QuerySet[PipelineRun]:
 
 def steps_visible_to(user: AbstractBaseUser) -> QuerySet[StepRun]:
     return StepRun.objects.select_related("pipeline_run__pipeline").prefetch_related(
+        "attempts",
         Prefetch("output_links", queryset=StepRunOutput.objects.select_related(*_LINKS)),
         Prefetch("input_links", queryset=StepRunInput.objects.select_related(*_LINKS)),
     )

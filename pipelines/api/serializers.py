@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from pipelines.models import Artifact, ArtifactVersion, Pipeline, PipelineRun, StepRun
+from pipelines.models import Artifact, ArtifactVersion, Pipeline, PipelineRun, StepAttempt, StepRun
 
 
 class PipelineSerializer(serializers.ModelSerializer):
@@ -48,6 +48,12 @@ def _links(links: Any) -> dict[str, Any]:
     return {link.name: ArtifactVersionSerializer(link.artifact_version).data for link in links.all()}
 
 
+class StepAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StepAttempt
+        fields = ["number", "worker", "outcome", "started_at", "finished_at", "error"]
+
+
 class StepRunSerializer(serializers.ModelSerializer):
     pipeline_run = serializers.IntegerField(source="pipeline_run_id")
     inputs = serializers.SerializerMethodField()
@@ -61,6 +67,10 @@ class StepRunSerializer(serializers.ModelSerializer):
             "name",
             "status",
             "attempt",
+            "failure_count",
+            "crash_count",
+            "retry_at",
+            "cached_from",
             "source",
             "code_hash",
             "parameters",
@@ -85,8 +95,10 @@ class StepRunSerializer(serializers.ModelSerializer):
 
 
 class StepRunDetailSerializer(StepRunSerializer):
+    attempts = StepAttemptSerializer(many=True)
+
     class Meta(StepRunSerializer.Meta):
-        fields = [*StepRunSerializer.Meta.fields, "logs"]
+        fields = [*StepRunSerializer.Meta.fields, "attempts", "logs"]
 
 
 class PipelineRunSerializer(serializers.ModelSerializer):

@@ -16,7 +16,7 @@ from pipelines import selectors
 from pipelines.api import serializers as s
 from pipelines.models import Artifact
 from pipelines.sdk.spec import SpecError
-from pipelines.services.runs import pipeline_run_create
+from pipelines.services.runs import pipeline_run_create, pipeline_run_stop
 
 # How often a waiting request looks at the run's revision: one indexed read of one
 # integer, cheap enough that clients learn of a change within this delay.
@@ -76,6 +76,14 @@ class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyV
             raise ValidationError(str(exc)) from None
         run = selectors.runs_with_steps(request.user).get(id=run.id)
         return Response(s.PipelineRunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.PipelineRunDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: str) -> Response:
+        """Stop the run: steps not yet started never start; running steps finish."""
+        run = pipeline_run_stop(run=self.get_object())
+        run = selectors.runs_with_steps(request.user).get(id=run.id)
+        return Response(s.PipelineRunDetailSerializer(run).data)
 
     @extend_schema(parameters=[s.WaitQuerySerializer], responses=dict)
     @action(detail=True, methods=["get"])

@@ -68,6 +68,9 @@ class Client:
     def get_pipeline_run(self, run_id: int | str) -> PipelineRun:
         return PipelineRun.from_api(self._request("GET", f"runs/{run_id}/"), self)
 
+    def stop_pipeline_run(self, run_id: int | str) -> PipelineRun:
+        return PipelineRun.from_api(self._request("POST", f"runs/{run_id}/stop/"), self)
+
     def list_pipeline_runs(self, **filters: Any) -> list[PipelineRun]:
         page = self._request("GET", "runs/", params=filters)
         return [PipelineRun.from_api(item, self) for item in page["results"]]

@@ -73,6 +73,9 @@ class StepRun:
     source: str
     parameters: dict[str, Any]
     cache_key: str
+    failure_count: int
+    crash_count: int
+    cached_from: int | None
     queued_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
@@ -90,6 +93,9 @@ class StepRun:
             source=data.get("source", ""),
             parameters=data.get("parameters", {}),
             cache_key=data.get("cache_key", ""),
+            failure_count=data.get("failure_count", 0),
+            crash_count=data.get("crash_count", 0),
+            cached_from=data.get("cached_from"),
             queued_at=_time(data.get("queued_at")),
             started_at=_time(data.get("started_at")),
             finished_at=_time(data.get("finished_at")),
@@ -141,6 +147,12 @@ class PipelineRun:
 
     def _update(self, other: PipelineRun) -> None:
         self.__dict__.update({k: v for k, v in other.__dict__.items() if k != "_client"})
+
+    def stop(self) -> PipelineRun:
+        """Stop the run: steps not yet started never start; running ones finish."""
+        assert self._client is not None
+        self._update(self._client.stop_pipeline_run(self.id))
+        return self
 
     def refresh(self) -> PipelineRun:
         assert self._client is not None

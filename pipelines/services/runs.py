@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -48,6 +49,7 @@ def _create_run_row(*, pipeline: Pipeline, spec: PipelineSpec, user: AbstractBas
                     parameters=spec["parameters"],
                     config=config,
                     triggered_by=user if user and user.is_authenticated else None,
+                    queue=settings.PIPELINES["QUEUE"],
                 )
         except IntegrityError:
             if not PipelineRun.objects.filter(name=name).exists():
@@ -84,7 +86,7 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
                 for step in valid["steps"]
             ]
         )
-        enqueue_steps_on_commit([s.id for s in steps if s.status == StepStatus.QUEUED])
+        enqueue_steps_on_commit([s.id for s in steps if s.status == StepStatus.QUEUED], queue=run.queue)
     return run
 
 

@@ -195,7 +195,7 @@ def _queue_ready_downstream(run: PipelineRun) -> None:
     ]
     if ready:
         move_steps(ready, source=[StepStatus.PENDING], target=StepStatus.QUEUED, queued_at=timezone.now())
-        enqueue_steps_on_commit(ready)
+        enqueue_steps_on_commit(ready, queue=run.queue)
 
 
 def _skip_unreachable(run: PipelineRun) -> None:
@@ -348,10 +348,12 @@ def step_runs_release_due_retries(*, now: datetime | None = None) -> list[int]:
     """Queue again the retrying steps whose delay is over."""
     now = now or timezone.now()
     due = list(
-        StepRun.objects.filter(status=StepStatus.RETRYING, retry_at__lte=now).values_list("id", "pipeline_run_id")
+        StepRun.objects.filter(status=StepStatus.RETRYING, retry_at__lte=now).values_list(
+            "id", "pipeline_run_id", "pipeline_run__queue"
+        )
     )
     released = []
-    for step_run_id, run_id in due:
+    for step_run_id, run_id, queue in due:
         with transaction.atomic():
             if move_steps(
                 [step_run_id],
@@ -362,7 +364,7 @@ def step_runs_release_due_retries(*, now: datetime | None = None) -> list[int]:
                 dispatched_at=None,
                 retry_at=None,
             ):
-                enqueue_steps_on_commit([step_run_id])
+                enqueue_steps_on_commit([step_run_id], queue=queue)
                 _bump(run_id)
                 released.append(step_run_id)
     return released
@@ -394,7 +396,7 @@ def step_runs_reap_crashed(*, timeout: float, crash_budget: int, now: datetime |
                     dispatched_at=None,
                 )
                 if moved:
-                    enqueue_steps_on_commit([step_run_id])
+                    enqueue_steps_on_commit([step_run_id], queue=run.queue)
             else:
                 moved = move_steps(
                     [step_run_id],
@@ -420,12 +422,12 @@ def step_runs_redispatch_lost(*, grace: float, now: datetime | None = None) -> l
     lost = list(
         StepRun.objects.filter(
             status=StepStatus.QUEUED, dispatched_at=None, queued_at__lt=now - timedelta(seconds=grace)
-        ).values_list("id", flat=True)
+        ).values_list("id", "pipeline_run__queue")
     )
-    if lost:
+    for step_run_id, queue in lost:
         with transaction.atomic():
-            enqueue_steps_on_commit(lost)
-    return lost
+            enqueue_steps_on_commit([step_run_id], queue=queue)
+    return [step_run_id for step_run_id, _ in lost]
 
 
 def step_runs_stop(*, step_run_ids: Iterable[int]) -> int:
