@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Annotated, Any
 
-from pipelines import get_step_context, pipeline, step
+from pipelines import NonRetryableError, StepRetryConfig, get_step_context, pipeline, step
 from pipelines.sdk.materializers import BaseMaterializer
 
 logger = logging.getLogger("sample_pipelines")
@@ -144,3 +144,87 @@ def chatty() -> None:
 @pipeline(enable_cache=False)
 def chatty_pipeline():
     chatty()
+
+
+# --- caching and retries -------------------------------------------------------------
+CALLS_FILE_ENV = "PIPELINES_TEST_CALLS_FILE"
+
+
+def _record_call(name: str) -> None:
+    """Append the step's name to a file, so a test can count executions of user code."""
+    import os
+
+    path = os.environ.get(CALLS_FILE_ENV)
+    if path:
+        with open(path, "a") as handle:
+            handle.write(name + "\n")
+
+
+@step
+def cached_source(size: int) -> Annotated[list[int], "cached_numbers"]:
+    _record_call("cached_source")
+    return list(range(size))
+
+
+@step
+def cached_sum(numbers: list[int]) -> Annotated[int, "cached_total"]:
+    _record_call("cached_sum")
+    return sum(numbers)
+
+
+@pipeline
+def cached_pipeline(size: int = 3):
+    cached_sum(cached_source(size))
+
+
+@step(retry=StepRetryConfig(max_retries=2, delay=0))
+def flaky(failures: int) -> int:
+    attempt = get_step_context().step_run.attempt
+    if attempt <= failures:
+        raise RuntimeError(f"flaky failure on attempt {attempt}")
+    return attempt
+
+
+@pipeline(enable_cache=False)
+def flaky_pipeline(failures: int = 1):
+    total(load(), scale=flaky(failures))
+
+
+@step(retry=StepRetryConfig(max_retries=3, delay=0))
+def refuses(message: str) -> int:
+    raise NonRetryableError(message)
+
+
+@pipeline(enable_cache=False)
+def refusing_pipeline():
+    refuses("bad input, retrying cannot help")
+
+
+# --- crashes -------------------------------------------------------------------------
+@step
+def sleepy_first_attempt(seconds: float) -> Annotated[int, "survivor"]:
+    """Sleeps on its first attempt (long enough to be killed), returns at once after."""
+    attempt = get_step_context().step_run.attempt
+    _record_call(f"sleepy:{attempt}")
+    if attempt == 1:
+        time.sleep(seconds)
+    return attempt
+
+
+@pipeline(enable_cache=False)
+def crash_pipeline(seconds: float = 30.0):
+    total(load(), scale=sleepy_first_attempt(seconds))
+
+
+@step
+def kills_its_worker() -> int:
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+
+@pipeline(enable_cache=False)
+def doomed_pipeline():
+    kills_its_worker()
