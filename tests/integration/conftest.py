@@ -54,15 +54,14 @@ def _require_services() -> None:
             pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
-    _require_services()
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+def start_worker(log_path: Path, *, queue: str = "pipelines", concurrency: int = 4) -> subprocess.Popen:
+    """A real Celery worker process on the test database and data folder."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "PIPELINES_DATA_DIR": str(settings.DATA_DIR),
         "PIPELINES_USE_TEST_DATABASE": "1",
+        "PIPELINES_QUEUE": queue,
         "PYTHONUNBUFFERED": "1",
     }
     command = [
@@ -73,13 +72,13 @@ def worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         "config",
         "worker",
         "--loglevel=INFO",
-        "--concurrency=4",
+        f"--concurrency={concurrency}",
         "--pool=prefork",
         f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
         "--without-gossip",
         "--without-mingle",
     ]
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -87,17 +86,36 @@ def worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     while b"ready." not in log_path.read_bytes():
         if process.poll() is not None or time.monotonic() > deadline:
             output = log_path.read_text(errors="replace")[-4000:]
-            process.kill()
+            kill_worker(process)
             pytest.fail(f"The worker did not start:\n{output}")
         time.sleep(0.1)
     process.log_path = log_path  # type: ignore[attr-defined]
-    yield process
-    os.killpg(process.pid, signal.SIGTERM)
+    return process
+
+
+def kill_worker(process: subprocess.Popen, *, sig: int = signal.SIGKILL) -> None:
+    """Signal the worker's whole process group (the main process and its pool)."""
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        return
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    kill_worker(process, sig=signal.SIGTERM)
+
+
+@pytest.fixture(scope="session")
+def worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    _require_services()
+    process = start_worker(tmp_path_factory.mktemp("worker") / "worker.log")
+    yield process
+    stop_worker(process)
 
 
 @pytest.fixture
