@@ -135,7 +135,7 @@ SPECTACULAR_SETTINGS = {
 BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
     # kombu's own filesystem transport races between processes; see the module.
     CELERY_BROKER_TRANSPORT = "pipelines.kombu_filesystem:Transport"
@@ -143,14 +143,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
         # The filesystem transport polls its folder; 1 s (the default) would add
         # up to a second of latency to every step.
         "polling_interval": 0.02,
     }
 else:
-    # kombu's own filesystem transport races between processes; see the module.
-    CELERY_BROKER_TRANSPORT = "pipelines.kombu_filesystem:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 
 # Our own tables hold the truth about every step; no result backend is needed.

@@ -18,6 +18,7 @@ def _connection(folder: str) -> Connection:
             "data_folder_in": os.path.join(folder, "queue"),
             "data_folder_out": os.path.join(folder, "queue"),
             "processed_folder": os.path.join(folder, "processed"),
+            "control_folder": os.path.join(folder, "control"),
             "store_processed": False,
         },
     )
