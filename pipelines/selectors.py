@@ -61,6 +61,15 @@ def run_revision(*, run_id: int) -> int | None:
     return PipelineRun.objects.filter(id=run_id).values_list("revision", flat=True).first()
 
 
+def run_progress(*, run_id: int) -> dict[str, object] | None:
+    """Status, revision and step statuses of a run, in two small queries."""
+    row = PipelineRun.objects.filter(id=run_id).values("id", "status", "revision", "queue").first()
+    if row is None:
+        return None
+    steps = dict(StepRun.objects.filter(pipeline_run_id=run_id).order_by("id").values_list("name", "status"))
+    return {**row, "steps": steps, "workers_alive": workers_alive(queue=row["queue"])}
+
+
 def workers_alive(*, queue: str | None = None) -> int:
     """How many workers heartbeated recently and consume `queue` (the step queue by default)."""
     queue = queue or settings.PIPELINES["QUEUE"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import task_prerun, worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
@@ -56,3 +56,10 @@ def start_heartbeat(sender: object = None, **kwargs: object) -> None:
 @worker_shutdown.connect
 def stop_heartbeat(**kwargs: object) -> None:
     _stop.set()
+
+
+@task_prerun.connect
+def recycle_old_connections(**kwargs: object) -> None:
+    # With CELERY_DB_REUSE_MAX set, connections outlive tasks; this drops those past
+    # CONN_MAX_AGE or broken, as Django does around each request.
+    close_old_connections()

@@ -41,3 +41,8 @@ PIPELINES = {
     "REDISPATCH_AFTER": 2.0,
     "WORKER_HEARTBEAT_INTERVAL": 0.5,
 }
+
+# The live server answers each request on a thread of its own; a connection kept
+# open past the request would outlive the thread and block dropping the test
+# database at the end.
+DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -141,3 +141,13 @@ class RunSpecSerializer(serializers.Serializer):
 class WaitQuerySerializer(serializers.Serializer):
     revision = serializers.IntegerField(min_value=0, default=0)
     timeout = serializers.FloatField(min_value=0, max_value=60, default=20)
+
+
+class RunProgressSerializer(serializers.Serializer):
+    """What a waiting client needs: small, so answering often is cheap."""
+
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    revision = serializers.IntegerField()
+    steps = serializers.DictField(child=serializers.CharField())
+    workers_alive = serializers.IntegerField()

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -85,10 +85,11 @@ class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyV
         run = selectors.runs_with_steps(request.user).get(id=run.id)
         return Response(s.PipelineRunDetailSerializer(run).data)
 
-    @extend_schema(parameters=[s.WaitQuerySerializer], responses=dict)
+    @extend_schema(parameters=[s.WaitQuerySerializer], responses=s.RunProgressSerializer)
     @action(detail=True, methods=["get"])
     def wait(self, request: Request, pk: str) -> Response:
-        """Long-poll: answer as soon as the run's revision passes `revision`, or at `timeout`."""
+        """Long-poll: answer as soon as the run's revision passes `revision`, or at `timeout`,
+        with the run's status and its steps' statuses (fetch the run itself for the rest)."""
         query = s.WaitQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         run_id = self.get_object().id
@@ -100,8 +101,10 @@ class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyV
             if revision is None or revision > since or time.monotonic() >= deadline:
                 break
             time.sleep(WAIT_POLL_SECONDS)
-        run = get_object_or_404(selectors.runs_with_steps(request.user), id=run_id)
-        return Response({"run": s.PipelineRunDetailSerializer(run).data, "workers_alive": selectors.workers_alive()})
+        progress = selectors.run_progress(run_id=run_id)
+        if progress is None:
+            raise NotFound("The run was deleted.")
+        return Response(s.RunProgressSerializer(progress).data)
 
 
 class StepRunViewSet(ReadOnlyViewSet):

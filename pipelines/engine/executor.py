@@ -16,7 +16,7 @@ from django.utils import timezone
 from pipelines.engine.cache import cache_key, find_cached_outputs
 from pipelines.engine.heartbeat import heartbeating
 from pipelines.engine.log_capture import capture_step_output
-from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput
+from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
 from pipelines.sdk.artifact_loading import load_artifact_version
 from pipelines.sdk.artifact_store import LocalArtifactStore
 from pipelines.sdk.context import (
@@ -41,7 +41,6 @@ from pipelines.services.steps import (
     step_run_complete,
     step_run_fail,
     step_run_mark_cached,
-    step_run_set_cache_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -251,7 +250,12 @@ def _try_cache(attempt: _Attempt, key: str) -> bool:
         return False
     source, outputs = hit
     return step_run_mark_cached(
-        step_run_id=step_run.id, attempt=attempt.number, inputs=attempt.input_ids, source=source, outputs=outputs
+        step_run_id=step_run.id,
+        run_id=step_run.pipeline_run_id,
+        attempt=attempt.number,
+        inputs=attempt.input_ids,
+        source=source,
+        outputs=outputs,
     )
 
 
@@ -272,18 +276,36 @@ def _run(attempt: _Attempt) -> Any:
 
 def step_run_execute(*, step_run_id: int) -> None:
     """Run one step run to its end. Safe to call for a step another delivery owns."""
-    number = step_run_claim(step_run_id=step_run_id, worker=worker_name())
-    if number is None:
-        logger.info("Step run %s is not queued any more; this delivery has nothing to do.", step_run_id)
+    step_run = (
+        StepRun.objects.select_related("pipeline_run__pipeline").defer("logs", "pipeline_run__spec").get(id=step_run_id)
+    )
+    if step_run.status != StepStatus.QUEUED:
+        logger.info("Step run %s is %s; this delivery has nothing to do.", step_run_id, step_run.status)
         return
-    step_run = StepRun.objects.select_related("pipeline_run__pipeline").get(id=step_run_id)
-    attempt = _Attempt(step_run=step_run, number=number)
+    # Inputs and the cache key are worked out before the claim, so the claim can
+    # record the key in the same write.
+    try:
+        input_versions = _resolve_inputs(step_run)
+        key = cache_key(step_run.spec, {name: version.id for name, version in input_versions.items()})
+        problem: Exception | None = None
+    except StepExecutionError as exc:
+        input_versions, key, problem = {}, "", exc
+    number = step_run_claim(
+        step_run_id=step_run_id,
+        worker=worker_name(),
+        run_id=step_run.pipeline_run_id,
+        seen_attempt=step_run.attempt,
+        cache_key=key,
+    )
+    if number is None:
+        logger.info("Step run %s was claimed by another delivery.", step_run_id)
+        return
+    step_run.attempt, step_run.cache_key, step_run.status = number, key, StepStatus.RUNNING
+    attempt = _Attempt(step_run=step_run, number=number, input_versions=input_versions)
     with capture_step_output() as log:
         try:
-            attempt.input_versions = _resolve_inputs(step_run)
-            key = cache_key(step_run.spec, attempt.input_ids)
-            step_run_set_cache_key(step_run_id=step_run_id, attempt=number, cache_key=key)
-            step_run.cache_key = key
+            if problem is not None:
+                raise problem
             if _try_cache(attempt, key):
                 return
             outputs = _run(attempt)
@@ -292,6 +314,7 @@ def step_run_execute(*, step_run_id: int) -> None:
             return
     if not step_run_complete(
         step_run_id=step_run_id,
+        run_id=step_run.pipeline_run_id,
         attempt=number,
         inputs=attempt.input_ids,
         outputs=outputs,

@@ -75,14 +75,15 @@ class Client:
         page = self._request("GET", "runs/", params=filters)
         return [PipelineRun.from_api(item, self) for item in page["results"]]
 
-    def wait_for_run_change(self, run_id: int, *, revision: int, timeout: float) -> tuple[PipelineRun, int]:
-        data = self._request(
+    def wait_for_run_change(self, run_id: int, *, revision: int, timeout: float) -> dict[str, Any]:
+        """Long-poll: the run's status, revision and step statuses once its revision
+        passes `revision` (or after `timeout` seconds), and how many workers are alive."""
+        return self._request(
             "GET",
             f"runs/{run_id}/wait/",
             params={"revision": revision, "timeout": f"{timeout:.3f}"},
             timeout=timeout + 30.0,
         )
-        return PipelineRun.from_api(data["run"], self), data["workers_alive"]
 
     # --- pipelines and artifacts --------------------------------------------------
     def get_pipeline(self, name_or_id: int | str) -> PipelineModel:

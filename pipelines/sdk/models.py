@@ -164,17 +164,20 @@ class PipelineRun:
     ) -> PipelineRun:
         """Block until the run finishes; learn of each change as it happens.
 
-        Raises NoWorkerError when no worker is alive to run it, RunFailedError
-        (naming the failed steps) when it fails, TimeoutError after `timeout` seconds.
+        While waiting, the server answers with statuses only; the whole run is
+        fetched once at the end. Raises NoWorkerError when no worker is alive to run
+        it, RunFailedError (naming the failed steps) when it fails, TimeoutError
+        after `timeout` seconds.
         """
         assert self._client is not None
         deadline = None if timeout is None else time.monotonic() + timeout
         no_worker_since: float | None = None
         worker_seen = False
-        seen: dict[str, str] = {}
+        statuses = {name: step.status for name, step in self.steps.items()}
+        printed: dict[str, str] = {}
         while True:
             if progress:
-                self._print_progress(seen)
+                self._print_progress(statuses, printed)
             if self.finished:
                 break
             now = time.monotonic()
@@ -185,9 +188,9 @@ class PipelineRun:
                 # Until a worker is known to be alive, ask often enough to notice
                 # within seconds that none is.
                 poll = min(poll, 1.0)
-            changed, workers_alive = self._client.wait_for_run_change(self.id, revision=self.revision, timeout=poll)
-            self._update(changed)
-            if workers_alive or self._has_active_steps():
+            change = self._client.wait_for_run_change(self.id, revision=self.revision, timeout=poll)
+            self.status, self.revision, statuses = change["status"], change["revision"], change["steps"]
+            if change["workers_alive"] or "running" in statuses.values():
                 worker_seen = True
                 no_worker_since = None
             elif no_worker_since is None:
@@ -198,6 +201,7 @@ class PipelineRun:
                     "steps. Start one with `celery -A config worker` (inside the project's venv); "
                     "the run stays queued and proceeds when a worker starts."
                 )
+        self.refresh()
         if raise_on_failure and self.status == "failed":
             failed = [s for s in self.steps.values() if s.status == "failed"]
             details = "\n".join(
@@ -212,17 +216,14 @@ class PipelineRun:
             )
         return self
 
-    def _has_active_steps(self) -> bool:
-        return any(s.status == "running" for s in self.steps.values())
-
-    def _print_progress(self, seen: dict[str, str]) -> None:
-        for step in self.steps.values():
-            if seen.get(step.name) != step.status:
-                seen[step.name] = step.status
-                if step.status != "pending":
-                    print(f"[{self.name}] {step.name}: {step.status}", flush=True)
-        if seen.get("") != self.status and self.finished:
-            seen[""] = self.status
+    def _print_progress(self, statuses: dict[str, str], printed: dict[str, str]) -> None:
+        for name, status in statuses.items():
+            if printed.get(name) != status:
+                printed[name] = status
+                if status != "pending":
+                    print(f"[{self.name}] {name}: {status}", flush=True)
+        if printed.get("") != self.status and self.finished:
+            printed[""] = self.status
             print(f"[{self.name}] run {self.status}", file=sys.stdout, flush=True)
 
 

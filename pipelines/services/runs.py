@@ -7,12 +7,12 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from pipelines.dispatch import enqueue_steps_on_commit
 from pipelines.models import (
-    FINISHED_RUN_STATUSES,
     FINISHED_STEP_STATUSES,
     SUCCESSFUL_STEP_STATUSES,
     Pipeline,
@@ -95,31 +95,35 @@ def pipeline_run_bump(*, run_id: int) -> None:
     PipelineRun.objects.filter(id=run_id).update(revision=F("revision") + 1)
 
 
-def pipeline_run_mark_running(*, run_id: int) -> None:
-    PipelineRun.objects.filter(id=run_id, status=RunStatus.INITIALIZING).update(
-        status=RunStatus.RUNNING, started_at=timezone.now()
+def pipeline_run_mark_running(*, run_id: int, now: datetime) -> None:
+    """A step started: the run is running (if it was initializing); clients are told."""
+    PipelineRun.objects.filter(id=run_id).update(
+        status=Case(When(status=RunStatus.INITIALIZING, then=Value(RunStatus.RUNNING)), default=F("status")),
+        started_at=Coalesce(F("started_at"), Value(now)),
+        revision=F("revision") + 1,
     )
 
 
-def pipeline_run_refresh_status(*, run: PipelineRun) -> None:
-    """Derive the run's status from its steps; call inside the step's transaction.
+def pipeline_run_finish_if_done(*, run: PipelineRun, statuses: list[str] | None = None) -> None:
+    """Derive the run's status from its steps and tell waiting clients; call inside
+    the transaction that changed a step, with the run row locked.
 
     A run ends only when every step has: stopped if it was being stopped, completed
     if every step completed or was cached, failed otherwise (independent branches
     still run to the end, as in Airflow and Dagster).
     """
-    statuses = list(StepRun.objects.filter(pipeline_run_id=run.id).values_list("status", flat=True))
-    if not all(status in FINISHED_STEP_STATUSES for status in statuses):
-        return
-    if run.status == RunStatus.STOPPING:
-        final = RunStatus.STOPPED
-    elif all(s in SUCCESSFUL_STEP_STATUSES for s in statuses):
-        final = RunStatus.COMPLETED
-    else:
-        final = RunStatus.FAILED
-    PipelineRun.objects.filter(id=run.id).exclude(status__in=FINISHED_RUN_STATUSES).update(
-        status=final, finished_at=timezone.now()
-    )
+    if statuses is None:
+        statuses = list(StepRun.objects.filter(pipeline_run_id=run.id).values_list("status", flat=True))
+    changes: dict[str, object] = {"revision": F("revision") + 1}
+    if all(status in FINISHED_STEP_STATUSES for status in statuses) and not run.is_finished:
+        if run.status == RunStatus.STOPPING:
+            changes["status"] = RunStatus.STOPPED
+        elif all(s in SUCCESSFUL_STEP_STATUSES for s in statuses):
+            changes["status"] = RunStatus.COMPLETED
+        else:
+            changes["status"] = RunStatus.FAILED
+        changes["finished_at"] = timezone.now()
+    PipelineRun.objects.filter(id=run.id).update(**changes)
 
 
 def pipeline_run_stop(*, run: PipelineRun) -> PipelineRun:
@@ -136,7 +140,6 @@ def pipeline_run_stop(*, run: PipelineRun) -> PipelineRun:
         PipelineRun.objects.filter(id=run.id).update(status=RunStatus.STOPPING)
         run.status = RunStatus.STOPPING
         step_runs_stop(step_run_ids=run.steps.values_list("id", flat=True))
-        pipeline_run_refresh_status(run=run)
-        pipeline_run_bump(run_id=run.id)
+        pipeline_run_finish_if_done(run=run)
     run.refresh_from_db()
     return run

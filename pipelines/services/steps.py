@@ -30,7 +30,7 @@ from pipelines.models import (
     StepStatus,
 )
 from pipelines.sdk.retry import StepRetryConfig
-from pipelines.services.runs import pipeline_run_mark_running, pipeline_run_refresh_status
+from pipelines.services.runs import pipeline_run_finish_if_done, pipeline_run_mark_running
 from pipelines.services.transitions import move_steps
 
 MAX_LOG_CHARS = 1_000_000
@@ -83,30 +83,42 @@ def _end_attempt(step_run_id: int, attempt: int, outcome: str, error: str = "") 
 
 
 # --- claiming and heartbeats ---------------------------------------------------------
-def step_run_claim(*, step_run_id: int, worker: str) -> int | None:
-    """Take a queued step for this worker. Returns the attempt number, or None when
-    another delivery already owns the step (or it is no longer queued)."""
+def step_run_claim(
+    *,
+    step_run_id: int,
+    worker: str,
+    run_id: int | None = None,
+    seen_attempt: int | None = None,
+    cache_key: str = "",
+) -> int | None:
+    """Take a queued step for this worker. Returns the new attempt number, or None
+    when another delivery already owns the step (or it is no longer queued).
+
+    `seen_attempt` is the attempt number the caller read (with `run_id`, saving a
+    read); claiming only from it makes the new number known without reading again.
+    """
+    if run_id is None or seen_attempt is None:
+        run_id, seen_attempt = StepRun.objects.values_list("pipeline_run_id", "attempt").get(id=step_run_id)
     now = timezone.now()
-    claimed = move_steps(
-        [step_run_id],
-        source=[StepStatus.QUEUED],
-        target=StepStatus.RUNNING,
-        attempt=F("attempt") + 1,
-        started_at=now,
-        heartbeat_at=now,
-        retry_at=None,
-        worker=worker[:255],
-    )
-    if not claimed:
-        return None
-    step_run = StepRun.objects.only("attempt", "pipeline_run_id").get(id=step_run_id)
+    attempt = seen_attempt + 1
     with transaction.atomic():
-        StepAttempt.objects.create(
-            step_run_id=step_run_id, number=step_run.attempt, worker=worker[:255], started_at=now
+        claimed = move_steps(
+            [step_run_id],
+            source=[StepStatus.QUEUED],
+            target=StepStatus.RUNNING,
+            current_attempt=seen_attempt,
+            attempt=attempt,
+            started_at=now,
+            heartbeat_at=now,
+            retry_at=None,
+            worker=worker[:255],
+            cache_key=cache_key,
         )
-        pipeline_run_mark_running(run_id=step_run.pipeline_run_id)
-        _bump(step_run.pipeline_run_id)
-    return step_run.attempt
+        if not claimed:
+            return None
+        StepAttempt.objects.create(step_run_id=step_run_id, number=attempt, worker=worker[:255], started_at=now)
+        pipeline_run_mark_running(run_id=run_id, now=now)
+    return attempt
 
 
 def step_run_heartbeat(*, step_run_id: int, attempt: int) -> bool:
@@ -183,51 +195,72 @@ def _record_inputs(step_run_id: int, inputs: dict[str, int]) -> None:
 
 
 # --- what a finished step sets in motion -------------------------------------------
-def _queue_ready_downstream(run: PipelineRun) -> None:
+@dataclass
+class _StepRow:
+    id: int
+    name: str
+    status: str
+    upstream: list[str]
+
+
+def _queue_ready_downstream(run: PipelineRun, rows: list[_StepRow]) -> None:
     if run.status == RunStatus.STOPPING:
         return
-    rows = list(StepRun.objects.filter(pipeline_run_id=run.id).values_list("id", "name", "status", "upstream"))
-    done = {name for _, name, status, _ in rows if status in (StepStatus.COMPLETED, StepStatus.CACHED)}
-    ready = [
-        step_id
-        for step_id, _, status, upstream in rows
-        if status == StepStatus.PENDING and all(name in done for name in upstream)
-    ]
+    done = {row.name for row in rows if row.status in SUCCESSFUL}
+    ready = [row for row in rows if row.status == StepStatus.PENDING and all(name in done for name in row.upstream)]
     if ready:
-        move_steps(ready, source=[StepStatus.PENDING], target=StepStatus.QUEUED, queued_at=timezone.now())
-        enqueue_steps_on_commit(ready, queue=run.queue)
+        move_steps(
+            [row.id for row in ready], source=[StepStatus.PENDING], target=StepStatus.QUEUED, queued_at=timezone.now()
+        )
+        enqueue_steps_on_commit([row.id for row in ready], queue=run.queue)
+        for row in ready:
+            row.status = StepStatus.QUEUED
 
 
-def _skip_unreachable(run: PipelineRun) -> None:
+def _skip_unreachable(rows: list[_StepRow]) -> None:
     """Mark every pending step downstream of a failed or skipped one as skipped."""
-    rows = list(StepRun.objects.filter(pipeline_run_id=run.id).values_list("id", "name", "status", "upstream"))
-    dead = {name for _, name, status, _ in rows if status in (StepStatus.FAILED, StepStatus.SKIPPED)}
-    pending = {name: (step_id, upstream) for step_id, name, status, upstream in rows if status == StepStatus.PENDING}
-    skipped: list[int] = []
+    dead = {row.name for row in rows if row.status in (StepStatus.FAILED, StepStatus.SKIPPED)}
+    skipped: list[_StepRow] = []
     changed = True
     while changed:
         changed = False
-        for name, (step_id, upstream) in list(pending.items()):
-            if any(u in dead for u in upstream):
-                dead.add(name)
-                skipped.append(step_id)
-                del pending[name]
+        for row in rows:
+            if row.status == StepStatus.PENDING and row not in skipped and any(u in dead for u in row.upstream):
+                dead.add(row.name)
+                skipped.append(row)
                 changed = True
     if skipped:
-        move_steps(skipped, source=[StepStatus.PENDING], target=StepStatus.SKIPPED, finished_at=timezone.now())
+        move_steps(
+            [row.id for row in skipped],
+            source=[StepStatus.PENDING],
+            target=StepStatus.SKIPPED,
+            finished_at=timezone.now(),
+        )
+        for row in skipped:
+            row.status = StepStatus.SKIPPED
 
 
-def _after_step_end(run: PipelineRun) -> None:
-    _queue_ready_downstream(run)
-    _skip_unreachable(run)
-    pipeline_run_refresh_status(run=run)
-    _bump(run.id)
+def _after_step_end(run: PipelineRun, *, succeeded: bool = False) -> None:
+    """Queue what became ready, skip what never can run, end the run if it is over,
+    and tell waiting clients, reading the run's steps once."""
+    rows = [
+        _StepRow(*values)
+        for values in StepRun.objects.filter(pipeline_run_id=run.id).values_list("id", "name", "status", "upstream")
+    ]
+    _queue_ready_downstream(run, rows)
+    if not succeeded:  # a success never makes a step unreachable
+        _skip_unreachable(rows)
+    pipeline_run_finish_if_done(run=run, statuses=[row.status for row in rows])
+
+
+SUCCESSFUL = (StepStatus.COMPLETED, StepStatus.CACHED)
 
 
 # --- ends of an attempt ----------------------------------------------------------------
 def step_run_complete(
     *,
     step_run_id: int,
+    run_id: int | None = None,
     attempt: int,
     inputs: dict[str, int],
     outputs: list[SavedOutput],
@@ -238,7 +271,7 @@ def step_run_complete(
 
     Returns False (and changes nothing) when the attempt no longer owns the step.
     """
-    run_id = StepRun.objects.values_list("pipeline_run_id", flat=True).get(id=step_run_id)
+    run_id = run_id or StepRun.objects.values_list("pipeline_run_id", flat=True).get(id=step_run_id)
     with transaction.atomic():
         run = _lock_run(run_id)
         owned = move_steps(
@@ -256,15 +289,21 @@ def step_run_complete(
         _end_attempt(step_run_id, attempt, AttemptOutcome.COMPLETED)
         _record_inputs(step_run_id, inputs)
         _make_ready(step_run_id, outputs)
-        _after_step_end(run)
+        _after_step_end(run, succeeded=True)
     return True
 
 
 def step_run_mark_cached(
-    *, step_run_id: int, attempt: int, inputs: dict[str, int], source: StepRun, outputs: dict[str, int]
+    *,
+    step_run_id: int,
+    attempt: int,
+    inputs: dict[str, int],
+    source: StepRun,
+    outputs: dict[str, int],
+    run_id: int | None = None,
 ) -> bool:
     """Reuse `source`'s outputs (already verified) as this step's outputs."""
-    run_id = StepRun.objects.values_list("pipeline_run_id", flat=True).get(id=step_run_id)
+    run_id = run_id or StepRun.objects.values_list("pipeline_run_id", flat=True).get(id=step_run_id)
     with transaction.atomic():
         run = _lock_run(run_id)
         owned = move_steps(
@@ -282,17 +321,14 @@ def step_run_mark_cached(
         StepRunOutput.objects.bulk_create(
             [StepRunOutput(step_run_id=step_run_id, name=name, artifact_version_id=av) for name, av in outputs.items()]
         )
-        _after_step_end(run)
+        _after_step_end(run, succeeded=True)
     return True
-
-
-def step_run_set_cache_key(*, step_run_id: int, attempt: int, cache_key: str) -> None:
-    StepRun.objects.filter(id=step_run_id, status=StepStatus.RUNNING, attempt=attempt).update(cache_key=cache_key)
 
 
 def step_run_fail(
     *,
     step_run_id: int,
+    run_id: int | None = None,
     attempt: int,
     error: str,
     inputs: dict[str, int],

@@ -107,7 +107,14 @@ def kill_worker(process: subprocess.Popen, *, sig: int = signal.SIGKILL) -> None
 
 
 def stop_worker(process: subprocess.Popen) -> None:
-    kill_worker(process, sig=signal.SIGTERM)
+    """Warm shutdown. Only the main process is signalled: pool processes that get
+    SIGTERM themselves die mid-shutdown and leave the main process hanging."""
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        pass
+    kill_worker(process)
 
 
 @pytest.fixture(scope="session")

@@ -76,12 +76,20 @@ def test_a_run_survives_its_worker_being_killed_mid_step(running_worker, setting
     assert not any(path.is_file() for path in killed_attempt.rglob("*"))
 
 
-def test_a_step_that_kills_its_worker_every_time_ends_failed_with_worker_lost(running_worker, settings):
+def test_a_step_that_kills_its_worker_every_time_ends_failed_with_worker_lost(running_worker, settings, tmp_path):
     knobs = settings.PIPELINES
+    # Its own queue and worker: a pool whose processes were killed is left alone
+    # afterwards, so the shared worker stays as the other tests expect it.
+    settings.PIPELINES = {**settings.PIPELINES, "QUEUE": "doomed"}
+    worker = start_worker(tmp_path / "doomed.log", queue="doomed", concurrency=1)
     started = time.monotonic()
-
-    run = sample.doomed_pipeline.with_options(wait=False)()
-    run.wait(raise_on_failure=False, timeout=(knobs["CRASH_BUDGET"] + 1) * (knobs["STEP_HEARTBEAT_TIMEOUT"] + 5) + 30)
+    try:
+        run = sample.doomed_pipeline.with_options(wait=False)()
+        run.wait(
+            raise_on_failure=False, timeout=(knobs["CRASH_BUDGET"] + 1) * (knobs["STEP_HEARTBEAT_TIMEOUT"] + 5) + 30
+        )
+    finally:
+        stop_worker(worker)
 
     assert run.status == "failed"
     step = StepRun.objects.get(id=run.steps["kills_its_worker"].id)

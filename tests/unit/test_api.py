@@ -132,7 +132,7 @@ def test_wait_answers_at_once_when_the_client_is_behind(api, owner):
 
     assert time.monotonic() - started < 1
     assert response.status_code == 200
-    assert response.json()["run"]["revision"] == 1
+    assert response.json()["revision"] == 1
     assert response.json()["workers_alive"] == 0
 
 
@@ -143,7 +143,7 @@ def test_wait_holds_the_request_until_the_timeout_when_nothing_changes(api, owne
     response = api.get(f"/api/v1/runs/{run.id}/wait/", {"revision": run.revision, "timeout": 0.3})
 
     assert 0.3 <= time.monotonic() - started < 2
-    assert response.json()["run"]["revision"] == run.revision
+    assert response.json()["revision"] == run.revision
 
 
 def test_the_openapi_schema_is_served(api):

@@ -1,0 +1,687 @@
+#!/usr/bin/env python
+"""Engine benchmark: chain latency, per-step overhead, fan-out parallelism, SDK import time.
+
+    .venv/bin/python bench/engine_bench.py [--repeat N] [--concurrency N] [--keep]
+                                           [--only chain|fanout|import] [--purge] [--recreate-db]
+
+Uses whatever DATABASE_URL and CELERY_BROKER_URL say (none: the embedded default,
+SQLite + kombu's filesystem broker). Everything else is set up here, in a fresh
+temporary PIPELINES_DATA_DIR: migrations, a user and API token, a gunicorn web
+server and one Celery worker; both are stopped at the end, also on Ctrl-C or error.
+
+This process stays Django-free: it uses the SDK exactly as a user script does.
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+PYTHON = sys.executable
+
+CHAIN_LENGTH = 20
+IMPORT_RUNS = 10
+STARTUP_TIMEOUT = 90.0
+RUN_TIMEOUT = 120.0
+STOP_TIMEOUT = 15.0
+
+# From the issue. Targets are for PostgreSQL + Redis.
+TARGETS = {
+    "chain20": ("<= 0.3 s", "2.16 s"),
+    "per_step": ("<= 10 ms", "79 ms"),
+    "fanout": ("<= 1.5 s (concurrency >= 10)", "sequential (~10 s)"),
+    "import": ("<= 0.2 s", "1.45 s"),
+}
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# --- configuration --------------------------------------------------------------------
+def database_vendor(url: str) -> str:
+    if not url:
+        return "SQLite (embedded default, WAL)"
+    scheme = urlparse(url).scheme.lower()
+    if scheme.startswith(("postgres", "pgsql", "psql")):
+        return "PostgreSQL"
+    if scheme.startswith("sqlite"):
+        return "SQLite"
+    if scheme.startswith("mysql"):
+        return "MySQL"
+    return scheme
+
+
+def broker_scheme(url: str) -> str:
+    if not url:
+        return "filesystem (embedded default)"
+    return urlparse(url).scheme or url
+
+
+def redact(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
+        return parsed._replace(netloc=netloc).geturl()
+    return url
+
+
+def ensure_postgres_database(url: str, *, recreate: bool = False) -> None:
+    """Create the DATABASE_URL's database if it does not exist (the URL's role must be allowed to).
+
+    With `recreate`, drop it first (for a schema whose migrations were rewritten).
+    """
+    import psycopg
+    from psycopg import sql
+
+    parsed = urlparse(url)
+    name = unquote(parsed.path.lstrip("/"))
+    if not name:
+        raise SystemExit("DATABASE_URL names no database.")
+    params = {
+        "host": parsed.hostname or "127.0.0.1",
+        "port": parsed.port or 5432,
+        "user": unquote(parsed.username or "") or None,
+        "password": unquote(parsed.password or "") or None,
+        "dbname": "postgres",
+        "connect_timeout": 5,
+    }
+    with psycopg.connect(**{k: v for k, v in params.items() if v is not None}, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists and recreate:
+            log(f"dropping PostgreSQL database {name!r} (--recreate-db)")
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        elif exists:
+            return
+        log(f"creating PostgreSQL database {name!r}")
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- child processes --------------------------------------------------------------------
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """SIGTERM the main process (warm shutdown), wait, then SIGKILL its process group."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                log(f"{self.name} did not stop within {STOP_TIMEOUT:.0f} s; killing it")
+        # The process group is the child's own (start_new_session): this reaches only
+        # the processes it started (gunicorn workers, prefork pool children).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+
+
+def start_child(name: str, command: list[str], env: dict[str, str], data_dir: Path) -> Child:
+    # Run in the data folder, not the checkout: `config` and `pipelines` come from the
+    # installed (editable) package, and whatever a process writes relative to its
+    # working directory (kombu's filesystem transport puts its `control/` folder
+    # there) lands in the temporary folder instead of the repository.
+    log_path = data_dir / f"{name}.log"
+    with open(log_path, "wb") as out:
+        process = subprocess.Popen(
+            command, cwd=data_dir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return Child(name, process, log_path)
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args[:1])} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+CREATE_TOKEN = """
+from django.contrib.auth import get_user_model
+from pipelines.services.tokens import api_token_create
+user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"email": "bench@example.com"})
+_, key = api_token_create(user=user, name="engine_bench")
+print("TOKEN=" + key)
+"""
+
+
+def create_token(env: dict[str, str]) -> str:
+    out = manage(env, "shell", "-c", CREATE_TOKEN)
+    for line in out.splitlines():
+        if line.startswith("TOKEN="):
+            return line.removeprefix("TOKEN=").strip()
+    raise SystemExit(f"Could not create an API token:\n{out}")
+
+
+def api_get(server: str, token: str, path: str, timeout: float = 10.0) -> Any:
+    request = urllib.request.Request(f"{server}/api/v1/{path}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def wait_for_http(server: str, token: str, web: Child) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if not web.alive():
+            raise SystemExit(f"gunicorn exited:\n{web.tail()}")
+        try:
+            api_get(server, token, "runs/?limit=1", timeout=2)
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"gunicorn did not answer within {STARTUP_TIMEOUT:.0f} s:\n{web.tail()}") from None
+            time.sleep(0.1)
+
+
+# --- measuring runs ---------------------------------------------------------------------
+class WaitCounter:
+    """Counts the SDK's long-poll round trips (wraps Client.wait_for_run_change)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def install(self) -> None:
+        from pipelines.sdk.client import Client
+
+        original = Client.wait_for_run_change
+        counter = self
+
+        def counted(client: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.calls += 1
+            return original(client, *args, **kwargs)
+
+        Client.wait_for_run_change = counted  # type: ignore[method-assign]
+
+
+WAITS = WaitCounter()
+
+
+@dataclass
+class RunResult:
+    wall: float  # submit -> completed, as the SDK sees it
+    submit: float  # compile + POST (the pipeline call returning with wait=False)
+    wait_calls: int
+    started_epoch: float
+    ended_epoch: float
+    run_id: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def run_once(pipe: Any, server: str, token: str, **params: Any) -> RunResult:
+    quiet = io.StringIO()
+    WAITS.calls = 0
+    started_epoch = time.time()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(quiet):
+        run = pipe.with_options(wait=False)(**params)
+        t_submit = time.perf_counter()
+        run.wait(timeout=RUN_TIMEOUT)
+    wall = time.perf_counter() - t0
+    ended_epoch = time.time()
+    if run.status != "completed":
+        raise SystemExit(f"Run {run.name} ended {run.status}.")
+    detail = api_get(server, token, f"runs/{run.id}/")
+    return RunResult(wall, t_submit - t0, WAITS.calls, started_epoch, ended_epoch, run.id, detail)
+
+
+def _ts(value: str | None) -> float | None:
+    return datetime.fromisoformat(value).timestamp() if value else None
+
+
+def chain_breakdown(result: RunResult) -> dict[str, float]:
+    """Where a sequential run's time goes, from the server's own timestamps (ms per step).
+
+    dispatch: previous step's finished_at (or run creation) -> this step's claim starts
+              (rest of the previous step's completion transaction + commit, publish,
+              broker delivery, worker pick-up)
+    setup:    claim starts (started_at) -> user code starts (claim queries and any new
+              database connection, load row, import step, load inputs, context)
+    user:     the step function itself
+    save:     user code ends -> finished_at (save outputs, lock run, mark completed)
+    head:     client call -> run row created (compile + POST)
+    tail:     last step finished_at -> SDK wait returned (commit, long-poll notice, GET)
+    """
+    steps = sorted(result.detail["steps"], key=lambda s: _ts(s["started_at"]) or 0.0)
+    created = _ts(result.detail["created_at"])
+    previous_end = created
+    parts = {"dispatch": 0.0, "setup": 0.0, "user": 0.0, "save": 0.0}
+    for s in steps:
+        started, u0, u1, finished = (
+            _ts(s["started_at"]),
+            _ts(s["user_code_started_at"]),
+            _ts(s["user_code_finished_at"]),
+            _ts(s["finished_at"]),
+        )
+        parts["dispatch"] += started - previous_end
+        parts["setup"] += u0 - started
+        parts["user"] += u1 - u0
+        parts["save"] += finished - u1
+        previous_end = finished
+    n = len(steps)
+    out = {k: 1000 * v / n for k, v in parts.items()}
+    out["head_ms"] = 1000 * (created - result.started_epoch)
+    out["tail_ms"] = 1000 * (result.ended_epoch - previous_end)
+    return out
+
+
+def median_dict(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+
+
+def measure(label: str, repeat: int, fn: Any) -> list[RunResult]:
+    log(f"{label}: 1 warm-up + {repeat} runs")
+    fn()
+    results = []
+    for _ in range(repeat):
+        results.append(fn())
+    return results
+
+
+def fanout_breakdown(result: RunResult) -> dict[str, float]:
+    steps = {s["name"]: s for s in result.detail["steps"]}
+    sleepers = [s for name, s in steps.items() if name.startswith("sleep_")]
+    starts = [_ts(s["user_code_started_at"]) for s in sleepers]
+    ends = [_ts(s["finished_at"]) for s in sleepers]
+    join = steps["join"]
+    # Peak number of sleep steps whose user code ran at the same time. (The step's
+    # `worker` field cannot tell pool processes apart: see bench/README.md.)
+    events = sorted(
+        [(_ts(s["user_code_started_at"]), 1) for s in sleepers]
+        + [(_ts(s["user_code_finished_at"]), -1) for s in sleepers]
+    )
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    return {
+        "start_spread_ms": 1000 * (max(starts) - min(starts)),
+        "join_dispatch_ms": 1000 * (_ts(join["started_at"]) - max(ends)),
+        "peak_parallel": peak,
+    }
+
+
+# --- import time ------------------------------------------------------------------------
+IMPORT_SNIPPET = (
+    "import time; t=time.perf_counter(); from pipelines import step, pipeline; print(time.perf_counter()-t)"
+)
+
+
+def measure_import(runs: int) -> list[float]:
+    log(f"import: {runs} fresh interpreters")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHONPATH", "PIPELINES_", "DJANGO_"))}
+    times = []
+    with tempfile.TemporaryDirectory() as cwd:
+        for _ in range(runs):
+            out = subprocess.run(
+                [PYTHON, "-c", IMPORT_SNIPPET], cwd=cwd, env=env, capture_output=True, text=True, check=True
+            )
+            times.append(float(out.stdout.strip().splitlines()[-1]))
+    return times
+
+
+# --- main --------------------------------------------------------------------------------
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5, help="measured runs per figure, after 1 warm-up (5)")
+    parser.add_argument("--concurrency", type=int, default=10, help="worker processes (prefork) (10)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data folder (logs, SQLite, broker)")
+    parser.add_argument("--only", choices=["chain", "fanout", "import"], help="measure only this")
+    parser.add_argument(
+        "--recreate-db",
+        action="store_true",
+        help="PostgreSQL: drop and recreate the DATABASE_URL's database first (it must be a throwaway one)",
+    )
+    parser.add_argument(
+        "--purge",
+        action="store_true",
+        help="purge the step queue on the configured broker before starting (Redis/RabbitMQ leftovers)",
+    )
+    return parser.parse_args()
+
+
+def fmt_s(values: list[float]) -> str:
+    return f"{statistics.median(values):7.3f} s   (min {min(values):.3f})"
+
+
+def fmt_ms(value: float) -> str:
+    return f"{value:6.1f} ms"
+
+
+def main() -> int:
+    args = parse_args()
+    if args.repeat < 1 or args.concurrency < 1:
+        raise SystemExit("--repeat and --concurrency must be at least 1.")
+    database_url = os.environ.get("DATABASE_URL", "")
+    broker_url = os.environ.get("CELERY_BROKER_URL", "")
+    want = {args.only} if args.only else {"chain", "fanout", "import"}
+    results: dict[str, Any] = {}
+
+    if want & {"chain", "fanout"}:
+        data_dir = Path(tempfile.mkdtemp(prefix="pipelines-bench-"))
+        children: list[Child] = []
+        previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        try:
+            results.update(run_server_benchmarks(args, data_dir, children, want, database_url))
+        except Exception:
+            for child in children:
+                log(f"last lines of the {child.name} log:\n{child.tail(2500)}")
+            raise
+        finally:
+            for child in reversed(children):
+                log(f"stopping {child.name}")
+                child.stop()
+            signal.signal(signal.SIGTERM, previous_sigterm)
+            if args.keep:
+                log(f"kept {data_dir}")
+            else:
+                shutil.rmtree(data_dir, ignore_errors=True)
+
+    if "import" in want:
+        results["import"] = measure_import(IMPORT_RUNS)
+
+    report(args, database_url, broker_url, results)
+    return 0
+
+
+def run_server_benchmarks(
+    args: argparse.Namespace, data_dir: Path, children: list[Child], want: set[str], database_url: str
+) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "PIPELINES_DATA_DIR": str(data_dir),
+        "PIPELINES_SOURCE_ROOT": str(BENCH_DIR),
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.setdefault("LOG_LEVEL", "WARNING")
+    log(f"data folder {data_dir}")
+    if database_vendor(database_url) == "PostgreSQL":
+        ensure_postgres_database(database_url, recreate=args.recreate_db)
+    log("migrating")
+    manage(env, "migrate", "--noinput")
+    token = create_token(env)
+    if args.purge and os.environ.get("CELERY_BROKER_URL", "filesystem://").split(":")[0] != "filesystem":
+        log("purging the step queue")
+        subprocess.run(
+            [PYTHON, "-m", "celery", "-A", "config", "purge", "-f"],
+            cwd=REPO,
+            env=env,
+            check=False,
+            capture_output=True,
+        )
+
+    port = free_port()
+    server = f"http://127.0.0.1:{port}"
+    log(f"starting gunicorn on {server}")
+    children.append(
+        start_child(
+            "gunicorn",
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "-k",
+                "gthread",
+                "--threads",
+                "16",
+                "-w",
+                "2",
+                "-b",
+                f"127.0.0.1:{port}",
+            ],
+            env,
+            data_dir,
+        )
+    )
+    log(f"starting the Celery worker (prefork, concurrency {args.concurrency})")
+    children.append(
+        start_child(
+            "worker",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--concurrency",
+                str(args.concurrency),
+                "-l",
+                "warning",
+                "--pool",
+                "prefork",
+                "-n",
+                f"bench-{os.getpid()}@%h",
+            ],
+            env,
+            data_dir,
+        )
+    )
+    web, worker = children
+    wait_for_http(server, token, web)
+
+    # The SDK in this process, pointed at that server, like a user script.
+    os.environ.update(
+        {
+            "PIPELINES_SERVER_URL": server,
+            "PIPELINES_API_TOKEN": token,
+            "PIPELINES_SOURCE_ROOT": str(BENCH_DIR),
+            "PIPELINES_DATA_DIR": str(data_dir),
+        }
+    )
+    import bench_pipelines as bp
+
+    from pipelines.sdk.exceptions import NoWorkerError
+
+    WAITS.install()
+    log("waiting for the worker (a first 1-step run)")
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    with contextlib.redirect_stdout(io.StringIO()):
+        first = bp.noop_chain.with_options(wait=False)(length=1)
+    while True:
+        if not worker.alive():
+            raise SystemExit(f"The worker exited:\n{worker.tail()}")
+        try:
+            first.wait(timeout=10)
+            break
+        except (NoWorkerError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"No worker ran a step within {STARTUP_TIMEOUT:.0f} s:\n{worker.tail()}") from None
+    # One fan-out run makes every pool process (and both gunicorn workers) do its
+    # first-time work (imports, database connection) before anything is measured.
+    log("warming up every pool process (one fan-out run)")
+    run_once(bp.fanout, server, token)
+
+    out: dict[str, Any] = {"server": server, "worker_pid": worker.process.pid}
+    if "chain" in want:
+        for name, pipe in (("noop", bp.noop_chain), ("data", bp.data_chain)):
+            for length in (1, CHAIN_LENGTH):
+                out[f"{name}{length}"] = measure(
+                    f"{name} chain of {length}",
+                    args.repeat,
+                    lambda pipe=pipe, length=length: run_once(pipe, server, token, length=length),
+                )
+    if "fanout" in want:
+        out["fanout"] = measure("fan-out", args.repeat, lambda: run_once(bp.fanout, server, token))
+    for child in children:
+        if not child.alive():
+            raise SystemExit(f"{child.name} died during the benchmark:\n{child.tail()}")
+    out["foreign_steps"] = foreign_steps(out, worker.process.pid)
+    return out
+
+
+def foreign_steps(out: dict[str, Any], worker_pid: int) -> int:
+    """Steps another worker on the same broker queue ran (they would skew the figures).
+
+    A step run's `worker` ends with ":<pid>"; ours is the worker's main process or one
+    of its pool processes (same process group, since it runs in its own session).
+    """
+    ours: dict[str, bool] = {}
+
+    def is_ours(name: str) -> bool:
+        if name not in ours:
+            pid = name.rpartition(":")[2]
+            try:
+                ours[name] = int(pid) == worker_pid or os.getpgid(int(pid)) == worker_pid
+            except (ValueError, ProcessLookupError, PermissionError):
+                ours[name] = False
+        return ours[name]
+
+    count = 0
+    for value in out.values():
+        if isinstance(value, list):
+            for result in value:
+                count += sum(1 for s in result.detail.get("steps", []) if not is_ours(str(s.get("worker", ""))))
+    return count
+
+
+def code_version() -> str:
+    """The commit measured, and whether the working tree differed from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{head}" + (" + uncommitted changes" if dirty else "")
+
+
+def report(args: argparse.Namespace, database_url: str, broker_url: str, results: dict[str, Any]) -> None:
+    cores = os.cpu_count()
+    versions = ", ".join(f"{pkg} {metadata.version(pkg)}" for pkg in ("Django", "celery", "kombu", "gunicorn"))
+    print()
+    print("Configuration")
+    print(f"  database     {database_vendor(database_url)}" + (f"  ({redact(database_url)})" if database_url else ""))
+    print(f"  broker       {broker_scheme(broker_url)}" + (f"  ({redact(broker_url)})" if broker_url else ""))
+    print(f"  worker       1 Celery worker, pool prefork, concurrency {args.concurrency}")
+    print("  web          gunicorn gthread, 2 workers x 16 threads")
+    print(f"  machine      {cores} cores, {platform.machine()}, Python {platform.python_version()}, {versions}")
+    print(f"  code         {code_version()}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"  load average {load} at the end (other work on the machine skews the figures)")
+    print(f"  repetitions  {args.repeat} after 1 warm-up (import: {IMPORT_RUNS} fresh interpreters)")
+    print()
+    print(f"{'figure':38} {'median (min)':26} {'target (PG+Redis)':26} ZenML 0.98 (local/SQLite)")
+
+    def row(label: str, value: str, key: str | None) -> None:
+        target, zen = TARGETS[key] if key else ("", "")
+        print(f"{label:38} {value:26} {target:26} {zen}")
+
+    if "noop1" in results:
+        noop1 = [r.wall for r in results["noop1"]]
+        noop20 = [r.wall for r in results["noop20"]]
+        data1 = [r.wall for r in results["data1"]]
+        data20 = [r.wall for r in results["data20"]]
+        per_step = (statistics.median(noop20) - statistics.median(noop1)) / (CHAIN_LENGTH - 1)
+        per_step_min = (min(noop20) - min(noop1)) / (CHAIN_LENGTH - 1)
+        data_per_step = (statistics.median(data20) - statistics.median(data1)) / (CHAIN_LENGTH - 1)
+        row("chain of 1 no-op step", fmt_s(noop1), None)
+        row(f"chain of {CHAIN_LENGTH} no-op steps", fmt_s(noop20), "chain20")
+        row("per-step overhead (t20-t1)/19", f"{1000 * per_step:7.1f} ms  (min {1000 * per_step_min:.1f})", "per_step")
+        row("chain of 1 int step (data)", fmt_s(data1), None)
+        row(f"chain of {CHAIN_LENGTH} int steps (data)", fmt_s(data20), None)
+        row("per-step overhead, data chain", f"{1000 * data_per_step:7.1f} ms", None)
+    if "fanout" in results:
+        row("fan-out 10 x sleep(1) -> join", fmt_s([r.wall for r in results["fanout"]]), "fanout")
+    if "import" in results:
+        imports = results["import"]
+        row("import `from pipelines import ...`", fmt_s(imports), "import")
+
+    if "noop20" in results:
+        print()
+        print("Where a chain's time goes (server timestamps; medians over the measured runs)")
+        print(
+            f"  {'':22} {'dispatch':>10} {'claim+set':>10} {'user':>10} {'save':>10}   {'head':>8} {'tail':>8}  waits"
+        )
+        print("  per step, ms:")
+        for key, label in (
+            ("noop1", "no-op chain of 1"),
+            ("noop20", f"no-op chain of {CHAIN_LENGTH}"),
+            ("data1", "data chain of 1"),
+            ("data20", f"data chain of {CHAIN_LENGTH}"),
+        ):
+            b = median_dict([chain_breakdown(r) for r in results[key]])
+            submit = statistics.median(r.submit for r in results[key]) * 1000
+            waits = statistics.median(r.wait_calls for r in results[key])
+            print(
+                f"  {label:22} {b['dispatch']:10.1f} {b['setup']:10.1f} {b['user']:10.1f} {b['save']:10.1f}"
+                f"   {b['head_ms']:8.1f} {b['tail_ms']:8.1f}  {waits:5.0f}   (submit call {submit:.1f} ms)"
+            )
+        print(
+            "  dispatch = previous step marked finished -> this step's claim starts (rest of the completion\n"
+            "  transaction, commit, publish, broker, worker pick-up); claim+set = claim starts -> user code (claim\n"
+            "  queries, any new database connection, load row, import, inputs); save = user code end -> marked\n"
+            "  completed. head = call -> run row created; tail = last step finished -> SDK returned (ms per run);\n"
+            "  waits = long-poll requests the SDK made per run."
+        )
+    if results.get("foreign_steps"):
+        print()
+        print(
+            f"WARNING: {results['foreign_steps']} step runs were executed by a worker this benchmark did not "
+            "start (another worker consumes the same broker queue); the figures are not reliable."
+        )
+    if "fanout" in results:
+        b = median_dict([fanout_breakdown(r) for r in results["fanout"]])
+        print()
+        print(
+            f"Fan-out: the sleep steps' user code started within {b['start_spread_ms']:.0f} ms of each other, "
+            f"peak {b['peak_parallel']:.0f} running at once; join claimed "
+            f"{b['join_dispatch_ms']:.0f} ms after the last sleep step finished."
+        )
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)
