@@ -150,7 +150,22 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # costs microseconds, so polling often is cheap.
         "polling_interval": 0.005,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Redis redelivers a message that is not acknowledged within this time, and
+        # steps acknowledge only when they end (acks_late). A step running longer
+        # would be delivered again while it runs: harmless, since the claim turns the
+        # duplicate into a no-op, but wasteful. Crash recovery does not depend on it
+        # (heartbeats and the reaper do that), so it can be far above the longest
+        # step you expect.
+        "visibility_timeout": env.int("PIPELINES_REDIS_VISIBILITY_TIMEOUT", default=24 * 3600),
+    }
 else:
+    # RabbitMQ closes a channel whose delivery stays unacknowledged for longer than
+    # its consumer_timeout (30 min by default); with acks_late that would cut steps
+    # that run longer. The timeout is a broker setting (RabbitMQ < 3.12 has no
+    # per-queue override): set `consumer_timeout` in rabbitmq.conf above your
+    # longest step, as the README's scaling section shows.
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 
 # Our own tables hold the truth about every step; no result backend is needed.

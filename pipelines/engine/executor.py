@@ -180,7 +180,8 @@ def _prepare_outputs(attempt: _Attempt) -> None:
         pending.append(
             PendingOutput(name=output["name"], artifact_name=_artifact_name(step_run, output["name"]), uri=uri)
         )
-    attempt.reserved = artifact_versions_reserve(step_run_id=step_run.id, attempt=attempt.number, outputs=pending)
+    if pending:
+        attempt.reserved = artifact_versions_reserve(step_run_id=step_run.id, attempt=attempt.number, outputs=pending)
 
 
 def _split_return_value(step_run: StepRun, value: Any, count: int) -> list[Any]:

@@ -37,6 +37,10 @@ MAX_LOG_CHARS = 1_000_000
 WORKER_LOST = "worker lost"
 
 
+class AttemptSuperseded(Exception):
+    """The attempt no longer owns its step (it was reaped, stopped or finished)."""
+
+
 @dataclass(frozen=True)
 class SavedOutput:
     name: str
@@ -139,6 +143,9 @@ def artifact_versions_reserve(*, step_run_id: int, attempt: int, outputs: list[P
     """
     reserved = {}
     with transaction.atomic():
+        owner = StepRun.objects.select_for_update().filter(id=step_run_id, status=StepStatus.RUNNING, attempt=attempt)
+        if not owner.exists():
+            raise AttemptSuperseded(f"Attempt {attempt} of step run {step_run_id} no longer owns it.")
         for output in outputs:
             artifact, _ = Artifact.objects.get_or_create(name=output.artifact_name)
             version = ArtifactVersion.objects.create(
