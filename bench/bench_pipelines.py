@@ -4,7 +4,8 @@ Imported as the top-level module `bench_pipelines`: the benchmark sets
 PIPELINES_SOURCE_ROOT to this folder for itself and for the worker, so step sources
 are `bench_pipelines:<function>` on both sides.
 
-Caching is off everywhere so every run executes every step.
+Caching is off everywhere so every run executes every step, except in `cached_chain`,
+which measures caching itself.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ def noop() -> None:
 @step(enable_cache=False)
 def inc(x: int = 0) -> int:
     """Returns its input plus one: engine overhead plus one tiny artifact written and read."""
+    return x + 1
+
+
+@step
+def cached_inc(x: int = 0, salt: int = 0) -> int:
+    """`inc` with caching on (the default). `salt` only enters the cache key: a new salt
+    makes the first step, and through its new output every later one, a cache miss."""
     return x + 1
 
 
@@ -53,6 +61,15 @@ def data_chain(length: int = 20):
     value = inc(id="inc_00")
     for i in range(1, length):
         value = inc(value, id=f"inc_{i:02d}")
+
+
+@pipeline(enable_cache=True)
+def cached_chain(length: int = 20, salt: int = 0):
+    """`data_chain` with caching on; the first step takes `salt`. A second run with the
+    same salt finds every step in the cache."""
+    value = cached_inc(salt=salt, id="cinc_00")
+    for i in range(1, length):
+        value = cached_inc(value, id=f"cinc_{i:02d}")
 
 
 @pipeline(enable_cache=False)

@@ -264,6 +264,34 @@ SUCCESSFUL = (StepStatus.COMPLETED, StepStatus.CACHED)
 
 
 # --- ends of an attempt ----------------------------------------------------------------
+def _end_owned_attempt(
+    *,
+    step_run_id: int,
+    run: PipelineRun,
+    attempt: int,
+    target: str,
+    outcome: str,
+    inputs: dict[str, int],
+    error: str = "",
+    **fields: object,
+) -> PipelineRun | None:
+    """Inside a transaction, with the run locked: move the step to `target` if
+    `attempt` still owns it, close the attempt and record its inputs. Returns the
+    run, or None (nothing changed) when the attempt no longer owns the step."""
+    if error:
+        fields["error"] = error
+    owned = move_steps([step_run_id], source=[StepStatus.RUNNING], target=target, current_attempt=attempt, **fields)
+    if not owned:
+        return None
+    _end_attempt(step_run_id, attempt, outcome, error)
+    _record_inputs(step_run_id, inputs)
+    return run
+
+
+def _run_id_of(step_run_id: int) -> int:
+    return StepRun.objects.values_list("pipeline_run_id", flat=True).get(id=step_run_id)
+
+
 def step_run_complete(
     *,
     step_run_id: int,
@@ -278,23 +306,21 @@ def step_run_complete(
 
     Returns False (and changes nothing) when the attempt no longer owns the step.
     """
-    run_id = run_id or StepRun.objects.values_list("pipeline_run_id", flat=True).get(id=step_run_id)
     with transaction.atomic():
-        run = _lock_run(run_id)
-        owned = move_steps(
-            [step_run_id],
-            source=[StepStatus.RUNNING],
+        run = _end_owned_attempt(
+            step_run_id=step_run_id,
+            run=_lock_run(run_id or _run_id_of(step_run_id)),
+            attempt=attempt,
             target=StepStatus.COMPLETED,
-            current_attempt=attempt,
+            outcome=AttemptOutcome.COMPLETED,
+            inputs=inputs,
             user_code_started_at=timings.user_code_started_at,
             user_code_finished_at=timings.user_code_finished_at,
             finished_at=timezone.now(),
             logs=_truncate_logs(logs),
         )
-        if not owned:
+        if run is None:
             return False
-        _end_attempt(step_run_id, attempt, AttemptOutcome.COMPLETED)
-        _record_inputs(step_run_id, inputs)
         _make_ready(step_run_id, outputs)
         _after_step_end(run, succeeded=True)
     return True
@@ -310,21 +336,19 @@ def step_run_mark_cached(
     run_id: int | None = None,
 ) -> bool:
     """Reuse `source`'s outputs (already verified) as this step's outputs."""
-    run_id = run_id or StepRun.objects.values_list("pipeline_run_id", flat=True).get(id=step_run_id)
     with transaction.atomic():
-        run = _lock_run(run_id)
-        owned = move_steps(
-            [step_run_id],
-            source=[StepStatus.RUNNING],
+        run = _end_owned_attempt(
+            step_run_id=step_run_id,
+            run=_lock_run(run_id or _run_id_of(step_run_id)),
+            attempt=attempt,
             target=StepStatus.CACHED,
-            current_attempt=attempt,
+            outcome=AttemptOutcome.CACHED,
+            inputs=inputs,
             cached_from=source,
             finished_at=timezone.now(),
         )
-        if not owned:
+        if run is None:
             return False
-        _end_attempt(step_run_id, attempt, AttemptOutcome.CACHED)
-        _record_inputs(step_run_id, inputs)
         StepRunOutput.objects.bulk_create(
             [StepRunOutput(step_run_id=step_run_id, name=name, artifact_version_id=av) for name, av in outputs.items()]
         )
@@ -346,42 +370,35 @@ def step_run_fail(
     """Record a failed attempt: retry it if its policy allows, else fail the step."""
     step_run = StepRun.objects.only("pipeline_run_id", "failure_count", "spec").get(id=step_run_id)
     retry = StepRetryConfig.from_spec(step_run.spec.get("retry"))
+    retries_used = step_run.failure_count
     now = timezone.now()
     with transaction.atomic():
         run = _lock_run(step_run.pipeline_run_id)
-        common = {
-            "error": error,
-            "user_code_started_at": timings.user_code_started_at,
-            "user_code_finished_at": timings.user_code_finished_at,
-            "logs": _truncate_logs(logs),
-            "failure_count": F("failure_count") + 1,
-        }
-        retries_used = step_run.failure_count
         will_retry = (
             retryable and retry is not None and retries_used < retry.max_retries and run.status != RunStatus.STOPPING
         )
         if will_retry:
-            owned = move_steps(
-                [step_run_id],
-                source=[StepStatus.RUNNING],
-                target=StepStatus.RETRYING,
-                current_attempt=attempt,
-                retry_at=now + timedelta(seconds=retry.wait_before(retries_used + 1)),
-                **common,
-            )
+            when = {
+                "target": StepStatus.RETRYING,
+                "retry_at": now + timedelta(seconds=retry.wait_before(retries_used + 1)),
+            }
         else:
-            owned = move_steps(
-                [step_run_id],
-                source=[StepStatus.RUNNING],
-                target=StepStatus.FAILED,
-                current_attempt=attempt,
-                finished_at=now,
-                **common,
-            )
-        if not owned:
+            when = {"target": StepStatus.FAILED, "finished_at": now}
+        run = _end_owned_attempt(
+            step_run_id=step_run_id,
+            run=run,
+            attempt=attempt,
+            outcome=AttemptOutcome.FAILED,
+            inputs=inputs,
+            error=error,
+            user_code_started_at=timings.user_code_started_at,
+            user_code_finished_at=timings.user_code_finished_at,
+            logs=_truncate_logs(logs),
+            failure_count=F("failure_count") + 1,
+            **when,
+        )
+        if run is None:
             return False
-        _end_attempt(step_run_id, attempt, AttemptOutcome.FAILED, error)
-        _record_inputs(step_run_id, inputs)
         _after_step_end(run)
     return True
 
