@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Engine benchmark: chain latency, per-step overhead, fan-out parallelism, SDK import time.
+"""Engine benchmark: chain latency, per-step overhead, fan-out parallelism, caching, SDK import time.
 
     .venv/bin/python bench/engine_bench.py [--repeat N] [--concurrency N] [--keep]
-                                           [--only chain|fanout|import] [--purge] [--recreate-db]
+                                           [--only chain|fanout|cache|import] [--purge] [--recreate-db]
 
 Uses whatever DATABASE_URL and CELERY_BROKER_URL say (none: the embedded default,
 SQLite + kombu's filesystem broker). Everything else is set up here, in a fresh
@@ -21,6 +21,7 @@ import io
 import json
 import os
 import platform
+import random
 import shutil
 import signal
 import socket
@@ -54,6 +55,7 @@ TARGETS = {
     "per_step": ("<= 10 ms", "79 ms"),
     "fanout": ("<= 1.5 s (concurrency >= 10)", "sequential (~10 s)"),
     "import": ("<= 0.2 s", "1.45 s"),
+    "cache": ("cached ≤ 30% of uncached", ""),
 }
 
 
@@ -250,6 +252,7 @@ class RunResult:
     ended_epoch: float
     run_id: int
     detail: dict[str, Any] = field(default_factory=dict)
+    step_statuses: dict[str, str] = field(default_factory=dict)  # from the SDK's run.steps
 
 
 def run_once(pipe: Any, server: str, token: str, **params: Any) -> RunResult:
@@ -266,7 +269,8 @@ def run_once(pipe: Any, server: str, token: str, **params: Any) -> RunResult:
     if run.status != "completed":
         raise SystemExit(f"Run {run.name} ended {run.status}.")
     detail = api_get(server, token, f"runs/{run.id}/")
-    return RunResult(wall, t_submit - t0, WAITS.calls, started_epoch, ended_epoch, run.id, detail)
+    statuses = {name: s.status for name, s in run.steps.items()}
+    return RunResult(wall, t_submit - t0, WAITS.calls, started_epoch, ended_epoch, run.id, detail, statuses)
 
 
 def _ts(value: str | None) -> float | None:
@@ -322,6 +326,35 @@ def measure(label: str, repeat: int, fn: Any) -> list[RunResult]:
     return results
 
 
+def measure_cache(label: str, repeat: int, pipe: Any, server: str, token: str) -> dict[str, Any]:
+    """Pairs of runs with the same new salt: the first runs every step, the second none.
+
+    Returns the measured pairs' results and the steps whose status was not the
+    expected one (`completed` in the first run, `cached` in the second), warm-up included.
+    """
+    log(f"{label}: 1 warm-up + {repeat} pairs of runs (uncached, then cached)")
+    uncached: list[RunResult] = []
+    cached: list[RunResult] = []
+    problems: list[str] = []
+    for i in range(repeat + 1):
+        salt = random.randrange(1 << 31)
+        first = run_once(pipe, server, token, length=CHAIN_LENGTH, salt=salt)
+        second = run_once(pipe, server, token, length=CHAIN_LENGTH, salt=salt)
+        for result, expected in ((first, "completed"), (second, "cached")):
+            wrong = {name: status for name, status in result.step_statuses.items() if status != expected}
+            if wrong or len(result.step_statuses) != CHAIN_LENGTH:
+                problem = (
+                    f"run {result.run_id} (salt {salt}): {len(result.step_statuses)} steps, "
+                    f"not {expected}: {', '.join(f'{n}={s}' for n, s in sorted(wrong.items())) or 'none'}"
+                )
+                log(f"WARNING: {problem}")
+                problems.append(problem)
+        if i > 0:
+            uncached.append(first)
+            cached.append(second)
+    return {"cache_uncached": uncached, "cache_cached": cached, "cache_problems": problems}
+
+
 def fanout_breakdown(result: RunResult) -> dict[str, float]:
     steps = {s["name"]: s for s in result.detail["steps"]}
     sleepers = [s for name, s in steps.items() if name.startswith("sleep_")]
@@ -370,7 +403,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=5, help="measured runs per figure, after 1 warm-up (5)")
     parser.add_argument("--concurrency", type=int, default=10, help="worker processes (prefork) (10)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folder (logs, SQLite, broker)")
-    parser.add_argument("--only", choices=["chain", "fanout", "import"], help="measure only this")
+    parser.add_argument("--only", choices=["chain", "fanout", "cache", "import"], help="measure only this")
     parser.add_argument(
         "--recreate-db",
         action="store_true",
@@ -398,10 +431,10 @@ def main() -> int:
         raise SystemExit("--repeat and --concurrency must be at least 1.")
     database_url = os.environ.get("DATABASE_URL", "")
     broker_url = os.environ.get("CELERY_BROKER_URL", "")
-    want = {args.only} if args.only else {"chain", "fanout", "import"}
+    want = {args.only} if args.only else {"chain", "fanout", "cache", "import"}
     results: dict[str, Any] = {}
 
-    if want & {"chain", "fanout"}:
+    if want & {"chain", "fanout", "cache"}:
         data_dir = Path(tempfile.mkdtemp(prefix="pipelines-bench-"))
         children: list[Child] = []
         previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -549,6 +582,8 @@ def run_server_benchmarks(
                 )
     if "fanout" in want:
         out["fanout"] = measure("fan-out", args.repeat, lambda: run_once(bp.fanout, server, token))
+    if "cache" in want:
+        out.update(measure_cache(f"cached data chain of {CHAIN_LENGTH}", args.repeat, bp.cached_chain, server, token))
     for child in children:
         if not child.alive():
             raise SystemExit(f"{child.name} died during the benchmark:\n{child.tail()}")
@@ -632,6 +667,18 @@ def report(args: argparse.Namespace, database_url: str, broker_url: str, results
         row("per-step overhead, data chain", f"{1000 * data_per_step:7.1f} ms", None)
     if "fanout" in results:
         row("fan-out 10 x sleep(1) -> join", fmt_s([r.wall for r in results["fanout"]]), "fanout")
+    if "cache_uncached" in results:
+        uncached = [r.wall for r in results["cache_uncached"]]
+        cached = [r.wall for r in results["cache_cached"]]
+        ratio = statistics.median(cached) / statistics.median(uncached)
+        pairs = [c / u for c, u in zip(cached, uncached, strict=True)]
+        row(f"cache: {CHAIN_LENGTH} int steps, 1st run (miss)", fmt_s(uncached), None)
+        row("cache: same, 2nd run (all cached)", fmt_s(cached), None)
+        row(
+            "cache: cached / uncached (medians)",
+            f"{100 * ratio:6.1f} %   (pairs {100 * min(pairs):.0f}-{100 * max(pairs):.0f})",
+            "cache",
+        )
     if "import" in results:
         imports = results["import"]
         row("import `from pipelines import ...`", fmt_s(imports), "import")
@@ -663,6 +710,14 @@ def report(args: argparse.Namespace, database_url: str, broker_url: str, results
             "  completed. head = call -> run row created; tail = last step finished -> SDK returned (ms per run);\n"
             "  waits = long-poll requests the SDK made per run."
         )
+    if results.get("cache_problems"):
+        print()
+        print(
+            f"WARNING: {len(results['cache_problems'])} cache-benchmark runs had steps with an unexpected status "
+            "(every step of the 1st run should be `completed`, of the 2nd `cached`):"
+        )
+        for problem in results["cache_problems"]:
+            print(f"  {problem}")
     if results.get("foreign_steps"):
         print()
         print(
