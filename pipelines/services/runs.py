@@ -11,7 +11,6 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from pipelines.dispatch import enqueue_steps_on_commit
 from pipelines.models import (
     FINISHED_STEP_STATUSES,
     SUCCESSFUL_STEP_STATUSES,
@@ -63,14 +62,15 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
     Raises SpecError (a ValueError) with a message for the caller when the spec
     cannot run; nothing is stored then.
     """
+    from pipelines.services.steps import step_runs_advance
+
     valid = validate_spec(spec)
-    now = timezone.now()
     with transaction.atomic():
         pipeline, _ = Pipeline.objects.get_or_create(
             name=valid["pipeline"], defaults={"created_by": user if user and user.is_authenticated else None}
         )
         run = _create_run_row(pipeline=pipeline, spec=valid, user=user)
-        steps = StepRun.objects.bulk_create(
+        StepRun.objects.bulk_create(
             [
                 StepRun(
                     pipeline_run=run,
@@ -80,13 +80,13 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
                     parameters=step["parameters"],
                     spec=step,
                     upstream=sorted(upstream_of(step)),
-                    status=StepStatus.QUEUED if not upstream_of(step) else StepStatus.PENDING,
-                    queued_at=now if not upstream_of(step) else None,
+                    status=StepStatus.PENDING,
                 )
                 for step in valid["steps"]
             ]
         )
-        enqueue_steps_on_commit([s.id for s in steps if s.status == StepStatus.QUEUED], queue=run.queue)
+        step_runs_advance(run=run)
+    run.refresh_from_db()
     return run
 
 

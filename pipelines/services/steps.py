@@ -30,6 +30,7 @@ from pipelines.models import (
     StepStatus,
 )
 from pipelines.sdk.retry import StepRetryConfig
+from pipelines.services.cache_resolution import step_runs_resolve_cached
 from pipelines.services.runs import pipeline_run_finish_if_done, pipeline_run_mark_running
 from pipelines.services.transitions import move_steps
 
@@ -210,18 +211,37 @@ class _StepRow:
     upstream: list[str]
 
 
-def _queue_ready_downstream(run: PipelineRun, rows: list[_StepRow]) -> None:
+def _advance_ready_steps(run: PipelineRun, rows: list[_StepRow]) -> None:
+    """Resolve cache hits among the steps whose upstream is done, queue the rest,
+    and repeat while hits make more steps ready."""
     if run.status == RunStatus.STOPPING:
         return
-    done = {row.name for row in rows if row.status in SUCCESSFUL}
-    ready = [row for row in rows if row.status == StepStatus.PENDING and all(name in done for name in row.upstream)]
-    if ready:
-        move_steps(
-            [row.id for row in ready], source=[StepStatus.PENDING], target=StepStatus.QUEUED, queued_at=timezone.now()
-        )
-        enqueue_steps_on_commit([row.id for row in ready], queue=run.queue)
+    while True:
+        done = {row.name for row in rows if row.status in SUCCESSFUL}
+        ready = [row for row in rows if row.status == StepStatus.PENDING and all(name in done for name in row.upstream)]
+        if not ready:
+            return
+        cached = step_runs_resolve_cached(run=run, step_run_ids=[row.id for row in ready])
+        to_queue = [row for row in ready if row.id not in cached]
+        if to_queue:
+            ids = [row.id for row in to_queue]
+            move_steps(ids, source=[StepStatus.PENDING], target=StepStatus.QUEUED, queued_at=timezone.now())
+            enqueue_steps_on_commit(ids, queue=run.queue)
         for row in ready:
-            row.status = StepStatus.QUEUED
+            row.status = StepStatus.CACHED if row.id in cached else StepStatus.QUEUED
+        if not cached:
+            return
+
+
+def step_runs_advance(*, run: PipelineRun) -> None:
+    """Start a new run's steps: cache hits at once, the rest onto the broker; end the
+    run if nothing is left to do. Call inside the transaction that created it."""
+    rows = [
+        _StepRow(*values)
+        for values in StepRun.objects.filter(pipeline_run_id=run.id).values_list("id", "name", "status", "upstream")
+    ]
+    _advance_ready_steps(run, rows)
+    pipeline_run_finish_if_done(run=run, statuses=[row.status for row in rows])
 
 
 def _skip_unreachable(rows: list[_StepRow]) -> None:
@@ -254,7 +274,7 @@ def _after_step_end(run: PipelineRun, *, succeeded: bool = False) -> None:
         _StepRow(*values)
         for values in StepRun.objects.filter(pipeline_run_id=run.id).values_list("id", "name", "status", "upstream")
     ]
-    _queue_ready_downstream(run, rows)
+    _advance_ready_steps(run, rows)
     if not succeeded:  # a success never makes a step unreachable
         _skip_unreachable(rows)
     pipeline_run_finish_if_done(run=run, statuses=[row.status for row in rows])

@@ -14,7 +14,8 @@ from pipelines.models import StepRun, StepStatus
 
 S = StepStatus
 STEP_TRANSITIONS: dict[str, frozenset[str]] = {
-    S.PENDING: frozenset({S.QUEUED, S.SKIPPED, S.STOPPED}),
+    # pending -> cached is a cache hit resolved as the step becomes ready.
+    S.PENDING: frozenset({S.QUEUED, S.CACHED, S.SKIPPED, S.STOPPED}),
     S.QUEUED: frozenset({S.RUNNING, S.STOPPED}),
     # running -> queued is a crashed attempt being retried.
     S.RUNNING: frozenset({S.COMPLETED, S.CACHED, S.FAILED, S.RETRYING, S.QUEUED, S.STOPPED}),

@@ -160,7 +160,19 @@ def test_a_repeated_run_reuses_outputs_without_running_user_code(owner, publishe
         original, reused = first.steps.get(name=name), second.steps.get(name=name)
         assert reused.cached_from_id == original.id
         assert reused.output_links.get().artifact_version_id == original.output_links.get().artifact_version_id
-        assert reused.attempts.get().outcome == AttemptOutcome.CACHED
+        # Resolved where it became ready: no broker message, no worker, no attempt.
+        assert not reused.attempts.exists()
+
+
+def test_a_fully_cached_run_completes_without_sending_anything_to_the_broker(owner, published, calls):
+    _run(sample.cached_pipeline, owner, published, size=4)
+
+    second = pipeline_run_create(spec=sample.cached_pipeline.compile(size=4), user=owner)
+
+    assert published == []
+    second.refresh_from_db()
+    assert second.status == RunStatus.COMPLETED
+    assert second.finished_at is not None
 
 
 def test_a_changed_parameter_misses_the_cache(owner, published, calls):
