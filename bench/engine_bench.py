@@ -612,7 +612,12 @@ def foreign_steps(out: dict[str, Any], worker_pid: int) -> int:
     for value in out.values():
         if isinstance(value, list):
             for result in value:
-                count += sum(1 for s in result.detail.get("steps", []) if not is_ours(str(s.get("worker", ""))))
+                count += sum(
+                    1
+                    for s in result.detail.get("steps", [])
+                    # A cache hit resolved on the server ran on no worker at all.
+                    if s.get("worker") and not is_ours(str(s["worker"]))
+                )
     return count
 
 
