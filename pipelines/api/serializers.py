@@ -174,3 +174,4 @@ class RunProgressSerializer(serializers.Serializer):
     revision = serializers.IntegerField()
     steps = serializers.DictField(child=serializers.CharField())
     workers_alive = serializers.IntegerField()
+    run = PipelineRunDetailSerializer(required=False, help_text="The whole run, in the answer that sees it finished.")

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from pipelines import selectors
 from pipelines.api import serializers as s
-from pipelines.models import Artifact
+from pipelines.models import FINISHED_RUN_STATUSES, Artifact
 from pipelines.sdk.spec import SpecError
 from pipelines.services.runs import pipeline_run_create, pipeline_run_stop
 
@@ -104,7 +104,12 @@ class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyV
         progress = selectors.run_progress(run_id=run_id)
         if progress is None:
             raise NotFound("The run was deleted.")
-        return Response(s.RunProgressSerializer(progress).data)
+        data = s.RunProgressSerializer(progress).data
+        if progress["status"] in FINISHED_RUN_STATUSES:
+            # The last answer carries the whole run, saving the client a request.
+            run = selectors.runs_with_steps(request.user).get(id=run_id)
+            data["run"] = s.PipelineRunDetailSerializer(run).data
+        return Response(data)
 
 
 class StepRunViewSet(ReadOnlyViewSet):

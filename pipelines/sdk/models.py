@@ -190,6 +190,8 @@ class PipelineRun:
                 poll = min(poll, 1.0)
             change = self._client.wait_for_run_change(self.id, revision=self.revision, timeout=poll)
             self.status, self.revision, statuses = change["status"], change["revision"], change["steps"]
+            if "run" in change:  # the final answer carries the whole run
+                self._update(PipelineRun.from_api(change["run"], self._client))
             if change["workers_alive"] or "running" in statuses.values():
                 worker_seen = True
                 no_worker_since = None
@@ -201,7 +203,8 @@ class PipelineRun:
                     "steps. Start one with `celery -A config worker` (inside the project's venv); "
                     "the run stays queued and proceeds when a worker starts."
                 )
-        self.refresh()
+        if any(step.status != statuses.get(name) for name, step in self.steps.items()):
+            self.refresh()  # finished before this call; the statuses above are newer
         if raise_on_failure and self.status == "failed":
             failed = [s for s in self.steps.values() if s.status == "failed"]
             details = "\n".join(

@@ -151,3 +151,15 @@ def test_the_openapi_schema_is_served(api):
 
     assert response.status_code == 200
     assert b"/api/v1/runs/" in response.content
+
+
+def test_the_answer_that_sees_the_run_finished_carries_the_whole_run(api, owner):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    assert "run" not in api.get(f"/api/v1/runs/{run.id}/wait/", {"revision": 0, "timeout": 0}).json()
+
+    api.post(f"/api/v1/runs/{run.id}/stop/")
+    body = api.get(f"/api/v1/runs/{run.id}/wait/", {"revision": 0, "timeout": 5}).json()
+
+    assert body["status"] == "stopped"
+    assert body["run"]["name"] == run.name
+    assert {step["name"]: step["status"] for step in body["run"]["steps"]} == {"load": "stopped", "total": "stopped"}
