@@ -32,11 +32,9 @@ from pipelines.sdk.exceptions import NonRetryableError
 from pipelines.sdk.materializers import materializer_registry
 from pipelines.sdk.source import add_import_roots, load_source, source_of
 from pipelines.sdk.step import Step
+from pipelines.services.artifacts import PendingOutput, SavedOutput, artifact_versions_reserve
 from pipelines.services.steps import (
-    PendingOutput,
-    SavedOutput,
     StepTimings,
-    artifact_versions_reserve,
     step_run_claim,
     step_run_complete,
     step_run_fail,

@@ -24,12 +24,11 @@ from pipelines.models import (
     StepRun,
     StepStatus,
 )
+from pipelines.services.artifacts import PendingOutput, artifact_versions_reserve
 from pipelines.services.reaper import artifact_versions_cleanup_abandoned
 from pipelines.services.runs import pipeline_run_create, pipeline_run_stop
 from pipelines.services.steps import (
-    PendingOutput,
     StepTimings,
-    artifact_versions_reserve,
     step_run_claim,
     step_run_complete,
     step_run_heartbeat,

@@ -26,13 +26,10 @@ from pipelines.models import (
     StepRun,
     StepStatus,
 )
+from pipelines.services.artifacts import AttemptSuperseded, PendingOutput, SavedOutput, artifact_versions_reserve
 from pipelines.services.runs import pipeline_run_create
 from pipelines.services.steps import (
-    AttemptSuperseded,
-    PendingOutput,
-    SavedOutput,
     StepTimings,
-    artifact_versions_reserve,
     step_run_claim,
     step_run_complete,
     step_run_fail,

@@ -1,0 +1,94 @@
+"""Artifact versions from the producer's side: reserved as pending before an attempt
+writes its files, made ready (numbered, checksummed, linked) when it completes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from pipelines.models import Artifact, ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
+
+
+class AttemptSuperseded(Exception):
+    """The attempt no longer owns its step (it was reaped, stopped or finished)."""
+
+
+@dataclass(frozen=True)
+class SavedOutput:
+    name: str
+    artifact_version_id: int
+    materializer: str
+    data_type: str
+    checksum: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PendingOutput:
+    name: str
+    artifact_name: str
+    uri: str
+
+
+def artifact_versions_reserve(*, step_run_id: int, attempt: int, outputs: list[PendingOutput]) -> dict[str, int]:
+    """Record the outputs an attempt is about to write, as pending versions.
+
+    A pending version is invisible to readers and to the cache; if the attempt never
+    finishes, the cleanup finds its files through it.
+    """
+    reserved = {}
+    with transaction.atomic():
+        owner = StepRun.objects.select_for_update().filter(id=step_run_id, status=StepStatus.RUNNING, attempt=attempt)
+        if not owner.exists():
+            raise AttemptSuperseded(f"Attempt {attempt} of step run {step_run_id} no longer owns it.")
+        for output in outputs:
+            artifact, _ = Artifact.objects.get_or_create(name=output.artifact_name)
+            version = ArtifactVersion.objects.create(
+                artifact=artifact,
+                status=ArtifactVersionStatus.PENDING,
+                uri=output.uri,
+                producer_step_run_id=step_run_id,
+                producer_attempt=attempt,
+            )
+            reserved[output.name] = version.id
+    return reserved
+
+
+def _next_version_number(artifact_id: int) -> int:
+    latest = (
+        ArtifactVersion.objects.filter(artifact_id=artifact_id)
+        .exclude(number=None)
+        .order_by("-number")
+        .values_list("number", flat=True)
+        .first()
+    )
+    return (latest or 0) + 1
+
+
+def artifact_versions_make_ready(*, step_run_id: int, outputs: list[SavedOutput]) -> None:
+    """Turn an attempt's pending versions ready, numbered, and link them as its outputs.
+
+    Call inside the transaction that completes the step.
+    """
+    pending = {
+        v.id: v
+        for v in ArtifactVersion.objects.filter(id__in=[o.artifact_version_id for o in outputs]).select_related(
+            "artifact"
+        )
+    }
+    # Artifacts are locked in name order so concurrent steps never deadlock.
+    for output in sorted(outputs, key=lambda o: pending[o.artifact_version_id].artifact.name):
+        version = pending[output.artifact_version_id]
+        Artifact.objects.select_for_update().filter(id=version.artifact_id).first()
+        number = _next_version_number(version.artifact_id)
+        ArtifactVersion.objects.filter(id=version.id, status=ArtifactVersionStatus.PENDING).update(
+            status=ArtifactVersionStatus.READY,
+            version=str(number),
+            number=number,
+            materializer=output.materializer,
+            data_type=output.data_type,
+            checksum=output.checksum,
+            size=output.size,
+        )
+        StepRunOutput.objects.create(step_run_id=step_run_id, name=output.name, artifact_version_id=version.id)
