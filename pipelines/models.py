@@ -134,7 +134,6 @@ class StepRun(models.Model):
 class AttemptOutcome(models.TextChoices):
     RUNNING = "running"
     COMPLETED = "completed"
-    CACHED = "cached"
     FAILED = "failed"
     CRASHED = "crashed"  # its worker stopped heartbeating
     STOPPED = "stopped"

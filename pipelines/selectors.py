@@ -57,8 +57,9 @@ def artifact_versions_visible_to(user: AbstractBaseUser) -> QuerySet[ArtifactVer
     return ArtifactVersion.objects.filter(status=ArtifactVersionStatus.READY).select_related("artifact")
 
 
-def run_revision(*, run_id: int) -> int | None:
-    return PipelineRun.objects.filter(id=run_id).values_list("revision", flat=True).first()
+def run_revision(*, run_id: int) -> tuple[int, str] | None:
+    """(revision, status) of a run: one indexed read, for long-polling."""
+    return PipelineRun.objects.filter(id=run_id).values_list("revision", "status").first()
 
 
 def run_progress(*, run_id: int) -> dict[str, object] | None:

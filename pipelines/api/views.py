@@ -19,8 +19,11 @@ from pipelines.sdk.spec import SpecError
 from pipelines.services.runs import pipeline_run_create, pipeline_run_stop
 
 # How often a waiting request looks at the run's revision: one indexed read of one
-# integer, cheap enough that clients learn of a change within this delay.
+# row, cheap enough that clients learn of a change within this delay.
 WAIT_POLL_SECONDS = 0.01
+# Progress within a run is reported at most this often (a person reads it), so a
+# fast run does not cost a request per step change; its end is reported at once.
+PROGRESS_INTERVAL_SECONDS = 0.25
 
 
 class ReadOnlyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -95,10 +98,15 @@ class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyV
         run_id = self.get_object().id
         since = query.validated_data["revision"]
         timeout = min(query.validated_data["timeout"], settings.PIPELINES["LONG_POLL_SECONDS"])
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         while True:
-            revision = selectors.run_revision(run_id=run_id)
-            if revision is None or revision > since or time.monotonic() >= deadline:
+            row = selectors.run_revision(run_id=run_id)
+            now = time.monotonic()
+            if row is None or now >= deadline:
+                break
+            revision, run_status = row
+            if revision > since and (run_status in FINISHED_RUN_STATUSES or now - started >= PROGRESS_INTERVAL_SECONDS):
                 break
             time.sleep(WAIT_POLL_SECONDS)
         progress = selectors.run_progress(run_id=run_id)

@@ -1,5 +1,4 @@
-"""Running one step run on a worker: claim, check the cache, import, load inputs,
-run, save, record."""
+"""Running one step run on a worker: claim, import, load inputs, run, save, record."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from pipelines.engine.cache import cache_key, find_cached_outputs
+from pipelines.engine.cache import cache_key
 from pipelines.engine.heartbeat import heartbeating
 from pipelines.engine.log_capture import capture_step_output
 from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
@@ -38,7 +37,6 @@ from pipelines.services.steps import (
     step_run_claim,
     step_run_complete,
     step_run_fail,
-    step_run_mark_cached,
 )
 
 logger = logging.getLogger(__name__)
@@ -240,24 +238,6 @@ def _context(attempt: _Attempt, key: str) -> StepContext:
     )
 
 
-def _try_cache(attempt: _Attempt, key: str) -> bool:
-    step_run = attempt.step_run
-    if not step_run.spec.get("enable_cache", True):
-        return False
-    hit = find_cached_outputs(key=key, step_spec=step_run.spec, exclude_id=step_run.id)
-    if hit is None:
-        return False
-    source, outputs = hit
-    return step_run_mark_cached(
-        step_run_id=step_run.id,
-        run_id=step_run.pipeline_run_id,
-        attempt=attempt.number,
-        inputs=attempt.input_ids,
-        source=source,
-        outputs=outputs,
-    )
-
-
 def _run(attempt: _Attempt) -> Any:
     step_run = attempt.step_run
     step = _import_step(step_run)
@@ -282,7 +262,8 @@ def step_run_execute(*, step_run_id: int) -> None:
         logger.info("Step run %s is %s; this delivery has nothing to do.", step_run_id, step_run.status)
         return
     # Inputs and the cache key are worked out before the claim, so the claim can
-    # record the key in the same write.
+    # record the key in the same write. (Cache hits never reach a worker: they are
+    # resolved where a step becomes ready; see services/cache_resolution.py.)
     try:
         input_versions = _resolve_inputs(step_run)
         key = cache_key(step_run.spec, {name: version.id for name, version in input_versions.items()})
@@ -305,8 +286,6 @@ def step_run_execute(*, step_run_id: int) -> None:
         try:
             if problem is not None:
                 raise problem
-            if _try_cache(attempt, key):
-                return
             outputs = _run(attempt)
         except Exception as exc:
             _record_failure(attempt, exc, log.getvalue())

@@ -2,8 +2,9 @@
 
 A step whose inputs are known and whose earlier twin left intact outputs is marked
 `cached` in the same transaction that made it ready, so a fully cached chain costs
-no broker message, no worker and no claim per step. (A worker still checks the
-cache before running a queued step, for twins that finished in the meantime.)
+no broker message, no worker and no claim per step. A step that missed is queued and
+runs; its twin finishing meanwhile does not make it a hit (no second lookup on the
+worker, which would cost every step a query).
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ from pipelines.models import (
     StepAttempt,
     StepRun,
     StepRunInput,
-    StepRunOutput,
     StepStatus,
 )
 from pipelines.sdk.retry import StepRetryConfig
@@ -259,36 +258,6 @@ def step_run_complete(
         if run is None:
             return False
         artifact_versions_make_ready(step_run_id=step_run_id, outputs=outputs)
-        _after_step_end(run, succeeded=True)
-    return True
-
-
-def step_run_mark_cached(
-    *,
-    step_run_id: int,
-    attempt: int,
-    inputs: dict[str, int],
-    source: StepRun,
-    outputs: dict[str, int],
-    run_id: int | None = None,
-) -> bool:
-    """Reuse `source`'s outputs (already verified) as this step's outputs."""
-    with transaction.atomic():
-        run = _end_owned_attempt(
-            step_run_id=step_run_id,
-            run=_lock_run(run_id or _run_id_of(step_run_id)),
-            attempt=attempt,
-            target=StepStatus.CACHED,
-            outcome=AttemptOutcome.CACHED,
-            inputs=inputs,
-            cached_from=source,
-            finished_at=timezone.now(),
-        )
-        if run is None:
-            return False
-        StepRunOutput.objects.bulk_create(
-            [StepRunOutput(step_run_id=step_run_id, name=name, artifact_version_id=av) for name, av in outputs.items()]
-        )
         _after_step_end(run, succeeded=True)
     return True
 

@@ -18,7 +18,7 @@ STEP_TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.QUEUED, S.CACHED, S.SKIPPED, S.STOPPED}),
     S.QUEUED: frozenset({S.RUNNING, S.STOPPED}),
     # running -> queued is a crashed attempt being retried.
-    S.RUNNING: frozenset({S.COMPLETED, S.CACHED, S.FAILED, S.RETRYING, S.QUEUED, S.STOPPED}),
+    S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.RETRYING, S.QUEUED, S.STOPPED}),
     S.RETRYING: frozenset({S.QUEUED, S.STOPPED}),
     S.COMPLETED: frozenset(),
     S.CACHED: frozenset(),
