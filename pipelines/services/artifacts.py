@@ -71,6 +71,8 @@ def artifact_versions_make_ready(*, step_run_id: int, outputs: list[SavedOutput]
 
     Call inside the transaction that completes the step.
     """
+    if not outputs:
+        return
     pending = {
         v.id: v
         for v in ArtifactVersion.objects.filter(id__in=[o.artifact_version_id for o in outputs]).select_related(

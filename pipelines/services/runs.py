@@ -6,9 +6,8 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Value, When
-from django.db.models.functions import Coalesce
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from pipelines.models import (
@@ -97,11 +96,16 @@ def pipeline_run_bump(*, run_id: int) -> None:
 
 def pipeline_run_mark_running(*, run_id: int, now: datetime) -> None:
     """A step started: the run is running (if it was initializing); clients are told."""
-    PipelineRun.objects.filter(id=run_id).update(
-        status=Case(When(status=RunStatus.INITIALIZING, then=Value(RunStatus.RUNNING)), default=F("status")),
-        started_at=Coalesce(F("started_at"), Value(now)),
-        revision=F("revision") + 1,
-    )
+    # Plain SQL: this runs for every step, and building the same statement with
+    # Case/When/Coalesce expressions costs the ORM about a millisecond each time.
+    table = connection.ops.quote_name(PipelineRun._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET "  # noqa: S608 (no user input: the table name is ours)
+            "status = CASE WHEN status = %s THEN %s ELSE status END, "
+            "started_at = COALESCE(started_at, %s), revision = revision + 1 WHERE id = %s",
+            [RunStatus.INITIALIZING, RunStatus.RUNNING, connection.ops.adapt_datetimefield_value(now), run_id],
+        )
 
 
 def pipeline_run_finish_if_done(*, run: PipelineRun, statuses: list[str] | None = None) -> None:

@@ -54,7 +54,8 @@ def _bump(run_id: int) -> None:
 def _lock_run(run_id: int) -> PipelineRun:
     # Serialises the end of steps within one run: two parallel branches finishing
     # together must not both miss that their join step has become ready.
-    return PipelineRun.objects.select_for_update().get(id=run_id)
+    # Only the columns the step services read: the spec can be large.
+    return PipelineRun.objects.select_for_update().only("id", "status", "queue").get(id=run_id)
 
 
 def _end_attempt(step_run_id: int, attempt: int, outcome: str, error: str = "") -> None:
