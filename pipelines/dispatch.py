@@ -29,6 +29,7 @@ def enqueue_steps_on_commit(step_run_ids: list[int], *, queue: str) -> None:
                 continue
             sent.append(step_run_id)
         # Only now is the message safe with the broker.
-        StepRun.objects.filter(id__in=sent, dispatched_at=None).update(dispatched_at=timezone.now())
+        if sent:
+            StepRun.objects.filter(id__in=sent, dispatched_at=None).update(dispatched_at=timezone.now())
 
     transaction.on_commit(publish)

@@ -126,6 +126,16 @@ class _StepRow:
     name: str
     status: str
     upstream: list[str]
+    enable_cache: bool | None
+
+
+def _step_rows(run: PipelineRun) -> list[_StepRow]:
+    return [
+        _StepRow(*values)
+        for values in StepRun.objects.filter(pipeline_run_id=run.id).values_list(
+            "id", "name", "status", "upstream", "spec__enable_cache"
+        )
+    ]
 
 
 def _advance_ready_steps(run: PipelineRun, rows: list[_StepRow]) -> None:
@@ -138,7 +148,8 @@ def _advance_ready_steps(run: PipelineRun, rows: list[_StepRow]) -> None:
         ready = [row for row in rows if row.status == StepStatus.PENDING and all(name in done for name in row.upstream)]
         if not ready:
             return
-        cached = step_runs_resolve_cached(run=run, step_run_ids=[row.id for row in ready])
+        cacheable = [row.id for row in ready if row.enable_cache is not False]
+        cached = step_runs_resolve_cached(run=run, step_run_ids=cacheable) if cacheable else set()
         to_queue = [row for row in ready if row.id not in cached]
         if to_queue:
             ids = [row.id for row in to_queue]
@@ -153,10 +164,7 @@ def _advance_ready_steps(run: PipelineRun, rows: list[_StepRow]) -> None:
 def step_runs_advance(*, run: PipelineRun) -> None:
     """Start a new run's steps: cache hits at once, the rest onto the broker; end the
     run if nothing is left to do. Call inside the transaction that created it."""
-    rows = [
-        _StepRow(*values)
-        for values in StepRun.objects.filter(pipeline_run_id=run.id).values_list("id", "name", "status", "upstream")
-    ]
+    rows = _step_rows(run)
     _advance_ready_steps(run, rows)
     pipeline_run_finish_if_done(run=run, statuses=[row.status for row in rows])
 
@@ -187,10 +195,7 @@ def _skip_unreachable(rows: list[_StepRow]) -> None:
 def _after_step_end(run: PipelineRun, *, succeeded: bool = False) -> None:
     """Queue what became ready, skip what never can run, end the run if it is over,
     and tell waiting clients, reading the run's steps once."""
-    rows = [
-        _StepRow(*values)
-        for values in StepRun.objects.filter(pipeline_run_id=run.id).values_list("id", "name", "status", "upstream")
-    ]
+    rows = _step_rows(run)
     _advance_ready_steps(run, rows)
     if not succeeded:  # a success never makes a step unreachable
         _skip_unreachable(rows)
