@@ -138,27 +138,35 @@ def _step_rows(run: PipelineRun) -> list[_StepRow]:
     ]
 
 
-def _advance_ready_steps(run: PipelineRun, rows: list[_StepRow]) -> None:
+def _advance_ready_steps(run: PipelineRun, rows: list[_StepRow], *, keep_one: bool = False) -> int | None:
     """Resolve cache hits among the steps whose upstream is done, queue the rest,
-    and repeat while hits make more steps ready."""
+    and repeat while hits make more steps ready.
+
+    With `keep_one`, one queued step is not sent to the broker: its id is returned
+    for the caller to run at once. It stays without a dispatch mark, so if the
+    caller dies before claiming it, the reaper sends it like any lost message.
+    """
+    kept: int | None = None
     if run.status == RunStatus.STOPPING:
-        return
+        return None
     while True:
         done = {row.name for row in rows if row.status in SUCCESSFUL}
         ready = [row for row in rows if row.status == StepStatus.PENDING and all(name in done for name in row.upstream)]
         if not ready:
-            return
+            return kept
         cacheable = [row.id for row in ready if row.enable_cache is not False]
         cached = step_runs_resolve_cached(run=run, step_run_ids=cacheable) if cacheable else set()
         to_queue = [row for row in ready if row.id not in cached]
         if to_queue:
             ids = [row.id for row in to_queue]
             move_steps(ids, source=[StepStatus.PENDING], target=StepStatus.QUEUED, queued_at=timezone.now())
+            if keep_one and kept is None:
+                kept, ids = ids[0], ids[1:]
             enqueue_steps_on_commit(ids, queue=run.queue)
         for row in ready:
             row.status = StepStatus.CACHED if row.id in cached else StepStatus.QUEUED
         if not cached:
-            return
+            return kept
 
 
 def step_runs_advance(*, run: PipelineRun) -> None:
@@ -192,20 +200,35 @@ def _skip_unreachable(rows: list[_StepRow]) -> None:
             row.status = StepStatus.SKIPPED
 
 
-def _after_step_end(run: PipelineRun, *, succeeded: bool = False) -> None:
+def _after_step_end(run: PipelineRun, *, succeeded: bool = False, keep_one: bool = False) -> int | None:
     """Queue what became ready, skip what never can run, end the run if it is over,
-    and tell waiting clients, reading the run's steps once."""
+    and tell waiting clients, reading the run's steps once. Returns the step kept
+    for the caller (see `_advance_ready_steps`)."""
     rows = _step_rows(run)
-    _advance_ready_steps(run, rows)
+    kept = _advance_ready_steps(run, rows, keep_one=keep_one)
     if not succeeded:  # a success never makes a step unreachable
         _skip_unreachable(rows)
     pipeline_run_finish_if_done(run=run, statuses=[row.status for row in rows])
+    return kept
 
 
 SUCCESSFUL = (StepStatus.COMPLETED, StepStatus.CACHED)
 
 
 # --- ends of an attempt ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Completion:
+    """What recording a successful attempt did. False when the attempt no longer
+    owned the step (nothing changed)."""
+
+    recorded: bool
+    # A step that became ready and was kept for the caller to run next.
+    next_step_run_id: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.recorded
+
+
 def _end_owned_attempt(
     *,
     step_run_id: int,
@@ -243,11 +266,10 @@ def step_run_complete(
     outputs: list[SavedOutput],
     timings: StepTimings,
     logs: str,
-) -> bool:
-    """Record a successful attempt and queue what became ready.
-
-    Returns False (and changes nothing) when the attempt no longer owns the step.
-    """
+    keep_next: bool = False,
+) -> Completion:
+    """Record a successful attempt and queue what became ready; with `keep_next`,
+    one ready step is handed back to run in this process instead of the broker."""
     with transaction.atomic():
         run = _end_owned_attempt(
             step_run_id=step_run_id,
@@ -262,10 +284,10 @@ def step_run_complete(
             logs=_truncate_logs(logs),
         )
         if run is None:
-            return False
+            return Completion(recorded=False)
         artifact_versions_make_ready(step_run_id=step_run_id, outputs=outputs)
-        _after_step_end(run, succeeded=True)
-    return True
+        kept = _after_step_end(run, succeeded=True, keep_one=keep_next)
+    return Completion(recorded=True, next_step_run_id=kept)
 
 
 def step_run_fail(

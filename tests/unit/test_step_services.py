@@ -153,7 +153,8 @@ def test_a_failure_skips_everything_downstream_and_fails_the_run_once_the_rest_e
     assert "ValueError: no" in run.steps.get(name="explode").error
 
 
-def test_a_join_step_is_queued_once_both_parents_complete(owner, published):
+def test_a_join_step_is_queued_once_both_parents_complete(owner, published, settings):
+    settings.PIPELINES = {**settings.PIPELINES, "RUN_NEXT_STEP_INLINE": False}
     run = pipeline_run_create(spec=sample.parallel_pipeline.compile(seconds=0), user=owner)
     first, second = published
     published.clear()
@@ -191,3 +192,58 @@ def test_a_crash_while_saving_removes_the_attempts_files(owner, published, monke
         Path(settings.PIPELINES["ARTIFACT_STORE_ROOT"]) / "runs" / str(step.pipeline_run_id) / "steps" / str(step_id)
     )
     assert not any(path.is_file() for path in attempt_dir.rglob("*"))
+
+
+def test_a_chain_runs_within_one_delivery_without_publishing_its_successors(owner, published):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=2), user=owner)
+    load_id = published.pop()
+
+    step_run_execute(step_run_id=load_id)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert published == []
+    assert run.steps.get(name="total").output_links.get().artifact_version.size > 0
+
+
+def test_of_several_steps_made_ready_one_runs_inline_and_the_others_go_to_the_broker(owner, published):
+    run = pipeline_run_create(spec=sample.split_pipeline.compile(values=[1, 2, 3]), user=owner)
+    marker_id = published.pop()
+
+    step_run_execute(step_run_id=marker_id)  # marker, then split inline, then one count inline
+
+    counts = {step.id: step.status for step in run.steps.filter(name__in=["count", "count_2"])}
+    assert len(published) == 1
+    assert published[0] in counts
+    assert sorted(counts.values()) == ["completed", "queued"]
+    _drain(published)
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+
+
+def test_a_step_kept_for_inline_running_is_sent_again_if_its_worker_dies_first(owner, published):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from pipelines.services.steps import step_runs_redispatch_lost
+
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=2), user=owner)
+    load_id = published.pop()
+    attempt = step_run_claim(step_run_id=load_id, worker="a")
+    completion = step_run_complete(
+        step_run_id=load_id,
+        attempt=attempt,
+        inputs={},
+        outputs=[],
+        timings=StepTimings(None, None),
+        logs="",
+        keep_next=True,
+    )
+    total = run.steps.get(name="total")
+    assert completion.next_step_run_id == total.id
+    assert published == []
+    # The worker dies here, before claiming it.
+
+    assert step_runs_redispatch_lost(grace=30, now=timezone.now() + timedelta(seconds=31)) == [total.id]
+    assert published == [total.id]
