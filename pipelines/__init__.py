@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from pipelines.sdk import (
     AuthenticationError,
+    DType,
+    MetadataError,
     NonRetryableError,
     NoWorkerError,
+    Path,
     Pipeline,
     PipelineDefinitionError,
     PipelinesError,
@@ -19,15 +22,23 @@ from pipelines.sdk import (
     StepContext,
     StepContextError,
     StepRetryConfig,
+    StorageSize,
+    Uri,
     get_step_context,
+    log_artifact_metadata,
+    log_metadata,
+    log_step_metadata,
     pipeline,
     step,
 )
 
 __all__ = [
     "AuthenticationError",
+    "DType",
+    "MetadataError",
     "NoWorkerError",
     "NonRetryableError",
+    "Path",
     "Pipeline",
     "PipelineDefinitionError",
     "PipelinesError",
@@ -37,7 +48,12 @@ __all__ = [
     "StepContext",
     "StepContextError",
     "StepRetryConfig",
+    "StorageSize",
+    "Uri",
     "get_step_context",
+    "log_artifact_metadata",
+    "log_metadata",
+    "log_step_metadata",
     "pipeline",
     "step",
 ]

@@ -190,6 +190,7 @@ class ArtifactVersion(models.Model):
         StepRun, null=True, on_delete=models.SET_NULL, related_name="produced_versions"
     )
     producer_attempt = models.PositiveIntegerField(default=0)
+    tags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -206,6 +207,42 @@ class ArtifactVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.artifact.name}:{self.version}"
+
+
+class RunMetadata(models.Model):
+    """One logged value. Every write is kept; readers show the latest per key."""
+
+    key = models.CharField(max_length=255)
+    value = models.JSONField(null=True)
+    # The value's type as logged: JSON kinds, or Uri, Path, DType, StorageSize.
+    type = models.CharField(max_length=20)
+    artifact_version = models.ForeignKey(
+        ArtifactVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="metadata"
+    )
+    step_run = models.ForeignKey(StepRun, null=True, blank=True, on_delete=models.CASCADE, related_name="metadata")
+    pipeline_run = models.ForeignKey(
+        PipelineRun, null=True, blank=True, on_delete=models.CASCADE, related_name="metadata"
+    )
+    # The step run that logged it, when a step did.
+    logged_by = models.ForeignKey(StepRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(artifact_version__isnull=False, step_run__isnull=True, pipeline_run__isnull=True)
+                    | Q(artifact_version__isnull=True, step_run__isnull=False, pipeline_run__isnull=True)
+                    | Q(artifact_version__isnull=True, step_run__isnull=True, pipeline_run__isnull=False)
+                ),
+                name="run_metadata_exactly_one_target",
+            )
+        ]
+        indexes = [models.Index(fields=["key", "id"], name="run_metadata_key_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value!r}"
 
 
 class StepRunOutput(models.Model):

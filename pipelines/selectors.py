@@ -8,6 +8,7 @@ narrow that.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -26,6 +27,16 @@ from pipelines.models import (
 )
 
 _LINKS = ("artifact_version__artifact",)
+_LINK_METADATA = "artifact_version__metadata"
+
+
+def _link_prefetches() -> list[Prefetch]:
+    return [
+        Prefetch(
+            "output_links", queryset=StepRunOutput.objects.select_related(*_LINKS).prefetch_related(_LINK_METADATA)
+        ),
+        Prefetch("input_links", queryset=StepRunInput.objects.select_related(*_LINKS).prefetch_related(_LINK_METADATA)),
+    ]
 
 
 def pipelines_visible_to(user: AbstractBaseUser) -> QuerySet[Pipeline]:
@@ -37,24 +48,23 @@ def runs_visible_to(user: AbstractBaseUser) -> QuerySet[PipelineRun]:
 
 
 def runs_with_steps(user: AbstractBaseUser) -> QuerySet[PipelineRun]:
-    steps = StepRun.objects.defer("logs").prefetch_related(
-        Prefetch("output_links", queryset=StepRunOutput.objects.select_related(*_LINKS)),
-        Prefetch("input_links", queryset=StepRunInput.objects.select_related(*_LINKS)),
-    )
-    return runs_visible_to(user).prefetch_related(Prefetch("steps", queryset=steps))
+    steps = StepRun.objects.defer("logs").prefetch_related("metadata", *_link_prefetches())
+    return runs_visible_to(user).prefetch_related("metadata", Prefetch("steps", queryset=steps))
 
 
 def steps_visible_to(user: AbstractBaseUser) -> QuerySet[StepRun]:
     return StepRun.objects.select_related("pipeline_run__pipeline").prefetch_related(
-        "attempts",
-        Prefetch("output_links", queryset=StepRunOutput.objects.select_related(*_LINKS)),
-        Prefetch("input_links", queryset=StepRunInput.objects.select_related(*_LINKS)),
+        "attempts", "metadata", *_link_prefetches()
     )
 
 
 def artifact_versions_visible_to(user: AbstractBaseUser) -> QuerySet[ArtifactVersion]:
     """Ready versions only: a pending one is still being written."""
-    return ArtifactVersion.objects.filter(status=ArtifactVersionStatus.READY).select_related("artifact")
+    return (
+        ArtifactVersion.objects.filter(status=ArtifactVersionStatus.READY)
+        .select_related("artifact")
+        .prefetch_related("metadata")
+    )
 
 
 def run_revision(*, run_id: int) -> tuple[int, str] | None:
@@ -77,3 +87,11 @@ def workers_alive(*, queue: str | None = None) -> int:
     since = timezone.now() - timedelta(seconds=settings.PIPELINES["WORKER_TIMEOUT"])
     hostnames = WorkerHeartbeat.objects.filter(last_seen_at__gte=since).values_list("queues", flat=True)
     return sum(1 for queues in hostnames if queue in queues)
+
+
+def latest_metadata(rows: Any) -> list[dict[str, Any]]:
+    """The latest entry per key, from metadata rows in write order (prefetched)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        latest[row.key] = {"key": row.key, "value": row.value, "type": row.type}
+    return list(latest.values())

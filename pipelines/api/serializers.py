@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from pipelines.models import Artifact, ArtifactVersion, Pipeline, PipelineRun, StepAttempt, StepRun
+from pipelines.selectors import latest_metadata
 
 
 class PipelineSerializer(serializers.ModelSerializer):
@@ -35,6 +36,8 @@ VERSION_FIELDS = (
     "checksum",
     "size",
     "producer_step_run",
+    "tags",
+    "run_metadata",
     "created_at",
 )
 
@@ -52,12 +55,21 @@ def version_representation(version: ArtifactVersion) -> dict[str, Any]:
         "checksum": version.checksum,
         "size": version.size,
         "producer_step_run": version.producer_step_run_id,
+        "tags": version.tags,
+        "run_metadata": latest_metadata(version.metadata.all()),
         "created_at": serializers.DateTimeField().to_representation(version.created_at),
     }
 
 
+class MetadataEntrySerializer(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.JSONField(allow_null=True)
+    type = serializers.CharField()
+
+
 class ArtifactVersionSerializer(serializers.ModelSerializer):
     artifact = serializers.CharField(source="artifact.name")
+    run_metadata = MetadataEntrySerializer(many=True, read_only=True)
 
     class Meta:
         model = ArtifactVersion
@@ -81,6 +93,7 @@ class StepRunSerializer(serializers.ModelSerializer):
     pipeline_run = serializers.IntegerField(source="pipeline_run_id")
     inputs = serializers.SerializerMethodField()
     outputs = serializers.SerializerMethodField()
+    run_metadata = serializers.SerializerMethodField()
 
     class Meta:
         model = StepRun
@@ -108,6 +121,7 @@ class StepRunSerializer(serializers.ModelSerializer):
             "error",
             "inputs",
             "outputs",
+            "run_metadata",
         ]
 
     def get_inputs(self, obj: StepRun) -> dict[str, Any]:
@@ -115,6 +129,9 @@ class StepRunSerializer(serializers.ModelSerializer):
 
     def get_outputs(self, obj: StepRun) -> dict[str, Any]:
         return _links(obj.output_links)
+
+    def get_run_metadata(self, obj: StepRun) -> list[dict[str, Any]]:
+        return latest_metadata(obj.metadata.all())
 
 
 class StepRunDetailSerializer(StepRunSerializer):
@@ -147,9 +164,22 @@ class PipelineRunSerializer(serializers.ModelSerializer):
 
 class PipelineRunDetailSerializer(PipelineRunSerializer):
     steps = StepRunSerializer(many=True)
+    run_metadata = serializers.SerializerMethodField()
 
     class Meta(PipelineRunSerializer.Meta):
-        fields = [*PipelineRunSerializer.Meta.fields, "steps"]
+        fields = [*PipelineRunSerializer.Meta.fields, "run_metadata", "steps"]
+
+    def get_run_metadata(self, obj: PipelineRun) -> list[dict[str, Any]]:
+        return latest_metadata(obj.metadata.all())
+
+
+class MetadataCreateSerializer(serializers.Serializer):
+    """Metadata for exactly one of an artifact version, a step run or a run."""
+
+    artifact_version = serializers.IntegerField(required=False)
+    step_run = serializers.IntegerField(required=False)
+    pipeline_run = serializers.IntegerField(required=False)
+    entries = serializers.ListField(child=serializers.DictField(), allow_empty=False, max_length=1000)
 
 
 class RunSpecSerializer(serializers.Serializer):

@@ -10,5 +10,6 @@ router.register("runs", views.PipelineRunViewSet, basename="run")
 router.register("steps", views.StepRunViewSet, basename="step")
 router.register("artifacts", views.ArtifactViewSet, basename="artifact")
 router.register("artifact-versions", views.ArtifactVersionViewSet, basename="artifact-version")
+router.register("metadata", views.RunMetadataViewSet, basename="metadata")
 
 urlpatterns = router.urls

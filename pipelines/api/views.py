@@ -15,7 +15,9 @@ from rest_framework.response import Response
 from pipelines import selectors
 from pipelines.api import serializers as s
 from pipelines.models import FINISHED_RUN_STATUSES, Artifact
+from pipelines.sdk.metadata import MetadataError
 from pipelines.sdk.spec import SpecError
+from pipelines.services.metadata import run_metadata_create
 from pipelines.services.runs import pipeline_run_create, pipeline_run_stop
 
 # How often a waiting request looks at the run's revision: one indexed read of one
@@ -158,3 +160,29 @@ class ArtifactVersionViewSet(ReadOnlyViewSet):
         if ordering in ("id", "-id", "created_at", "-created_at"):
             queryset = queryset.order_by(ordering)
         return queryset
+
+
+class RunMetadataViewSet(viewsets.GenericViewSet):
+    serializer_class = s.MetadataCreateSerializer
+
+    @extend_schema(request=s.MetadataCreateSerializer, responses={201: dict})
+    def create(self, request: Request) -> Response:
+        """Log metadata on one artifact version, step run or run (every write is kept)."""
+        data = s.MetadataCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        target = {k: v for k, v in data.validated_data.items() if k != "entries"}
+        visible = {
+            "artifact_version": selectors.artifact_versions_visible_to(request.user),
+            "step_run": selectors.steps_visible_to(request.user),
+            "pipeline_run": selectors.runs_visible_to(request.user),
+        }
+        if len(target) != 1:
+            raise ValidationError("Give exactly one target: artifact_version, step_run or pipeline_run.")
+        ((kind, target_id),) = target.items()
+        if not visible[kind].filter(id=target_id).exists():
+            raise NotFound(f"No {kind.replace('_', ' ')} with id {target_id}.")
+        try:
+            created = run_metadata_create(entries=data.validated_data["entries"], **{f"{kind}_id": target_id})
+        except MetadataError as exc:
+            raise ValidationError(str(exc)) from None
+        return Response({"created": len(created)}, status=status.HTTP_201_CREATED)

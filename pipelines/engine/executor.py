@@ -29,6 +29,7 @@ from pipelines.sdk.context import (
 )
 from pipelines.sdk.exceptions import NonRetryableError
 from pipelines.sdk.materializers import materializer_registry
+from pipelines.sdk.metadata import encode
 from pipelines.sdk.source import add_import_roots, load_source, source_of
 from pipelines.sdk.step import Step
 from pipelines.services.artifacts import PendingOutput, SavedOutput, artifact_versions_reserve
@@ -63,6 +64,7 @@ class _Attempt:
     reserved: dict[str, int] = field(default_factory=dict)
     user_code_started_at: Any = None
     user_code_finished_at: Any = None
+    context: StepContext | None = None
 
     @property
     def timings(self) -> StepTimings:
@@ -204,8 +206,10 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
         materializer = target.materializer or materializer_registry.materializer_for_value(item)
         try:
             store.ensure_dir(target.uri)
-            materializer(target.uri).save(item)
+            saver = materializer(target.uri)
+            saver.save(item)
             checksum, size = store.checksum(target.uri)
+            extracted = _extracted_metadata(saver, item)
         except Exception as exc:
             raise StepExecutionError(
                 f"Could not save output {output['name']!r} of step {step_run.name!r} "
@@ -221,9 +225,20 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
                 data_type=f"{type(item).__module__}.{type(item).__qualname__}",
                 checksum=checksum,
                 size=size,
+                metadata=tuple(extracted + attempt.context.output_metadata.get(output["name"], [])),
+                tags=tuple(attempt.context.output_tags.get(output["name"], [])),
             )
         )
     return saved
+
+
+def _extracted_metadata(materializer: Any, item: Any) -> list[dict[str, Any]]:
+    """What the materializer says about the value; a bad entry is dropped, not fatal."""
+    try:
+        return encode(materializer.extract_metadata(item) or {})
+    except Exception as exc:
+        logger.warning("%s.extract_metadata gave unusable metadata: %s", type(materializer).__name__, exc)
+        return []
 
 
 def _context(attempt: _Attempt, key: str) -> StepContext:
@@ -243,7 +258,7 @@ def _run(attempt: _Attempt) -> Any:
     step = _import_step(step_run)
     values = _load_inputs(attempt.input_versions)
     _prepare_outputs(attempt)
-    context = _context(attempt, step_run.cache_key)
+    context = attempt.context = _context(attempt, step_run.cache_key)
     with step_context(context), heartbeating(step_run.id, attempt.number):
         attempt.user_code_started_at = timezone.now()
         try:
@@ -309,6 +324,7 @@ def _execute_one(step_run_id: int) -> int | None:
         timings=attempt.timings,
         logs=log.getvalue(),
         keep_next=settings.PIPELINES["RUN_NEXT_STEP_INLINE"],
+        step_metadata=attempt.context.step_metadata if attempt.context else None,
     )
     if not completion:
         # A newer attempt owns the step; what this one wrote must not linger.

@@ -13,14 +13,19 @@ from pipelines.sdk.exceptions import (
     ServerError,
     StepContextError,
 )
+from pipelines.sdk.metadata import DType, MetadataError, Path, StorageSize, Uri
+from pipelines.sdk.metadata_logging import log_artifact_metadata, log_metadata, log_step_metadata
 from pipelines.sdk.pipeline import Pipeline, pipeline
 from pipelines.sdk.retry import StepRetryConfig
 from pipelines.sdk.step import Step, step
 
 __all__ = [
     "AuthenticationError",
+    "DType",
+    "MetadataError",
     "NoWorkerError",
     "NonRetryableError",
+    "Path",
     "Pipeline",
     "PipelineDefinitionError",
     "PipelinesError",
@@ -30,7 +35,12 @@ __all__ = [
     "StepContext",
     "StepContextError",
     "StepRetryConfig",
+    "StorageSize",
+    "Uri",
     "get_step_context",
+    "log_artifact_metadata",
+    "log_metadata",
+    "log_step_metadata",
     "pipeline",
     "step",
 ]

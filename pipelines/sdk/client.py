@@ -85,6 +85,24 @@ class Client:
             timeout=timeout + 30.0,
         )
 
+    # --- metadata -----------------------------------------------------------------
+    def create_run_metadata(
+        self,
+        entries: list[dict[str, Any]],
+        *,
+        artifact_version_id: int | None = None,
+        step_run_id: int | None = None,
+        pipeline_run_id: int | None = None,
+    ) -> None:
+        """Store encoded metadata entries (see `pipelines.sdk.metadata.encode`) on one target."""
+        target = {
+            "artifact_version": artifact_version_id,
+            "step_run": step_run_id,
+            "pipeline_run": pipeline_run_id,
+        }
+        body = {key: value for key, value in target.items() if value is not None}
+        self._request("POST", "metadata/", json={**body, "entries": entries})
+
     # --- pipelines and artifacts --------------------------------------------------
     def get_pipeline(self, name_or_id: int | str) -> PipelineModel:
         return PipelineModel.from_api(self._request("GET", f"pipelines/{name_or_id}/"), self)

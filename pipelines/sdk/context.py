@@ -66,6 +66,11 @@ class StepContext:
     inputs: dict[str, InputArtifact]
     outputs: dict[str, OutputTarget]
     extra: dict[str, Any] = field(default_factory=dict)
+    # What the step logged; the worker records it with the step's outcome, so a
+    # superseded attempt's metadata is dropped with the rest of its writes.
+    step_metadata: list[dict[str, Any]] = field(default_factory=list)
+    output_metadata: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    output_tags: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def step_name(self) -> str:
@@ -91,6 +96,21 @@ class StepContext:
     def get_output_artifact_uri(self, output_name: str | None = None) -> str:
         """The folder the output will be saved to (exactly where it is then saved)."""
         return self._output(output_name).uri
+
+    def add_output_metadata(self, metadata: dict[str, Any], output_name: str | None = None) -> None:
+        """Attach metadata to an output's artifact version (saved with the output)."""
+        from pipelines.sdk.metadata import encode
+
+        target = self._output(output_name).name
+        self.output_metadata.setdefault(target, []).extend(encode(metadata))
+
+    def add_output_tags(self, tags: list[str], output_name: str | None = None) -> None:
+        """Tag an output's artifact version."""
+        if isinstance(tags, str) or not all(isinstance(tag, str) and tag.strip() for tag in tags):
+            raise StepContextError(f"Tags must be a list of non-empty strings, got {tags!r}.")
+        target = self._output(output_name).name
+        existing = self.output_tags.setdefault(target, [])
+        existing.extend(tag for tag in tags if tag not in existing)
 
     def get_output_materializer(self, output_name: str | None = None) -> type | None:
         """The materializer class that will save the output.

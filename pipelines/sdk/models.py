@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pipelines.sdk.exceptions import NoWorkerError, RunFailedError
+from pipelines.sdk.metadata import MetadataEntry, entries_from_api
 
 if TYPE_CHECKING:
     from pipelines.sdk.client import Client
@@ -33,6 +34,8 @@ class ArtifactVersion:
     checksum: str
     size: int
     producer_step_run_id: int | None
+    run_metadata: dict[str, MetadataEntry] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
     _client: Client | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -47,6 +50,8 @@ class ArtifactVersion:
             checksum=data["checksum"],
             size=data["size"],
             producer_step_run_id=data.get("producer_step_run"),
+            run_metadata=entries_from_api(data.get("run_metadata")),
+            tags=list(data.get("tags") or []),
             _client=client,
         )
 
@@ -81,6 +86,7 @@ class StepRun:
     finished_at: datetime | None
     inputs: dict[str, ArtifactVersion]
     outputs: dict[str, ArtifactVersion]
+    run_metadata: dict[str, MetadataEntry] = field(default_factory=dict)
 
     @classmethod
     def from_api(cls, data: dict[str, Any], client: Client | None) -> StepRun:
@@ -101,6 +107,7 @@ class StepRun:
             finished_at=_time(data.get("finished_at")),
             inputs={k: ArtifactVersion.from_api(v, client) for k, v in data.get("inputs", {}).items()},
             outputs={k: ArtifactVersion.from_api(v, client) for k, v in data.get("outputs", {}).items()},
+            run_metadata=entries_from_api(data.get("run_metadata")),
         )
 
     @property
@@ -123,6 +130,7 @@ class PipelineRun:
     started_at: datetime | None
     finished_at: datetime | None
     steps: dict[str, StepRun]
+    run_metadata: dict[str, MetadataEntry] = field(default_factory=dict)
     _client: Client | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -138,6 +146,7 @@ class PipelineRun:
             started_at=_time(data.get("started_at")),
             finished_at=_time(data.get("finished_at")),
             steps={s["name"]: StepRun.from_api(s, client) for s in data.get("steps", [])},
+            run_metadata=entries_from_api(data.get("run_metadata")),
             _client=client,
         )
 

@@ -4,10 +4,12 @@ writes its files, made ready (numbered, checksummed, linked) when it completes."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 
 from pipelines.models import Artifact, ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
+from pipelines.services.metadata import run_metadata_create
 
 
 class AttemptSuperseded(Exception):
@@ -22,6 +24,8 @@ class SavedOutput:
     data_type: str
     checksum: str
     size: int
+    metadata: tuple[dict[str, Any], ...] = ()
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,5 +96,8 @@ def artifact_versions_make_ready(*, step_run_id: int, outputs: list[SavedOutput]
             data_type=output.data_type,
             checksum=output.checksum,
             size=output.size,
+            tags=list(output.tags),
         )
+        if output.metadata:
+            run_metadata_create(entries=list(output.metadata), artifact_version_id=version.id, logged_by_id=step_run_id)
         StepRunOutput.objects.create(step_run_id=step_run_id, name=output.name, artifact_version_id=version.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -28,6 +29,7 @@ from pipelines.models import (
 from pipelines.sdk.retry import StepRetryConfig
 from pipelines.services.artifacts import SavedOutput, artifact_versions_make_ready
 from pipelines.services.cache_resolution import step_runs_resolve_cached
+from pipelines.services.metadata import run_metadata_create
 from pipelines.services.runs import pipeline_run_finish_if_done, pipeline_run_mark_running
 from pipelines.services.transitions import move_steps
 
@@ -267,6 +269,7 @@ def step_run_complete(
     timings: StepTimings,
     logs: str,
     keep_next: bool = False,
+    step_metadata: list[dict[str, Any]] | None = None,
 ) -> Completion:
     """Record a successful attempt and queue what became ready; with `keep_next`,
     one ready step is handed back to run in this process instead of the broker."""
@@ -286,6 +289,8 @@ def step_run_complete(
         if run is None:
             return Completion(recorded=False)
         artifact_versions_make_ready(step_run_id=step_run_id, outputs=outputs)
+        if step_metadata:
+            run_metadata_create(entries=step_metadata, step_run_id=step_run_id, logged_by_id=step_run_id)
         kept = _after_step_end(run, succeeded=True, keep_one=keep_next)
     return Completion(recorded=True, next_step_run_id=kept)
 

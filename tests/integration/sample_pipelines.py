@@ -9,7 +9,17 @@ import logging
 import time
 from typing import Annotated, Any
 
-from pipelines import NonRetryableError, StepRetryConfig, get_step_context, pipeline, step
+from pipelines import (
+    NonRetryableError,
+    StepRetryConfig,
+    StorageSize,
+    Uri,
+    get_step_context,
+    log_artifact_metadata,
+    log_metadata,
+    pipeline,
+    step,
+)
 from pipelines.sdk.materializers import BaseMaterializer
 
 logger = logging.getLogger("sample_pipelines")
@@ -228,3 +238,19 @@ def kills_its_worker() -> int:
 @pipeline(enable_cache=False)
 def doomed_pipeline():
     kills_its_worker()
+
+
+# --- metadata ------------------------------------------------------------------------
+@step
+def make_dataset() -> Annotated[list[int], "my_dataset"]:
+    log_artifact_metadata({"accuracy": 0.5})
+    log_artifact_metadata({"accuracy": 0.93, "source": Uri("s3://bucket/data.csv")})
+    ctx = get_step_context()
+    ctx.add_output_tags(["gold", "v2"])
+    log_metadata({"rows": 3, "disk": StorageSize(1024)})
+    return [1, 2, 3]
+
+
+@pipeline(enable_cache=False)
+def metadata_pipeline():
+    make_dataset()

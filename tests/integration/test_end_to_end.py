@@ -148,3 +148,21 @@ def test_an_invalid_spec_is_refused_with_the_reason(live_server, transactional_d
     with pytest.raises(ServerError, match="whose outputs are: numbers") as refused:
         Client().create_run(spec)
     assert refused.value.status_code == 400
+
+
+def test_metadata_logged_in_a_step_is_read_back_through_the_client(running_worker):
+    from pipelines import Uri, log_metadata
+
+    run = sample.metadata_pipeline()
+
+    version = Client().get_artifact_version("my_dataset", run.steps["make_dataset"].outputs["my_dataset"].version)
+    assert version.run_metadata["accuracy"].value == 0.93
+    assert isinstance(version.run_metadata["source"].value, Uri)
+    assert version.tags == ["gold", "v2"]
+    assert run.steps["make_dataset"].run_metadata["rows"].value == 3
+
+    # From a script: explicit targets.
+    log_metadata({"reviewed": True}, run_id_name_or_prefix=run.name)
+    log_metadata({"approved_by": "ana"}, artifact_name="my_dataset", artifact_version=version.version)
+    assert Client().get_pipeline_run(run.id).run_metadata["reviewed"].value is True
+    assert Client().get_artifact_version(version.id).run_metadata["approved_by"].value == "ana"

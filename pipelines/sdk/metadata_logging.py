@@ -1,0 +1,118 @@
+"""`log_metadata` and the older helpers, inside a step or from any script.
+
+Inside a step, metadata without an explicit target goes to the running step (or,
+with `infer_artifact=True` / an output's name, to that output) and is recorded with
+the step's outcome. With explicit targets, or outside a step, it is sent to the
+server at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.sdk.context import StepContext, _current
+from pipelines.sdk.exceptions import StepContextError
+from pipelines.sdk.metadata import encode
+
+
+def _in_step() -> StepContext | None:
+    return _current.get()
+
+
+def log_metadata(
+    metadata: dict[str, Any],
+    *,
+    step_name: str | None = None,
+    run_id_name_or_prefix: int | str | None = None,
+    step_id: int | None = None,
+    artifact_version_id: int | None = None,
+    artifact_name: str | None = None,
+    artifact_version: str | int | None = None,
+    infer_artifact: bool = False,
+) -> None:
+    """Log metadata to a step run, a pipeline run or an artifact version.
+
+    - inside a step with no target: the running step;
+    - `infer_artifact=True` (or `artifact_name` naming an output) inside a step: that
+      output's artifact version;
+    - `artifact_version_id`, or `artifact_name` (+ `artifact_version`, else latest);
+    - `step_id`, or `step_name` with `run_id_name_or_prefix`;
+    - `run_id_name_or_prefix` alone: the pipeline run.
+    """
+    entries = encode(metadata)
+    context = _in_step()
+    explicit = any(
+        value is not None for value in (step_id, artifact_version_id, artifact_version, run_id_name_or_prefix)
+    )
+    if context is not None and not explicit:
+        if infer_artifact or artifact_name is not None:
+            if artifact_name is not None and artifact_name not in context.outputs:
+                raise StepContextError(
+                    f"Step {context.step_name!r} has no output named {artifact_name!r}; to log to another "
+                    "artifact, pass artifact_version= too."
+                )
+            context.add_output_metadata(metadata, output_name=artifact_name)
+            return
+        if step_name is None or step_name == context.step_name:
+            context.step_metadata.extend(entries)
+            return
+        run_id_name_or_prefix = context.pipeline_run.id
+    _send(
+        entries,
+        step_name=step_name,
+        run=run_id_name_or_prefix,
+        step_id=step_id,
+        artifact_version_id=artifact_version_id,
+        artifact_name=artifact_name,
+        artifact_version=artifact_version,
+    )
+
+
+def _send(
+    entries: list[dict[str, Any]],
+    *,
+    step_name: str | None,
+    run: int | str | None,
+    step_id: int | None,
+    artifact_version_id: int | None,
+    artifact_name: str | None,
+    artifact_version: str | int | None,
+) -> None:
+    from pipelines.sdk.client import Client
+
+    client = Client()
+    if artifact_version_id is not None or artifact_name is not None:
+        target_id = artifact_version_id or client.get_artifact_version(artifact_name, artifact_version).id
+        client.create_run_metadata(entries, artifact_version_id=target_id)
+    elif step_id is not None:
+        client.create_run_metadata(entries, step_run_id=step_id)
+    elif run is not None and step_name is not None:
+        found = client.get_pipeline_run(run)
+        if step_name not in found.steps:
+            raise KeyError(f"Run {found.name} has no step {step_name!r}; its steps: {', '.join(found.steps)}.")
+        client.create_run_metadata(entries, step_run_id=found.steps[step_name].id)
+    elif run is not None:
+        client.create_run_metadata(entries, pipeline_run_id=client.get_pipeline_run(run).id)
+    else:
+        raise ValueError(
+            "log_metadata() outside a step needs a target: artifact_name (and artifact_version), "
+            "artifact_version_id, step_id, step_name with run_id_name_or_prefix, or run_id_name_or_prefix."
+        )
+
+
+def log_step_metadata(metadata: dict[str, Any], step_name: str | None = None, run_id: int | str | None = None) -> None:
+    """Older form: metadata for a step run (the running step when called in one)."""
+    log_metadata(metadata, step_name=step_name, run_id_name_or_prefix=run_id)
+
+
+def log_artifact_metadata(
+    metadata: dict[str, Any], artifact_name: str | None = None, artifact_version: str | int | None = None
+) -> None:
+    """Older form: metadata for an artifact version (an output of the running step
+    when called in one without `artifact_version`)."""
+    if _in_step() is not None and artifact_version is None:
+        log_metadata(metadata, artifact_name=artifact_name, infer_artifact=True)
+    elif artifact_name is None:
+        raise ValueError("log_artifact_metadata() outside a step needs artifact_name.")
+    else:
+        log_metadata(metadata, artifact_name=artifact_name, artifact_version=artifact_version)
