@@ -11,6 +11,8 @@ from pipelines.models import (
     ArtifactVersion,
     Pipeline,
     PipelineRun,
+    RunMetadata,
+    StepAttempt,
     StepRun,
     StepRunInput,
     StepRunOutput,
@@ -73,13 +75,38 @@ class OutputInline(LinkInline):
     model = StepRunOutput
 
 
+class AttemptInline(admin.TabularInline):
+    model = StepAttempt
+    fields = ["number", "worker", "outcome", "started_at", "finished_at", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(StepAttempt)
+class StepAttemptAdmin(HistoryAdmin):
+    list_display = ["step_run", "number", "outcome", "worker", "started_at", "finished_at"]
+    list_filter = ["outcome"]
+    list_select_related = ["step_run"]
+
+
+@admin.register(RunMetadata)
+class RunMetadataAdmin(HistoryAdmin):
+    list_display = ["key", "type", "artifact_version", "step_run", "pipeline_run", "created_at"]
+    search_fields = ["key"]
+    list_select_related = ["artifact_version__artifact", "step_run__pipeline_run", "pipeline_run"]
+
+
 @admin.register(StepRun)
 class StepRunAdmin(HistoryAdmin):
     list_display = ["name", "pipeline_run", "status", "attempt", "started_at", "finished_at"]
     list_filter = ["status"]
     search_fields = ["name", "pipeline_run__name"]
     list_select_related = ["pipeline_run"]
-    inlines = [InputInline, OutputInline]
+    inlines = [AttemptInline, InputInline, OutputInline]
 
 
 @admin.register(Artifact)

@@ -19,6 +19,8 @@ MODELS = [
     "artifactversion",
     "workerheartbeat",
     "apitoken",
+    "stepattempt",
+    "runmetadata",
 ]
 
 
