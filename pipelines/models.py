@@ -292,9 +292,18 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Set for a run-scoped token: made by a worker for one step attempt, valid only
+    # while that attempt runs, allowed to write only to its own run.
+    step_run = models.ForeignKey(StepRun, null=True, blank=True, on_delete=models.CASCADE, related_name="run_tokens")
+    attempt = models.PositiveIntegerField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+    @property
+    def run_id(self) -> int | None:
+        """The run a run-scoped token belongs to (None for a personal token)."""
+        return self.step_run.pipeline_run_id if self.step_run_id else None
 
     @staticmethod
     def digest_of(key: str) -> str:

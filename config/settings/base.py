@@ -116,7 +116,10 @@ REST_FRAMEWORK = {
         "pipelines.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "pipelines.api.permissions.RunTokensOnlyRead",
+    ],
     "DEFAULT_PAGINATION_CLASS": "pipelines.api.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -189,7 +192,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TIMEZONE = "UTC"
 
+
 # --- The product's own knobs ---------------------------------------------------
+def _demo_server_url() -> str:
+    import json
+
+    try:
+        return json.loads((DATA_DIR / "client.json").read_text())["server_url"]
+    except (OSError, ValueError, KeyError):
+        return "http://127.0.0.1:8000"
+
+
 PIPELINES = {
     # Where step outputs are written. Every worker and the server must reach it.
     "ARTIFACT_STORE_ROOT": env.str("PIPELINES_ARTIFACT_STORE", default=str(DATA_DIR / "artifacts")),
@@ -218,6 +231,9 @@ PIPELINES = {
     # A queued step whose message was never handed to the broker is sent again
     # after this long.
     "REDISPATCH_AFTER": env.float("PIPELINES_REDISPATCH_AFTER", default=30.0),
+    # Where steps reach the API (Client() inside a step, with a run-scoped token).
+    # Defaults to what `make demo` wrote into client.json, then the local default.
+    "SERVER_URL": env.str("PIPELINES_SERVER_URL", default="") or _demo_server_url(),
     # When a step's end makes another step ready, the worker runs that one itself
     # (other ready steps still go to the broker for any worker): a chain then costs
     # no broker round trip per step. Crash safety is unchanged: the step is claimed,

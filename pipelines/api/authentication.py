@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from pipelines.models import ApiToken
+from pipelines.models import ApiToken, StepStatus
 
 # Recording every use would turn each API read into a write.
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -23,9 +23,17 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header; send 'Bearer <token>'.")
         key = header[1].decode(errors="replace")
-        token = ApiToken.objects.select_related("user").filter(digest=ApiToken.digest_of(key), revoked_at=None).first()
+        token = (
+            ApiToken.objects.select_related("user", "step_run")
+            .filter(digest=ApiToken.digest_of(key), revoked_at=None)
+            .first()
+        )
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
+        if token.step_run_id is not None and not (
+            token.step_run.status == StepStatus.RUNNING and token.step_run.attempt == token.attempt
+        ):
+            raise exceptions.AuthenticationFailed("This run token's step attempt has ended.")
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > _LAST_USED_GRANULARITY:
             ApiToken.objects.filter(id=token.id).update(last_used_at=now)

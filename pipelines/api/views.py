@@ -8,12 +8,13 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from pipelines import selectors
 from pipelines.api import serializers as s
+from pipelines.api.permissions import run_token_of
 from pipelines.models import FINISHED_RUN_STATUSES, Artifact
 from pipelines.sdk.metadata import MetadataError
 from pipelines.sdk.spec import SpecError
@@ -164,6 +165,7 @@ class ArtifactVersionViewSet(ReadOnlyViewSet):
 
 class RunMetadataViewSet(viewsets.GenericViewSet):
     serializer_class = s.MetadataCreateSerializer
+    run_token_may_write = True  # within its own run, checked below
 
     @extend_schema(request=s.MetadataCreateSerializer, responses={201: dict})
     def create(self, request: Request) -> Response:
@@ -181,8 +183,22 @@ class RunMetadataViewSet(viewsets.GenericViewSet):
         ((kind, target_id),) = target.items()
         if not visible[kind].filter(id=target_id).exists():
             raise NotFound(f"No {kind.replace('_', ' ')} with id {target_id}.")
+        token = run_token_of(request)
+        if token is not None and not _belongs_to_run(kind, target_id, token.run_id):
+            raise PermissionDenied("A step's run token may only log metadata on its own run.")
         try:
             created = run_metadata_create(entries=data.validated_data["entries"], **{f"{kind}_id": target_id})
         except MetadataError as exc:
             raise ValidationError(str(exc)) from None
         return Response({"created": len(created)}, status=status.HTTP_201_CREATED)
+
+
+def _belongs_to_run(kind: str, target_id: int, run_id: int | None) -> bool:
+    lookups = {
+        "pipeline_run": selectors.PipelineRun.objects.filter(id=target_id, id__in=[run_id]),
+        "step_run": selectors.StepRun.objects.filter(id=target_id, pipeline_run_id=run_id),
+        "artifact_version": selectors.ArtifactVersion.objects.filter(
+            id=target_id, producer_step_run__pipeline_run_id=run_id
+        ),
+    }
+    return lookups[kind].exists()

@@ -27,7 +27,7 @@ from pipelines.sdk.context import (
     StepRunInfo,
     step_context,
 )
-from pipelines.sdk.exceptions import NonRetryableError
+from pipelines.sdk.exceptions import NonRetryableError, StepContextError
 from pipelines.sdk.materializers import materializer_registry
 from pipelines.sdk.metadata import encode
 from pipelines.sdk.source import add_import_roots, load_source, source_of
@@ -39,6 +39,7 @@ from pipelines.services.steps import (
     step_run_complete,
     step_run_fail,
 )
+from pipelines.services.tokens import run_token_create, run_tokens_revoke
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class _Attempt:
     user_code_started_at: Any = None
     user_code_finished_at: Any = None
     context: StepContext | None = None
+    credentials: _RunCredentials | None = None
 
     @property
     def timings(self) -> StepTimings:
@@ -241,6 +243,28 @@ def _extracted_metadata(materializer: Any, item: Any) -> list[dict[str, Any]]:
         return []
 
 
+class _RunCredentials:
+    """Makes the attempt's run-scoped API token on first use (most steps never call
+    the API, and a token costs two writes) and revokes it when the attempt ends."""
+
+    def __init__(self, step_run_id: int, attempt: int) -> None:
+        self.step_run_id, self.attempt, self.key = step_run_id, attempt, None
+
+    def __call__(self) -> tuple[str, str]:
+        if self.key is None:
+            self.key = run_token_create(step_run_id=self.step_run_id, attempt=self.attempt)
+            if self.key is None:
+                raise StepContextError(
+                    "This run was started without a user, so its steps have no API token; set "
+                    "PIPELINES_API_TOKEN on the worker or start runs through the API."
+                )
+        return settings.PIPELINES["SERVER_URL"], self.key
+
+    def revoke(self) -> None:
+        if self.key is not None:
+            run_tokens_revoke(step_run_id=self.step_run_id, attempt=self.attempt)
+
+
 def _context(attempt: _Attempt, key: str) -> StepContext:
     step_run = attempt.step_run
     run = step_run.pipeline_run
@@ -250,6 +274,7 @@ def _context(attempt: _Attempt, key: str) -> StepContext:
         step_run=StepRunInfo(id=step_run.id, name=step_run.name, attempt=attempt.number, cache_key=key),
         inputs=_describe_inputs(step_run, attempt.input_versions),
         outputs=attempt.targets,
+        client_credentials=attempt.credentials,
     )
 
 
@@ -307,6 +332,15 @@ def _execute_one(step_run_id: int) -> int | None:
         return None
     step_run.attempt, step_run.cache_key, step_run.status = number, key, StepStatus.RUNNING
     attempt = _Attempt(step_run=step_run, number=number, input_versions=input_versions)
+    attempt.credentials = _RunCredentials(step_run_id, number)
+    try:
+        return _run_and_record(attempt, problem)
+    finally:
+        attempt.credentials.revoke()
+
+
+def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
+    step_run, number = attempt.step_run, attempt.number
     with capture_step_output() as log:
         try:
             if problem is not None:
@@ -316,7 +350,7 @@ def _execute_one(step_run_id: int) -> int | None:
             _record_failure(attempt, exc, log.getvalue())
             return None
     completion = step_run_complete(
-        step_run_id=step_run_id,
+        step_run_id=step_run.id,
         run_id=step_run.pipeline_run_id,
         attempt=number,
         inputs=attempt.input_ids,

@@ -45,6 +45,13 @@ def _from_file() -> dict[str, str]:
 
 
 def load_client_config(server_url: str | None = None, api_token: str | None = None) -> ClientConfig:
+    if server_url is None and api_token is None:
+        from pipelines.sdk.context import _current
+
+        context = _current.get()
+        if context is not None and context.client_credentials is not None:
+            url, token = context.client_credentials()
+            return ClientConfig(server_url=url.rstrip("/"), api_token=token)
     stored = (
         _from_file()
         if not (server_url or os.environ.get("PIPELINES_SERVER_URL"))

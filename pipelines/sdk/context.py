@@ -7,7 +7,7 @@ process (a threaded worker) each see their own.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +71,9 @@ class StepContext:
     step_metadata: list[dict[str, Any]] = field(default_factory=list)
     output_metadata: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     output_tags: dict[str, list[str]] = field(default_factory=dict)
+    # Gives (server URL, run-scoped token) for Client() inside the step; the worker
+    # makes the token on first use and revokes it when the attempt ends.
+    client_credentials: Callable[[], tuple[str, str]] | None = field(default=None, repr=False)
 
     @property
     def step_name(self) -> str:

@@ -62,6 +62,8 @@ def start_worker(log_path: Path, *, queue: str = "pipelines", concurrency: int =
         "PIPELINES_DATA_DIR": str(settings.DATA_DIR),
         "PIPELINES_USE_TEST_DATABASE": "1",
         "PIPELINES_QUEUE": queue,
+        # Where steps reach the API with their run tokens: the live server.
+        "PIPELINES_SERVER_URL": os.environ.get("PIPELINES_TEST_SERVER_URL", ""),
         "PYTHONUNBUFFERED": "1",
     }
     command = [
@@ -118,8 +120,9 @@ def stop_worker(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+def worker_process(django_db_setup, django_db_blocker, tmp_path_factory, live_server):
     _require_services()
+    os.environ["PIPELINES_TEST_SERVER_URL"] = live_server.url
     process = start_worker(tmp_path_factory.mktemp("worker") / "worker.log")
     yield process
     stop_worker(process)

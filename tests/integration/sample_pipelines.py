@@ -254,3 +254,19 @@ def make_dataset() -> Annotated[list[int], "my_dataset"]:
 @pipeline(enable_cache=False)
 def metadata_pipeline():
     make_dataset()
+
+
+# --- the Client inside a step ----------------------------------------------------------
+@step
+def reads_its_own_run() -> Annotated[dict[str, Any], "seen"]:
+    from pipelines.client import Client
+
+    ctx = get_step_context()
+    run = Client().get_pipeline_run(ctx.pipeline_run.id)
+    log_metadata({"seen_by_client": True}, run_id_name_or_prefix=ctx.pipeline_run.id)
+    return {"name": run.name, "steps": sorted(run.steps)}
+
+
+@pipeline(enable_cache=False)
+def client_pipeline():
+    reads_its_own_run()

@@ -166,3 +166,15 @@ def test_metadata_logged_in_a_step_is_read_back_through_the_client(running_worke
     log_metadata({"approved_by": "ana"}, artifact_name="my_dataset", artifact_version=version.version)
     assert Client().get_pipeline_run(run.id).run_metadata["reviewed"].value is True
     assert Client().get_artifact_version(version.id).run_metadata["approved_by"].value == "ana"
+
+
+def test_a_step_uses_the_client_with_a_run_token_that_dies_with_the_step(running_worker):
+    from pipelines.models import ApiToken
+
+    run = sample.client_pipeline()
+
+    assert run.steps["reads_its_own_run"].output.load() == {"name": run.name, "steps": ["reads_its_own_run"]}
+    assert Client().get_pipeline_run(run.id).run_metadata["seen_by_client"].value is True
+    token = ApiToken.objects.get(step_run_id=run.steps["reads_its_own_run"].id)
+    assert token.user.username == "owner"
+    assert token.revoked_at is not None
