@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from pipelines import selectors
+from pipelines.api import filters
 from pipelines.api import serializers as s
 from pipelines.api.permissions import run_token_of
 from pipelines.models import FINISHED_RUN_STATUSES, Artifact
@@ -53,6 +54,9 @@ class PipelineViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
 
 
 class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyViewSet):
+    filterset_class = filters.PipelineRunFilter
+    ordering_fields = ["id", "name", "status", "created_at", "started_at", "finished_at"]
+
     def get_serializer_class(self):  # type: ignore[no-untyped-def]
         if self.action == "list":
             return s.PipelineRunSerializer
@@ -65,12 +69,6 @@ class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyV
             queryset = selectors.runs_visible_to(self.request.user)
         else:
             queryset = selectors.runs_with_steps(self.request.user)
-        params = self.request.query_params
-        if params.get("pipeline"):
-            key = params["pipeline"]
-            queryset = queryset.filter(**({"pipeline_id": int(key)} if key.isdigit() else {"pipeline__name": key}))
-        if params.get("status"):
-            queryset = queryset.filter(status=params["status"])
         return queryset
 
     @extend_schema(request=dict, responses=s.PipelineRunDetailSerializer)
@@ -124,23 +122,21 @@ class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyV
 
 
 class StepRunViewSet(ReadOnlyViewSet):
+    filterset_class = filters.StepRunFilter
+    ordering_fields = ["id", "name", "status", "started_at", "finished_at"]
+
     def get_serializer_class(self):  # type: ignore[no-untyped-def]
         return s.StepRunSerializer if self.action == "list" else s.StepRunDetailSerializer
 
     def get_queryset(self) -> QuerySet:
         queryset = selectors.steps_visible_to(self.request.user)
-        if self.action == "list":
-            queryset = queryset.defer("logs")
-            run = self.request.query_params.get("run")
-            if run:
-                queryset = (
-                    queryset.filter(pipeline_run_id=run) if run.isdigit() else queryset.filter(pipeline_run__name=run)
-                )
-        return queryset
+        return queryset.defer("logs") if self.action == "list" else queryset
 
 
 class ArtifactViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
     serializer_class = s.ArtifactSerializer
+    filterset_class = filters.ArtifactFilter
+    ordering_fields = ["id", "name", "created_at"]
 
     def get_queryset(self) -> QuerySet:
         return Artifact.objects.all()
@@ -148,19 +144,12 @@ class ArtifactViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
 
 class ArtifactVersionViewSet(ReadOnlyViewSet):
     serializer_class = s.ArtifactVersionSerializer
+    filterset_class = filters.ArtifactVersionFilter
+    ordering_fields = ["id", "number", "created_at", "size"]
+    ordering = ["-id"]
 
     def get_queryset(self) -> QuerySet:
-        queryset = selectors.artifact_versions_visible_to(self.request.user)
-        params = self.request.query_params
-        if params.get("artifact"):
-            key = params["artifact"]
-            queryset = queryset.filter(**({"artifact_id": int(key)} if key.isdigit() else {"artifact__name": key}))
-        if params.get("version"):
-            queryset = queryset.filter(version=params["version"])
-        ordering = params.get("ordering", "-id")
-        if ordering in ("id", "-id", "created_at", "-created_at"):
-            queryset = queryset.order_by(ordering)
-        return queryset
+        return selectors.artifact_versions_visible_to(self.request.user)
 
 
 class RunMetadataViewSet(viewsets.GenericViewSet):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines.sdk.artifacts_api import load_artifact
 from pipelines.sdk.context import StepContext, get_step_context
 from pipelines.sdk.exceptions import (
     AuthenticationError,
@@ -38,6 +39,7 @@ __all__ = [
     "StorageSize",
     "Uri",
     "get_step_context",
+    "load_artifact",
     "log_artifact_metadata",
     "log_metadata",
     "log_step_metadata",

@@ -9,7 +9,7 @@ from typing import Any
 
 from pipelines.sdk.config import load_client_config
 from pipelines.sdk.exceptions import AuthenticationError, ServerError
-from pipelines.sdk.models import ArtifactVersion, PipelineModel, PipelineRun
+from pipelines.sdk.models import Artifact, ArtifactVersion, Page, PipelineModel, PipelineRun, StepRun
 
 
 class Client:
@@ -71,9 +71,19 @@ class Client:
     def stop_pipeline_run(self, run_id: int | str) -> PipelineRun:
         return PipelineRun.from_api(self._request("POST", f"runs/{run_id}/stop/"), self)
 
-    def list_pipeline_runs(self, **filters: Any) -> list[PipelineRun]:
-        page = self._request("GET", "runs/", params=filters)
-        return [PipelineRun.from_api(item, self) for item in page["results"]]
+    def list_pipeline_runs(
+        self, *, page: int = 1, size: int = 50, sort_by: str = "-created_at", **filters: Any
+    ) -> Page[PipelineRun]:
+        """Runs, newest first. Filters: pipeline, status, name (contains), created_after,
+        created_before (ISO datetimes), metadata_key."""
+        return self._list("runs/", PipelineRun, page=page, size=size, sort_by=sort_by, filters=filters)
+
+    def get_run_step(self, step_run_id: int) -> StepRun:
+        return StepRun.from_api(self._request("GET", f"steps/{step_run_id}/"), self)
+
+    def list_run_steps(self, *, page: int = 1, size: int = 50, sort_by: str = "id", **filters: Any) -> Page[StepRun]:
+        """Step runs. Filters: run (id or name), status, name, metadata_key."""
+        return self._list("steps/", StepRun, page=page, size=size, sort_by=sort_by, filters=filters)
 
     def wait_for_run_change(self, run_id: int, *, revision: int, timeout: float) -> dict[str, Any]:
         """Long-poll: the run's status, revision and step statuses once its revision
@@ -107,13 +117,36 @@ class Client:
     def get_pipeline(self, name_or_id: int | str) -> PipelineModel:
         return PipelineModel.from_api(self._request("GET", f"pipelines/{name_or_id}/"), self)
 
-    def list_pipelines(self) -> list[PipelineModel]:
-        return [PipelineModel.from_api(item, self) for item in self._request("GET", "pipelines/")["results"]]
+    def list_pipelines(self, *, page: int = 1, size: int = 50, sort_by: str = "name") -> Page[PipelineModel]:
+        return self._list("pipelines/", PipelineModel, page=page, size=size, sort_by=sort_by, filters={})
+
+    def get_artifact(self, name_or_id: int | str) -> Artifact:
+        return Artifact.from_api(self._request("GET", f"artifacts/{name_or_id}/"), self)
+
+    def list_artifacts(self, *, page: int = 1, size: int = 50, sort_by: str = "name", **filters: Any) -> Page[Artifact]:
+        """Artifacts. Filters: name (contains)."""
+        return self._list("artifacts/", Artifact, page=page, size=size, sort_by=sort_by, filters=filters)
+
+    def list_artifact_versions(
+        self, *, page: int = 1, size: int = 50, sort_by: str = "-id", **filters: Any
+    ) -> Page[ArtifactVersion]:
+        """Ready artifact versions. Filters: artifact (id or name), version, tag,
+        metadata_key, created_after, created_before."""
+        return self._list("artifact-versions/", ArtifactVersion, page=page, size=size, sort_by=sort_by, filters=filters)
+
+    def _list(self, path: str, model: Any, *, page: int, size: int, sort_by: str, filters: dict[str, Any]) -> Page[Any]:
+        if page < 1 or not 1 <= size <= 500:
+            raise ValueError("page starts at 1, and size is between 1 and 500.")
+        params = {**filters, "limit": size, "offset": (page - 1) * size, "ordering": sort_by}
+        data = self._request("GET", path, params=params)
+        return Page(
+            items=[model.from_api(item, self) for item in data["results"]], page=page, size=size, total=data["count"]
+        )
 
     def get_artifact_version(self, name_or_id: int | str, version: str | int | None = None) -> ArtifactVersion:
         if version is None and isinstance(name_or_id, int):
             return ArtifactVersion.from_api(self._request("GET", f"artifact-versions/{name_or_id}/"), self)
-        params: dict[str, Any] = {"artifact": name_or_id, "limit": 1, "ordering": "-id"}
+        params: dict[str, Any] = {"artifact": name_or_id, "limit": 1, "ordering": "-number"}
         if version is not None:
             params["version"] = str(version)
         results = self._request("GET", "artifact-versions/", params=params)["results"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pipelines.sdk.exceptions import NoWorkerError, RunFailedError
 from pipelines.sdk.metadata import MetadataEntry, entries_from_api
@@ -21,6 +22,45 @@ NO_WORKER_GRACE_SECONDS = 5.0
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    """One page of a list: `items`, and where it sits (`page`, `size`, `total`)."""
+
+    items: list[T]
+    page: int
+    size: int
+    total: int
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> T:
+        return self.items[index]
+
+    @property
+    def total_pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+
+@dataclass
+class Artifact:
+    """An artifact: a name under which versions accumulate."""
+
+    id: int
+    name: str
+    created_at: datetime | None
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any], client: Client | None) -> Artifact:
+        return cls(id=data["id"], name=data["name"], created_at=_time(data.get("created_at")))
 
 
 @dataclass
@@ -58,6 +98,13 @@ class ArtifactVersion:
     @property
     def name(self) -> str:
         return self.artifact_name
+
+    @property
+    def producer_step(self) -> StepRun | None:
+        """The step run that produced this version (fetched from the server)."""
+        if self.producer_step_run_id is None or self._client is None:
+            return None
+        return self._client.get_run_step(self.producer_step_run_id)
 
     def load(self) -> Any:
         """Read the artifact through its materializer (the store must be reachable here)."""

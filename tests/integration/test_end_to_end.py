@@ -178,3 +178,36 @@ def test_a_step_uses_the_client_with_a_run_token_that_dies_with_the_step(running
     token = ApiToken.objects.get(step_run_id=run.steps["reads_its_own_run"].id)
     assert token.user.username == "owner"
     assert token.revoked_at is not None
+
+
+def test_the_client_pages_filters_and_navigates(running_worker):
+    from pipelines import load_artifact
+
+    first = sample.numbers_pipeline(scale=1)
+    second = sample.numbers_pipeline(scale=2)
+    tagged = sample.metadata_pipeline()
+    client = Client()
+
+    page = client.list_pipeline_runs(size=2, pipeline="numbers_pipeline")
+    assert (page.total, page.size, page.total_pages) == (2, 2, 1)
+    assert [run.name for run in page] == [second.name, first.name]
+    assert client.list_pipeline_runs(page=2, size=1, sort_by="created_at")[0].name == second.name
+    assert client.list_pipeline_runs(status="completed", name="metadata").total == 1
+    assert client.list_pipeline_runs(metadata_key="nothing-logged-this").total == 0
+
+    steps = client.list_run_steps(run=first.id)
+    assert sorted(step.name for step in steps) == ["load", "total"]
+    assert client.get_run_step(steps[0].id).name == steps[0].name
+
+    assert client.get_artifact("numbers").name == "numbers"
+    assert client.list_artifacts(name="numb").total >= 1
+    versions = client.list_artifact_versions(artifact="numbers", sort_by="number")
+    assert [v.version for v in versions] == ["1", "2"]
+    assert client.list_artifact_versions(tag="gold").items[0].id == tagged.steps["make_dataset"].output.id
+    assert client.list_artifact_versions(metadata_key="accuracy").total == 1
+
+    latest = client.get_artifact_version("numbers")
+    assert latest.version == "2"
+    assert latest.producer_step.name == "load"
+    assert latest.producer_step.id == second.steps["load"].id
+    assert load_artifact("numbers", 1) == [1, 2, 3]

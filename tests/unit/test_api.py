@@ -163,3 +163,27 @@ def test_the_answer_that_sees_the_run_finished_carries_the_whole_run(api, owner)
     assert body["status"] == "stopped"
     assert body["run"]["name"] == run.name
     assert {step["name"]: step["status"] for step in body["run"]["steps"]} == {"load": "stopped", "total": "stopped"}
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["/api/v1/runs/", "/api/v1/steps/", "/api/v1/pipelines/", "/api/v1/artifacts/", "/api/v1/artifact-versions/"],
+)
+def test_every_list_endpoint_costs_the_same_queries_for_few_or_many_rows(
+    api, owner, endpoint, django_assert_max_num_queries
+):
+    from pipelines.engine.executor import step_run_execute
+    from pipelines.models import StepRun
+
+    def add_completed_run() -> None:
+        run = pipeline_run_create(spec=sample.metadata_pipeline.compile(), user=owner)
+        step_run_execute(step_run_id=StepRun.objects.get(pipeline_run=run).id)
+
+    add_completed_run()
+    with django_assert_max_num_queries(10) as few:
+        api.get(endpoint)
+    for _ in range(4):
+        add_completed_run()
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = api.get(endpoint)
+    assert response.status_code == 200

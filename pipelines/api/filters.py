@@ -1,0 +1,72 @@
+"""Filters for the list endpoints (django-filter), one FilterSet per resource."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import QuerySet
+
+from pipelines.models import Artifact, ArtifactVersion, PipelineRun, StepRun
+
+
+def _id_or_name(field: str):  # type: ignore[no-untyped-def]
+    """A filter that takes a numeric id or a name for a related object."""
+
+    def apply(queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(**({f"{field}_id": int(value)} if value.isdigit() else {f"{field}__name": value}))
+
+    return apply
+
+
+def _has_metadata(queryset: QuerySet, name: str, value: str) -> QuerySet:
+    return queryset.filter(metadata__key=value).distinct()
+
+
+class PipelineRunFilter(django_filters.FilterSet):
+    pipeline = django_filters.CharFilter(method=_id_or_name("pipeline"), help_text="Pipeline id or name.")
+    status = django_filters.CharFilter()
+    name = django_filters.CharFilter(lookup_expr="icontains")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    metadata_key = django_filters.CharFilter(method=_has_metadata, help_text="Runs with metadata under this key.")
+
+    class Meta:
+        model = PipelineRun
+        fields: list[str] = []
+
+
+class StepRunFilter(django_filters.FilterSet):
+    run = django_filters.CharFilter(method=_id_or_name("pipeline_run"), help_text="Run id or name.")
+    status = django_filters.CharFilter()
+    name = django_filters.CharFilter()
+    metadata_key = django_filters.CharFilter(method=_has_metadata)
+
+    class Meta:
+        model = StepRun
+        fields: list[str] = []
+
+
+class ArtifactFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = Artifact
+        fields: list[str] = []
+
+
+def _has_tag(queryset: QuerySet, name: str, value: str) -> QuerySet:
+    # Tags are a JSON list; JSON containment is not available on SQLite, and a
+    # quoted text match is exact for tag strings.
+    return queryset.filter(tags__icontains=f'"{value}"')
+
+
+class ArtifactVersionFilter(django_filters.FilterSet):
+    artifact = django_filters.CharFilter(method=_id_or_name("artifact"), help_text="Artifact id or name.")
+    version = django_filters.CharFilter()
+    tag = django_filters.CharFilter(method=_has_tag)
+    metadata_key = django_filters.CharFilter(method=_has_metadata)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+
+    class Meta:
+        model = ArtifactVersion
+        fields: list[str] = []
