@@ -7,6 +7,7 @@ Only the SDK is imported here; it imports no Django.
 from __future__ import annotations
 
 from pipelines.sdk import (
+    ArtifactConfig,
     AuthenticationError,
     DType,
     MetadataError,
@@ -34,6 +35,7 @@ from pipelines.sdk import (
 )
 
 __all__ = [
+    "ArtifactConfig",
     "AuthenticationError",
     "DType",
     "MetadataError",

@@ -178,7 +178,12 @@ def _prepare_outputs(attempt: _Attempt) -> None:
         )
         attempt.targets[output["name"]] = OutputTarget(name=output["name"], uri=uri, materializer=materializer)
         pending.append(
-            PendingOutput(name=output["name"], artifact_name=_artifact_name(step_run, output["name"]), uri=uri)
+            PendingOutput(
+                name=output["name"],
+                artifact_name=_artifact_name(step_run, output["name"]),
+                uri=uri,
+                version=(output.get("artifact") or {}).get("version"),
+            )
         )
     if pending:
         attempt.reserved = artifact_versions_reserve(step_run_id=step_run.id, attempt=attempt.number, outputs=pending)
@@ -205,6 +210,7 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
     saved = []
     for output, item in zip(declared, values, strict=True):
         target = attempt.targets[output["name"]]
+        artifact = output.get("artifact") or {}  # ArtifactConfig settings
         materializer = target.materializer or materializer_registry.materializer_for_value(item)
         try:
             store.ensure_dir(target.uri)
@@ -228,7 +234,10 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
                 checksum=checksum,
                 size=size,
                 metadata=tuple(extracted + attempt.context.output_metadata.get(output["name"], [])),
-                tags=tuple(attempt.context.output_tags.get(output["name"], [])),
+                tags=tuple(
+                    dict.fromkeys([*artifact.get("tags", []), *attempt.context.output_tags.get(output["name"], [])])
+                ),
+                version=artifact.get("version"),
             )
         )
     return saved

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines.sdk.artifact_config import ArtifactConfig
 from pipelines.sdk.artifacts_api import load_artifact
 from pipelines.sdk.context import StepContext, get_step_context
 from pipelines.sdk.exceptions import (
@@ -21,6 +22,7 @@ from pipelines.sdk.retry import StepRetryConfig
 from pipelines.sdk.step import Step, step
 
 __all__ = [
+    "ArtifactConfig",
     "AuthenticationError",
     "DType",
     "MetadataError",

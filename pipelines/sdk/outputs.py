@@ -13,6 +13,7 @@ import typing
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from pipelines.sdk.artifact_config import ArtifactConfig
 from pipelines.sdk.exceptions import PipelineDefinitionError
 
 DEFAULT_OUTPUT_NAME = "output"
@@ -22,16 +23,18 @@ DEFAULT_OUTPUT_NAME = "output"
 class OutputSpec:
     name: str
     type: Any  # a class, a typing alias, or typing.Any when the step does not say
+    config: ArtifactConfig | None = None
 
 
-def _split_annotated(annotation: Any) -> tuple[Any, str | None]:
+def _split_annotated(annotation: Any) -> tuple[Any, str | None, ArtifactConfig | None]:
     if typing.get_origin(annotation) is Annotated:
         base, *extras = typing.get_args(annotation)
-        names = [extra for extra in extras if isinstance(extra, str)]
-        if len(names) > 1:
-            raise PipelineDefinitionError(f"{annotation} gives more than one output name.")
-        return base, (names[0] if names else None)
-    return annotation, None
+        configs = [extra for extra in extras if isinstance(extra, ArtifactConfig)]
+        names = [extra for extra in extras if isinstance(extra, str)] + [c.name for c in configs if c.name]
+        if len(names) > 1 or len(configs) > 1:
+            raise PipelineDefinitionError(f"{annotation} gives more than one output name or ArtifactConfig.")
+        return base, (names[0] if names else None), (configs[0] if configs else None)
+    return annotation, None, None
 
 
 def _is_fixed_tuple(annotation: Any) -> bool:
@@ -52,14 +55,14 @@ def parse_outputs(func: Any) -> list[OutputSpec]:
     if annotation is None or annotation is type(None):
         return []
 
-    base, name = _split_annotated(annotation)
-    if name is not None or not _is_fixed_tuple(base):
-        return [OutputSpec(name or DEFAULT_OUTPUT_NAME, base)]
+    base, name, config = _split_annotated(annotation)
+    if name is not None or config is not None or not _is_fixed_tuple(base):
+        return [OutputSpec(name or DEFAULT_OUTPUT_NAME, base, config)]
 
     outputs = []
     for index, element in enumerate(typing.get_args(base)):
-        element_type, element_name = _split_annotated(element)
-        outputs.append(OutputSpec(element_name or f"{DEFAULT_OUTPUT_NAME}_{index}", element_type))
+        element_type, element_name, element_config = _split_annotated(element)
+        outputs.append(OutputSpec(element_name or f"{DEFAULT_OUTPUT_NAME}_{index}", element_type, element_config))
     names = [output.name for output in outputs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -105,6 +105,7 @@ class Pipeline:
                     "name": output.name,
                     "type": type_path(output.type),
                     "materializer": source_of(materializer) if materializer else None,
+                    **({"artifact": output.config.to_spec()} if output.config else {}),
                 }
             )
         return {

@@ -18,6 +18,7 @@ SPEC_VERSION = 1
 DEFAULT_RUN_NAME_TEMPLATE = "{pipeline}-{date}-{time}"
 # Matched with fullmatch: `$` alone would also accept a trailing newline.
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$")
+_VERSION = re.compile(r"^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")  # numbers are given automatically
 _SOURCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 RUN_NAME_PLACEHOLDERS = ("pipeline", "date", "time")
 
@@ -114,6 +115,16 @@ def _check_step(step: Any, index: int) -> None:
             materializer is None or (isinstance(materializer, str) and bool(_SOURCE.fullmatch(materializer))),
             f"{where}: output {output['name']!r} has an invalid materializer {materializer!r}.",
         )
+        artifact = output.get("artifact")
+        if artifact is not None:
+            version = artifact.get("version") if isinstance(artifact, dict) else None
+            _require(
+                isinstance(artifact, dict)
+                and (version is None or (isinstance(version, str) and bool(_VERSION.fullmatch(version))))
+                and isinstance(artifact.get("tags", []), list)
+                and all(isinstance(tag, str) for tag in artifact.get("tags", [])),
+                f"{where}: output {output['name']!r} has an invalid artifact setting {artifact!r}.",
+            )
         output_names.append(output["name"])
     duplicates = sorted({n for n in output_names if output_names.count(n) > 1})
     _require(not duplicates, f"{where}: duplicate output name(s) {', '.join(duplicates)}.")
@@ -206,7 +217,12 @@ def validate_spec(spec: Any) -> PipelineSpec:
             "inputs": step.get("inputs", {}),
             "after": step.get("after", []),
             "outputs": [
-                {"name": o["name"], "type": o.get("type"), "materializer": o.get("materializer")}
+                {
+                    "name": o["name"],
+                    "type": o.get("type"),
+                    "materializer": o.get("materializer"),
+                    **({"artifact": o["artifact"]} if o.get("artifact") else {}),
+                }
                 for o in step.get("outputs", [])
             ],
             "enable_cache": bool(step.get("enable_cache", normalized["enable_cache"])),

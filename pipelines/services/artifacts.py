@@ -12,6 +12,10 @@ from pipelines.models import Artifact, ArtifactVersion, ArtifactVersionStatus, S
 from pipelines.services.metadata import run_metadata_create
 
 
+class ArtifactVersionTaken(ValueError):
+    """A step asked for a fixed artifact version that already exists."""
+
+
 class AttemptSuperseded(Exception):
     """The attempt no longer owns its step (it was reaped, stopped or finished)."""
 
@@ -26,6 +30,7 @@ class SavedOutput:
     size: int
     metadata: tuple[dict[str, Any], ...] = ()
     tags: tuple[str, ...] = ()
+    version: str | None = None  # a fixed version name; None numbers it
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class PendingOutput:
     name: str
     artifact_name: str
     uri: str
+    # A fixed version name from ArtifactConfig; None numbers it automatically.
+    version: str | None = None
 
 
 def artifact_versions_reserve(*, step_run_id: int, attempt: int, outputs: list[PendingOutput]) -> dict[str, int]:
@@ -48,6 +55,12 @@ def artifact_versions_reserve(*, step_run_id: int, attempt: int, outputs: list[P
             raise AttemptSuperseded(f"Attempt {attempt} of step run {step_run_id} no longer owns it.")
         for output in outputs:
             artifact, _ = Artifact.objects.get_or_create(name=output.artifact_name)
+            if output.version is not None and artifact.versions.filter(version=output.version).exists():
+                raise ArtifactVersionTaken(
+                    f"Artifact {output.artifact_name!r} already has a version {output.version!r}, and versions "
+                    "never change. Give this output another version in its ArtifactConfig, or leave the "
+                    "version out to number it automatically."
+                )
             version = ArtifactVersion.objects.create(
                 artifact=artifact,
                 status=ArtifactVersionStatus.PENDING,
@@ -87,10 +100,10 @@ def artifact_versions_make_ready(*, step_run_id: int, outputs: list[SavedOutput]
     for output in sorted(outputs, key=lambda o: pending[o.artifact_version_id].artifact.name):
         version = pending[output.artifact_version_id]
         Artifact.objects.select_for_update().filter(id=version.artifact_id).first()
-        number = _next_version_number(version.artifact_id)
+        number = None if output.version else _next_version_number(version.artifact_id)
         ArtifactVersion.objects.filter(id=version.id, status=ArtifactVersionStatus.PENDING).update(
             status=ArtifactVersionStatus.READY,
-            version=str(number),
+            version=output.version or str(number),
             number=number,
             materializer=output.materializer,
             data_type=output.data_type,

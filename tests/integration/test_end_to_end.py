@@ -211,3 +211,32 @@ def test_the_client_pages_filters_and_navigates(running_worker):
     assert latest.producer_step.name == "load"
     assert latest.producer_step.id == second.steps["load"].id
     assert load_artifact("numbers", 1) == [1, 2, 3]
+
+
+def test_the_reference_page_snippets_run_on_the_worker(running_worker):
+    from examples import fetch_metadata_in_steps as page
+
+    page.ensure_dataset()
+    page.ensure_dataset()  # the second call finds the version and does not run again
+    run = page.reference_page_pipeline()
+
+    context = run.steps["my_step"].output.load()
+    assert context["pipeline"] == "reference_page_pipeline"
+    assert context["run"] == run.name
+    assert context["step"] == "my_step"
+    assert context["uri"] == run.steps["my_step"].output.uri
+    assert context["materializer"] == "BuiltInContainerMaterializer"
+    assert run.steps["my_metadata_step"].output.load() == 0.91
+    assert Client().list_artifact_versions(artifact="my_dataset").total == 1
+
+
+def test_a_fixed_artifact_version_cannot_be_written_twice(running_worker):
+    from examples import fetch_metadata_in_steps as page
+
+    page.dataset_pipeline()
+    again = page.dataset_pipeline()  # cached: the same version is reused, nothing written
+    assert again.steps["make_dataset"].status == "cached"
+    with pytest.raises(RunFailedError) as failure:
+        page.dataset_pipeline.with_options(enable_cache=False)()
+
+    assert "already has a version 'my_version'" in failure.value.run.steps["make_dataset"].error
