@@ -132,9 +132,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are made with `manage.py create_api_token` (the key is shown once);
     here they can be inspected and revoked, never read."""
 
-    list_display = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
-    fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at"]
+    list_display = ["prefix", "user", "name", "step_run", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    fields = ["user", "name", "prefix", "step_run", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    readonly_fields = ["user", "name", "prefix", "step_run", "created_at", "last_used_at"]
     list_select_related = ["user"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

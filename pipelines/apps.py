@@ -10,3 +10,4 @@ class PipelinesConfig(AppConfig):
 
     def ready(self) -> None:
         from pipelines import worker_signals  # noqa: F401  (connects Celery signals)
+        from pipelines.api import schema  # noqa: F401  (registers the OpenAPI auth description)

@@ -292,6 +292,7 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     # Set for a run-scoped token: made by a worker for one step attempt, valid only
     # while that attempt runs, allowed to write only to its own run.
     step_run = models.ForeignKey(StepRun, null=True, blank=True, on_delete=models.CASCADE, related_name="run_tokens")

@@ -137,6 +137,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Pipelines, runs, steps and artifacts of the pipelines server.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "pipelines.models.RunStatus",
+        "StepStatusEnum": "pipelines.models.StepStatus",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------

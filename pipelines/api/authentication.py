@@ -30,6 +30,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         )
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
+        if token.expires_at is not None and token.expires_at <= timezone.now():
+            raise exceptions.AuthenticationFailed(
+                "This API token has expired; create a new one with `manage.py create_api_token`."
+            )
         if token.step_run_id is not None and not (
             token.step_run.status == StepStatus.RUNNING and token.step_run.attempt == token.attempt
         ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
@@ -12,10 +13,18 @@ from pipelines.models import ApiToken
 TOKEN_PREFIX = "pip_"  # noqa: S105  (a public marker, not a secret)
 
 
-def api_token_create(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiToken, str]:
+def api_token_create(
+    *, user: AbstractBaseUser, name: str = "", expires_in: timedelta | None = None
+) -> tuple[ApiToken, str]:
     """Returns the stored token and the key, which is not kept anywhere else."""
     key = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name[:100], prefix=key[:12], digest=ApiToken.digest_of(key))
+    token = ApiToken.objects.create(
+        user=user,
+        name=name[:100],
+        prefix=key[:12],
+        digest=ApiToken.digest_of(key),
+        expires_at=timezone.now() + expires_in if expires_in else None,
+    )
     return token, key
 
 

@@ -187,3 +187,33 @@ def test_every_list_endpoint_costs_the_same_queries_for_few_or_many_rows(
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = api.get(endpoint)
     assert response.status_code == 200
+
+
+def test_the_openapi_schema_is_valid_and_generates_without_warnings(tmp_path):
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+
+    assert "/api/v1/metadata/" in (tmp_path / "schema.yml").read_text()
+
+
+def test_an_expired_token_is_refused_with_a_hint(owner):
+    from datetime import timedelta
+
+    from pipelines.services.tokens import api_token_create
+
+    token, key = api_token_create(user=owner, expires_in=timedelta(days=1))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert client.get("/api/v1/runs/").status_code == 200
+
+    ApiToken.objects.filter(id=token.id).update(expires_at=token.created_at)
+    response = client.get("/api/v1/runs/")
+
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+
+
+def test_create_api_token_can_set_an_expiry(owner):
+    out = StringIO()
+    call_command("create_api_token", "owner", "--expires-in-days", "7", stdout=out)
+
+    assert ApiToken.objects.get().expires_at is not None
