@@ -46,6 +46,9 @@ class PipelineRun(models.Model):
     # The broker queue its steps go to, kept so that retries and re-dispatches by
     # any process reach the workers the run was meant for.
     queue = models.CharField(max_length=100, default="pipelines")
+    model_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -209,6 +212,75 @@ class ArtifactVersion(models.Model):
         return f"{self.artifact.name}:{self.version}"
 
 
+class ModelStage(models.TextChoices):
+    NONE = "none"
+    STAGING = "staging"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+
+
+class MLModel(models.Model):
+    """A model in the model control plane (named MLModel: Django has `Model`)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersion(models.Model):
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=100)
+    stage = models.CharField(max_length=20, choices=ModelStage.choices, default=ModelStage.NONE)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "number"], name="model_version_unique_number"),
+            models.UniqueConstraint(fields=["model", "name"], name="model_version_unique_name"),
+            # At most one version of a model holds each live stage.
+            models.UniqueConstraint(
+                fields=["model", "stage"],
+                condition=Q(stage__in=["staging", "production"]),
+                name="model_version_one_per_live_stage",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}:{self.name}"
+
+
+class ArtifactKind(models.TextChoices):
+    DATA = "data"
+    MODEL = "model"
+    DEPLOYMENT = "deployment"
+
+
+class ModelVersionArtifact(models.Model):
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="artifact_links")
+    artifact_version = models.ForeignKey(ArtifactVersion, on_delete=models.CASCADE, related_name="model_links")
+    kind = models.CharField(max_length=20, choices=ArtifactKind.choices, default=ArtifactKind.DATA)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "artifact_version"], name="model_version_artifact_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id} <- {self.artifact_version_id} ({self.kind})"
+
+
 class RunMetadata(models.Model):
     """One logged value. Every write is kept; readers show the latest per key."""
 
@@ -223,6 +295,9 @@ class RunMetadata(models.Model):
     pipeline_run = models.ForeignKey(
         PipelineRun, null=True, blank=True, on_delete=models.CASCADE, related_name="metadata"
     )
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="metadata"
+    )
     # The step run that logged it, when a step did.
     logged_by = models.ForeignKey(StepRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -232,9 +307,30 @@ class RunMetadata(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(
-                    Q(artifact_version__isnull=False, step_run__isnull=True, pipeline_run__isnull=True)
-                    | Q(artifact_version__isnull=True, step_run__isnull=False, pipeline_run__isnull=True)
-                    | Q(artifact_version__isnull=True, step_run__isnull=True, pipeline_run__isnull=False)
+                    Q(
+                        artifact_version__isnull=False,
+                        step_run__isnull=True,
+                        pipeline_run__isnull=True,
+                        model_version__isnull=True,
+                    )
+                    | Q(
+                        artifact_version__isnull=True,
+                        step_run__isnull=False,
+                        pipeline_run__isnull=True,
+                        model_version__isnull=True,
+                    )
+                    | Q(
+                        artifact_version__isnull=True,
+                        step_run__isnull=True,
+                        pipeline_run__isnull=False,
+                        model_version__isnull=True,
+                    )
+                    | Q(
+                        artifact_version__isnull=True,
+                        step_run__isnull=True,
+                        pipeline_run__isnull=True,
+                        model_version__isnull=False,
+                    )
                 ),
                 name="run_metadata_exactly_one_target",
             )

@@ -238,6 +238,7 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
                     dict.fromkeys([*artifact.get("tags", []), *attempt.context.output_tags.get(output["name"], [])])
                 ),
                 version=artifact.get("version"),
+                kind="model" if artifact.get("is_model_artifact") else "data",
             )
         )
     return saved

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
 from pipelines.sdk.exceptions import PipelineDefinitionError
+from pipelines.sdk.model import Model
 from pipelines.sdk.outputs import type_path
 from pipelines.sdk.source import source_of, source_root
 from pipelines.sdk.spec import DEFAULT_RUN_NAME_TEMPLATE, SPEC_VERSION, PipelineSpec, SpecError, validate_spec
@@ -28,7 +29,11 @@ class Pipeline:
         enable_cache: bool = True,
         run_name: str | None = None,
         wait: bool = True,
+        model: Model | None = None,
     ) -> None:
+        if model is not None and not isinstance(model, Model):
+            raise PipelineDefinitionError(f"model= takes a pipelines.Model, got {model!r}.")
+        self.model = model
         self.entrypoint = func
         self.name = name or func.__name__
         self.enable_cache = enable_cache
@@ -89,6 +94,7 @@ class Pipeline:
             "source_root": str(source_root()),
             "enable_cache": self.enable_cache,
             "steps": [self._step_spec(inv) for inv in trace.invocations.values()],
+            **({"model": self.model.to_spec()} if self.model else {}),
         }
         try:
             return validate_spec(spec)
@@ -151,6 +157,7 @@ def pipeline(
     enable_cache: bool = True,
     run_name: str | None = None,
     wait: bool = True,
+    model: Model | None = None,
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 

@@ -18,6 +18,7 @@ SPEC_VERSION = 1
 DEFAULT_RUN_NAME_TEMPLATE = "{pipeline}-{date}-{time}"
 # Matched with fullmatch: `$` alone would also accept a trailing newline.
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$")
+_MODEL_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 _VERSION = re.compile(r"^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")  # numbers are given automatically
 _SOURCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 RUN_NAME_PLACEHOLDERS = ("pipeline", "date", "time")
@@ -202,6 +203,21 @@ def validate_spec(spec: Any) -> PipelineSpec:
         json.dumps(spec, allow_nan=False)
     except ValueError:
         raise SpecError("The spec holds NaN or infinity, which JSON cannot carry.") from None
+
+    model = spec.get("model")
+    if model is not None:
+        version = model.get("version") if isinstance(model, dict) else None
+        _require(
+            isinstance(model, dict)
+            and isinstance(model.get("name"), str)
+            and bool(_NAME.fullmatch(model["name"]))
+            and (
+                version is None
+                or (isinstance(version, str) and bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}", version)))
+            )
+            and isinstance(model.get("tags") or [], list),
+            f"model must be {{'name': ..., 'version': None or a name, 'tags': [...]}}, got {model!r}.",
+        )
 
     normalized = dict(spec)
     normalized["version"] = SPEC_VERSION

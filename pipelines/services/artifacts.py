@@ -31,6 +31,7 @@ class SavedOutput:
     metadata: tuple[dict[str, Any], ...] = ()
     tags: tuple[str, ...] = ()
     version: str | None = None  # a fixed version name; None numbers it
+    kind: str = "data"  # how it links to the run's model version: data or model
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,16 @@ from __future__ import annotations
 from django.utils import timezone
 
 from pipelines.engine.cache import cache_key, find_cached_outputs
-from pipelines.models import ArtifactVersionStatus, PipelineRun, StepRun, StepRunInput, StepRunOutput, StepStatus
+from pipelines.models import (
+    ArtifactKind,
+    ArtifactVersionStatus,
+    PipelineRun,
+    StepRun,
+    StepRunInput,
+    StepRunOutput,
+    StepStatus,
+)
+from pipelines.services.model_versions import model_version_link_artifacts
 from pipelines.services.transitions import move_steps
 
 
@@ -59,6 +68,10 @@ def step_runs_resolve_cached(*, run: PipelineRun, step_run_ids: list[int]) -> se
         StepRunOutput.objects.bulk_create(
             [StepRunOutput(step_run_id=step_id, name=name, artifact_version_id=av) for name, av in outputs.items()]
         )
+        if run.model_version_id:
+            model_version_link_artifacts(
+                model_version_id=run.model_version_id, links=dict.fromkeys(outputs.values(), ArtifactKind.DATA)
+            )
         StepRunInput.objects.bulk_create(
             [StepRunInput(step_run_id=step_id, name=name, artifact_version_id=av) for name, av in inputs.items()]
         )

@@ -13,6 +13,7 @@ from django.utils import timezone
 from pipelines.models import (
     FINISHED_STEP_STATUSES,
     SUCCESSFUL_STEP_STATUSES,
+    ModelVersion,
     Pipeline,
     PipelineRun,
     RunStatus,
@@ -26,7 +27,9 @@ def _render_run_name(template: str, *, pipeline: str, now: datetime) -> str:
     return template.format(pipeline=pipeline, date=now.strftime("%Y_%m_%d"), time=now.strftime("%H_%M_%S_%f"))
 
 
-def _create_run_row(*, pipeline: Pipeline, spec: PipelineSpec, user: AbstractBaseUser | None) -> PipelineRun:
+def _create_run_row(
+    *, pipeline: Pipeline, spec: PipelineSpec, user: AbstractBaseUser | None, model_version: ModelVersion | None
+) -> PipelineRun:
     base_name = _render_run_name(spec["run_name_template"], pipeline=pipeline.name, now=timezone.now())[:240]
     config = {
         "enable_cache": spec["enable_cache"],
@@ -48,6 +51,7 @@ def _create_run_row(*, pipeline: Pipeline, spec: PipelineSpec, user: AbstractBas
                     config=config,
                     triggered_by=user if user and user.is_authenticated else None,
                     queue=settings.PIPELINES["QUEUE"],
+                    model_version=model_version,
                 )
         except IntegrityError:
             if not PipelineRun.objects.filter(name=name).exists():
@@ -61,6 +65,7 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
     Raises SpecError (a ValueError) with a message for the caller when the spec
     cannot run; nothing is stored then.
     """
+    from pipelines.services.model_versions import model_version_resolve
     from pipelines.services.steps import step_runs_advance
 
     valid = validate_spec(spec)
@@ -68,7 +73,8 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
         pipeline, _ = Pipeline.objects.get_or_create(
             name=valid["pipeline"], defaults={"created_by": user if user and user.is_authenticated else None}
         )
-        run = _create_run_row(pipeline=pipeline, spec=valid, user=user)
+        model_version = model_version_resolve(spec_model=valid["model"], user=user) if valid.get("model") else None
+        run = _create_run_row(pipeline=pipeline, spec=valid, user=user, model_version=model_version)
         StepRun.objects.bulk_create(
             [
                 StepRun(

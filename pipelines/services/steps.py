@@ -30,6 +30,7 @@ from pipelines.sdk.retry import StepRetryConfig
 from pipelines.services.artifacts import SavedOutput, artifact_versions_make_ready
 from pipelines.services.cache_resolution import step_runs_resolve_cached
 from pipelines.services.metadata import run_metadata_create
+from pipelines.services.model_versions import model_version_link_artifacts
 from pipelines.services.runs import pipeline_run_finish_if_done, pipeline_run_mark_running
 from pipelines.services.transitions import move_steps
 
@@ -57,7 +58,7 @@ def _lock_run(run_id: int) -> PipelineRun:
     # Serialises the end of steps within one run: two parallel branches finishing
     # together must not both miss that their join step has become ready.
     # Only the columns the step services read: the spec can be large.
-    return PipelineRun.objects.select_for_update().only("id", "status", "queue").get(id=run_id)
+    return PipelineRun.objects.select_for_update().only("id", "status", "queue", "model_version_id").get(id=run_id)
 
 
 def _end_attempt(step_run_id: int, attempt: int, outcome: str, error: str = "") -> None:
@@ -289,6 +290,10 @@ def step_run_complete(
         if run is None:
             return Completion(recorded=False)
         artifact_versions_make_ready(step_run_id=step_run_id, outputs=outputs)
+        if run.model_version_id and outputs:
+            model_version_link_artifacts(
+                model_version_id=run.model_version_id, links={o.artifact_version_id: o.kind for o in outputs}
+            )
         if step_metadata:
             run_metadata_create(entries=step_metadata, step_run_id=step_run_id, logged_by_id=step_run_id)
         kept = _after_step_end(run, succeeded=True, keep_one=keep_next)

@@ -1,0 +1,76 @@
+"""The model control plane: model versions made by runs, their stages and artifacts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Max
+
+from pipelines.models import ArtifactKind, MLModel, ModelStage, ModelVersion, ModelVersionArtifact
+from pipelines.sdk.spec import SpecError
+
+LIVE_STAGES = (ModelStage.STAGING, ModelStage.PRODUCTION)
+
+
+class ModelStageTaken(ValueError):
+    """Another version holds the stage; promoting needs force=True."""
+
+
+def model_version_resolve(*, spec_model: dict[str, Any], user: AbstractBaseUser | None) -> ModelVersion:
+    """The version a run works on: a new numbered one when the spec names none, else
+    the named (or numbered) one, created if it does not exist yet."""
+    model, _ = MLModel.objects.get_or_create(
+        name=spec_model["name"],
+        defaults={
+            "description": spec_model.get("description") or "",
+            "tags": spec_model.get("tags") or [],
+            "created_by": user if user and user.is_authenticated else None,
+        },
+    )
+    MLModel.objects.select_for_update().filter(id=model.id).first()  # serialise numbering
+    wanted = spec_model.get("version")
+    if wanted is not None:
+        wanted = str(wanted)
+        found = model.versions.filter(number=int(wanted)) if wanted.isdigit() else model.versions.filter(name=wanted)
+        if found.exists():
+            return found.get()
+        if wanted.isdigit():
+            raise SpecError(f"Model {model.name!r} has no version number {wanted}; leave version out to make one.")
+    number = (model.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+    return ModelVersion.objects.create(
+        model=model, number=number, name=wanted or str(number), description=spec_model.get("description") or ""
+    )
+
+
+def model_version_set_stage(*, version: ModelVersion, stage: str, force: bool = False) -> ModelVersion:
+    if stage not in ModelStage.values:
+        raise ValueError(f"Unknown stage {stage!r}; stages are {', '.join(ModelStage.values)}.")
+    with transaction.atomic():
+        MLModel.objects.select_for_update().filter(id=version.model_id).first()
+        if stage in LIVE_STAGES:
+            holder = version.model.versions.filter(stage=stage).exclude(id=version.id).first()
+            if holder is not None:
+                if not force:
+                    raise ModelStageTaken(
+                        f"Version {holder.name} of {version.model.name} is in {stage}; pass force=True to move "
+                        f"it to archived and promote version {version.name}."
+                    )
+                ModelVersion.objects.filter(id=holder.id).update(stage=ModelStage.ARCHIVED)
+        ModelVersion.objects.filter(id=version.id).update(stage=stage)
+    version.refresh_from_db()
+    return version
+
+
+def model_version_link_artifacts(*, model_version_id: int, links: dict[int, str]) -> None:
+    """Link artifact versions (id -> kind) to a model version, once each."""
+    ModelVersionArtifact.objects.bulk_create(
+        [
+            ModelVersionArtifact(
+                model_version_id=model_version_id, artifact_version_id=av, kind=kind or ArtifactKind.DATA
+            )
+            for av, kind in links.items()
+        ],
+        ignore_conflicts=True,
+    )
