@@ -9,6 +9,9 @@ from pipelines.models import (
     ApiToken,
     Artifact,
     ArtifactVersion,
+    MLModel,
+    ModelVersion,
+    ModelVersionArtifact,
     Pipeline,
     PipelineRun,
     RunMetadata,
@@ -139,3 +142,26 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(MLModel)
+class MLModelAdmin(admin.ModelAdmin):
+    list_display = ["name", "created_at", "created_by"]
+    search_fields = ["name"]
+    readonly_fields = ["created_by", "created_at"]
+
+
+class ModelVersionArtifactInline(LinkInline):
+    model = ModelVersionArtifact
+    fields = ["artifact_version", "kind"]
+    readonly_fields = fields
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(HistoryAdmin):
+    """Stage changes go through the API (they may archive another version)."""
+
+    list_display = ["model", "number", "name", "stage", "created_at"]
+    list_filter = ["stage"]
+    list_select_related = ["model"]
+    inlines = [ModelVersionArtifactInline]

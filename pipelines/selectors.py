@@ -18,6 +18,9 @@ from django.utils import timezone
 from pipelines.models import (
     ArtifactVersion,
     ArtifactVersionStatus,
+    MLModel,
+    ModelVersion,
+    ModelVersionArtifact,
     Pipeline,
     PipelineRun,
     StepRun,
@@ -95,3 +98,16 @@ def latest_metadata(rows: Any) -> list[dict[str, Any]]:
     for row in rows:
         latest[row.key] = {"key": row.key, "value": row.value, "type": row.type}
     return list(latest.values())
+
+
+def models_visible_to(user: AbstractBaseUser) -> QuerySet[MLModel]:
+    return MLModel.objects.all()
+
+
+def model_versions_visible_to(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
+    links = ModelVersionArtifact.objects.select_related("artifact_version__artifact").prefetch_related(
+        "artifact_version__metadata"
+    )
+    return ModelVersion.objects.select_related("model").prefetch_related(
+        "metadata", "runs", Prefetch("artifact_links", queryset=links)
+    )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
-from pipelines.models import Artifact, ArtifactVersion, PipelineRun, StepRun
+from pipelines.models import Artifact, ArtifactVersion, MLModel, ModelStage, ModelVersion, PipelineRun, StepRun
 
 
 def _id_or_name(field: str):  # type: ignore[no-untyped-def]
@@ -69,4 +69,32 @@ class ArtifactVersionFilter(django_filters.FilterSet):
 
     class Meta:
         model = ArtifactVersion
+        fields: list[str] = []
+
+
+class ModelFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = MLModel
+        fields: list[str] = []
+
+
+def _version_or_stage(queryset: QuerySet, name: str, value: str) -> QuerySet:
+    """A version name or number, or a stage (`latest` is the newest version)."""
+    if value == "latest":
+        newest = ModelVersion.objects.filter(model=OuterRef("model")).order_by("-number").values("number")[:1]
+        return queryset.filter(number=Subquery(newest))
+    if value in ModelStage.values:
+        return queryset.filter(stage=value)
+    return queryset.filter(number=int(value)) if value.isdigit() else queryset.filter(name=value)
+
+
+class ModelVersionFilter(django_filters.FilterSet):
+    model = django_filters.CharFilter(method=_id_or_name("model"), help_text="Model id or name.")
+    version = django_filters.CharFilter(method=_version_or_stage, help_text="Name, number, stage or `latest`.")
+    stage = django_filters.CharFilter()
+
+    class Meta:
+        model = ModelVersion
         fields: list[str] = []

@@ -4,7 +4,17 @@ from typing import Any
 
 from rest_framework import serializers
 
-from pipelines.models import Artifact, ArtifactVersion, Pipeline, PipelineRun, StepAttempt, StepRun
+from pipelines.models import (
+    Artifact,
+    ArtifactVersion,
+    MLModel,
+    ModelStage,
+    ModelVersion,
+    Pipeline,
+    PipelineRun,
+    StepAttempt,
+    StepRun,
+)
 from pipelines.selectors import latest_metadata
 
 
@@ -179,6 +189,7 @@ class MetadataCreateSerializer(serializers.Serializer):
     artifact_version = serializers.IntegerField(required=False)
     step_run = serializers.IntegerField(required=False)
     pipeline_run = serializers.IntegerField(required=False)
+    model_version = serializers.IntegerField(required=False)
     entries = serializers.ListField(child=serializers.DictField(), allow_empty=False, max_length=1000)
 
 
@@ -205,3 +216,48 @@ class RunProgressSerializer(serializers.Serializer):
     steps = serializers.DictField(child=serializers.CharField())
     workers_alive = serializers.IntegerField()
     run = PipelineRunDetailSerializer(required=False, help_text="The whole run, in the answer that sees it finished.")
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MLModel
+        fields = ["id", "name", "description", "tags", "created_at"]
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name")
+    run_metadata = serializers.SerializerMethodField()
+    artifacts = serializers.SerializerMethodField()
+    runs = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "model",
+            "number",
+            "name",
+            "stage",
+            "description",
+            "created_at",
+            "run_metadata",
+            "artifacts",
+            "runs",
+        ]
+
+    def get_run_metadata(self, obj: ModelVersion) -> list[dict[str, Any]]:
+        return latest_metadata(obj.metadata.all())
+
+    def get_artifacts(self, obj: ModelVersion) -> list[dict[str, Any]]:
+        return [
+            {"kind": link.kind, "artifact_version": version_representation(link.artifact_version)}
+            for link in obj.artifact_links.all()
+        ]
+
+    def get_runs(self, obj: ModelVersion) -> list[dict[str, Any]]:
+        return [{"id": run.id, "name": run.name, "status": run.status} for run in obj.runs.all()]
+
+
+class StageSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=ModelStage.choices)
+    force = serializers.BooleanField(default=False)

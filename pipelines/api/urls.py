@@ -11,5 +11,7 @@ router.register("steps", views.StepRunViewSet, basename="step")
 router.register("artifacts", views.ArtifactViewSet, basename="artifact")
 router.register("artifact-versions", views.ArtifactVersionViewSet, basename="artifact-version")
 router.register("metadata", views.RunMetadataViewSet, basename="metadata")
+router.register("models", views.ModelViewSet, basename="model")
+router.register("model-versions", views.ModelVersionViewSet, basename="model-version")
 
 urlpatterns = router.urls

@@ -16,10 +16,11 @@ from pipelines import selectors
 from pipelines.api import filters
 from pipelines.api import serializers as s
 from pipelines.api.permissions import run_token_of
-from pipelines.models import FINISHED_RUN_STATUSES, Artifact
+from pipelines.models import FINISHED_RUN_STATUSES, Artifact, ArtifactVersion, ModelVersion, PipelineRun, StepRun
 from pipelines.sdk.metadata import MetadataError
 from pipelines.sdk.spec import SpecError
 from pipelines.services.metadata import run_metadata_create
+from pipelines.services.model_versions import ModelStageTaken, model_version_set_stage
 from pipelines.services.runs import pipeline_run_create, pipeline_run_stop
 
 # How often a waiting request looks at the run's revision: one indexed read of one
@@ -152,6 +153,37 @@ class ArtifactVersionViewSet(ReadOnlyViewSet):
         return selectors.artifact_versions_visible_to(self.request.user)
 
 
+class ModelViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
+    serializer_class = s.ModelSerializer
+    filterset_class = filters.ModelFilter
+    ordering_fields = ["id", "name", "created_at"]
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.models_visible_to(self.request.user)
+
+
+class ModelVersionViewSet(ReadOnlyViewSet):
+    serializer_class = s.ModelVersionSerializer
+    filterset_class = filters.ModelVersionFilter
+    ordering_fields = ["id", "number", "created_at"]
+    ordering = ["-number"]
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.model_versions_visible_to(self.request.user)
+
+    @extend_schema(request=s.StageSerializer, responses=s.ModelVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def stage(self, request: Request, pk: str) -> Response:
+        """Move the version to a stage; taking a stage another version holds needs force."""
+        data = s.StageSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            version = model_version_set_stage(version=self.get_object(), **data.validated_data)
+        except ModelStageTaken as exc:
+            raise ValidationError(str(exc)) from None
+        return Response(s.ModelVersionSerializer(self.get_queryset().get(id=version.id)).data)
+
+
 class RunMetadataViewSet(viewsets.GenericViewSet):
     serializer_class = s.MetadataCreateSerializer
     run_token_may_write = True  # within its own run, checked below
@@ -166,9 +198,10 @@ class RunMetadataViewSet(viewsets.GenericViewSet):
             "artifact_version": selectors.artifact_versions_visible_to(request.user),
             "step_run": selectors.steps_visible_to(request.user),
             "pipeline_run": selectors.runs_visible_to(request.user),
+            "model_version": selectors.model_versions_visible_to(request.user),
         }
         if len(target) != 1:
-            raise ValidationError("Give exactly one target: artifact_version, step_run or pipeline_run.")
+            raise ValidationError("Give exactly one target: artifact_version, step_run, pipeline_run or model_version.")
         ((kind, target_id),) = target.items()
         if not visible[kind].filter(id=target_id).exists():
             raise NotFound(f"No {kind.replace('_', ' ')} with id {target_id}.")
@@ -184,10 +217,9 @@ class RunMetadataViewSet(viewsets.GenericViewSet):
 
 def _belongs_to_run(kind: str, target_id: int, run_id: int | None) -> bool:
     lookups = {
-        "pipeline_run": selectors.PipelineRun.objects.filter(id=target_id, id__in=[run_id]),
-        "step_run": selectors.StepRun.objects.filter(id=target_id, pipeline_run_id=run_id),
-        "artifact_version": selectors.ArtifactVersion.objects.filter(
-            id=target_id, producer_step_run__pipeline_run_id=run_id
-        ),
+        "pipeline_run": PipelineRun.objects.filter(id=target_id).filter(id=run_id),
+        "step_run": StepRun.objects.filter(id=target_id, pipeline_run_id=run_id),
+        "artifact_version": ArtifactVersion.objects.filter(id=target_id, producer_step_run__pipeline_run_id=run_id),
+        "model_version": ModelVersion.objects.filter(id=target_id, runs__id=run_id),
     }
     return lookups[kind].exists()

@@ -16,7 +16,13 @@ from pipelines.sdk.exceptions import (
     StepContextError,
 )
 from pipelines.sdk.metadata import DType, MetadataError, Path, StorageSize, Uri
-from pipelines.sdk.metadata_logging import log_artifact_metadata, log_metadata, log_step_metadata
+from pipelines.sdk.metadata_logging import (
+    log_artifact_metadata,
+    log_metadata,
+    log_model_metadata,
+    log_step_metadata,
+)
+from pipelines.sdk.model import Model
 from pipelines.sdk.pipeline import Pipeline, pipeline
 from pipelines.sdk.retry import StepRetryConfig
 from pipelines.sdk.step import Step, step
@@ -26,6 +32,7 @@ __all__ = [
     "AuthenticationError",
     "DType",
     "MetadataError",
+    "Model",
     "NoWorkerError",
     "NonRetryableError",
     "Path",
@@ -44,6 +51,7 @@ __all__ = [
     "load_artifact",
     "log_artifact_metadata",
     "log_metadata",
+    "log_model_metadata",
     "log_step_metadata",
     "pipeline",
     "step",

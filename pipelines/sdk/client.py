@@ -9,7 +9,16 @@ from typing import Any
 
 from pipelines.sdk.config import load_client_config
 from pipelines.sdk.exceptions import AuthenticationError, ServerError
-from pipelines.sdk.models import Artifact, ArtifactVersion, Page, PipelineModel, PipelineRun, StepRun
+from pipelines.sdk.models import (
+    Artifact,
+    ArtifactVersion,
+    ModelInfo,
+    ModelVersion,
+    Page,
+    PipelineModel,
+    PipelineRun,
+    StepRun,
+)
 
 
 class Client:
@@ -103,12 +112,14 @@ class Client:
         artifact_version_id: int | None = None,
         step_run_id: int | None = None,
         pipeline_run_id: int | None = None,
+        model_version_id: int | None = None,
     ) -> None:
         """Store encoded metadata entries (see `pipelines.sdk.metadata.encode`) on one target."""
         target = {
             "artifact_version": artifact_version_id,
             "step_run": step_run_id,
             "pipeline_run": pipeline_run_id,
+            "model_version": model_version_id,
         }
         body = {key: value for key, value in target.items() if value is not None}
         self._request("POST", "metadata/", json={**body, "entries": entries})
@@ -133,6 +144,41 @@ class Client:
         """Ready artifact versions. Filters: artifact (id or name), version, tag,
         metadata_key, created_after, created_before."""
         return self._list("artifact-versions/", ArtifactVersion, page=page, size=size, sort_by=sort_by, filters=filters)
+
+    # --- models -------------------------------------------------------------------
+    def get_model(self, name_or_id: int | str) -> ModelInfo:
+        return ModelInfo.from_api(self._request("GET", f"models/{name_or_id}/"), self)
+
+    def list_models(self, *, page: int = 1, size: int = 50, sort_by: str = "name", **filters: Any) -> Page[ModelInfo]:
+        return self._list("models/", ModelInfo, page=page, size=size, sort_by=sort_by, filters=filters)
+
+    def get_model_version(self, model_name_or_id: int | str, version_or_stage: int | str = "latest") -> ModelVersion:
+        """A version by name, number, stage (staging, production, archived) or `latest`."""
+        found = self.list_model_versions(model_name_or_id, version=str(version_or_stage), size=1)
+        if not found.items:
+            raise KeyError(f"Model {model_name_or_id!r} has no version {version_or_stage!r}.")
+        return found.items[0]
+
+    def get_model_version_by_id(self, model_version_id: int) -> ModelVersion:
+        return ModelVersion.from_api(self._request("GET", f"model-versions/{model_version_id}/"), self)
+
+    def list_model_versions(
+        self, model_name_or_id: int | str, *, page: int = 1, size: int = 50, sort_by: str = "-number", **filters: Any
+    ) -> Page[ModelVersion]:
+        """Versions of a model. Filters: stage, version (name, number, stage or `latest`)."""
+        filters = {**filters, "model": model_name_or_id}
+        return self._list("model-versions/", ModelVersion, page=page, size=size, sort_by=sort_by, filters=filters)
+
+    def update_model_version(
+        self, model_name_or_id: int | str, version_name_or_id: int | str, *, stage: str, force: bool = False
+    ) -> ModelVersion:
+        """Move a version to a stage; taking a stage another version holds needs force=True."""
+        if isinstance(version_name_or_id, int):
+            version_id = version_name_or_id
+        else:
+            version_id = self.get_model_version(model_name_or_id, version_name_or_id).id
+        data = self._request("POST", f"model-versions/{version_id}/stage/", json={"stage": stage, "force": force})
+        return ModelVersion.from_api(data, self)
 
     def _list(self, path: str, model: Any, *, page: int, size: int, sort_by: str, filters: dict[str, Any]) -> Page[Any]:
         if page < 1 or not 1 <= size <= 500:

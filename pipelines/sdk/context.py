@@ -74,6 +74,28 @@ class StepContext:
     # Gives (server URL, run-scoped token) for Client() inside the step; the worker
     # makes the token on first use and revokes it when the attempt ends.
     client_credentials: Callable[[], tuple[str, str]] | None = field(default=None, repr=False)
+    # The model version the run works on (pipeline `model=`), if any.
+    model_version_id: int | None = None
+    _model_version: Any = field(default=None, repr=False)
+
+    @property
+    def model_version(self) -> Any:
+        """The run's model version (`.name`, `.number`, `.stage`, `.run_metadata`,
+        `.get_artifact(...)`, `.log_metadata(...)`), fetched on first use."""
+        if self.model_version_id is None:
+            raise StepContextError(
+                f"Step {self.step_name!r} runs in a pipeline without a model; give the pipeline "
+                "@pipeline(model=Model(name=...))."
+            )
+        if self._model_version is None:
+            from pipelines.sdk.client import Client
+
+            self._model_version = Client().get_model_version_by_id(self.model_version_id)
+        return self._model_version
+
+    @property
+    def model(self) -> Any:
+        return self.model_version
 
     @property
     def step_name(self) -> str:

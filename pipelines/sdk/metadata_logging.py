@@ -116,3 +116,19 @@ def log_artifact_metadata(
         raise ValueError("log_artifact_metadata() outside a step needs artifact_name.")
     else:
         log_metadata(metadata, artifact_name=artifact_name, artifact_version=artifact_version)
+
+
+def log_model_metadata(
+    metadata: dict[str, Any], model_name: str | None = None, model_version: str | int | None = None
+) -> None:
+    """Metadata for a model version: the run's own one when called in a step without
+    a name, else `model_name` at `model_version` (a name, number, stage or `latest`)."""
+    context = _in_step()
+    if model_name is None:
+        if context is None:
+            raise ValueError("log_model_metadata() outside a step needs model_name.")
+        context.model_version.log_metadata(metadata)
+        return
+    from pipelines.sdk.client import Client
+
+    Client().get_model_version(model_name, model_version or "latest").log_metadata(metadata)

@@ -295,3 +295,76 @@ class PipelineModel:
     @classmethod
     def from_api(cls, data: dict[str, Any], client: Client | None) -> PipelineModel:
         return cls(id=data["id"], name=data["name"], created_at=_time(data.get("created_at")))
+
+
+@dataclass
+class ModelInfo:
+    id: int
+    name: str
+    description: str
+    tags: list[str]
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any], client: Client | None) -> ModelInfo:
+        return cls(id=data["id"], name=data["name"], description=data.get("description", ""), tags=data.get("tags", []))
+
+
+@dataclass
+class ModelVersion:
+    """A version of a model: its stage, metadata, and the artifacts runs linked to it."""
+
+    id: int
+    model_name: str
+    number: int
+    name: str
+    stage: str
+    run_metadata: dict[str, MetadataEntry]
+    artifacts: list[tuple[str, ArtifactVersion]]
+    run_ids: list[int]
+    _client: Client | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any], client: Client | None) -> ModelVersion:
+        return cls(
+            id=data["id"],
+            model_name=data["model"],
+            number=data["number"],
+            name=data["name"],
+            stage=data["stage"],
+            run_metadata=entries_from_api(data.get("run_metadata")),
+            artifacts=[(a["kind"], ArtifactVersion.from_api(a["artifact_version"], client)) for a in data["artifacts"]],
+            run_ids=[run["id"] for run in data.get("runs", [])],
+            _client=client,
+        )
+
+    def _find(self, name: str, version: str | int | None, kind: str | None) -> ArtifactVersion | None:
+        matches = [
+            av
+            for link_kind, av in self.artifacts
+            if av.artifact_name == name
+            and (kind is None or link_kind == kind)
+            and (version is None or av.version == str(version))
+        ]
+        return max(matches, key=lambda av: av.id) if matches else None
+
+    def get_artifact(self, name: str, version: str | int | None = None) -> ArtifactVersion | None:
+        """A linked artifact version by artifact name (the newest when no version is given)."""
+        return self._find(name, version, None)
+
+    def get_model_artifact(self, name: str, version: str | int | None = None) -> ArtifactVersion | None:
+        return self._find(name, version, "model")
+
+    def get_data_artifact(self, name: str, version: str | int | None = None) -> ArtifactVersion | None:
+        return self._find(name, version, "data")
+
+    def log_metadata(self, metadata: dict[str, Any]) -> None:
+        from pipelines.sdk.metadata import encode
+
+        assert self._client is not None
+        self._client.create_run_metadata(encode(metadata), model_version_id=self.id)
+
+    def set_stage(self, stage: str, force: bool = False) -> ModelVersion:
+        assert self._client is not None
+        updated = self._client.update_model_version(self.model_name, self.id, stage=stage, force=force)
+        self.__dict__.update({k: v for k, v in updated.__dict__.items() if k != "_client"})
+        return self

@@ -30,12 +30,15 @@ def run_metadata_create(
     artifact_version_id: int | None = None,
     step_run_id: int | None = None,
     pipeline_run_id: int | None = None,
+    model_version_id: int | None = None,
     logged_by_id: int | None = None,
 ) -> list[RunMetadata]:
     """Store metadata entries on exactly one target. Raises MetadataError on bad input."""
-    targets = [t for t in (artifact_version_id, step_run_id, pipeline_run_id) if t is not None]
+    targets = [t for t in (artifact_version_id, step_run_id, pipeline_run_id, model_version_id) if t is not None]
     if len(targets) != 1:
-        raise MetadataError("Metadata needs exactly one target: an artifact version, a step run or a run.")
+        raise MetadataError(
+            "Metadata needs exactly one target: an artifact version, a step run, a run or a model version."
+        )
     if not isinstance(entries, list):
         raise MetadataError("Metadata entries must be a list.")
     return RunMetadata.objects.bulk_create(
@@ -47,6 +50,7 @@ def run_metadata_create(
                 artifact_version_id=artifact_version_id,
                 step_run_id=step_run_id,
                 pipeline_run_id=pipeline_run_id,
+                model_version_id=model_version_id,
                 logged_by_id=logged_by_id,
             )
             for entry in map(_check, entries)

@@ -227,7 +227,13 @@ def test_the_reference_page_snippets_run_on_the_worker(running_worker):
     assert context["uri"] == run.steps["my_step"].output.uri
     assert context["materializer"] == "BuiltInContainerMaterializer"
     assert run.steps["my_metadata_step"].output.load() == 0.91
+    assert run.steps["my_model_step"].output.load() == {"some_value": 42, "accuracy": 0.91}
     assert Client().list_artifact_versions(artifact="my_dataset").total == 1
+    version = Client().get_model_version("demo_model", "v1")
+    assert version.number == 1
+    assert run.id in version.run_ids
+    assert len(version.run_ids) == 2  # the dataset run and this one work on the same version
+    assert version.get_data_artifact("my_dataset").version == "my_version"
 
 
 def test_a_fixed_artifact_version_cannot_be_written_twice(running_worker):

@@ -21,6 +21,8 @@ MODELS = [
     "apitoken",
     "stepattempt",
     "runmetadata",
+    "mlmodel",
+    "modelversion",
 ]
 
 

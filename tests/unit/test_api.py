@@ -167,7 +167,15 @@ def test_the_answer_that_sees_the_run_finished_carries_the_whole_run(api, owner)
 
 @pytest.mark.parametrize(
     "endpoint",
-    ["/api/v1/runs/", "/api/v1/steps/", "/api/v1/pipelines/", "/api/v1/artifacts/", "/api/v1/artifact-versions/"],
+    [
+        "/api/v1/runs/",
+        "/api/v1/steps/",
+        "/api/v1/pipelines/",
+        "/api/v1/artifacts/",
+        "/api/v1/artifact-versions/",
+        "/api/v1/models/",
+        "/api/v1/model-versions/",
+    ],
 )
 def test_every_list_endpoint_costs_the_same_queries_for_few_or_many_rows(
     api, owner, endpoint, django_assert_max_num_queries
@@ -176,7 +184,10 @@ def test_every_list_endpoint_costs_the_same_queries_for_few_or_many_rows(
     from pipelines.models import StepRun
 
     def add_completed_run() -> None:
-        run = pipeline_run_create(spec=sample.metadata_pipeline.compile(), user=owner)
+        from pipelines import Model, pipeline
+
+        with_model = pipeline(name="metadata_with_model", model=Model(name="m"))(sample.metadata_pipeline.entrypoint)
+        run = pipeline_run_create(spec=with_model.with_options(enable_cache=False).compile(), user=owner)
         step_run_execute(step_run_id=StepRun.objects.get(pipeline_run=run).id)
 
     add_completed_run()
