@@ -33,6 +33,7 @@ from pipelines.sdk import (
     log_model_metadata,
     log_step_metadata,
     pipeline,
+    save_artifact,
     step,
 )
 
@@ -63,5 +64,6 @@ __all__ = [
     "log_model_metadata",
     "log_step_metadata",
     "pipeline",
+    "save_artifact",
     "step",
 ]

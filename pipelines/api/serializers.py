@@ -261,3 +261,20 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 class StageSerializer(serializers.Serializer):
     stage = serializers.ChoiceField(choices=ModelStage.choices)
     force = serializers.BooleanField(default=False)
+
+
+class SaveArtifactSerializer(serializers.Serializer):
+    artifact = serializers.RegexField(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$")
+    version = serializers.RegexField(r"^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$", required=False, allow_null=True)
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), default=list, max_length=50)
+
+
+class FinishArtifactSerializer(serializers.Serializer):
+    materializer = serializers.RegexField(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+    data_type = serializers.CharField(max_length=500, allow_blank=True)
+    metadata = serializers.ListField(child=serializers.DictField(), default=list, max_length=1000)
+
+
+class PendingArtifactVersionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    uri = serializers.CharField()

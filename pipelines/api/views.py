@@ -16,12 +16,26 @@ from pipelines import selectors
 from pipelines.api import filters
 from pipelines.api import serializers as s
 from pipelines.api.permissions import run_token_of
-from pipelines.models import FINISHED_RUN_STATUSES, Artifact, ArtifactVersion, ModelVersion, PipelineRun, StepRun
+from pipelines.models import (
+    FINISHED_RUN_STATUSES,
+    Artifact,
+    ArtifactVersion,
+    ArtifactVersionStatus,
+    ModelVersion,
+    PipelineRun,
+    StepRun,
+)
 from pipelines.sdk.metadata import MetadataError
 from pipelines.sdk.spec import SpecError
+from pipelines.services.artifacts import (
+    ArtifactVersionTaken,
+    artifact_version_finish_saved,
+    artifact_version_start_saved,
+)
 from pipelines.services.metadata import run_metadata_create
 from pipelines.services.model_versions import ModelStageTaken, model_version_set_stage
 from pipelines.services.runs import pipeline_run_create, pipeline_run_stop
+from pipelines.storage import artifact_store
 
 # How often a waiting request looks at the run's revision: one indexed read of one
 # row, cheap enough that clients learn of a change within this delay.
@@ -148,9 +162,47 @@ class ArtifactVersionViewSet(ReadOnlyViewSet):
     filterset_class = filters.ArtifactVersionFilter
     ordering_fields = ["id", "number", "created_at", "size"]
     ordering = ["-id"]
+    # save_artifact from a step writes artifacts of its own run (checked below).
+    run_token_may_write = True
 
     def get_queryset(self) -> QuerySet:
         return selectors.artifact_versions_visible_to(self.request.user)
+
+    @extend_schema(request=s.SaveArtifactSerializer, responses={201: s.PendingArtifactVersionSerializer})
+    def create(self, request: Request) -> Response:
+        """Start saving an artifact version: answers where to write its files (`uri`);
+        then POST `finish/`. Needs a store the caller can write to."""
+        data = s.SaveArtifactSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token = run_token_of(request)
+        try:
+            pending = artifact_version_start_saved(
+                artifact_name=data.validated_data["artifact"],
+                version=data.validated_data.get("version"),
+                tags=data.validated_data["tags"],
+                store=artifact_store(),
+                producer_step_run_id=token.step_run_id if token else None,
+                producer_attempt=token.attempt or 0 if token else 0,
+            )
+        except ArtifactVersionTaken as exc:
+            raise ValidationError(str(exc)) from None
+        return Response({"id": pending.id, "uri": pending.uri}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.FinishArtifactSerializer, responses=s.ArtifactVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def finish(self, request: Request, pk: str) -> Response:
+        """Make a saved version ready once its files are written (the server checksums them)."""
+        data = s.FinishArtifactSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = get_object_or_404(ArtifactVersion.objects.filter(status=ArtifactVersionStatus.PENDING), id=pk)
+        token = run_token_of(request)
+        if token is not None and version.producer_step_run_id != token.step_run_id:
+            raise PermissionDenied("A step's run token may only finish artifacts its own step started.")
+        try:
+            version = artifact_version_finish_saved(version=version, store=artifact_store(), **data.validated_data)
+        except (OSError, ValueError, MetadataError) as exc:
+            raise ValidationError(f"Could not finish artifact version {pk}: {exc}") from None
+        return Response(s.ArtifactVersionSerializer(self.get_queryset().get(id=version.id)).data)
 
 
 class ModelViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):

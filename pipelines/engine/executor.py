@@ -17,7 +17,6 @@ from pipelines.engine.heartbeat import heartbeating
 from pipelines.engine.log_capture import capture_step_output
 from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
 from pipelines.sdk.artifact_loading import load_artifact_version
-from pipelines.sdk.artifact_store import LocalArtifactStore
 from pipelines.sdk.context import (
     InputArtifact,
     OutputTarget,
@@ -40,6 +39,7 @@ from pipelines.services.steps import (
     step_run_fail,
 )
 from pipelines.services.tokens import run_token_create, run_tokens_revoke
+from pipelines.storage import artifact_store
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +75,6 @@ class _Attempt:
     @property
     def input_ids(self) -> dict[str, int]:
         return {name: version.id for name, version in self.input_versions.items()}
-
-
-def artifact_store() -> LocalArtifactStore:
-    return LocalArtifactStore(settings.PIPELINES["ARTIFACT_STORE_ROOT"])
 
 
 def _import_step(step_run: StepRun) -> Step:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipelines.sdk.artifact_config import ArtifactConfig
-from pipelines.sdk.artifacts_api import load_artifact
+from pipelines.sdk.artifacts_api import load_artifact, save_artifact
 from pipelines.sdk.context import StepContext, get_step_context
 from pipelines.sdk.exceptions import (
     AuthenticationError,
@@ -54,5 +54,6 @@ __all__ = [
     "log_model_metadata",
     "log_step_metadata",
     "pipeline",
+    "save_artifact",
     "step",
 ]

@@ -51,6 +51,11 @@ class LocalArtifactStore:
             self.root / "runs" / str(run_id) / "steps" / str(step_run_id) / f"attempt-{attempt}" / str(output_index)
         )
 
+    def uri_for_saved(self, *, version_id: int) -> str:
+        """The directory of an artifact version saved with `save_artifact` (not a step output)."""
+        _check_id("version_id", version_id)
+        return str(self.root / "saved" / str(version_id))
+
     def resolve(self, uri: str | os.PathLike[str]) -> Path:
         """The real path of `uri`, refusing anything that is not strictly inside root.
 

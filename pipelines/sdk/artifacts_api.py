@@ -10,3 +10,45 @@ def load_artifact(name_or_id: str | int, version: str | int | None = None) -> An
     from pipelines.sdk.client import Client
 
     return Client().get_artifact_version(name_or_id, version).load()
+
+
+def save_artifact(
+    data: Any,
+    name: str,
+    version: str | None = None,
+    tags: list[str] | None = None,
+    materializer: type | None = None,
+) -> Any:
+    """Store `data` as a new version of artifact `name`, inside a step or from a script.
+
+    The files are written straight to the artifact store (this process must reach it,
+    as workers do); the server then checksums them and makes the version ready.
+    Returns the ArtifactVersion.
+    """
+    from pipelines.sdk.client import Client
+    from pipelines.sdk.materializers import materializer_registry
+    from pipelines.sdk.metadata import encode
+    from pipelines.sdk.models import ArtifactVersion
+    from pipelines.sdk.source import source_of
+
+    client = Client()
+    chosen = materializer or materializer_registry.materializer_for_value(data)
+    pending = client._request(
+        "POST", "artifact-versions/", json={"artifact": name, "version": version, "tags": list(tags or [])}
+    )
+    writer = chosen(pending["uri"])
+    writer.save(data)
+    try:
+        metadata = encode(writer.extract_metadata(data) or {})
+    except Exception:  # metadata is a nicety; the artifact is what matters
+        metadata = []
+    finished = client._request(
+        "POST",
+        f"artifact-versions/{pending['id']}/finish/",
+        json={
+            "materializer": source_of(chosen),
+            "data_type": f"{type(data).__module__}.{type(data).__qualname__}",
+            "metadata": metadata,
+        },
+    )
+    return ArtifactVersion.from_api(finished, client)

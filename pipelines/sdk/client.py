@@ -192,7 +192,8 @@ class Client:
     def get_artifact_version(self, name_or_id: int | str, version: str | int | None = None) -> ArtifactVersion:
         if version is None and isinstance(name_or_id, int):
             return ArtifactVersion.from_api(self._request("GET", f"artifact-versions/{name_or_id}/"), self)
-        params: dict[str, Any] = {"artifact": name_or_id, "limit": 1, "ordering": "-number"}
+        # The newest version (by creation; fixed-name versions have no number).
+        params: dict[str, Any] = {"artifact": name_or_id, "limit": 1, "ordering": "-id"}
         if version is not None:
             params["version"] = str(version)
         results = self._request("GET", "artifact-versions/", params=params)["results"]

@@ -3,12 +3,14 @@ writes its files, made ready (numbered, checksummed, linked) when it completes."
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 
 from pipelines.models import Artifact, ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
+from pipelines.sdk.artifact_store import LocalArtifactStore
 from pipelines.services.metadata import run_metadata_create
 
 
@@ -115,3 +117,68 @@ def artifact_versions_make_ready(*, step_run_id: int, outputs: list[SavedOutput]
         if output.metadata:
             run_metadata_create(entries=list(output.metadata), artifact_version_id=version.id, logged_by_id=step_run_id)
         StepRunOutput.objects.create(step_run_id=step_run_id, name=output.name, artifact_version_id=version.id)
+
+
+def artifact_version_start_saved(
+    *,
+    artifact_name: str,
+    version: str | None,
+    tags: list[str],
+    store: LocalArtifactStore,
+    producer_step_run_id: int | None = None,
+    producer_attempt: int = 0,
+) -> ArtifactVersion:
+    """A pending version for `save_artifact`; the caller writes its files to `.uri`."""
+    with transaction.atomic():
+        artifact, _ = Artifact.objects.get_or_create(name=artifact_name)
+        if version is not None and artifact.versions.filter(version=version).exists():
+            raise ArtifactVersionTaken(
+                f"Artifact {artifact_name!r} already has a version {version!r}, and versions never change; "
+                "choose another version or leave it out to number it automatically."
+            )
+        pending = ArtifactVersion.objects.create(
+            artifact=artifact,
+            status=ArtifactVersionStatus.PENDING,
+            uri=f"pending:{uuid.uuid4()}",
+            tags=tags,
+            producer_step_run_id=producer_step_run_id,
+            producer_attempt=producer_attempt,
+            # A fixed version is taken now (the unique constraint then stops a second
+            # writer); a numbered one gets its number when it becomes ready.
+            version=version,
+        )
+        pending.uri = store.uri_for_saved(version_id=pending.id)
+        ArtifactVersion.objects.filter(id=pending.id).update(uri=pending.uri)
+    return pending
+
+
+def artifact_version_finish_saved(
+    *,
+    version: ArtifactVersion,
+    materializer: str,
+    data_type: str,
+    metadata: list[dict[str, Any]],
+    store: LocalArtifactStore,
+) -> ArtifactVersion:
+    """Make a saved version ready: the server checksums the files the caller wrote."""
+    checksum, size = store.checksum(version.uri)
+    with transaction.atomic():
+        Artifact.objects.select_for_update().filter(id=version.artifact_id).first()
+        number = None if version.version else _next_version_number(version.artifact_id)
+        updated = ArtifactVersion.objects.filter(id=version.id, status=ArtifactVersionStatus.PENDING).update(
+            status=ArtifactVersionStatus.READY,
+            version=version.version or str(number),
+            number=number,
+            materializer=materializer,
+            data_type=data_type,
+            checksum=checksum,
+            size=size,
+        )
+        if not updated:
+            raise ValueError(f"Artifact version {version.id} is not pending any more.")
+        if metadata:
+            run_metadata_create(
+                entries=metadata, artifact_version_id=version.id, logged_by_id=version.producer_step_run_id
+            )
+    version.refresh_from_db()
+    return version

@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepRun, StepStatus
-from pipelines.sdk.artifact_store import LocalArtifactStore
 from pipelines.services.steps import (
     step_runs_reap_crashed,
     step_runs_redispatch_lost,
     step_runs_release_due_retries,
 )
+from pipelines.storage import artifact_store
 
 logger = logging.getLogger(__name__)
+SAVED_VERSION_GRACE = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,18 @@ def artifact_versions_cleanup_abandoned() -> int:
     alive = Q()
     for step_run_id, attempt in current:
         alive |= Q(producer_step_run_id=step_run_id, producer_attempt=attempt)
-    abandoned = ArtifactVersion.objects.filter(status=ArtifactVersionStatus.PENDING)
+    from_steps = ArtifactVersion.objects.filter(status=ArtifactVersionStatus.PENDING, producer_step_run__isnull=False)
     if alive:
-        abandoned = abandoned.exclude(alive)
-    store = LocalArtifactStore(settings.PIPELINES["ARTIFACT_STORE_ROOT"])
+        from_steps = from_steps.exclude(alive)
+    # A version saved from a script has no attempt to watch: it is abandoned once it
+    # has stayed pending far longer than writing any file takes.
+    from_scripts = ArtifactVersion.objects.filter(
+        status=ArtifactVersionStatus.PENDING,
+        producer_step_run__isnull=True,
+        created_at__lt=timezone.now() - SAVED_VERSION_GRACE,
+    )
+    abandoned = from_steps | from_scripts
+    store = artifact_store()
     cleaned = 0
     for version_id, uri in abandoned.values_list("id", "uri"):
         try:

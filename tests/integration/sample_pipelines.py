@@ -270,3 +270,15 @@ def reads_its_own_run() -> Annotated[dict[str, Any], "seen"]:
 @pipeline(enable_cache=False)
 def client_pipeline():
     reads_its_own_run()
+
+
+@step
+def saves_a_side_artifact() -> Annotated[int, "side_version_id"]:
+    from pipelines import save_artifact
+
+    return save_artifact({"from": "a step"}, name="side_output", tags=["manual"]).id
+
+
+@pipeline(enable_cache=False)
+def side_artifact_pipeline():
+    saves_a_side_artifact()

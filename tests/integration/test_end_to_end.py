@@ -246,3 +246,22 @@ def test_a_fixed_artifact_version_cannot_be_written_twice(running_worker):
         page.dataset_pipeline.with_options(enable_cache=False)()
 
     assert "already has a version 'my_version'" in failure.value.run.steps["make_dataset"].error
+
+
+def test_save_artifact_works_from_a_script_and_from_a_step(running_worker):
+    from pipelines import load_artifact, save_artifact
+    from pipelines.sdk.exceptions import ServerError
+
+    saved = save_artifact([1, 2, 3], name="side_output", version="from-script")
+    assert (saved.version, saved.run_metadata["length"].value) == ("from-script", 3)
+    assert load_artifact("side_output", "from-script") == [1, 2, 3]
+    with pytest.raises(ServerError, match="already has a version 'from-script'"):
+        save_artifact([4], name="side_output", version="from-script")
+
+    run = sample.side_artifact_pipeline()
+    version_id = run.steps["saves_a_side_artifact"].output.load()
+    from_step = Client().get_artifact_version(version_id)
+    assert from_step.load() == {"from": "a step"}
+    assert from_step.tags == ["manual"]
+    assert from_step.producer_step.name == "saves_a_side_artifact"
+    assert load_artifact("side_output") == {"from": "a step"}  # the latest numbered one
