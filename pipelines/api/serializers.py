@@ -278,3 +278,8 @@ class FinishArtifactSerializer(serializers.Serializer):
 class PendingArtifactVersionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     uri = serializers.CharField()
+
+
+class ArtifactLookupSerializer(serializers.Serializer):
+    artifact = serializers.CharField(max_length=200)
+    version = serializers.CharField(max_length=100, required=False)

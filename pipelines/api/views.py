@@ -168,6 +168,21 @@ class ArtifactVersionViewSet(ReadOnlyViewSet):
     def get_queryset(self) -> QuerySet:
         return selectors.artifact_versions_visible_to(self.request.user)
 
+    @extend_schema(parameters=[s.ArtifactLookupSerializer], responses=s.ArtifactVersionSerializer)
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def lookup(self, request: Request) -> Response:
+        """One version by artifact name and version (the newest when no version is
+        given): the Client's hot path, so no paging or filter machinery."""
+        query = s.ArtifactLookupSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        versions = self.get_queryset().filter(artifact__name=query.validated_data["artifact"])
+        if query.validated_data.get("version"):
+            versions = versions.filter(version=query.validated_data["version"])
+        version = versions.order_by("-id").first()
+        if version is None:
+            raise NotFound(f"Artifact {query.validated_data['artifact']!r} has no such ready version.")
+        return Response(s.ArtifactVersionSerializer(version).data)
+
     @extend_schema(request=s.SaveArtifactSerializer, responses={201: s.PendingArtifactVersionSerializer})
     def create(self, request: Request) -> Response:
         """Start saving an artifact version: answers where to write its files (`uri`);

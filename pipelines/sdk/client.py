@@ -190,14 +190,18 @@ class Client:
         )
 
     def get_artifact_version(self, name_or_id: int | str, version: str | int | None = None) -> ArtifactVersion:
+        """A ready artifact version by id, or by artifact name and version (the newest,
+        by creation, when no version is given)."""
         if version is None and isinstance(name_or_id, int):
             return ArtifactVersion.from_api(self._request("GET", f"artifact-versions/{name_or_id}/"), self)
-        # The newest version (by creation; fixed-name versions have no number).
-        params: dict[str, Any] = {"artifact": name_or_id, "limit": 1, "ordering": "-id"}
+        params: dict[str, Any] = {"artifact": name_or_id}
         if version is not None:
             params["version"] = str(version)
-        results = self._request("GET", "artifact-versions/", params=params)["results"]
-        if not results:
-            wanted = f"{name_or_id!r}" + (f" version {version!r}" if version is not None else "")
-            raise KeyError(f"No artifact version {wanted}.")
-        return ArtifactVersion.from_api(results[0], self)
+        try:
+            data = self._request("GET", "artifact-versions/lookup/", params=params)
+        except ServerError as exc:
+            if exc.status_code == 404:
+                wanted = f"{name_or_id!r}" + (f" version {version!r}" if version is not None else "")
+                raise KeyError(f"No artifact version {wanted}.") from None
+            raise
+        return ArtifactVersion.from_api(data, self)

@@ -228,3 +228,21 @@ def test_create_api_token_can_set_an_expiry(owner):
     call_command("create_api_token", "owner", "--expires-in-days", "7", stdout=out)
 
     assert ApiToken.objects.get().expires_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lookup_finds_a_version_by_artifact_and_version_or_the_newest(api, owner):
+    from pipelines.engine.executor import step_run_execute
+    from pipelines.models import StepRun
+
+    for scale in (1, 2):
+        run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=scale), user=owner)
+        step_run_execute(step_run_id=StepRun.objects.get(pipeline_run=run, name="load").id)
+
+    assert (
+        api.get("/api/v1/artifact-versions/lookup/", {"artifact": "numbers", "version": "1"}).json()["version"] == "1"
+    )
+    assert api.get("/api/v1/artifact-versions/lookup/", {"artifact": "numbers"}).json()["version"] == "2"
+    missing = api.get("/api/v1/artifact-versions/lookup/", {"artifact": "numbers", "version": "9"})
+    assert missing.status_code == 404
+    assert "no such ready version" in missing.json()["detail"]
