@@ -26,12 +26,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine_bench import (
-    PYTHON,
     Child,
     create_token,
     database_vendor,
     ensure_postgres_database,
     free_port,
+    gunicorn_command,
     log,
     manage,
     start_child,
@@ -100,25 +100,7 @@ def main() -> int:
     token = create_token(env)
     port = free_port()
     server = f"http://127.0.0.1:{port}"
-    web: Child = start_child(
-        "gunicorn",
-        [
-            PYTHON,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "-k",
-            "gthread",
-            "--threads",
-            "8",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
-        ],
-        env,
-        data_dir,
-    )
+    web: Child = start_child("gunicorn", gunicorn_command(port, threads=8), env, data_dir)
     try:
         wait_for_http(server, token, web)
         from pipelines.client import Client

@@ -174,6 +174,12 @@ def start_child(name: str, command: list[str], env: dict[str, str], data_dir: Pa
     return Child(name, process, log_path)
 
 
+def gunicorn_command(port: int, *, threads: int) -> list[str]:
+    """The web server as deployed: gunicorn with threaded workers (long polls hold a thread)."""
+    workers = ["-k", "gthread", "--threads", str(threads), "-w", "2"]
+    return [PYTHON, "-m", "gunicorn", "config.wsgi", *workers, "-b", f"127.0.0.1:{port}"]
+
+
 def manage(env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
         [PYTHON, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, check=False
@@ -491,27 +497,7 @@ def run_server_benchmarks(
     port = free_port()
     server = f"http://127.0.0.1:{port}"
     log(f"starting gunicorn on {server}")
-    children.append(
-        start_child(
-            "gunicorn",
-            [
-                PYTHON,
-                "-m",
-                "gunicorn",
-                "config.wsgi",
-                "-k",
-                "gthread",
-                "--threads",
-                "16",
-                "-w",
-                "2",
-                "-b",
-                f"127.0.0.1:{port}",
-            ],
-            env,
-            data_dir,
-        )
-    )
+    children.append(start_child("gunicorn", gunicorn_command(port, threads=16), env, data_dir))
     log(f"starting the Celery worker (prefork, concurrency {args.concurrency})")
     children.append(
         start_child(
