@@ -1,12 +1,46 @@
+"""The dashboard's pages. Each area's views live in a module of their own."""
+
 from __future__ import annotations
 
 from django.urls import path
 
-from dashboard import views
+from dashboard.views import artifacts, compare, explorer, home, models, pipelines, runs, steps
 
 app_name = "dashboard"
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("runs/<int:run_id>/", views.run_detail, name="run-detail"),
+    path("", home.home, name="home"),
+    # Pipelines and runs
+    path("pipelines/", pipelines.pipeline_list, name="pipeline-list"),
+    path("pipelines/<int:pipeline_id>/", pipelines.pipeline_detail, name="pipeline-detail"),
+    path("runs/", runs.run_list, name="run-list"),
+    path("runs/<int:run_id>/", runs.run_detail, name="run-detail"),
+    path("runs/<int:run_id>/live/", runs.run_live, name="run-live"),
+    path("runs/<int:run_id>/stop/", runs.run_stop, name="run-stop"),
+    path("runs/<int:run_id>/rerun/", runs.run_rerun, name="run-rerun"),
+    path("steps/<int:step_id>/", steps.step_detail, name="step-detail"),
+    path("steps/<int:step_id>/log/", steps.step_log, name="step-log"),
+    # Artifacts
+    path("artifacts/", artifacts.artifact_list, name="artifact-list"),
+    path("artifacts/<int:artifact_id>/", artifacts.artifact_detail, name="artifact-detail"),
+    path("artifact-versions/<int:version_id>/", artifacts.artifact_version_detail, name="artifact-version-detail"),
+    path(
+        "artifact-versions/<int:version_id>/download/",
+        artifacts.artifact_version_download,
+        name="artifact-version-download",
+    ),
+    path(
+        "artifact-versions/<int:version_id>/preview/",
+        artifacts.artifact_version_preview,
+        name="artifact-version-preview",
+    ),
+    # Models
+    path("models/", models.model_list, name="model-list"),
+    path("models/<int:model_id>/", models.model_detail, name="model-detail"),
+    path("model-versions/<int:version_id>/", models.model_version_detail, name="model-version-detail"),
+    path("model-versions/<int:version_id>/stage/", models.model_version_stage, name="model-version-stage"),
+    # Comparing and exploring
+    path("compare/", compare.compare_runs, name="compare"),
+    path("metadata/", explorer.metadata_explorer, name="metadata-explorer"),
+    path("metadata/points/", explorer.metadata_points, name="metadata-points"),
 ]

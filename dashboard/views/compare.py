@@ -1,0 +1,9 @@
+"""PLACEHOLDER: being built this session; every view answers 404 until then."""
+
+from __future__ import annotations
+
+from django.http import Http404
+
+
+def compare_runs(request, **kwargs):
+    raise Http404("not built yet")

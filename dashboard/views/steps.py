@@ -1,0 +1,13 @@
+"""PLACEHOLDER: being built this session; every view answers 404 until then."""
+
+from __future__ import annotations
+
+from django.http import Http404
+
+
+def step_detail(request, **kwargs):
+    raise Http404("not built yet")
+
+
+def step_log(request, **kwargs):
+    raise Http404("not built yet")
