@@ -65,7 +65,7 @@ def elapsed(start: datetime | None, end: datetime | None) -> str:
     return duration(end - start)
 
 
-@register.inclusion_tag("dashboard/includes/sort_header.html", takes_context=True)
+@register.inclusion_tag("dashboard/_sort_header.html", takes_context=True)
 def sort_header(context: template.Context, field: str, label: str) -> dict[str, object]:
     """A column header that sorts by `field`, toggling ascending/descending.
 
