@@ -108,6 +108,11 @@ class StepRun(models.Model):
     retry_at = models.DateTimeField(null=True, blank=True)
     cache_key = models.CharField(max_length=64, blank=True, db_index=True)
     cached_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Set only for a step with a model of its own (`@step(model=...)`); other steps
+    # work on their run's model version.
+    model_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="step_runs"
+    )
     worker = models.CharField(max_length=255, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # Set once the step's message was handed to the broker; a queued step without it

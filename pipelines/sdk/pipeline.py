@@ -128,6 +128,7 @@ class Pipeline:
             "enable_cache": self.enable_cache if step.enable_cache is None else step.enable_cache,
             "retry": step.retry.to_spec() if step.retry else None,
             "extra": step.extra,
+            **({"model": step.model.to_spec()} if step.model else {}),
         }
 
     def __call__(self, *args: Any, **kwargs: Any) -> PipelineRun:

@@ -44,6 +44,7 @@ class StepSpec(TypedDict):
     after: list[str]
     outputs: list[OutputDecl]
     enable_cache: bool
+    model: NotRequired[dict[str, Any]]
 
 
 class PipelineSpec(TypedDict):
@@ -131,6 +132,23 @@ def _check_step(step: Any, index: int) -> None:
     _require(not duplicates, f"{where}: duplicate output name(s) {', '.join(duplicates)}.")
 
 
+def _check_model(model: Any, where: str) -> None:
+    if model is None:
+        return
+    version = model.get("version") if isinstance(model, dict) else None
+    _require(
+        isinstance(model, dict)
+        and isinstance(model.get("name"), str)
+        and bool(_NAME.fullmatch(model["name"]))
+        and (
+            version is None
+            or (isinstance(version, str) and bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}", version)))
+        )
+        and isinstance(model.get("tags") or [], list),
+        f"{where} must be {{'name': ..., 'version': None or a name, 'tags': [...]}}, got {model!r}.",
+    )
+
+
 def validate_spec(spec: Any) -> PipelineSpec:
     """Check a spec's shape and graph; return it with defaults filled in."""
     _require(isinstance(spec, dict), "The run spec must be a JSON object.")
@@ -204,20 +222,9 @@ def validate_spec(spec: Any) -> PipelineSpec:
     except ValueError:
         raise SpecError("The spec holds NaN or infinity, which JSON cannot carry.") from None
 
-    model = spec.get("model")
-    if model is not None:
-        version = model.get("version") if isinstance(model, dict) else None
-        _require(
-            isinstance(model, dict)
-            and isinstance(model.get("name"), str)
-            and bool(_NAME.fullmatch(model["name"]))
-            and (
-                version is None
-                or (isinstance(version, str) and bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}", version)))
-            )
-            and isinstance(model.get("tags") or [], list),
-            f"model must be {{'name': ..., 'version': None or a name, 'tags': [...]}}, got {model!r}.",
-        )
+    _check_model(spec.get("model"), "model")
+    for step in steps:
+        _check_model(step.get("model"), f"step {step['name']!r}: model")
 
     normalized = dict(spec)
     normalized["version"] = SPEC_VERSION
@@ -244,6 +251,7 @@ def validate_spec(spec: Any) -> PipelineSpec:
             "enable_cache": bool(step.get("enable_cache", normalized["enable_cache"])),
             "retry": step.get("retry"),
             "extra": step.get("extra") or {},
+            **({"model": step["model"]} if step.get("model") else {}),
         }
         for step in steps
     ]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, overload
 
 from pipelines.sdk.exceptions import PipelineDefinitionError
+from pipelines.sdk.model import Model
 from pipelines.sdk.outputs import OutputSpec, parse_outputs
 from pipelines.sdk.retry import StepRetryConfig
 from pipelines.sdk.source import code_hash, source_of
@@ -32,6 +33,7 @@ class Step:
         output_materializers: MaterializerSpec = None,
         retry: StepRetryConfig | None = None,
         extra: dict[str, Any] | None = None,
+        model: Model | None = None,
     ) -> None:
         if not callable(func):
             raise PipelineDefinitionError(f"@step needs a function, got {func!r}.")
@@ -41,6 +43,11 @@ class Step:
         if retry is not None and not isinstance(retry, StepRetryConfig):
             raise PipelineDefinitionError(f"retry= takes a StepRetryConfig, got {retry!r}.")
         self.retry = retry
+        if model is not None and not isinstance(model, Model):
+            raise PipelineDefinitionError(f"model= of step {self.name!r} takes a pipelines.Model, got {model!r}.")
+        # A step's own model wins over the pipeline's for that step (its outputs link
+        # to this model's version and get_step_context().model_version is it).
+        self.model = model
         self.extra = dict(extra or {})
         self.signature = inspect.signature(func)
         self.outputs: list[OutputSpec] = parse_outputs(func)
@@ -118,6 +125,7 @@ def step(
     output_materializers: MaterializerSpec = None,
     retry: StepRetryConfig | None = None,
     extra: dict[str, Any] | None = None,
+    model: Model | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from django.conf import settings
@@ -59,13 +60,37 @@ def _create_run_row(
     raise IntegrityError(f"Could not find a free run name for {base_name!r}.")
 
 
+def _resolve_model_versions(spec: PipelineSpec, *, user: AbstractBaseUser | None) -> dict[str | None, ModelVersion]:
+    """The model version of the pipeline (key None) and of each step with a model.
+
+    Equal model configurations share one version within a run, so a pipeline and a
+    step (or two steps) naming the same unversioned Model work on the same new version.
+    """
+    from pipelines.services.model_versions import model_version_resolve
+
+    by_config: dict[str, ModelVersion] = {}
+
+    def resolve(spec_model: dict) -> ModelVersion:
+        config = json.dumps([spec_model["name"], spec_model.get("version")])
+        if config not in by_config:
+            by_config[config] = model_version_resolve(spec_model=spec_model, user=user)
+        return by_config[config]
+
+    versions: dict[str | None, ModelVersion] = {}
+    if spec.get("model"):
+        versions[None] = resolve(spec["model"])
+    for step in spec["steps"]:
+        if step.get("model"):
+            versions[step["name"]] = resolve(step["model"])
+    return versions
+
+
 def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> PipelineRun:
     """Validate a compiled spec, store the run and its steps, queue the first steps.
 
     Raises SpecError (a ValueError) with a message for the caller when the spec
     cannot run; nothing is stored then.
     """
-    from pipelines.services.model_versions import model_version_resolve
     from pipelines.services.steps import step_runs_advance
 
     valid = validate_spec(spec)
@@ -73,7 +98,9 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
         pipeline, _ = Pipeline.objects.get_or_create(
             name=valid["pipeline"], defaults={"created_by": user if user and user.is_authenticated else None}
         )
-        model_version = model_version_resolve(spec_model=valid["model"], user=user) if valid.get("model") else None
+        step_model_versions = _resolve_model_versions(valid, user=user)
+        # A run whose models are all set on steps is linked to the first of them.
+        model_version = step_model_versions.pop(None, None) or next(iter(step_model_versions.values()), None)
         run = _create_run_row(pipeline=pipeline, spec=valid, user=user, model_version=model_version)
         StepRun.objects.bulk_create(
             [
@@ -86,6 +113,7 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
                     spec=step,
                     upstream=sorted(upstream_of(step)),
                     status=StepStatus.PENDING,
+                    model_version=step_model_versions.get(step["name"]),
                 )
                 for step in valid["steps"]
             ]
