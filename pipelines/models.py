@@ -108,8 +108,8 @@ class StepRun(models.Model):
     retry_at = models.DateTimeField(null=True, blank=True)
     cache_key = models.CharField(max_length=64, blank=True, db_index=True)
     cached_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    # Set only for a step with a model of its own (`@step(model=...)`); other steps
-    # work on their run's model version.
+    # The version this step works on: its own model's (`@step(model=...)`), else its
+    # pipeline's; its outputs are linked to it.
     model_version = models.ForeignKey(
         "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="step_runs"
     )

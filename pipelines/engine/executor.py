@@ -281,7 +281,7 @@ def _context(attempt: _Attempt, key: str) -> StepContext:
         inputs=_describe_inputs(step_run, attempt.input_versions),
         outputs=attempt.targets,
         client_credentials=attempt.credentials,
-        model_version_id=step_run.model_version_id or run.model_version_id,
+        model_version_id=step_run.model_version_id,
     )
 
 

@@ -2,6 +2,16 @@
 
 import django.db.models.deletion
 from django.db import migrations, models
+from django.db.models import OuterRef, Subquery
+
+
+def steps_work_on_their_runs_model_version(apps, schema_editor):
+    # Before this field, every step of a run with a model worked on the run's version.
+    StepRun = apps.get_model("pipelines", "StepRun")
+    PipelineRun = apps.get_model("pipelines", "PipelineRun")
+    StepRun.objects.filter(pipeline_run__model_version__isnull=False).update(
+        model_version=Subquery(PipelineRun.objects.filter(id=OuterRef("pipeline_run_id")).values("model_version_id")[:1])
+    )
 
 
 class Migration(migrations.Migration):
@@ -16,4 +26,5 @@ class Migration(migrations.Migration):
             name='model_version',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='step_runs', to='pipelines.modelversion'),
         ),
+        migrations.RunPython(steps_work_on_their_runs_model_version, migrations.RunPython.noop),
     ]

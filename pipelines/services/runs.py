@@ -61,7 +61,7 @@ def _create_run_row(
 
 
 def _resolve_model_versions(spec: PipelineSpec, *, user: AbstractBaseUser | None) -> dict[str | None, ModelVersion]:
-    """The model version of the pipeline (key None) and of each step with a model.
+    """The model version of the pipeline (key None) and of each step with a model of its own.
 
     Equal model configurations share one version within a run, so a pipeline and a
     step (or two steps) naming the same unversioned Model work on the same new version.
@@ -99,8 +99,9 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
             name=valid["pipeline"], defaults={"created_by": user if user and user.is_authenticated else None}
         )
         step_model_versions = _resolve_model_versions(valid, user=user)
-        # A run whose models are all set on steps is linked to the first of them.
-        model_version = step_model_versions.pop(None, None) or next(iter(step_model_versions.values()), None)
+        pipeline_model_version = step_model_versions.get(None)
+        # A run whose models are all set on steps is listed under the first of them.
+        model_version = pipeline_model_version or next(iter(step_model_versions.values()), None)
         run = _create_run_row(pipeline=pipeline, spec=valid, user=user, model_version=model_version)
         StepRun.objects.bulk_create(
             [
@@ -113,7 +114,7 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
                     spec=step,
                     upstream=sorted(upstream_of(step)),
                     status=StepStatus.PENDING,
-                    model_version=step_model_versions.get(step["name"]),
+                    model_version=step_model_versions.get(step["name"], pipeline_model_version),
                 )
                 for step in valid["steps"]
             ]

@@ -260,10 +260,9 @@ def _run_id_of(step_run_id: int) -> int:
     return StepRun.objects.values_list("pipeline_run_id", flat=True).get(id=step_run_id)
 
 
-def _link_outputs_to_model_version(step_run_id: int, run: PipelineRun, outputs: list[SavedOutput]) -> None:
-    # A step with a model of its own links to that model's version, others to the run's.
-    own = StepRun.objects.values_list("model_version_id", flat=True).get(id=step_run_id)
-    model_version_id = own or run.model_version_id
+def _link_outputs_to_model_version(step_run_id: int, outputs: list[SavedOutput]) -> None:
+    # The step's model version: its own model's, else its pipeline's (set at run creation).
+    model_version_id = StepRun.objects.values_list("model_version_id", flat=True).get(id=step_run_id)
     if model_version_id:
         model_version_link_artifacts(
             model_version_id=model_version_id, links={o.artifact_version_id: o.kind for o in outputs}
@@ -301,7 +300,7 @@ def step_run_complete(
             return Completion(recorded=False)
         artifact_versions_make_ready(step_run_id=step_run_id, outputs=outputs)
         if outputs:
-            _link_outputs_to_model_version(step_run_id, run, outputs)
+            _link_outputs_to_model_version(step_run_id, outputs)
         if step_metadata:
             run_metadata_create(entries=step_metadata, step_run_id=step_run_id, logged_by_id=step_run_id)
         kept = _after_step_end(run, succeeded=True, keep_one=keep_next)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
 
-from pipelines import Model, PipelineDefinitionError, pipeline
+from pipelines import Model, PipelineDefinitionError, pipeline, step
 from pipelines.engine.executor import step_run_execute
 from pipelines.models import ModelStage, ModelVersion
 from pipelines.sdk.spec import SpecError
@@ -115,3 +117,48 @@ def test_metadata_can_be_logged_on_a_model_version(api, owner):
     assert api.get(f"/api/v1/model-versions/{version.id}/").json()["run_metadata"] == [
         {"key": "auc", "value": 0.8, "type": "float"}
     ]
+
+
+@step(model=Model(name="scorer"))
+def score(numbers: list[int]) -> Annotated[int, "score"]:
+    return sum(numbers)
+
+
+@pipeline(name="step_model_pipeline", enable_cache=False)
+def step_model_pipeline():
+    score(sample.load())
+
+
+@pipeline(name="shared_model_pipeline", model=Model(name="scorer"), enable_cache=False)
+def shared_model_pipeline():
+    score(sample.load())
+
+
+def test_a_step_with_its_own_model_gets_a_version_and_links_only_its_outputs(
+    owner, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = pipeline_run_create(spec=step_model_pipeline.compile(), user=owner)
+    step_run_execute(step_run_id=published.pop())  # load, then score in the same worker
+
+    steps = {s.name: s for s in run.steps.all()}
+    assert steps["load"].model_version_id is None
+    own = steps["score"].model_version
+    assert (own.model.name, own.number) == ("scorer", 1)
+    # The run has no model of its own, so it is linked to its step's version.
+    run.refresh_from_db()
+    assert run.model_version_id == own.id
+    assert {link.artifact_version.artifact.name for link in own.artifact_links.all()} == {"score"}
+
+
+def test_a_step_naming_the_pipelines_model_shares_its_new_version(owner, published):
+    run = pipeline_run_create(spec=shared_model_pipeline.compile(), user=owner)
+
+    score_step = run.steps.get(name="score")
+    assert score_step.model_version_id == run.model_version_id
+    assert ModelVersion.objects.filter(model__name="scorer").count() == 1
+
+
+def test_a_step_model_must_be_a_model():
+    with pytest.raises(PipelineDefinitionError, match=r"takes a pipelines\.Model"):
+        step(model="scorer")(lambda: None)
