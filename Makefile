@@ -3,6 +3,8 @@
 #
 #   make demo        web server + worker + examples on this machine, until Ctrl-C
 #   make test        the test suite (SQLite + filesystem broker); PYTEST_ARGS="-k foo -x"
+#                    (its browser tests need Chromium: Debian's package, installed when
+#                    run as root, or PIPELINES_CHROMIUM=/path/to/chromium)
 #   make lint        ruff check + ruff format --check
 #   make help        every target
 
@@ -17,10 +19,15 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 WEB_ADDR ?= 127.0.0.1:8000
 WORKER_CONCURRENCY ?= 4
+# The browser the browser tests drive (tests/browser/conftest.py reads the same variable).
+PIPELINES_CHROMIUM ?= /usr/bin/chromium
+export PIPELINES_CHROMIUM
+CHROMIUM_HINT := The browser tests need Chromium at $(PIPELINES_CHROMIUM). Install Debian's package \
+	(as root: apt-get install -y --no-install-recommends chromium), or set PIPELINES_CHROMIUM=/path/to/chromium.
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv demo test lint format migrations-check web worker bench clean
+.PHONY: help venv demo test chromium lint format migrations-check web worker bench bench-dashboard clean
 
 help:
 	@echo "make demo              run web server, worker and examples until Ctrl-C (DEMO_ARGS=...)"
@@ -31,6 +38,8 @@ help:
 	@echo "make web               migrate and run only the web server on WEB_ADDR ($(WEB_ADDR))"
 	@echo "make worker            run only a worker (WORKER_CONCURRENCY=$(WORKER_CONCURRENCY))"
 	@echo "make bench             run the engine benchmark"
+	@echo "make bench-dashboard   time every dashboard page on a large PostgreSQL history (DATABASE_URL=...)"
+	@echo "make chromium          check for (as root: install) the Chromium the browser tests drive"
 	@echo "make venv              create .venv and install the requirements"
 	@echo "make clean             remove var/ (all local data) and .venv"
 
@@ -48,8 +57,22 @@ $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 demo: $(INSTALLED)
 	$(BIN)/python manage.py demo $(DEMO_ARGS)
 
-test: $(INSTALLED)
+test: $(INSTALLED) chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Debian's chromium, never a browser download. Installed only for the default path, as
+# root with apt-get (the package lists are refreshed once if the first try fails).
+chromium:
+	@if [ -x "$(PIPELINES_CHROMIUM)" ]; then :; \
+	elif [ "$(PIPELINES_CHROMIUM)" = /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser tests."; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q --no-install-recommends chromium >/dev/null \
+			|| { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null; } \
+			|| { echo "$(CHROMIUM_HINT)" >&2; exit 1; }; \
+	else \
+		echo "$(CHROMIUM_HINT)" >&2; exit 1; \
+	fi
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -72,6 +95,10 @@ worker: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/engine_bench.py
+
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pipelines_dashboard_bench
+bench-dashboard: $(INSTALLED)
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(BIN)/python bench/dashboard_bench.py
 
 clean:
 	rm -rf var $(VENV)

@@ -5,6 +5,9 @@ from rest_framework.test import APIClient
 
 from pipelines.services.tokens import api_token_create
 
+# A live server and a real worker (one per session), for the integration and browser tests.
+pytest_plugins = ["tests.live_helpers"]
+
 
 @pytest.fixture
 def owner(django_user_model):

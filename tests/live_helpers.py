@@ -1,0 +1,157 @@
+"""A real Celery worker process and a live server, for end-to-end and browser tests.
+
+Loaded as a plugin by tests/conftest.py, so the integration and browser tests share
+one session worker.
+
+The worker is a separate process started with the test settings, pointed at the
+test database pytest-django created and at the same data folder (broker folders,
+artifact store) as this process. With DATABASE_URL / CELERY_BROKER_URL set, the
+same tests run against PostgreSQL and Redis or RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+
+from pipelines.services.tokens import api_token_create
+
+REPO = Path(__file__).resolve().parents[1]
+WORKER_READY_TIMEOUT = 60
+
+
+def _service_reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _require_services() -> None:
+    checks = []
+    database_url = os.environ.get("DATABASE_URL", "")
+    if database_url.startswith("postgres"):
+        checks.append(("PostgreSQL", database_url, 5432))
+    broker_url = settings.CELERY_BROKER_URL
+    if broker_url.startswith("redis"):
+        checks.append(("Redis", broker_url, 6379))
+    if broker_url.startswith("amqp"):
+        checks.append(("RabbitMQ", broker_url, 5672))
+    for name, url, port in checks:
+        if not _service_reachable(url, port):
+            message = f"{name} at {urlparse(url).hostname}:{urlparse(url).port or port} is not reachable."
+            if os.environ.get("CI"):
+                pytest.fail(message + " CI requires it.")
+            pytest.skip(message)
+
+
+def start_worker(log_path: Path, *, queue: str = "pipelines", concurrency: int = 4) -> subprocess.Popen:
+    """A real Celery worker process on the test database and data folder."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "PIPELINES_DATA_DIR": str(settings.DATA_DIR),
+        "PIPELINES_USE_TEST_DATABASE": "1",
+        "PIPELINES_QUEUE": queue,
+        # Where steps reach the API with their run tokens: the live server.
+        "PIPELINES_SERVER_URL": os.environ.get("PIPELINES_TEST_SERVER_URL", ""),
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        "--pool=prefork",
+        f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT
+    while b"ready." not in log_path.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            output = log_path.read_text(errors="replace")[-4000:]
+            kill_worker(process)
+            pytest.fail(f"The worker did not start:\n{output}")
+        time.sleep(0.1)
+    process.log_path = log_path  # type: ignore[attr-defined]
+    return process
+
+
+def kill_worker(process: subprocess.Popen, *, sig: int = signal.SIGKILL) -> None:
+    """Signal the worker's whole process group (the main process and its pool)."""
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    """Warm shutdown. Only the main process is signalled: pool processes that get
+    SIGTERM themselves die mid-shutdown and leave the main process hanging."""
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        pass
+    kill_worker(process)
+
+
+@pytest.fixture(scope="session")
+def worker_process(django_db_setup, django_db_blocker, tmp_path_factory, live_server):
+    _require_services()
+    os.environ["PIPELINES_TEST_SERVER_URL"] = live_server.url
+    process = start_worker(tmp_path_factory.mktemp("worker") / "worker.log")
+    yield process
+    stop_worker(process)
+
+
+@pytest.fixture
+def sdk_env(live_server, owner, monkeypatch):
+    """Point the SDK at the live server with a fresh token of `owner`."""
+    _, key = api_token_create(user=owner)
+    monkeypatch.setenv("PIPELINES_SERVER_URL", live_server.url)
+    monkeypatch.setenv("PIPELINES_API_TOKEN", key)
+    return key
+
+
+def wait_for_worker_heartbeat(timeout: float = 15.0) -> None:
+    from pipelines.selectors import workers_alive
+
+    deadline = time.monotonic() + timeout
+    while workers_alive() == 0:
+        if time.monotonic() > deadline:
+            pytest.fail("The worker never reported a heartbeat.")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def running_worker(worker_process, transactional_db, sdk_env):
+    """A live worker whose heartbeat is in the (freshly flushed) test database."""
+    wait_for_worker_heartbeat()
+    return worker_process
