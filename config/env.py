@@ -7,6 +7,9 @@ raises ImproperlyConfigured with the variable's name when a value is malformed.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -23,3 +26,49 @@ def data_dir() -> Path:
         path = (Path.cwd() / path).resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def fernet_keys() -> list[str]:
+    """FERNET_KEYS (comma-separated) or FERNET_KEYS_FILE (one key per line), newest first.
+
+    The first key encrypts, every key decrypts: to rotate, put a new key first, run
+    `manage.py rotate_secret_keys`, then drop the old one. Empty when neither is set.
+    """
+    import re
+
+    from cryptography.fernet import Fernet
+    from django.core.exceptions import ImproperlyConfigured
+
+    keys = [key for key in re.split(r"[,\s]+", env.str("FERNET_KEYS", default="")) if key]
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            # The key itself stays out of the message: it ends up in logs.
+            raise ImproperlyConfigured(
+                f"FERNET_KEYS: key #{position} is not a Fernet key (32 url-safe base64-encoded bytes). "
+                'Generate one with: python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"'
+            ) from None
+    return keys
+
+
+def embedded_fernet_keys(folder: Path) -> list[str]:
+    """The embedded default's keys: a key file generated once per data folder (mode 0600),
+    in FERNET_KEYS_FILE's format, so a new key can be put on its first line to rotate."""
+    from cryptography.fernet import Fernet
+
+    path = folder / "fernet_keys"
+    if not path.exists():
+        # The web server and a worker start together: each writes a whole file aside
+        # and links it into place, so the first wins and no one reads a half-written
+        # file or encrypts with a key that another process then overwrites.
+        fd, scratch = tempfile.mkstemp(dir=folder, prefix=".fernet_keys.")  # mode 0600
+        try:
+            os.write(fd, Fernet.generate_key() + b"\n")
+            os.close(fd)
+            with contextlib.suppress(FileExistsError):
+                os.link(scratch, path)
+        finally:
+            os.unlink(scratch)
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]

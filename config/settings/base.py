@@ -7,11 +7,16 @@ the same code to PostgreSQL and Redis or RabbitMQ.
 
 from __future__ import annotations
 
-from config.env import BASE_DIR, data_dir, env
+from config.env import BASE_DIR, data_dir, env, fernet_keys
 
 DATA_DIR = data_dir()
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+# Keys that encrypt secret values at rest, newest first; kept apart from SECRET_KEY.
+# Empty here; the embedded default (local, test) generates one, production requires them.
+FERNET_KEYS = fernet_keys()
+# The keys are Fernet keys already (see config.env.fernet_keys), used as they are.
+FERNET_USE_HKDF = False
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from config.env import env
+from config.env import embedded_fernet_keys, env
 from config.settings.base import *  # noqa: F403
-from config.settings.base import DATA_DIR
+from config.settings.base import DATA_DIR, FERNET_KEYS
 
 
 def _local_secret_key() -> str:
@@ -21,3 +21,4 @@ def _local_secret_key() -> str:
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _local_secret_key()
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+FERNET_KEYS = FERNET_KEYS or embedded_fernet_keys(DATA_DIR)

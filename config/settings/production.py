@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from config.env import env
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env, fernet_keys
 from config.settings.base import *  # noqa: F403
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+FERNET_KEYS = fernet_keys()
+if not FERNET_KEYS:
+    raise ImproperlyConfigured(
+        "Set FERNET_KEYS (comma-separated, newest first) or FERNET_KEYS_FILE (one key per line): "
+        "they encrypt secret values at rest. Generate a key with: "
+        'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+    )
 DEBUG = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": env.db_url("DATABASE_URL")}

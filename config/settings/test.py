@@ -10,12 +10,15 @@ import tempfile
 if not os.environ.get("PIPELINES_DATA_DIR"):
     os.environ["PIPELINES_DATA_DIR"] = tempfile.mkdtemp(prefix="pipelines-test-")
 
+from config.env import embedded_fernet_keys
 from config.settings.base import *  # noqa: F403
 from config.settings.base import DATA_DIR, DATABASES
 
 SECRET_KEY = "test-only-not-secret"  # noqa: S105
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# A key of the test data folder's own, shared with the worker processes tests start.
+FERNET_KEYS = embedded_fernet_keys(DATA_DIR)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
