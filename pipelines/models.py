@@ -57,6 +57,8 @@ class PipelineRun(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            # The default order of every run list (API, Client, dashboard): no sort of the whole table.
+            models.Index(fields=["-created_at", "-id"], name="run_created_idx"),
             models.Index(fields=["pipeline", "-created_at"], name="run_pipeline_created_idx"),
             models.Index(fields=["status", "-created_at"], name="run_status_created_idx"),
         ]
@@ -212,6 +214,8 @@ class ArtifactVersion(models.Model):
                 fields=["artifact", "number"], condition=Q(number__isnull=False), name="artifact_number_unique"
             ),
         ]
+        # An artifact's ready versions, newest first, counted or paged without a sort.
+        indexes = [models.Index(fields=["artifact", "status", "id"], name="artifact_version_ready_idx")]
 
     def __str__(self) -> str:
         return f"{self.artifact.name}:{self.version}"
@@ -340,7 +344,12 @@ class RunMetadata(models.Model):
                 name="run_metadata_exactly_one_target",
             )
         ]
-        indexes = [models.Index(fields=["key", "id"], name="run_metadata_key_idx")]
+        indexes = [
+            models.Index(fields=["key", "id"], name="run_metadata_key_idx"),
+            # Distinct keys of one type (the metadata explorer's numeric keys) as an
+            # index-only scan, in key order.
+            models.Index(fields=["key", "type"], name="run_metadata_key_type_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.key}={self.value!r}"
