@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from pipelines.engine.cache import cache_key
 from pipelines.engine.heartbeat import heartbeating
-from pipelines.engine.log_capture import capture_step_output
+from pipelines.engine.log_capture import CapturedLog, capture_step_output
 from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
 from pipelines.sdk.artifact_loading import load_artifact_version
 from pipelines.sdk.context import (
@@ -27,6 +27,7 @@ from pipelines.sdk.context import (
     step_context,
 )
 from pipelines.sdk.exceptions import NonRetryableError, StepContextError
+from pipelines.sdk.masking import SecretMasker
 from pipelines.sdk.materializers import materializer_registry
 from pipelines.sdk.metadata import encode
 from pipelines.sdk.source import add_import_roots, load_source, source_of
@@ -67,6 +68,9 @@ class _Attempt:
     user_code_finished_at: Any = None
     context: StepContext | None = None
     credentials: _RunCredentials | None = None
+    # The values of the secrets the step read, masked in all it leaves behind.
+    masker: SecretMasker = field(default_factory=SecretMasker)
+    log: CapturedLog | None = None
 
     @property
     def timings(self) -> StepTimings:
@@ -229,9 +233,14 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
                 data_type=f"{type(item).__module__}.{type(item).__qualname__}",
                 checksum=checksum,
                 size=size,
-                metadata=tuple(extracted + attempt.context.output_metadata.get(output["name"], [])),
+                metadata=tuple(
+                    attempt.masker.mask_metadata(extracted + attempt.context.output_metadata.get(output["name"], []))
+                ),
                 tags=tuple(
-                    dict.fromkeys([*artifact.get("tags", []), *attempt.context.output_tags.get(output["name"], [])])
+                    dict.fromkeys(
+                        attempt.masker.mask(tag)
+                        for tag in [*artifact.get("tags", []), *attempt.context.output_tags.get(output["name"], [])]
+                    )
                 ),
                 version=artifact.get("version"),
                 kind="model" if artifact.get("is_model_artifact") else "data",
@@ -282,6 +291,7 @@ def _context(attempt: _Attempt, key: str) -> StepContext:
         outputs=attempt.targets,
         client_credentials=attempt.credentials,
         model_version_id=step_run.model_version_id,
+        secret_masker=attempt.masker,
     )
 
 
@@ -291,7 +301,7 @@ def _run(attempt: _Attempt) -> Any:
     values = _load_inputs(attempt.input_versions)
     _prepare_outputs(attempt)
     context = attempt.context = _context(attempt, step_run.cache_key)
-    with step_context(context), heartbeating(step_run.id, attempt.number):
+    with step_context(context), heartbeating(step_run.id, attempt.number, attempt.log):
         attempt.user_code_started_at = timezone.now()
         try:
             result = step.entrypoint(**values, **step_run.parameters)
@@ -348,7 +358,8 @@ def _execute_one(step_run_id: int) -> int | None:
 
 def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
     step_run, number = attempt.step_run, attempt.number
-    with capture_step_output() as log:
+    with capture_step_output(attempt.masker) as log:
+        attempt.log = log
         try:
             if problem is not None:
                 raise problem
@@ -365,7 +376,7 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
         timings=attempt.timings,
         logs=log.getvalue(),
         keep_next=settings.PIPELINES["RUN_NEXT_STEP_INLINE"],
-        step_metadata=attempt.context.step_metadata if attempt.context else None,
+        step_metadata=attempt.masker.mask_metadata(attempt.context.step_metadata) if attempt.context else None,
     )
     if not completion:
         # A newer attempt owns the step; what this one wrote must not linger.
@@ -375,13 +386,14 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
 
 def _record_failure(attempt: _Attempt, exc: Exception, logs: str) -> None:
     step_run = attempt.step_run
-    logger.warning("Step %s of run %s failed: %s", step_run.name, step_run.pipeline_run.name, exc)
+    mask = attempt.masker.mask
+    logger.warning("Step %s of run %s failed: %s", step_run.name, step_run.pipeline_run.name, mask(str(exc)))
     _remove_files(attempt)
     retryable = not isinstance(exc, NonRetryableError) and getattr(exc, "retryable", True)
     step_run_fail(
         step_run_id=step_run.id,
         attempt=attempt.number,
-        error="".join(traceback.format_exception(exc)),
+        error=mask("".join(traceback.format_exception(exc))),
         inputs=attempt.input_ids,
         timings=attempt.timings,
         logs=logs,

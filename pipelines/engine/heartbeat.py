@@ -2,7 +2,9 @@
 
 One daemon thread per process (started on first use, and again after a fork) beats
 for every step the process is running, on one database connection, so a step
-costs no connection of its own.
+costs no connection of its own. When a step's captured log has grown since the
+last beat, the beat stores it (masked), so the log can be followed while the step
+runs.
 """
 
 from __future__ import annotations
@@ -12,33 +14,53 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
 
+from pipelines.engine.log_capture import CapturedLog
+
 logger = logging.getLogger(__name__)
 
+
+@dataclass
+class _Beating:
+    attempt: int
+    log: CapturedLog | None
+    flushed_writes: int = 0
+
+
 _lock = threading.Lock()
-_running: dict[int, int] = {}  # step run id -> attempt
+_running: dict[int, _Beating] = {}  # by step run id
 _thread_pid: int | None = None
 _wake = threading.Event()
 
 
 def _beat_forever() -> None:
-    from pipelines.services.steps import step_run_heartbeat
-
     interval = settings.PIPELINES["STEP_HEARTBEAT_INTERVAL"]
     while True:
         _wake.wait(interval)
         _wake.clear()
         with _lock:
             beating = list(_running.items())
-        for step_run_id, attempt in beating:
+        for step_run_id, beat in beating:
             try:
-                step_run_heartbeat(step_run_id=step_run_id, attempt=attempt)
+                _beat(step_run_id, beat)
             except Exception:  # the database may be briefly away; try again next beat
                 logger.exception("Heartbeat of step run %s failed", step_run_id)
                 connection.close()
+
+
+def _beat(step_run_id: int, beat: _Beating) -> None:
+    from pipelines.services.steps import step_run_flush_logs, step_run_heartbeat
+
+    if beat.log is not None and beat.log.writes != beat.flushed_writes:
+        writes, text = beat.log.snapshot()
+        step_run_flush_logs(step_run_id=step_run_id, attempt=beat.attempt, logs=text)
+        beat.flushed_writes = writes
+    else:
+        step_run_heartbeat(step_run_id=step_run_id, attempt=beat.attempt)
 
 
 def _ensure_thread() -> None:
@@ -50,10 +72,11 @@ def _ensure_thread() -> None:
 
 
 @contextmanager
-def heartbeating(step_run_id: int, attempt: int) -> Iterator[None]:
+def heartbeating(step_run_id: int, attempt: int, log: CapturedLog | None = None) -> Iterator[None]:
+    """Beat for the attempt while inside; store `log` as it grows."""
     with _lock:
         _ensure_thread()
-        _running[step_run_id] = attempt
+        _running[step_run_id] = _Beating(attempt, log)
     try:
         yield
     finally:

@@ -1,8 +1,13 @@
 """Capturing what a step prints and logs, per step, even with several in one process.
 
-sys.stdout and sys.stderr are wrapped once by a proxy that writes to the buffer of
-the step running in the current context (a ContextVar) and still passes the text
-on to the worker's own stream, so operators keep seeing it.
+sys.stdout and sys.stderr are wrapped once by a proxy that writes to the log of the
+step running in the current context (a ContextVar) and still passes the text on to
+the worker's own stream, so operators keep seeing it.
+
+The secret values the step has read are masked: in the whole captured text each
+time it is read (so a value split across two writes is still caught), and, best
+effort, in each write passed on to the worker's stream and each log record made
+while the step runs.
 """
 
 from __future__ import annotations
@@ -11,12 +16,42 @@ import contextvars
 import io
 import logging
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-_buffer: contextvars.ContextVar[io.StringIO | None] = contextvars.ContextVar("pipelines_step_log", default=None)
+from pipelines.sdk.masking import SecretMasker
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class CapturedLog:
+    """One step attempt's output so far. The step's thread writes, the heartbeat
+    thread reads (to flush it while the step runs)."""
+
+    def __init__(self, masker: SecretMasker | None = None) -> None:
+        self.masker = masker if masker is not None else SecretMasker()
+        self._buffer = io.StringIO()
+        self._lock = threading.Lock()
+        self.writes = 0
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            self._buffer.write(text)
+            self.writes += 1
+
+    def snapshot(self) -> tuple[int, str]:
+        """How many writes there were, and the masked text they made."""
+        with self._lock:
+            writes, text = self.writes, self._buffer.getvalue()
+        return writes, self.masker.mask(text)
+
+    def getvalue(self) -> str:
+        return self.snapshot()[1]
+
+
+_current_log: contextvars.ContextVar[CapturedLog | None] = contextvars.ContextVar("pipelines_step_log", default=None)
 
 
 class _StepStream(io.TextIOBase):
@@ -24,9 +59,11 @@ class _StepStream(io.TextIOBase):
         self.wrapped = wrapped
 
     def write(self, text: str) -> int:
-        buffer = _buffer.get()
-        if buffer is not None:
-            buffer.write(text)
+        log = _current_log.get()
+        if log is not None:
+            log.write(text)
+            self.wrapped.write(log.masker.mask(text))
+            return len(text)
         return self.wrapped.write(text)
 
     def flush(self) -> None:
@@ -38,16 +75,42 @@ class _StepStream(io.TextIOBase):
 
 class _StepLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        buffer = _buffer.get()
-        if buffer is not None:
+        log = _current_log.get()
+        if log is not None:
             try:
-                buffer.write(self.format(record) + "\n")
+                log.write(self.format(record) + "\n")
             except Exception:
                 self.handleError(record)
 
 
 _handler = _StepLogHandler(level=logging.DEBUG)
 _handler.setFormatter(logging.Formatter(LOG_FORMAT))
+
+
+def _masking(make_record: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    """A log record factory whose records, made while a step runs, have the step's
+    secret values masked, so that every handler (the worker's console too) gets
+    them masked."""
+
+    def make_masked_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        log = _current_log.get()
+        if log is None or not log.masker:
+            return record
+        masker = log.masker
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: leave it to logging to report
+            return record
+        record.msg, record.args = masker.mask(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = masker.mask(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = masker.mask(record.stack_info)
+        return record
+
+    make_masked_record.masks_step_secrets = True  # type: ignore[attr-defined]
+    return make_masked_record
 
 
 def _install() -> None:
@@ -58,15 +121,19 @@ def _install() -> None:
     root = logging.getLogger()
     if _handler not in root.handlers:
         root.addHandler(_handler)
+    factory = logging.getLogRecordFactory()
+    if not getattr(factory, "masks_step_secrets", False):
+        logging.setLogRecordFactory(_masking(factory))
 
 
 @contextmanager
-def capture_step_output() -> Iterator[io.StringIO]:
-    """Collect the step's stdout, stderr and log records into the yielded buffer."""
+def capture_step_output(masker: SecretMasker | None = None) -> Iterator[CapturedLog]:
+    """Collect the step's stdout, stderr and log records into the yielded log,
+    masking what `masker` holds."""
     _install()
-    buffer = io.StringIO()
-    token = _buffer.set(buffer)
+    log = CapturedLog(masker)
+    token = _current_log.set(log)
     try:
-        yield buffer
+        yield log
     finally:
-        _buffer.reset(token)
+        _current_log.reset(token)

@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.sdk.config import load_client_config
+from pipelines.sdk.context import _current
 from pipelines.sdk.exceptions import AuthenticationError, ServerError
+from pipelines.sdk.masking import SecretMasker
 from pipelines.sdk.models import (
     Artifact,
     ArtifactVersion,
@@ -19,6 +21,9 @@ from pipelines.sdk.models import (
     PipelineRun,
     StepRun,
 )
+from pipelines.sdk.secrets import Secret, SecretSummary
+
+VIEW_SECRET_VALUES_PERMISSION = "secrets_app.view_secret_values"  # noqa: S105  (a permission name)
 
 
 class Client:
@@ -122,6 +127,9 @@ class Client:
             "model_version": model_version_id,
         }
         body = {key: value for key, value in target.items() if value is not None}
+        masker = _running_step_masker()
+        if masker is not None:
+            entries = masker.mask_metadata(entries)
         self._request("POST", "metadata/", json={**body, "entries": entries})
 
     # --- pipelines and artifacts --------------------------------------------------
@@ -205,3 +213,98 @@ class Client:
                 raise KeyError(f"No artifact version {wanted}.") from None
             raise
         return ArtifactVersion.from_api(data, self)
+
+    # --- secrets ------------------------------------------------------------------
+    def get_secret(self, name_or_id: int | str) -> Secret:
+        """A secret with its values, by name (a str) or id (an int).
+
+        Inside a step, every value read is masked (`****`) in the step's logs, error
+        and metadata. Reading values needs the `secrets_app.view_secret_values`
+        permission (a step's run token acts as the user who started the run).
+        """
+        summary = self._find_secret(name_or_id)
+        try:
+            data = self._request("GET", f"secrets/{summary.id}/values/")
+        except ServerError as exc:
+            if exc.status_code == 404:
+                raise self._secret_not_found(name_or_id) from None
+            if exc.status_code == 403:
+                raise ServerError(
+                    f"Reading the values of secret {summary.name!r} needs the permission "
+                    f"{VIEW_SECRET_VALUES_PERMISSION!r}, which your user (inside a step: the user who "
+                    "started the run) does not have. An administrator grants it in the admin "
+                    "(Users > your user > User permissions: 'Can view secret values').",
+                    status_code=403,
+                ) from None
+            raise
+        secret = Secret.with_values(summary, data["values"])
+        _mask_in_running_step(secret)
+        return secret
+
+    def list_secrets(
+        self, *, page: int = 1, size: int = 50, sort_by: str = "name", **filters: Any
+    ) -> Page[SecretSummary]:
+        """Secrets without their values. Filters: name (exact)."""
+        return self._list("secrets/", SecretSummary, page=page, size=size, sort_by=sort_by, filters=filters)
+
+    def create_secret(self, name: str, values: dict[str, str], description: str | None = None) -> SecretSummary:
+        """Store a new secret; the answer, like every list and write, carries no values."""
+        body: dict[str, Any] = {"name": name, "values": values}
+        if description is not None:
+            body["description"] = description
+        return SecretSummary.from_api(self._request("POST", "secrets/", json=body))
+
+    def update_secret(
+        self,
+        name_or_id: int | str,
+        values: dict[str, str] | None = None,
+        remove_keys: list[str] | None = None,
+        description: str | None = None,
+    ) -> SecretSummary:
+        """Add or change the given values (others are kept), remove `remove_keys`,
+        set the description."""
+        body: dict[str, Any] = {}
+        if values is not None:
+            body["values"] = values
+        if remove_keys is not None:
+            body["remove_keys"] = list(remove_keys)
+        if description is not None:
+            body["description"] = description
+        secret_id = self._find_secret(name_or_id).id
+        return SecretSummary.from_api(self._request("PATCH", f"secrets/{secret_id}/", json=body))
+
+    def delete_secret(self, name_or_id: int | str) -> None:
+        self._request("DELETE", f"secrets/{self._find_secret(name_or_id).id}/")
+
+    def _find_secret(self, name_or_id: int | str) -> SecretSummary:
+        if isinstance(name_or_id, int):
+            try:
+                return SecretSummary.from_api(self._request("GET", f"secrets/{name_or_id}/"))
+            except ServerError as exc:
+                if exc.status_code == 404:
+                    raise self._secret_not_found(name_or_id) from None
+                raise
+        found = self._request("GET", "secrets/", params={"name": name_or_id, "limit": 1})["results"]
+        if not found:
+            raise self._secret_not_found(name_or_id)
+        return SecretSummary.from_api(found[0])
+
+    @staticmethod
+    def _secret_not_found(name_or_id: int | str) -> KeyError:
+        what = f"id {name_or_id}" if isinstance(name_or_id, int) else f"name {name_or_id!r}"
+        return KeyError(
+            f"No secret with {what}. See the secrets you can use with Client().list_secrets() "
+            "(or the admin's Secrets page); an administrator creates them there."
+        )
+
+
+def _running_step_masker() -> SecretMasker | None:
+    context = _current.get()
+    return context.secret_masker if context is not None else None
+
+
+def _mask_in_running_step(secret: Secret) -> None:
+    """Inside a step, hide the values just read from everything the step leaves behind."""
+    masker = _running_step_masker()
+    if masker is not None:
+        masker.add_values(secret.secret_values.values())

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.sdk.exceptions import StepContextError
+from pipelines.sdk.masking import SecretMasker
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ class StepContext:
     # The model version the run works on (pipeline `model=`), if any.
     model_version_id: int | None = None
     _model_version: Any = field(default=None, repr=False)
+    # The values of the secrets this attempt read (Client().get_secret): the worker
+    # masks them in the step's log, error and metadata.
+    secret_masker: SecretMasker = field(default_factory=SecretMasker, repr=False)
 
     @property
     def model_version(self) -> Any:

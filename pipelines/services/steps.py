@@ -115,6 +115,17 @@ def step_run_heartbeat(*, step_run_id: int, attempt: int) -> bool:
     )
 
 
+def step_run_flush_logs(*, step_run_id: int, attempt: int, logs: str) -> bool:
+    """Store the log a running attempt has captured so far, so it can be followed
+    live; it counts as a heartbeat too. False (nothing written) once the attempt no
+    longer owns the step: its end, or a newer attempt, has the last word."""
+    return bool(
+        StepRun.objects.filter(id=step_run_id, status=StepStatus.RUNNING, attempt=attempt).update(
+            logs=_truncate_logs(logs), heartbeat_at=timezone.now()
+        )
+    )
+
+
 def _record_inputs(step_run_id: int, inputs: dict[str, int]) -> None:
     StepRunInput.objects.bulk_create(
         [StepRunInput(step_run_id=step_run_id, name=name, artifact_version_id=av_id) for name, av_id in inputs.items()],
