@@ -23,5 +23,5 @@ def secret_reads_recent(*, secret: Secret, limit: int = 20) -> list[SecretRead]:
 
 def secret_reads_by_step_run(step_run_id: int) -> list[str]:
     """The names of the secrets a step run read, sorted (for the step's page)."""
-    names = SecretRead.objects.filter(step_run_id=step_run_id).values_list("secret_name", flat=True).distinct()
-    return sorted(names)
+    reads = SecretRead.objects.filter(step_run_id=step_run_id).order_by("secret_name")
+    return list(reads.values_list("secret_name", flat=True).distinct())

@@ -18,7 +18,7 @@ SECRET_KEY = "test-only-not-secret"  # noqa: S105
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A key of the test data folder's own, shared with the worker processes tests start.
-FERNET_KEYS = embedded_fernet_keys(DATA_DIR)
+FERNET_KEYS = FERNET_KEYS or embedded_fernet_keys(DATA_DIR)  # noqa: F405
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
