@@ -7,15 +7,19 @@ narrow that.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Exists, F, FloatField, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Cast, Coalesce, Length, NullIf, Right, Substr
 from django.utils import timezone
 
 from pipelines.models import (
+    FINISHED_RUN_STATUSES,
+    Artifact,
     ArtifactVersion,
     ArtifactVersionStatus,
     MLModel,
@@ -23,6 +27,8 @@ from pipelines.models import (
     ModelVersionArtifact,
     Pipeline,
     PipelineRun,
+    RunMetadata,
+    RunStatus,
     StepRun,
     StepRunInput,
     StepRunOutput,
@@ -111,3 +117,244 @@ def model_versions_visible_to(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related("model").prefetch_related(
         "metadata", "runs", Prefetch("artifact_links", queryset=links)
     )
+
+
+# --- the dashboard's pages ---------------------------------------------------------
+# Each page reads a bounded number of rows in a fixed number of queries, whatever
+# the size of the tables: counts come from indexed subqueries, big columns (spec,
+# logs) are deferred, lists are cut by the caller's paginator.
+
+ACTIVE_RUN_STATUSES = (RunStatus.INITIALIZING, RunStatus.RUNNING, RunStatus.STOPPING)
+STEP_PHASE_FIELDS = ("queued_at", "started_at", "user_code_started_at", "user_code_finished_at", "finished_at")
+_RUN_LIST_DEFERRED = ("spec", "config", "parameters")
+
+
+def _count_runs(runs: QuerySet[PipelineRun]) -> Coalesce:
+    counted = runs.order_by().values("pipeline").annotate(n=Count("id")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def pipelines_with_stats(user: AbstractBaseUser) -> QuerySet[Pipeline]:
+    """Pipelines with their run counts, success rate (completed / finished, None
+    before any run finished) and latest run (id, name, status, created_at)."""
+    runs = PipelineRun.objects.filter(pipeline=OuterRef("pk"))
+    latest = runs.order_by("-created_at", "-id")
+    completed = _count_runs(runs.filter(status=RunStatus.COMPLETED))
+    finished = _count_runs(runs.filter(status__in=FINISHED_RUN_STATUSES))
+    return pipelines_visible_to(user).annotate(
+        run_count=_count_runs(runs),
+        completed_count=completed,
+        finished_count=finished,
+        success_rate=Cast(completed, FloatField()) / NullIf(finished, 0),
+        last_run_id=Subquery(latest.values("id")[:1]),
+        last_run_name=Subquery(latest.values("name")[:1]),
+        last_run_status=Subquery(latest.values("status")[:1]),
+        last_run_created_at=Subquery(latest.values("created_at")[:1]),
+    )
+
+
+def runs_for_list(user: AbstractBaseUser) -> QuerySet[PipelineRun]:
+    """Runs for a list page: no spec, config or parameters (they can be large)."""
+    return runs_visible_to(user).defer(*_RUN_LIST_DEFERRED)
+
+
+def metadata_value_candidates(text: str) -> list[Any]:
+    """What a metadata value typed in a filter may equal: the text read as JSON
+    (`0.9`, `true`, `"a b"`, `[1, 2]`) and the text itself as a JSON string, so
+    both `accuracy=0.9` (a number) and `model=resnet` (a string) match."""
+    candidates: list[Any] = [text]
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return candidates
+    if parsed != text:
+        candidates.insert(0, parsed)
+    return candidates
+
+
+def runs_filtered(
+    user: AbstractBaseUser,
+    *,
+    pipeline_id: int | None = None,
+    statuses: list[str] | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    name: str = "",
+    metadata_key: str = "",
+    metadata_value: str | None = None,
+) -> QuerySet[PipelineRun]:
+    """The runs list with its filters. A metadata filter matches a run on which the
+    key was ever logged (with `metadata_value`: logged with that value, compared
+    as in `metadata_value_candidates`)."""
+    runs = runs_for_list(user)
+    if pipeline_id is not None:
+        runs = runs.filter(pipeline_id=pipeline_id)
+    if statuses:
+        runs = runs.filter(status__in=statuses)
+    if created_after is not None:
+        runs = runs.filter(created_at__gte=created_after)
+    if created_before is not None:
+        runs = runs.filter(created_at__lt=created_before)
+    if name:
+        runs = runs.filter(name__icontains=name)
+    if metadata_key:
+        entries = RunMetadata.objects.filter(key=metadata_key, pipeline_run=OuterRef("pk"))
+        if metadata_value is not None and metadata_value != "":
+            matches = Q()
+            for candidate in metadata_value_candidates(metadata_value):
+                matches |= Q(value=candidate)
+            entries = entries.filter(matches)
+        runs = runs.filter(Exists(entries))
+    return runs
+
+
+def runs_active(user: AbstractBaseUser) -> QuerySet[PipelineRun]:
+    return runs_for_list(user).filter(status__in=ACTIVE_RUN_STATUSES)
+
+
+def runs_failed(user: AbstractBaseUser) -> QuerySet[PipelineRun]:
+    return runs_for_list(user).filter(status=RunStatus.FAILED)
+
+
+def run_counts_by_status(user: AbstractBaseUser) -> dict[str, int]:
+    """How many runs are in each status (every status present, zero included)."""
+    counts = dict.fromkeys(RunStatus.values, 0)
+    rows = runs_visible_to(user).order_by().values_list("status").annotate(n=Count("id"))
+    counts.update(dict(rows))
+    return counts
+
+
+def dashboard_totals(user: AbstractBaseUser) -> dict[str, int]:
+    """How many pipelines, artifacts and models there are."""
+    return {
+        "pipelines": pipelines_visible_to(user).count(),
+        "artifacts": Artifact.objects.count(),
+        "models": models_visible_to(user).count(),
+    }
+
+
+def model_versions_recent(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.select_related("model").order_by("-created_at", "-id")
+
+
+def run_for_page(user: AbstractBaseUser, *, run_id: int) -> PipelineRun | None:
+    """A run with what its page shows beside the steps: pipeline, user, model
+    version and its own metadata (in write order, for `latest_metadata`)."""
+    return (
+        runs_visible_to(user)
+        .select_related("model_version__model")
+        .prefetch_related(Prefetch("metadata", queryset=RunMetadata.objects.order_by("id")))
+        .filter(id=run_id)
+        .first()
+    )
+
+
+def run_step_rows(*, run_id: int) -> list[dict[str, Any]]:
+    """Every step of a run as plain values: id, name, status, attempt and phase
+    timestamps (no spec, no logs), in creation order."""
+    return list(
+        StepRun.objects.filter(pipeline_run_id=run_id)
+        .order_by("id")
+        .values("id", "name", "status", "attempt", "cache_key", "cached_from_id", *STEP_PHASE_FIELDS)
+    )
+
+
+def run_outputs(*, run_id: int) -> QuerySet[StepRunOutput]:
+    """The artifact versions a run's steps produced or reused, with step and artifact."""
+    return (
+        StepRunOutput.objects.filter(step_run__pipeline_run_id=run_id)
+        .select_related("artifact_version__artifact")
+        .annotate(step_name=F("step_run__name"))
+        .order_by("step_run_id", "name")
+    )
+
+
+def run_live_state(user: AbstractBaseUser, *, run_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """(run status and revision, step rows) for the run page's live poll."""
+    row = runs_visible_to(user).filter(id=run_id).values("id", "status", "revision", "finished_at").first()
+    if row is None:
+        return None
+    return row, run_step_rows(run_id=run_id)
+
+
+def pipeline_latest_run(*, pipeline_id: int) -> PipelineRun | None:
+    """The newest run of a pipeline, with its spec (for drawing its DAG)."""
+    return (
+        PipelineRun.objects.filter(pipeline_id=pipeline_id)
+        .only("id", "name", "status", "spec", "created_at", "pipeline_id")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def pipeline_duration_trend(*, pipeline_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    """The latest `limit` finished runs of a pipeline, oldest first: id, name,
+    status, created_at, duration in seconds (start, or creation, to finish)."""
+    rows = list(
+        PipelineRun.objects.filter(pipeline_id=pipeline_id, status__in=FINISHED_RUN_STATUSES)
+        .order_by("-created_at", "-id")
+        .values("id", "name", "status", "created_at", "started_at", "finished_at")[:limit]
+    )
+    for row in rows:
+        start = row.pop("started_at") or row["created_at"]
+        finish = row.pop("finished_at")
+        row["duration"] = (finish - start).total_seconds() if finish else None
+    return rows[::-1]
+
+
+STEP_LOG_TAIL_CHARS = 200_000
+
+
+def step_for_page(user: AbstractBaseUser, *, step_id: int) -> StepRun | None:
+    """A step run with everything its page shows, and only the last
+    STEP_LOG_TAIL_CHARS characters of its log (`log_tail`, `log_length`)."""
+    input_links = StepRunInput.objects.select_related(
+        "artifact_version__artifact", "artifact_version__producer_step_run"
+    ).only(
+        "id",
+        "name",
+        "step_run_id",
+        "artifact_version__id",
+        "artifact_version__version",
+        "artifact_version__checksum",
+        "artifact_version__artifact__id",
+        "artifact_version__artifact__name",
+        "artifact_version__producer_step_run__id",
+        "artifact_version__producer_step_run__name",
+    )
+    output_links = StepRunOutput.objects.select_related("artifact_version__artifact")
+    return (
+        steps_visible_to(user)
+        .prefetch_related(None)
+        .select_related("cached_from__pipeline_run")
+        .defer(
+            "logs", "pipeline_run__spec", "cached_from__logs", "cached_from__spec", "cached_from__pipeline_run__spec"
+        )
+        .annotate(log_length=Length("logs"), log_tail=Right("logs", STEP_LOG_TAIL_CHARS))
+        .prefetch_related(
+            "attempts",
+            Prefetch("metadata", queryset=RunMetadata.objects.order_by("id")),
+            Prefetch("input_links", queryset=input_links.order_by("name")),
+            Prefetch("output_links", queryset=output_links.order_by("name")),
+        )
+        .filter(id=step_id)
+        .first()
+    )
+
+
+def step_log_since(user: AbstractBaseUser, *, step_id: int, offset: int) -> dict[str, Any] | None:
+    """The log text after character `offset` (all of it when the log got shorter
+    than `offset`), the new offset and the step's status, in one query."""
+    row = (
+        steps_visible_to(user)
+        .prefetch_related(None)
+        .filter(id=step_id)
+        .annotate(log_length=Length("logs"), text=Substr("logs", max(offset, 0) + 1))
+        .values("status", "log_length", "text")
+        .first()
+    )
+    if row is None:
+        return None
+    if row["log_length"] < offset:
+        row["text"] = StepRun.objects.values_list("logs", flat=True).get(id=step_id)
+    return row

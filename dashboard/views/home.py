@@ -1,4 +1,4 @@
-"""The home page."""
+"""The home page: what is running, what failed, how much there is, the workers."""
 
 from __future__ import annotations
 
@@ -7,9 +7,23 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from pipelines import selectors
+from pipelines.models import RunStatus
+
+HOME_ROWS = 10
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    runs = selectors.runs_visible_to(request.user)[:50]
-    return render(request, "dashboard/home.html", {"runs": runs, "workers_alive": selectors.workers_alive()})
+    counts = selectors.run_counts_by_status(request.user)
+    context = {
+        "active_runs": selectors.runs_active(request.user).order_by("-created_at", "-id")[:HOME_ROWS],
+        "active_count": sum(counts[status] for status in selectors.ACTIVE_RUN_STATUSES),
+        "failed_runs": selectors.runs_failed(request.user).order_by("-created_at", "-id")[:HOME_ROWS],
+        "failed_count": counts[RunStatus.FAILED],
+        "status_counts": [(status, label, counts[status]) for status, label in RunStatus.choices],
+        "run_total": sum(counts.values()),
+        "totals": selectors.dashboard_totals(request.user),
+        "model_versions": selectors.model_versions_recent(request.user)[:HOME_ROWS],
+        "workers_alive": selectors.workers_alive(),
+    }
+    return render(request, "dashboard/home.html", context)

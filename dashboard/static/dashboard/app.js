@@ -3,7 +3,8 @@
 window.Dashboard = {
   /* Polls `url` for JSON and passes it to `onData` until it returns false.
      Polls every `interval` ms while the tab is visible and every `hiddenInterval`
-     ms while it is hidden, and at once when the tab becomes visible again. */
+     ms while it is hidden, and at once when the tab becomes visible again.
+     `url` may be a function, called before each request (to carry an offset). */
   poll(url, onData, { interval = 1000, hiddenInterval = 10000 } = {}) {
     let timer = null;
     let stopped = false;
@@ -13,8 +14,9 @@ window.Dashboard = {
       timer = setTimeout(tick, document.hidden ? hiddenInterval : interval);
     };
     const tick = async () => {
+      if (stopped) return;  // a visibility change must not revive a finished poll
       try {
-        const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+        const response = await fetch(typeof url === "function" ? url() : url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
         if (response.ok && onData(await response.json()) === false) { stopped = true; return; }
       } catch (error) { /* a dropped connection: try again on the next tick */ }
       schedule();
