@@ -11,6 +11,17 @@ from pipelines.models import ApiToken, StepStatus
 
 # Recording every use would turn each API read into a write.
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
+_TOKEN_COLUMNS = (
+    "id",
+    "expires_at",
+    "last_used_at",
+    "attempt",
+    "user",
+    "step_run__id",
+    "step_run__status",
+    "step_run__attempt",
+    "step_run__pipeline_run_id",
+)
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -25,6 +36,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         key = header[1].decode(errors="replace")
         token = (
             ApiToken.objects.select_related("user", "step_run")
+            # Every request pays for this query: not the step run's logs and spec.
+            .only(*_TOKEN_COLUMNS)
             .filter(digest=ApiToken.digest_of(key), revoked_at=None)
             .first()
         )

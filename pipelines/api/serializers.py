@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import zoneinfo
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
 from pipelines.models import (
@@ -16,6 +19,16 @@ from pipelines.models import (
     StepRun,
 )
 from pipelines.selectors import latest_metadata
+
+_ZONE = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def _datetime(value: datetime | None) -> str | None:
+    """What DRF's DateTimeField gives (ISO 8601 in TIME_ZONE, `Z` for UTC), at a tenth of its cost."""
+    if value is None:
+        return None
+    text = value.astimezone(_ZONE).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class PipelineSerializer(serializers.ModelSerializer):
@@ -67,7 +80,7 @@ def version_representation(version: ArtifactVersion) -> dict[str, Any]:
         "producer_step_run": version.producer_step_run_id,
         "tags": version.tags,
         "run_metadata": latest_metadata(version.metadata.all()),
-        "created_at": serializers.DateTimeField().to_representation(version.created_at),
+        "created_at": _datetime(version.created_at),
     }
 
 
@@ -151,9 +164,33 @@ class StepRunDetailSerializer(StepRunSerializer):
         fields = [*StepRunSerializer.Meta.fields, "attempts", "logs"]
 
 
+def run_representation(run: PipelineRun) -> dict[str, Any]:
+    # Built by hand, like version_representation: a page of runs is the dashboard's
+    # and the Client's most frequent list, and DRF's field-by-field walk cost more
+    # than the database for it. The fields match PipelineRunSerializer's (a test pins it).
+    return {
+        "id": run.id,
+        "name": run.name,
+        "pipeline": {"id": run.pipeline.id, "name": run.pipeline.name},
+        "status": run.status,
+        "revision": run.revision,
+        "parameters": run.parameters,
+        "config": run.config,
+        "triggered_by": run.triggered_by.username if run.triggered_by_id else None,
+        "created_at": _datetime(run.created_at),
+        "started_at": _datetime(run.started_at),
+        "finished_at": _datetime(run.finished_at),
+    }
+
+
 class PipelineRunSerializer(serializers.ModelSerializer):
     pipeline = PipelineRefSerializer()
     triggered_by = serializers.CharField(source="triggered_by.username", default=None)
+
+    def to_representation(self, instance: PipelineRun) -> dict[str, Any]:
+        if type(self) is PipelineRunSerializer:
+            return run_representation(instance)
+        return super().to_representation(instance)
 
     class Meta:
         model = PipelineRun

@@ -53,7 +53,8 @@ class IdOrNameLookupMixin:
     """Retrieve by numeric id or by unique name."""
 
     def get_object(self):  # type: ignore[no-untyped-def]
-        queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
+        # The list filters (a django-filter form per request) mean nothing for one object.
+        queryset = self.get_queryset()  # type: ignore[attr-defined]
         key = self.kwargs["pk"]  # type: ignore[attr-defined]
         lookup = {"id": int(key)} if key.isdigit() else {"name": key}
         obj = get_object_or_404(queryset, **lookup)
@@ -81,7 +82,8 @@ class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyV
 
     def get_queryset(self) -> QuerySet:
         if self.action == "list":
-            queryset = selectors.runs_visible_to(self.request.user)
+            # A run's spec holds every step's definition; a list never shows it.
+            queryset = selectors.runs_visible_to(self.request.user).defer("spec")
         else:
             queryset = selectors.runs_with_steps(self.request.user)
         return queryset
