@@ -8,6 +8,7 @@ narrow that.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -117,6 +118,202 @@ def model_versions_visible_to(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related("model").prefetch_related(
         "metadata", "runs", Prefetch("artifact_links", queryset=links)
     )
+
+
+# --- Dashboard: artifacts, models, comparing runs and exploring metadata ---------
+
+# Metadata types a chart can plot (bool is JSON-numeric in Python but not a measure).
+NUMERIC_METADATA_TYPES = ("int", "float", "StorageSize")
+
+# The metadata explorer's targets: public name -> the RunMetadata foreign key.
+METADATA_TARGETS = {
+    "run": "pipeline_run",
+    "model_version": "model_version",
+    "step_run": "step_run",
+    "artifact_version": "artifact_version",
+}
+
+
+def _ready_versions_of_outer() -> QuerySet[ArtifactVersion]:
+    return ArtifactVersion.objects.filter(artifact=OuterRef("pk"), status=ArtifactVersionStatus.READY)
+
+
+def artifacts_visible_to(user: AbstractBaseUser) -> QuerySet[Artifact]:
+    return Artifact.objects.all()
+
+
+def artifacts_with_summary(user: AbstractBaseUser) -> QuerySet[Artifact]:
+    """Artifacts with their count of ready versions and their newest one.
+
+    Correlated subqueries rather than a join and GROUP BY: the database evaluates them
+    for the rows of one page only, whatever the number of versions.
+    """
+    ready = _ready_versions_of_outer()
+    newest = ready.order_by("-id")
+    count = ready.order_by().values("artifact").annotate(n=Count("id")).values("n")
+    return artifacts_visible_to(user).annotate(
+        version_count=Coalesce(Subquery(count), 0),
+        latest_version=Subquery(newest.values("version")[:1]),
+        latest_version_id=Subquery(newest.values("id")[:1]),
+        latest_created_at=Subquery(newest.values("created_at")[:1]),
+    )
+
+
+def artifact_versions_of(user: AbstractBaseUser, *, artifact_id: int) -> QuerySet[ArtifactVersion]:
+    """The ready versions of one artifact, with the step and run that produced each."""
+    return ArtifactVersion.objects.filter(artifact_id=artifact_id, status=ArtifactVersionStatus.READY).select_related(
+        "artifact", "producer_step_run__pipeline_run"
+    )
+
+
+def artifact_version_for_page(user: AbstractBaseUser) -> QuerySet[ArtifactVersion]:
+    """Ready versions with what their page shows: metadata, producer step and run."""
+    return artifact_versions_visible_to(user).select_related("producer_step_run__pipeline_run")
+
+
+def artifact_version_consumers(user: AbstractBaseUser, *, version_id: int) -> QuerySet[StepRunInput]:
+    """The step runs that took a version as an input."""
+    return StepRunInput.objects.filter(artifact_version_id=version_id).select_related("step_run__pipeline_run")
+
+
+def artifact_numeric_metadata_keys(user: AbstractBaseUser, *, artifact_id: int, limit: int = 200) -> list[str]:
+    """Keys with numeric values logged on the ready versions of one artifact."""
+    rows = (
+        RunMetadata.objects.filter(
+            artifact_version__artifact_id=artifact_id,
+            artifact_version__status=ArtifactVersionStatus.READY,
+            type__in=NUMERIC_METADATA_TYPES,
+        )
+        .order_by("key")
+        .values_list("key", flat=True)
+        .distinct()
+    )
+    return list(rows[:limit])
+
+
+def artifact_metadata_series(
+    user: AbstractBaseUser, *, artifact_id: int, key: str, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """The latest numeric value of `key` on each of the newest `limit` versions, oldest first."""
+    rows = (
+        RunMetadata.objects.filter(
+            artifact_version__artifact_id=artifact_id,
+            artifact_version__status=ArtifactVersionStatus.READY,
+            key=key,
+            type__in=NUMERIC_METADATA_TYPES,
+        )
+        .order_by("-id")
+        .values("artifact_version_id", "artifact_version__version", "value")
+    )
+    series: dict[int, dict[str, Any]] = {}
+    # A key logged twice on a version: the newest write wins, and rows come newest first.
+    for row in rows[: limit * 2]:
+        value = _finite_number(row["value"])
+        if value is None or row["artifact_version_id"] in series:
+            continue
+        series[row["artifact_version_id"]] = {
+            "version_id": row["artifact_version_id"],
+            "version": row["artifact_version__version"],
+            "value": value,
+        }
+        if len(series) >= limit:
+            break
+    return sorted(series.values(), key=lambda point: point["version_id"])
+
+
+def _finite_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def models_with_summary(user: AbstractBaseUser) -> QuerySet[MLModel]:
+    """Models with their number of versions and the newest one (see artifacts_with_summary)."""
+    versions = ModelVersion.objects.filter(model=OuterRef("pk"))
+    newest = versions.order_by("-number")
+    count = versions.order_by().values("model").annotate(n=Count("id")).values("n")
+    return models_visible_to(user).annotate(
+        version_count=Coalesce(Subquery(count), 0),
+        latest_version=Subquery(newest.values("name")[:1]),
+        latest_version_id=Subquery(newest.values("id")[:1]),
+    )
+
+
+def model_versions_of(user: AbstractBaseUser, *, model_id: int) -> QuerySet[ModelVersion]:
+    """The versions of one model, each with its number of runs."""
+    runs = PipelineRun.objects.filter(model_version=OuterRef("pk")).order_by().values("model_version")
+    return ModelVersion.objects.filter(model_id=model_id).annotate(
+        run_count=Coalesce(Subquery(runs.annotate(n=Count("id")).values("n")), 0)
+    )
+
+
+def model_version_for_page(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
+    """Model versions with their metadata and linked artifact versions (runs are paged apart)."""
+    links = ModelVersionArtifact.objects.select_related("artifact_version__artifact").order_by("kind", "id")
+    return ModelVersion.objects.select_related("model").prefetch_related(
+        "metadata", Prefetch("artifact_links", queryset=links)
+    )
+
+
+def model_version_runs(user: AbstractBaseUser, *, version_id: int) -> QuerySet[PipelineRun]:
+    return runs_visible_to(user).filter(model_version_id=version_id)
+
+
+def runs_for_compare(user: AbstractBaseUser, *, run_ids: list[int]) -> QuerySet[PipelineRun]:
+    """Runs with their metadata, steps and each step's outputs: four queries for any number."""
+    outputs = StepRunOutput.objects.select_related("artifact_version__artifact").order_by("name")
+    steps = StepRun.objects.defer("logs", "spec", "error").prefetch_related(Prefetch("output_links", queryset=outputs))
+    return (
+        runs_visible_to(user)
+        .filter(id__in=run_ids)
+        .defer("spec")
+        .prefetch_related("metadata", Prefetch("steps", queryset=steps))
+    )
+
+
+def numeric_metadata_keys(user: AbstractBaseUser, *, limit: int = 500) -> list[str]:
+    """Distinct keys that have numeric values, in name order (an index-only scan on type, key)."""
+    rows = (
+        RunMetadata.objects.filter(type__in=NUMERIC_METADATA_TYPES)
+        .order_by("key")
+        .values_list("key", flat=True)
+        .distinct()
+    )
+    return list(rows[:limit])
+
+
+def metadata_points(user: AbstractBaseUser, *, key: str, target: str, limit: int = 2000) -> list[dict[str, Any]]:
+    """The newest `limit` numeric values of `key` on one kind of target, newest first.
+
+    One point per target object: when a key was logged twice on a run, the latest
+    value is the run's value. Each point carries the names its link and label need.
+    """
+    field = METADATA_TARGETS[target]
+    names = {
+        "pipeline_run": ("pipeline_run__name",),
+        "model_version": ("model_version__model__name", "model_version__name"),
+        "step_run": ("step_run__name", "step_run__pipeline_run__name"),
+        "artifact_version": ("artifact_version__artifact__name", "artifact_version__version"),
+    }[field]
+    rows = RunMetadata.objects.filter(key=key, type__in=NUMERIC_METADATA_TYPES, **{f"{field}__isnull": False})
+    if field == "artifact_version":
+        rows = rows.filter(artifact_version__status=ArtifactVersionStatus.READY)
+    points: dict[int, dict[str, Any]] = {}
+    for row in rows.order_by("-id").values("value", "created_at", f"{field}_id", *names)[: limit * 2]:
+        target_id = row[f"{field}_id"]
+        value = _finite_number(row["value"])
+        if value is None or target_id in points:
+            continue
+        points[target_id] = {
+            "target_id": target_id,
+            "value": value,
+            "time": row["created_at"],
+            "names": [row[name] for name in names],
+        }
+        if len(points) >= limit:
+            break
+    return list(points.values())
 
 
 # --- the dashboard's pages ---------------------------------------------------------
