@@ -233,7 +233,7 @@ class Client:
                     f"Reading the values of secret {summary.name!r} needs the permission "
                     f"{VIEW_SECRET_VALUES_PERMISSION!r}, which your user (inside a step: the user who "
                     "started the run) does not have. An administrator grants it in the admin "
-                    "(Users > your user > User permissions: 'Can view secret values').",
+                    "(Users > the user > User permissions: 'secrets_app | secret | Can read secret values').",
                     status_code=403,
                 ) from None
             raise

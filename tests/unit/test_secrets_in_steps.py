@@ -318,3 +318,17 @@ def test_the_heartbeat_flushes_the_masked_log_only_when_it_grew(owner, monkeypat
         heartbeat._beat(step_run.id, beat)
 
     assert flushed == [f"first {MASK}\n", f"first {MASK}\nsecond\n"]
+
+
+# --- the demo ------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_the_demo_creates_the_examples_secret_once_and_lets_its_user_read_values(django_user_model):
+    from pipelines.management.commands.demo import DEMO_SECRET_NAME, ensure_demo_secret
+    from secrets_app.selectors import secret_by_name
+
+    user = django_user_model.objects.create_user("demo", "", "pw-demo-123")
+
+    assert ensure_demo_secret(user=user)
+    assert not ensure_demo_secret(user=user)
+    assert django_user_model.objects.get(id=user.id).has_perm("secrets_app.view_secret_values")
+    assert secret_by_name(name=DEMO_SECRET_NAME).keys == ["password", "username"]

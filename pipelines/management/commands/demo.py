@@ -94,6 +94,35 @@ def ensure_admin(*, username: str, password: str | None) -> AdminAccount:
     return AdminAccount(user, username, False, PasswordSource.GIVEN if password else PasswordSource.KEPT)
 
 
+# --- The secret examples/secrets_in_steps.py reads ------------------------------------
+
+DEMO_SECRET_NAME = "demo_api"  # noqa: S105  (a name, not a secret)
+# Made up: the example hands them to a stand-in API that accepts anything.
+DEMO_SECRET_VALUES = {"username": "demo-user", "password": "not-a-real-password"}
+
+
+def ensure_demo_secret(*, user: AbstractBaseUser) -> bool:
+    """Create the secret the secrets example reads, unless it exists, and let `user`
+    (whose token runs the examples) read secret values. True when it was created."""
+    from django.contrib.auth.models import Permission
+
+    from secrets_app.selectors import secret_by_name
+    from secrets_app.services import secret_create
+
+    user.user_permissions.add(  # type: ignore[attr-defined]
+        Permission.objects.get(content_type__app_label="secrets_app", codename="view_secret_values")
+    )
+    if secret_by_name(name=DEMO_SECRET_NAME) is not None:
+        return False
+    secret_create(
+        name=DEMO_SECRET_NAME,
+        values=DEMO_SECRET_VALUES,
+        description="Made-up credentials for examples/secrets_in_steps.py",
+        user=user,
+    )
+    return True
+
+
 def write_client_config(*, path: Path, server_url: str, api_token: str) -> None:
     """Write client.json for the SDK: owner-only from the first byte, replaced atomically."""
     payload = json.dumps({"server_url": server_url, "api_token": api_token}, indent=2) + "\n"
@@ -328,6 +357,8 @@ class Command(BaseCommand):
             ensure_port_free(addr, port)
             self.prepare_database()
             account = self.prepare_admin()
+            if ensure_demo_secret(user=account.user):
+                self.say(f"Created the secret {DEMO_SECRET_NAME!r} (made-up values) for the secrets example.")
             client_path = issue_client_config(user=account.user, server_url=server_url, data_dir=data_dir)
         except KeyboardInterrupt:
             raise CommandError("Interrupted before anything was started.", returncode=130) from None
