@@ -1,13 +1,90 @@
-"""PLACEHOLDER: being built this session; every view answers 404 until then."""
+"""The metadata explorer: one numeric metadata key plotted over time."""
 
 from __future__ import annotations
 
-from django.http import Http404
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.shortcuts import render
+from django.urls import reverse
+
+from pipelines import selectors
+
+# The chart shows the newest points only, so one request stays small whatever the history.
+MAX_POINTS = 2000
+TABLE_POINTS = 20
+TARGETS = {
+    "run": "Runs",
+    "model_version": "Model versions",
+    "step_run": "Step runs",
+    "artifact_version": "Artifact versions",
+}
 
 
-def metadata_explorer(request, **kwargs):
-    raise Http404("not built yet")
+def _target(request: HttpRequest) -> str:
+    target = request.GET.get("target", "run")
+    return target if target in TARGETS else "run"
 
 
-def metadata_points(request, **kwargs):
-    raise Http404("not built yet")
+def _shown(point: dict[str, Any], target: str) -> dict[str, Any]:
+    """A point as the chart and the table use it: time, value, label and link."""
+    names = point["names"]
+    target_id = point["target_id"]
+    if target == "run":
+        label, url = names[0], reverse("dashboard:run-detail", args=[target_id])
+    elif target == "model_version":
+        label, url = f"{names[0]} version {names[1]}", reverse("dashboard:model-version-detail", args=[target_id])
+    elif target == "step_run":
+        label, url = f"{names[0]} in {names[1]}", reverse("dashboard:step-detail", args=[target_id])
+    else:
+        label, url = f"{names[0]} version {names[1]}", reverse("dashboard:artifact-version-detail", args=[target_id])
+    return {"x": point["time"].isoformat(), "y": point["value"], "label": label, "url": url}
+
+
+@login_required
+def metadata_explorer(request: HttpRequest) -> HttpResponse:
+    keys = selectors.numeric_metadata_keys(request.user)
+    key = request.GET.get("key", "")
+    if key not in keys:
+        key = "accuracy" if "accuracy" in keys else (keys[0] if keys else "")
+    target = _target(request)
+    latest = []
+    if key:
+        points = selectors.metadata_points(request.user, key=key, target=target, limit=TABLE_POINTS)
+        latest = [{**_shown(point, target), "time": point["time"]} for point in points]
+    points_url = f"{reverse('dashboard:metadata-points')}?{_query(key, target)}" if key else ""
+    return render(
+        request,
+        "dashboard/metadata_explorer.html",
+        {
+            "keys": keys,
+            "key": key,
+            "target": target,
+            "targets": TARGETS.items(),
+            "target_label": TARGETS[target],
+            "latest": latest,
+            "points_url": points_url,
+            "max_points": MAX_POINTS,
+        },
+    )
+
+
+def _query(key: str, target: str) -> str:
+    query = QueryDict(mutable=True)
+    query["key"], query["target"] = key, target
+    return query.urlencode()
+
+
+@login_required
+def metadata_points(request: HttpRequest) -> JsonResponse:
+    """`{"key", "target", "limit", "points": [{x: ISO time, y: number, label, url}]}`, oldest first."""
+    key = request.GET.get("key", "")
+    target = request.GET.get("target", "run")
+    if not key or target not in TARGETS:
+        return JsonResponse(
+            {"detail": f"Give a metadata key and a target: one of {', '.join(TARGETS)}.", "points": []}, status=400
+        )
+    points = selectors.metadata_points(request.user, key=key, target=target, limit=MAX_POINTS)
+    shown = [_shown(point, target) for point in reversed(points)]
+    return JsonResponse({"key": key, "target": target, "limit": MAX_POINTS, "points": shown})
