@@ -10,11 +10,13 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.decorators import method_decorator
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from secrets_app import selectors, services
-from secrets_app.models import Secret
+from secrets_app.models import Secret, SecretRead
 
 NEW_ROWS = 3
 _VALUE_WIDGET = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password", "size": 40})
@@ -134,7 +136,11 @@ class SecretAdmin(admin.ModelAdmin):
         if not reads:
             return "No one has read the values yet."
         rows = (
-            (f"step run #{read.step_run_id}" if read.step_run_id else (read.user or "unknown"), read.via, read.read_at)
+            (
+                f"step run #{read.step_run_id}" if read.step_run_id else (read.user or "unknown"),
+                read.via,
+                date_format(localtime(read.read_at), "DATETIME_FORMAT"),
+            )
             for read in reads
         )
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{} via {} at {}</li>", rows))
@@ -179,3 +185,19 @@ class SecretAdmin(admin.ModelAdmin):
         if add:
             return [{"added": {}}]
         return [{"changed": {"fields": fields}}] if fields else []
+
+
+@admin.register(SecretRead)
+class SecretReadAdmin(admin.ModelAdmin):
+    """The audit trail of value reads: a record, not editable."""
+
+    list_display = ["secret_name", "user", "step_run_id", "via", "read_at"]
+    list_filter = ["via"]
+    search_fields = ["secret_name", "user__username"]
+    list_select_related = ["user"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
