@@ -16,6 +16,7 @@ HOME_ROWS = 10
 def home(request: HttpRequest) -> HttpResponse:
     counts = selectors.run_counts_by_status(request.user)
     context = {
+        "latest_runs": selectors.runs_for_list(request.user).order_by("-created_at", "-id")[:HOME_ROWS],
         "active_runs": selectors.runs_active(request.user).order_by("-created_at", "-id")[:HOME_ROWS],
         "active_count": sum(counts[status] for status in selectors.ACTIVE_RUN_STATUSES),
         "failed_runs": selectors.runs_failed(request.user).order_by("-created_at", "-id")[:HOME_ROWS],

@@ -91,6 +91,10 @@ def _run_or_404(request: HttpRequest, run_id: int) -> PipelineRun:
     return run
 
 
+def _run_fields_or_404(request: HttpRequest, run_id: int, *fields: str) -> PipelineRun:
+    return get_object_or_404(selectors.runs_visible_to(request.user).select_related(None).only(*fields), id=run_id)
+
+
 @login_required
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(request, run_id)
@@ -121,7 +125,7 @@ def run_live(request: HttpRequest, run_id: int) -> JsonResponse:
 @login_required
 @require_POST
 def run_stop(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = get_object_or_404(selectors.runs_visible_to(request.user).only("id", "name", "status"), id=run_id)
+    run = _run_fields_or_404(request, run_id, "id", "name", "status")
     if run.is_finished:
         messages.info(request, f"Run {run.name} had already finished ({run.get_status_display().lower()}).")
     else:
@@ -140,7 +144,7 @@ def run_rerun(request: HttpRequest, run_id: int) -> HttpResponse:
     """A new run of the same spec by the current user. The spec carries the run
     name template, not the name, so the new run gets a fresh name; steps whose
     inputs and code are unchanged hit the cache as usual."""
-    run = get_object_or_404(selectors.runs_visible_to(request.user).only("id", "name", "spec"), id=run_id)
+    run = _run_fields_or_404(request, run_id, "id", "name", "spec")
     try:
         new_run = pipeline_run_create(spec=run.spec, user=request.user)
     except SpecError as exc:

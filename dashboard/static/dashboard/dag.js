@@ -140,8 +140,8 @@ window.RunDag = (() => {
     };
     const fitScale = () => Math.min(1, (box.clientWidth - 4) / width, Math.max(0.5, (box.clientHeight || 480) / height));
     // Start legible: fit the width when the graph is wider than its box, but not
-    // below half size (scroll the rest).
-    zoom(Math.max(0.5, Math.min(1, (box.clientWidth - 4) / width)));
+    // below 80 % (scroll the rest; the buttons and ctrl + wheel zoom out further).
+    zoom(Math.max(0.8, Math.min(1, (box.clientWidth - 4) / width)));
     container.querySelectorAll("[data-zoom]").forEach((button) => {
       button.addEventListener("click", () => {
         const action = button.dataset.zoom;
