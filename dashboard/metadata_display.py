@@ -31,7 +31,10 @@ def shown_value(value: Any, kind: str) -> tuple[str, str]:
         text = value
     elif isinstance(value, bool) or value is None:
         text = json.dumps(value)
-    elif isinstance(value, int | float):
+    elif isinstance(value, float):
+        # 12 significant digits: 0.86, not the 0.8600000000000001 arithmetic leaves.
+        text = f"{value:.12g}"
+    elif isinstance(value, int):
         text = str(value)
     else:
         text = json.dumps(value, ensure_ascii=False, sort_keys=True)

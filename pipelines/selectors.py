@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Count, Exists, F, FloatField, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, Coalesce, Length, NullIf, Right, Substr
 from django.utils import timezone
@@ -273,14 +274,26 @@ def runs_for_compare(user: AbstractBaseUser, *, run_ids: list[int]) -> QuerySet[
 
 
 def numeric_metadata_keys(user: AbstractBaseUser, *, limit: int = 500) -> list[str]:
-    """Distinct keys that have numeric values, in name order (an index-only scan on type, key)."""
-    rows = (
-        RunMetadata.objects.filter(type__in=NUMERIC_METADATA_TYPES)
-        .order_by("key")
-        .values_list("key", flat=True)
-        .distinct()
-    )
-    return list(rows[:limit])
+    """Distinct keys that have numeric values, in name order.
+
+    A plain DISTINCT reads every row's index entry (100,000 rows: tens of ms); this
+    recursive query jumps from one key to the next along the (key, type) index, so it
+    costs one index probe per distinct key, which are few.
+    """
+    table = connection.ops.quote_name(RunMetadata._meta.db_table)
+    types = ", ".join(["%s"] * len(NUMERIC_METADATA_TYPES))
+    sql = f"""
+        WITH RECURSIVE keys(key) AS (
+            SELECT MIN(key) FROM {table} WHERE type IN ({types})
+            UNION ALL
+            SELECT (SELECT MIN(m.key) FROM {table} m WHERE m.type IN ({types}) AND m.key > keys.key)
+            FROM keys WHERE keys.key IS NOT NULL
+        )
+        SELECT key FROM keys WHERE key IS NOT NULL LIMIT %s
+    """  # noqa: S608 (only the table name and placeholders are formatted in)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*NUMERIC_METADATA_TYPES, *NUMERIC_METADATA_TYPES, limit])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def metadata_points(user: AbstractBaseUser, *, key: str, target: str, limit: int = 2000) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -27,19 +28,31 @@ def _target(request: HttpRequest) -> str:
     return target if target in TARGETS else "run"
 
 
-def _shown(point: dict[str, Any], target: str) -> dict[str, Any]:
+_LINKS = {
+    "run": "dashboard:run-detail",
+    "model_version": "dashboard:model-version-detail",
+    "step_run": "dashboard:step-detail",
+    "artifact_version": "dashboard:artifact-version-detail",
+}
+_PLACEHOLDER = 987654321
+
+
+def _linker(target: str) -> Callable[[int], str]:
+    # One reverse() per response rather than per point: 2,000 of them cost ~10 ms.
+    pattern = reverse(_LINKS[target], args=[_PLACEHOLDER])
+    return lambda target_id: pattern.replace(str(_PLACEHOLDER), str(target_id))
+
+
+def _shown(point: dict[str, Any], target: str, link: Callable[[int], str]) -> dict[str, Any]:
     """A point as the chart and the table use it: time, value, label and link."""
     names = point["names"]
-    target_id = point["target_id"]
     if target == "run":
-        label, url = names[0], reverse("dashboard:run-detail", args=[target_id])
-    elif target == "model_version":
-        label, url = f"{names[0]} version {names[1]}", reverse("dashboard:model-version-detail", args=[target_id])
+        label = names[0]
     elif target == "step_run":
-        label, url = f"{names[0]} in {names[1]}", reverse("dashboard:step-detail", args=[target_id])
+        label = f"{names[0]} in {names[1]}"
     else:
-        label, url = f"{names[0]} version {names[1]}", reverse("dashboard:artifact-version-detail", args=[target_id])
-    return {"x": point["time"].isoformat(), "y": point["value"], "label": label, "url": url}
+        label = f"{names[0]} version {names[1]}"
+    return {"x": point["time"].isoformat(), "y": point["value"], "label": label, "url": link(point["target_id"])}
 
 
 @login_required
@@ -52,7 +65,8 @@ def metadata_explorer(request: HttpRequest) -> HttpResponse:
     latest = []
     if key:
         points = selectors.metadata_points(request.user, key=key, target=target, limit=TABLE_POINTS)
-        latest = [{**_shown(point, target), "time": point["time"]} for point in points]
+        link = _linker(target)
+        latest = [{**_shown(point, target, link), "time": point["time"]} for point in points]
     points_url = f"{reverse('dashboard:metadata-points')}?{_query(key, target)}" if key else ""
     return render(
         request,
@@ -86,5 +100,6 @@ def metadata_points(request: HttpRequest) -> JsonResponse:
             {"detail": f"Give a metadata key and a target: one of {', '.join(TARGETS)}.", "points": []}, status=400
         )
     points = selectors.metadata_points(request.user, key=key, target=target, limit=MAX_POINTS)
-    shown = [_shown(point, target) for point in reversed(points)]
+    link = _linker(target)
+    shown = [_shown(point, target, link) for point in reversed(points)]
     return JsonResponse({"key": key, "target": target, "limit": MAX_POINTS, "points": shown})

@@ -477,3 +477,14 @@ def test_chart_data_reaches_the_script_as_escaped_json(client, owner):
     start = response.content.index(opening) + len(opening)
     data = json.loads(response.content[start : response.content.index(b"</script>", start)])
     assert data["points"][0]["label"] == "</script><script>alert(1)</script>"
+
+
+def test_floats_are_shown_without_arithmetic_noise(client, owner):
+    saved = save_value("noisy", 1)
+    log("artifact_version", saved.id, accuracy=0.8 + 0.06)
+    client.force_login(owner)
+
+    response = _get(client, "artifact-version-detail", saved.id)
+
+    assert b"0.86<" in response.content
+    assert b"0.8600000000000001" not in response.content

@@ -284,3 +284,15 @@ def test_explorer_keys_and_labels_are_escaped(client, owner, payload):
     assert payload.encode() not in page.content
     assert points["Content-Type"] == "application/json"
     assert points.json()["points"][0]["label"] == payload
+
+
+def test_the_explorer_offers_only_keys_with_numeric_values_in_name_order(client, owner):
+    run = make_run(owner)
+    log("pipeline_run", run.id, zeta=1, beta="text", alpha=0.5, flag=True, gamma=[1, 2])
+    log("step_run", make_step(run).id, delta=3)
+    log("pipeline_run", run.id, beta=2)  # a key with a numeric value anywhere counts
+    client.force_login(owner)
+
+    response = client.get(reverse("dashboard:metadata-explorer"))
+
+    assert response.context["keys"] == ["alpha", "beta", "delta", "zeta"]

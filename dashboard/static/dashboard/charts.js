@@ -45,6 +45,10 @@
     status.textContent = points.length + " point" + (points.length === 1 ? "" : "s") + " plotted.";
     const dateText = (ms) => new Date(ms).toLocaleString();
     const series = points.map((p) => ({ x: Date.parse(p.x), y: p.y }));
+    const times = series.map((p) => p.x);
+    // Over a short span the date alone would label every tick the same.
+    const short = times.length && Math.max(...times) - Math.min(...times) < 2 * 86400e3;
+    const tickText = (ms) => (short ? new Date(ms).toLocaleTimeString() : new Date(ms).toLocaleDateString());
     new Chart(canvas, {
       type: "scatter",
       data: { datasets: [{ label: canvas.dataset.key, data: series, pointRadius: 3, pointHoverRadius: 6, borderColor: "#1a56b3", backgroundColor: "#1a56b3" }] },
@@ -62,7 +66,7 @@
           },
         },
         scales: {
-          x: { type: "linear", title: { display: true, text: "time" }, ticks: { callback: (value) => new Date(value).toLocaleDateString(), maxTicksLimit: 8 } },
+          x: { type: "linear", title: { display: true, text: "time" }, ticks: { callback: tickText, maxTicksLimit: 8 } },
           y: { title: { display: true, text: canvas.dataset.key } },
         },
       },
