@@ -10,6 +10,7 @@ from django.shortcuts import render
 
 from pipelines import selectors
 from pipelines.models import FINISHED_STEP_STATUSES
+from secrets_app.selectors import secret_reads_by_step_run
 
 
 @login_required
@@ -24,6 +25,7 @@ def step_detail(request: HttpRequest, step_id: int) -> HttpResponse:
         "parameters": json.dumps(step.parameters, indent=2, sort_keys=True, default=str),
         "log_running": step.status not in FINISHED_STEP_STATUSES,
         "log_cut": step.log_length > len(step.log_tail),
+        "secrets_read": secret_reads_by_step_run(step.id),
     }
     return render(request, "dashboard/step_detail.html", context)
 

@@ -26,6 +26,7 @@ from pipelines.models import (
     StepStatus,
 )
 from pipelines.services.runs import pipeline_run_create
+from secrets_app.models import SecretRead
 from tests.integration import sample_pipelines as sample
 
 pytestmark = pytest.mark.django_db
@@ -250,6 +251,19 @@ def test_the_step_page_shows_attempts_errors_inputs_outputs_metadata_cache_and_l
     assert 'data-offset="17"' in body  # len("hello from total\n")
 
 
+def test_the_step_page_names_the_secrets_the_step_read_and_no_values(client, owner, run):
+    load = run.steps.get(name="load")
+    for name in ["warehouse", "api-key", "warehouse"]:
+        SecretRead.objects.create(secret_name=name, step_run_id=load.id, via="api")
+    SecretRead.objects.create(secret_name="someone-elses", step_run_id=run.steps.get(name="total").id, via="api")
+    client.force_login(owner)
+
+    response = client.get(reverse("dashboard:step-detail", args=[load.id]))
+
+    assert response.context["secrets_read"] == ["api-key", "warehouse"]
+    assert b"someone-elses" not in response.content
+
+
 def test_the_step_page_shows_only_the_tail_of_a_huge_log(client, owner, run, monkeypatch):
     monkeypatch.setattr("pipelines.selectors.STEP_LOG_TAIL_CHARS", 10)
     load = run.steps.get(name="load")
@@ -439,8 +453,8 @@ def test_list_pages_make_as_many_queries_for_thirty_runs_as_for_one(client, owne
 # failed runs, model versions; pipeline list: count, page; pipeline page: pipeline,
 # count, page, trend, latest run, its steps; runs list: pipelines (the filter), count,
 # page; run page: run, its metadata, steps, outputs; step page: step, attempts,
-# metadata, inputs, outputs.
-QUERIES = {"home": 11, "pipeline-list": 4, "pipeline-detail": 8, "run-list": 5, "run-detail": 6, "step-detail": 7}
+# metadata, inputs, outputs, secrets read.
+QUERIES = {"home": 11, "pipeline-list": 4, "pipeline-detail": 8, "run-list": 5, "run-detail": 6, "step-detail": 8}
 
 
 def test_the_run_page_makes_as_many_queries_for_thirty_steps_as_for_two(client, owner, run):
@@ -649,6 +663,7 @@ def test_user_text_is_escaped_on_every_page(client, owner, run, payload):
     Artifact.objects.filter(versions__producer_step_run=load).update(name=f"artifact {payload}")
     RunMetadata.objects.create(key=f"key {payload}", value=payload, type="str", pipeline_run=run)
     RunMetadata.objects.create(key=f"key {payload}", value=payload, type="str", step_run=load)
+    SecretRead.objects.create(secret_name=f"secret {payload}", step_run_id=load.id, via="api")
     client.force_login(owner)
     urls = [*pages(run).values(), reverse("dashboard:step-detail", args=[load.id])]
     urls.append(reverse("dashboard:run-list") + "?" + "name=" + payload.replace("&", "%26").replace("#", "%23"))
@@ -661,7 +676,14 @@ def test_user_text_is_escaped_on_every_page(client, owner, run, payload):
         assert "<img src=x" not in body, url
         assert "<script>alert" not in body, url
     step_page = client.get(reverse("dashboard:step-detail", args=[load.id])).content.decode()
-    for escaped in [f"step {payload}", f"log {payload}", f"error {payload}", f"attempt {payload}", f"key {payload}"]:
+    for escaped in [
+        f"step {payload}",
+        f"log {payload}",
+        f"error {payload}",
+        f"attempt {payload}",
+        f"secret {payload}",
+        f"key {payload}",
+    ]:
         assert escape(escaped) in step_page
     run_page = client.get(reverse("dashboard:run-detail", args=[run.id])).content.decode()
     for escaped in [f"run {payload}", f"pipe {payload}", f"artifact {payload}", f"key {payload}"]:
