@@ -5,9 +5,10 @@ step running in the current context (a ContextVar) and still passes the text on 
 the worker's own stream, so operators keep seeing it.
 
 The secret values the step has read are masked: in the whole captured text each
-time it is read (so a value split across two writes is still caught), and, best
-effort, in each write passed on to the worker's stream and each log record made
-while the step runs.
+time it is read (so a value split across two writes is still caught), in each line
+passed on to the worker's stream (text is passed on by whole lines, so a value
+split across writes within a line is caught too; a value spanning lines is not),
+and in each log record made while the step runs.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any, TextIO
 from pipelines.sdk.masking import SecretMasker
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# A line longer than this is passed on to the worker's stream without waiting for its end.
+MAX_PENDING_CHARS = 8192
 
 
 class CapturedLog:
@@ -35,6 +38,8 @@ class CapturedLog:
         self._buffer = io.StringIO()
         self._lock = threading.Lock()
         self.writes = 0
+        # Per stream, the start of a line not yet passed on to the worker's stream.
+        self.pending: dict[_StepStream, str] = {}
 
     def write(self, text: str) -> None:
         with self._lock:
@@ -52,6 +57,10 @@ class CapturedLog:
 
 
 _current_log: contextvars.ContextVar[CapturedLog | None] = contextvars.ContextVar("pipelines_step_log", default=None)
+# Set while a step's text is passed on to the worker's stream. That stream may log
+# what it gets (Celery's stdout proxy does); such a record is an echo of text the
+# log already holds, and is not captured twice.
+_passing_on: contextvars.ContextVar[bool] = contextvars.ContextVar("pipelines_passing_on", default=False)
 
 
 class _StepStream(io.TextIOBase):
@@ -60,11 +69,24 @@ class _StepStream(io.TextIOBase):
 
     def write(self, text: str) -> int:
         log = _current_log.get()
-        if log is not None:
-            log.write(text)
+        if log is None:
+            return self.wrapped.write(text)
+        log.write(text)
+        pending = log.pending.get(self, "") + text
+        lines, newline, rest = pending.rpartition("\n")
+        if len(rest) > MAX_PENDING_CHARS:
+            lines, newline, rest = pending, "", ""
+        log.pending[self] = rest
+        if lines or newline:
+            self.pass_on(log, lines + newline)
+        return len(text)
+
+    def pass_on(self, log: CapturedLog, text: str) -> None:
+        token = _passing_on.set(True)
+        try:
             self.wrapped.write(log.masker.mask(text))
-            return len(text)
-        return self.wrapped.write(text)
+        finally:
+            _passing_on.reset(token)
 
     def flush(self) -> None:
         self.wrapped.flush()
@@ -76,7 +98,7 @@ class _StepStream(io.TextIOBase):
 class _StepLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         log = _current_log.get()
-        if log is not None:
+        if log is not None and not _passing_on.get():
             try:
                 log.write(self.format(record) + "\n")
             except Exception:
@@ -136,4 +158,7 @@ def capture_step_output(masker: SecretMasker | None = None) -> Iterator[Captured
     try:
         yield log
     finally:
+        for stream, rest in log.pending.items():
+            if rest:
+                stream.pass_on(log, rest)
         _current_log.reset(token)

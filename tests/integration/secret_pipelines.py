@@ -54,16 +54,18 @@ def canary_pipeline(secret_name: str):
 
 
 @step
-def keep_the_run_token(token_file: str) -> None:
-    """Writes its run token where the test can try it after the step ended."""
-    Client().list_secrets(size=1)  # the token is made on first use
+def keep_the_run_token(token_file: str, secret_name: str) -> Annotated[list[str], "keys"]:
+    """Reads a secret with its run token, and writes the token where the test can
+    try it once the step has ended."""
+    keys = sorted(Client().get_secret(secret_name).secret_values)
     _, key = get_step_context().client_credentials()
     Path(token_file).write_text(key)
+    return keys
 
 
 @pipeline(enable_cache=False)
-def token_pipeline(token_file: str):
-    keep_the_run_token(token_file=token_file)
+def token_pipeline(token_file: str, secret_name: str):
+    keep_the_run_token(token_file=token_file, secret_name=secret_name)
 
 
 @step

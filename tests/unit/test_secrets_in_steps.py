@@ -5,6 +5,7 @@ in-process), including its log flushed while it runs."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
@@ -106,7 +107,7 @@ class FakeSecretsApi:
 
 
 @pytest.fixture
-def api(monkeypatch) -> FakeSecretsApi:
+def secrets_api(monkeypatch) -> FakeSecretsApi:
     fake = FakeSecretsApi()
     monkeypatch.setattr(Client, "_http", lambda self: fake)
     return fake
@@ -118,8 +119,8 @@ def client() -> Client:
 
 
 # --- the Client ------------------------------------------------------------------------
-def test_get_secret_by_name_returns_its_values(api, client):
-    api.add("demo_api", {"username": "admin", "password": "hunter22"}, "the demo API")
+def test_get_secret_by_name_returns_its_values(secrets_api, client):
+    secrets_api.add("demo_api", {"username": "admin", "password": "hunter22"}, "the demo API")
 
     secret = client.get_secret("demo_api")
 
@@ -131,18 +132,18 @@ def test_get_secret_by_name_returns_its_values(api, client):
     assert secret.values is secret.secret_values
     assert secret.secret_values["password"] == "hunter22"
     assert secret.created_at is not None
-    assert [(m, p) for m, p, _ in api.requests] == [("GET", "secrets/"), ("GET", "secrets/1/values/")]
-    assert api.requests[0][2]["name"] == "demo_api"
+    assert [(m, p) for m, p, _ in secrets_api.requests] == [("GET", "secrets/"), ("GET", "secrets/1/values/")]
+    assert secrets_api.requests[0][2]["name"] == "demo_api"
 
 
-def test_get_secret_by_id(api, client):
-    secret_id = api.add("by_id", {"k": "value-1"})
+def test_get_secret_by_id(secrets_api, client):
+    secret_id = secrets_api.add("by_id", {"k": "value-1"})
 
     assert client.get_secret(secret_id).secret_values == {"k": "value-1"}
 
 
-def test_a_secret_never_prints_its_values(api, client):
-    api.add("demo_api", {"username": "admin-user", "password": "hunter22"})
+def test_a_secret_never_prints_its_values(secrets_api, client):
+    secrets_api.add("demo_api", {"username": "admin-user", "password": "hunter22"})
 
     secret = client.get_secret("demo_api")
 
@@ -153,16 +154,16 @@ def test_a_secret_never_prints_its_values(api, client):
     assert "'password'" in repr(secret)
 
 
-def test_an_unknown_secret_says_its_name_and_how_to_list_them(api, client):
+def test_an_unknown_secret_says_its_name_and_how_to_list_them(secrets_api, client):
     with pytest.raises(KeyError, match=r"No secret with name 'nope'.*list_secrets\(\)"):
         client.get_secret("nope")
     with pytest.raises(KeyError, match="No secret with id 42"):
         client.get_secret(42)
 
 
-def test_a_refused_read_names_the_permission_and_who_grants_it(api, client):
-    api.add("locked", {"k": "value-1"})
-    api.may_read_values = False
+def test_a_refused_read_names_the_permission_and_who_grants_it(secrets_api, client):
+    secrets_api.add("locked", {"k": "value-1"})
+    secrets_api.may_read_values = False
 
     with pytest.raises(ServerError, match=r"secrets_app\.view_secret_values.*administrator") as refused:
         client.get_secret("locked")
@@ -170,9 +171,9 @@ def test_a_refused_read_names_the_permission_and_who_grants_it(api, client):
     assert refused.value.status_code == 403
 
 
-def test_list_secrets_returns_a_page_without_values(api, client):
+def test_list_secrets_returns_a_page_without_values(secrets_api, client):
     for name in ("c", "a", "b"):
-        api.add(name, {"k": f"value-of-{name}"})
+        secrets_api.add(name, {"k": f"value-of-{name}"})
 
     page = client.list_secrets(size=2)
 
@@ -184,12 +185,12 @@ def test_list_secrets_returns_a_page_without_values(api, client):
     assert [s.name for s in client.list_secrets(name="c")] == ["c"]
 
 
-def test_create_update_and_delete_a_secret(api, client):
+def test_create_update_and_delete_a_secret(secrets_api, client):
     created = client.create_secret("db", {"user": "u1", "password": "p1-long"}, description="the db")
 
     assert type(created) is SecretSummary
     assert created.keys == ["password", "user"]
-    assert api.requests[-1] == (
+    assert secrets_api.requests[-1] == (
         "POST",
         "secrets/",
         {"name": "db", "values": {"user": "u1", "password": "p1-long"}, "description": "the db"},
@@ -198,19 +199,23 @@ def test_create_update_and_delete_a_secret(api, client):
     updated = client.update_secret("db", values={"host": "h1"}, remove_keys=["user"])
 
     assert updated.keys == ["host", "password"]
-    assert api.requests[-1] == ("PATCH", f"secrets/{created.id}/", {"values": {"host": "h1"}, "remove_keys": ["user"]})
+    assert secrets_api.requests[-1] == (
+        "PATCH",
+        f"secrets/{created.id}/",
+        {"values": {"host": "h1"}, "remove_keys": ["user"]},
+    )
     assert client.get_secret("db").secret_values == {"host": "h1", "password": "p1-long"}
 
     client.update_secret(created.id, description="renamed")
-    assert api.requests[-1] == ("PATCH", f"secrets/{created.id}/", {"description": "renamed"})
+    assert secrets_api.requests[-1] == ("PATCH", f"secrets/{created.id}/", {"description": "renamed"})
 
     client.delete_secret("db")
-    assert api.requests[-1][:2] == ("DELETE", f"secrets/{created.id}/")
+    assert secrets_api.requests[-1][:2] == ("DELETE", f"secrets/{created.id}/")
     assert client.list_secrets().total == 0
 
 
 # --- the worker side -----------------------------------------------------------------------
-def test_the_worker_stream_and_log_records_are_masked_per_write_and_the_log_as_a_whole(capsys):
+def test_the_log_and_what_is_passed_on_to_the_worker_stream_are_masked(capsys):
     import logging
 
     masker = SecretMasker()
@@ -227,16 +232,40 @@ def test_the_worker_stream_and_log_records_are_masked_per_write_and_the_log_as_a
     assert f"printed {MASK}" in text
     assert f"logged {MASK}" in text
     passed_on = capsys.readouterr().out
-    assert f"printed {MASK}" in passed_on
-    # Each write is masked on its own on the way to the worker's stream, so halves
-    # written apart get through there (best effort), but never into the stored log.
-    assert passed_on.count(MASK) == 1
+    assert CANARY not in passed_on
+    # Text is passed on to the worker's stream by whole lines, so the halves too.
+    assert passed_on == f"printed {MASK}\n{MASK}\n"
+
+
+def test_what_the_worker_stream_logs_of_a_steps_output_is_not_captured_twice():
+    import logging
+
+    from pipelines.engine.log_capture import _StepStream
+
+    class EchoingStream(io.StringIO):
+        """Like Celery's stdout proxy, which logs what is written to it."""
+
+        def write(self, text: str) -> int:
+            logging.getLogger("echo").warning(text.strip())
+            return super().write(text)
+
+    echoing = EchoingStream()
+    stream = _StepStream(echoing)
+    masker = SecretMasker()
+    masker.add(CANARY)
+    with capture_step_output(masker) as log:
+        stream.write(f"half {CANARY[:6]}")
+        stream.write(f"{CANARY[6:]} end\n")
+        stream.write("no newline at the end")
+
+    assert log.getvalue() == f"half {MASK} end\nno newline at the end"
+    assert echoing.getvalue() == f"half {MASK} end\nno newline at the end"
 
 
 @pytest.mark.django_db(transaction=True)
-def test_values_a_step_reads_are_masked_in_its_log_error_and_metadata(api, owner, monkeypatch):
+def test_values_a_step_reads_are_masked_in_its_log_error_and_metadata(secrets_api, owner, monkeypatch):
     monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: None)
-    api.add("canary", {"token": CANARY})
+    secrets_api.add("canary", {"token": CANARY})
     run = pipeline_run_create(spec=sample.canary_pipeline.compile(secret_name="canary"), user=owner)
 
     for step_run in run.steps.all():
@@ -259,7 +288,7 @@ def test_values_a_step_reads_are_masked_in_its_log_error_and_metadata(api, owner
     assert metadata["output_token"] == MASK
     assert ArtifactVersion.objects.get(producer_step_run=leaky).tags == [MASK]
     # The explicitly targeted entry went straight to the server, masked on the way.
-    posted = [body for method, path, body in api.requests if path == "metadata/"]
+    posted = [body for method, path, body in secrets_api.requests if path == "metadata/"]
     assert posted == [
         {"step_run": leaky.id, "entries": [{"key": "sent_token", "value": f"prefix-{MASK}", "type": "str"}]}
     ]
@@ -268,7 +297,7 @@ def test_values_a_step_reads_are_masked_in_its_log_error_and_metadata(api, owner
 @pytest.mark.django_db(transaction=True)
 def test_flushing_logs_writes_only_for_the_attempt_that_owns_the_running_step(owner, monkeypatch):
     monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: None)
-    run = pipeline_run_create(spec=sample.token_pipeline.compile(token_file="unused"), user=owner)
+    run = pipeline_run_create(spec=sample.token_pipeline.compile(token_file="unused", secret_name="unused"), user=owner)
     step_run = run.steps.get()
     assert not step_run_flush_logs(step_run_id=step_run.id, attempt=1, logs="queued")
     attempt = step_run_claim(step_run_id=step_run.id, worker="w")
@@ -286,7 +315,7 @@ def test_flushing_logs_writes_only_for_the_attempt_that_owns_the_running_step(ow
 def test_a_flushed_log_is_truncated_like_a_final_one(owner, monkeypatch):
     monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: None)
     monkeypatch.setattr("pipelines.services.steps.MAX_LOG_CHARS", 100)
-    run = pipeline_run_create(spec=sample.token_pipeline.compile(token_file="unused"), user=owner)
+    run = pipeline_run_create(spec=sample.token_pipeline.compile(token_file="unused", secret_name="unused"), user=owner)
     step_run = run.steps.get()
     attempt = step_run_claim(step_run_id=step_run.id, worker="w")
 
@@ -298,7 +327,7 @@ def test_a_flushed_log_is_truncated_like_a_final_one(owner, monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_flushes_the_masked_log_only_when_it_grew(owner, monkeypatch):
     monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: None)
-    run = pipeline_run_create(spec=sample.token_pipeline.compile(token_file="unused"), user=owner)
+    run = pipeline_run_create(spec=sample.token_pipeline.compile(token_file="unused", secret_name="unused"), user=owner)
     step_run = run.steps.get()
     attempt = step_run_claim(step_run_id=step_run.id, worker="w")
     flushed: list[str] = []
