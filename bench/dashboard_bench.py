@@ -164,11 +164,16 @@ def pages(s: dict) -> list[tuple[str, str]]:
         ("model list", url("model-list")),
         ("model detail (500 versions)", url("model-detail", s["model"])),
         ("model version", url("model-version-detail", s["model_version"])),
-        ("compare 2 runs", url("compare", runs=s["compare"][:2])),
-        ("compare 10 runs", url("compare", runs=s["compare"])),
+        ("compare 2 runs", url("compare", run=s["compare"][:2])),
+        ("compare 10 runs", url("compare", run=s["compare"])),
+        ("compare 10 runs, differences only", url("compare", run=s["compare"], diff=1)),
         ("metadata explorer", url("metadata-explorer")),
         ("metadata explorer: accuracy", url("metadata-explorer", key="accuracy")),
         ("metadata points: accuracy", url("metadata-points", key="accuracy")),
+        ("metadata explorer: step key", url("metadata-explorer", key="train_seconds", target="step_run")),
+        ("metadata explorer: artifact key", url("metadata-explorer", key="f1", target="artifact_version")),
+        ("metadata explorer: model key", url("metadata-explorer", key="latency_ms", target="model_version")),
+        ("metadata points: model key", url("metadata-points", key="latency_ms", target="model_version")),
     ]
 
 

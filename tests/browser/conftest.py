@@ -21,6 +21,16 @@ MISSING_CHROMIUM = (
     "(as root: apt-get install -y --no-install-recommends chromium; `make test` does that for you "
     "when it runs as root), or set PIPELINES_CHROMIUM=/path/to/chromium."
 )
+# No network chatter of the browser's own (updates, sync, first-run pages) to slow it
+# down or log errors; no GPU in these machines.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 740}
 
@@ -41,7 +51,7 @@ def browser() -> Iterator[Browser]:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, headless=True)
+            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
             yield browser
             browser.close()
     finally:
