@@ -89,6 +89,9 @@ class _StepStream(io.TextIOBase):
             _passing_on.reset(token)
 
     def flush(self) -> None:
+        log = _current_log.get()
+        if log is not None and log.pending.get(self):
+            self.pass_on(log, log.pending.pop(self))  # asked for: a progress line, say
         self.wrapped.flush()
 
     def __getattr__(self, name: str) -> Any:

@@ -258,8 +258,13 @@ def test_what_the_worker_stream_logs_of_a_steps_output_is_not_captured_twice():
         stream.write(f"{CANARY[6:]} end\n")
         stream.write("no newline at the end")
 
-    assert log.getvalue() == f"half {MASK} end\nno newline at the end"
-    assert echoing.getvalue() == f"half {MASK} end\nno newline at the end"
+        assert echoing.getvalue() == f"half {MASK} end\n"  # whole lines only, until the end
+        stream.flush()
+        assert echoing.getvalue() == f"half {MASK} end\nno newline at the end"  # or a flush
+        stream.write(" (more)")
+
+    assert log.getvalue() == f"half {MASK} end\nno newline at the end (more)"
+    assert echoing.getvalue() == f"half {MASK} end\nno newline at the end (more)"
 
 
 @pytest.mark.django_db(transaction=True)
