@@ -293,8 +293,9 @@ class Client:
     def _secret_not_found(name_or_id: int | str) -> KeyError:
         what = f"id {name_or_id}" if isinstance(name_or_id, int) else f"name {name_or_id!r}"
         return KeyError(
-            f"No secret with {what}. See the secrets you can use with Client().list_secrets() "
-            "(or the admin's Secrets page); an administrator creates them there."
+            f"No secret with {what}. List the secrets with Client().list_secrets() or "
+            "`python manage.py secret list`; create one with Client().create_secret(name, values) "
+            "or `python manage.py secret create`."
         )
 
 
