@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import Count, Exists, F, FloatField, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, FloatField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, Coalesce, Length, NullIf, Right, Substr
 from django.utils import timezone
 
@@ -339,28 +339,32 @@ STEP_PHASE_FIELDS = ("queued_at", "started_at", "user_code_started_at", "user_co
 _RUN_LIST_DEFERRED = ("spec", "config", "parameters")
 
 
-def _count_runs(runs: QuerySet[PipelineRun]) -> Coalesce:
-    counted = runs.order_by().values("pipeline").annotate(n=Count("id")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
-
-
 def pipelines_with_stats(user: AbstractBaseUser) -> QuerySet[Pipeline]:
     """Pipelines with their run counts, success rate (completed / finished, None
-    before any run finished) and latest run (id, name, status, created_at)."""
-    runs = PipelineRun.objects.filter(pipeline=OuterRef("pk"))
-    latest = runs.order_by("-created_at", "-id")
-    completed = _count_runs(runs.filter(status=RunStatus.COMPLETED))
-    finished = _count_runs(runs.filter(status__in=FINISHED_RUN_STATUSES))
+    before any run finished) and the time of their latest run.
+
+    One pass over the runs, grouped by pipeline: cheaper than correlated counts per
+    pipeline, and every figure can be sorted on. `pipeline_latest_runs` gives the
+    latest runs themselves for one page of pipelines.
+    """
+    completed = Count("runs", filter=Q(runs__status=RunStatus.COMPLETED))
+    finished = Count("runs", filter=Q(runs__status__in=FINISHED_RUN_STATUSES))
     return pipelines_visible_to(user).annotate(
-        run_count=_count_runs(runs),
+        run_count=Count("runs"),
         completed_count=completed,
         finished_count=finished,
         success_rate=Cast(completed, FloatField()) / NullIf(finished, 0),
-        last_run_id=Subquery(latest.values("id")[:1]),
-        last_run_name=Subquery(latest.values("name")[:1]),
-        last_run_status=Subquery(latest.values("status")[:1]),
-        last_run_created_at=Subquery(latest.values("created_at")[:1]),
+        last_run_created_at=Max("runs__created_at"),
     )
+
+
+def pipeline_latest_runs(user: AbstractBaseUser, *, pipeline_ids: list[int]) -> dict[int, PipelineRun]:
+    """The newest run of each pipeline (by pipeline id), in one query: an index
+    lookup per pipeline on (pipeline, -created_at)."""
+    newest = PipelineRun.objects.filter(pipeline=OuterRef("pk")).order_by("-created_at", "-id").values("id")[:1]
+    ids = Pipeline.objects.filter(id__in=pipeline_ids).annotate(run_id=Subquery(newest)).values("run_id")
+    runs = runs_visible_to(user).select_related(None).filter(id__in=ids).only("id", "pipeline_id", "name", "status")
+    return {run.pipeline_id: run for run in runs}
 
 
 def runs_for_list(user: AbstractBaseUser) -> QuerySet[PipelineRun]:
@@ -444,7 +448,7 @@ def dashboard_totals(user: AbstractBaseUser) -> dict[str, int]:
 
 
 def model_versions_recent(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.select_related("model").order_by("-created_at", "-id")
+    return ModelVersion.objects.select_related("model").order_by("-id")
 
 
 def run_for_page(user: AbstractBaseUser, *, run_id: int) -> PipelineRun | None:

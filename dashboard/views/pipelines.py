@@ -28,7 +28,10 @@ def pipeline_list(request: HttpRequest) -> HttpResponse:
     if name:
         pipelines = pipelines.filter(name__icontains=name)
     listing = paginate(request, pipelines, sorts=PIPELINE_SORTS, default="name")
-    return render(request, "dashboard/pipeline_list.html", {"page_obj": listing.page_obj, "name": name})
+    page = listing.page_obj
+    latest = selectors.pipeline_latest_runs(request.user, pipeline_ids=[p.id for p in page.object_list])
+    rows = [(pipeline, latest.get(pipeline.id)) for pipeline in page.object_list]
+    return render(request, "dashboard/pipeline_list.html", {"page_obj": page, "rows": rows, "name": name})
 
 
 @login_required

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from dashboard.listing import paginate
-from dashboard.run_graph import run_graph, run_state
+from dashboard.run_graph import run_graph, run_state, step_table
 from pipelines import selectors
 from pipelines.models import PipelineRun, RunStatus
 from pipelines.sdk.spec import SpecError
@@ -103,7 +103,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     context = {
         "run": run,
         "graph": graph,
-        "steps": rows,
+        "steps": step_table(graph["steps"], rows),
         "outputs": selectors.run_outputs(run_id=run.id),
         "metadata": selectors.latest_metadata(run.metadata.all()),
         "parameters": json.dumps(run.parameters, indent=2, sort_keys=True, default=str),

@@ -302,10 +302,11 @@ def test_the_pipeline_list_shows_the_last_run_and_the_success_rate(client, owner
 
     response = client.get(reverse("dashboard:pipeline-list"))
 
-    [pipeline] = response.context["page_obj"].object_list
+    [(pipeline, last_run)] = response.context["rows"]
     assert (pipeline.run_count, pipeline.finished_count, pipeline.completed_count) == (3, 2, 1)
     assert pipeline.success_rate == 0.5
-    assert pipeline.last_run_id == latest.id
+    assert last_run.id == latest.id
+    assert pipeline.last_run_created_at == latest.created_at
     assert b"50 %" in response.content
 
 
@@ -450,11 +451,11 @@ def test_list_pages_make_as_many_queries_for_thirty_runs_as_for_one(client, owne
 
 
 # Session and user, then: home: runs by status, three totals, workers, latest / active /
-# failed runs, model versions; pipeline list: count, page; pipeline page: pipeline,
+# failed runs, model versions; pipeline list: count, page, latest runs; pipeline page: pipeline,
 # count, page, trend, latest run, its steps; runs list: pipelines (the filter), count,
 # page; run page: run, its metadata, steps, outputs; step page: step, attempts,
 # metadata, inputs, outputs, secrets read.
-QUERIES = {"home": 11, "pipeline-list": 4, "pipeline-detail": 8, "run-list": 5, "run-detail": 6, "step-detail": 8}
+QUERIES = {"home": 11, "pipeline-list": 5, "pipeline-detail": 8, "run-list": 5, "run-detail": 6, "step-detail": 8}
 
 
 def test_the_run_page_makes_as_many_queries_for_thirty_steps_as_for_two(client, owner, run):
