@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import Count, Exists, F, FloatField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Length, NullIf, Right, Substr
 from django.utils import timezone
 
@@ -125,6 +126,8 @@ def model_versions_visible_to(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
 
 # Metadata types a chart can plot (bool is JSON-numeric in Python but not a measure).
 NUMERIC_METADATA_TYPES = ("int", "float", "StorageSize")
+# An artifact's chart shows the newest versions only.
+ARTIFACT_SERIES_LIMIT = 1000
 
 # The metadata explorer's targets: public name -> the RunMetadata foreign key.
 METADATA_TARGETS = {
@@ -264,11 +267,13 @@ def model_version_runs(user: AbstractBaseUser, *, version_id: int) -> QuerySet[P
 def runs_for_compare(user: AbstractBaseUser, *, run_ids: list[int]) -> QuerySet[PipelineRun]:
     """Runs with their metadata, steps and each step's outputs: four queries for any number."""
     outputs = StepRunOutput.objects.select_related("artifact_version__artifact").order_by("name")
-    steps = StepRun.objects.defer("logs", "spec", "error").prefetch_related(Prefetch("output_links", queryset=outputs))
+    # Only what the comparison shows: a run's steps are many, and their big columns unused.
+    steps = StepRun.objects.only("id", "pipeline_run_id", "name", "status", "started_at", "finished_at")
+    steps = steps.prefetch_related(Prefetch("output_links", queryset=outputs))
     return (
         runs_visible_to(user)
         .filter(id__in=run_ids)
-        .defer("spec")
+        .defer("spec", "config")
         .prefetch_related("metadata", Prefetch("steps", queryset=steps))
     )
 
@@ -297,36 +302,55 @@ def numeric_metadata_keys(user: AbstractBaseUser, *, limit: int = 500) -> list[s
 
 
 def metadata_points(user: AbstractBaseUser, *, key: str, target: str, limit: int = 2000) -> list[dict[str, Any]]:
-    """The newest `limit` numeric values of `key` on one kind of target, newest first.
+    """The newest numeric values of `key` on one kind of target (at most `limit`), newest first.
 
     One point per target object: when a key was logged twice on a run, the latest
-    value is the run's value. Each point carries the names its link and label need.
+    value is the run's value. Two queries: the values, read backwards along the
+    target's partial (key, id) index with no join, then the names of their targets.
     """
     field = METADATA_TARGETS[target]
-    names = {
-        "pipeline_run": ("pipeline_run__name",),
-        "model_version": ("model_version__model__name", "model_version__name"),
-        "step_run": ("step_run__name", "step_run__pipeline_run__name"),
-        "artifact_version": ("artifact_version__artifact__name", "artifact_version__version"),
-    }[field]
-    rows = RunMetadata.objects.filter(key=key, type__in=NUMERIC_METADATA_TYPES, **{f"{field}__isnull": False})
-    if field == "artifact_version":
-        rows = rows.filter(artifact_version__status=ArtifactVersionStatus.READY)
+    rows = (
+        RunMetadata.objects.filter(key=key, type__in=NUMERIC_METADATA_TYPES, **{f"{field}__isnull": False})
+        .order_by("-id")
+        .values_list(f"{field}_id", "value", "created_at")[:limit]
+    )
     points: dict[int, dict[str, Any]] = {}
-    for row in rows.order_by("-id").values("value", "created_at", f"{field}_id", *names)[: limit * 2]:
-        target_id = row[f"{field}_id"]
-        value = _finite_number(row["value"])
-        if value is None or target_id in points:
-            continue
-        points[target_id] = {
-            "target_id": target_id,
-            "value": value,
-            "time": row["created_at"],
-            "names": [row[name] for name in names],
-        }
-        if len(points) >= limit:
-            break
-    return list(points.values())
+    for target_id, raw, created_at in rows:
+        value = _finite_number(raw)
+        if value is not None and target_id not in points:
+            points[target_id] = {"target_id": target_id, "value": value, "time": created_at}
+    names = _target_names(field, list(points))
+    return [{**point, "names": names[point["target_id"]]} for point in points.values() if point["target_id"] in names]
+
+
+def _target_names(field: str, ids: list[int]) -> dict[int, list[str]]:
+    """What labels a metadata target: a run's name, a model's and version's names, ..."""
+    if not ids:
+        return {}
+    wanted = _many_ids(ids)
+    if field == "pipeline_run":
+        rows = PipelineRun.objects.filter(id__in=wanted).values_list("id", "name")
+    elif field == "step_run":
+        rows = StepRun.objects.filter(id__in=wanted).values_list("id", "name", "pipeline_run__name")
+    elif field == "model_version":
+        rows = ModelVersion.objects.filter(id__in=wanted).values_list("id", "model__name", "name")
+    else:
+        # Pending versions are invisible, so their points are left out.
+        rows = ArtifactVersion.objects.filter(id__in=wanted, status=ArtifactVersionStatus.READY).values_list(
+            "id", "artifact__name", "version"
+        )
+    return {row[0]: list(row[1:]) for row in rows}
+
+
+def _many_ids(ids: list[int]) -> Any:
+    """A right-hand side for `id__in` with thousands of ids.
+
+    On PostgreSQL one array parameter (unnest) instead of one parameter per id: binding
+    2,000 parameters costs more than the query itself.
+    """
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", [ids])
+    return ids
 
 
 # --- the dashboard's pages ---------------------------------------------------------

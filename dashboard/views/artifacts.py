@@ -12,9 +12,9 @@ from pathlib import Path
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
+from dashboard.links import id_link
 from dashboard.listing import paginate
 from dashboard.metadata_display import shown_metadata
 from dashboard.previews import preview_for, raw_file_for
@@ -26,6 +26,7 @@ from pipelines.storage import artifact_store
 # frame; inline styles and embedded images are allowed so reports still look right.
 PREVIEW_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _CHUNK = 256 * 1024
+TABLE_POINTS = 50
 
 
 @login_required
@@ -66,19 +67,21 @@ def artifact_detail(request: HttpRequest, artifact_id: int) -> HttpResponse:
     if key not in keys:
         key = keys[0] if keys else ""
     chart = None
+    table: list[dict] = []
     if key:
-        series = selectors.artifact_metadata_series(request.user, artifact_id=artifact.id, key=key)
+        series = selectors.artifact_metadata_series(
+            request.user, artifact_id=artifact.id, key=key, limit=selectors.ARTIFACT_SERIES_LIMIT
+        )
+        link = id_link("dashboard:artifact-version-detail")
         chart = {
             "key": key,
             "points": [
-                {
-                    "label": point["version"],
-                    "y": point["value"],
-                    "url": reverse("dashboard:artifact-version-detail", args=[point["version_id"]]),
-                }
-                for point in series
+                {"label": point["version"], "y": point["value"], "url": link(point["version_id"])} for point in series
             ],
         }
+        # The table beside the chart (for keyboards and screen readers) lists the
+        # newest values; rendering hundreds of rows would cost more than the page.
+        table = chart["points"][: -TABLE_POINTS - 1 : -1]
     return render(
         request,
         "dashboard/artifact_detail.html",
@@ -90,6 +93,8 @@ def artifact_detail(request: HttpRequest, artifact_id: int) -> HttpResponse:
             "keys": keys,
             "key": key,
             "chart": chart,
+            "table": table,
+            "max_versions": selectors.ARTIFACT_SERIES_LIMIT,
         },
     )
 
