@@ -31,12 +31,14 @@ def _produce(folder: str, start: int, count: int) -> None:
             queue.put({"n": number})
 
 
-def _consume(folder: str, results: multiprocessing.Queue, stop_after: int) -> None:
+def _consume(folder: str, results: multiprocessing.Queue, produced: multiprocessing.Event) -> None:
+    # Consumes until the producers are done and the queue has stayed empty a while;
+    # waiting for `produced` keeps a slow start (a loaded machine) from ending it early.
     received = []
     with _connection(folder) as connection:
         queue = connection.SimpleQueue("steps")
         misses = 0
-        while misses < 40 and len(received) < stop_after:
+        while not (produced.is_set() and misses >= 20):
             try:
                 message = queue.get(timeout=0.05)
             except queue.Empty:
@@ -58,12 +60,15 @@ def broker_folder(tmp_path):
 def test_concurrent_producers_and_consumers_deliver_each_message_exactly_once(broker_folder):
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    consumers = [context.Process(target=_consume, args=(broker_folder, results, 400)) for _ in range(3)]
+    produced = context.Event()
+    consumers = [context.Process(target=_consume, args=(broker_folder, results, produced)) for _ in range(3)]
     producers = [context.Process(target=_produce, args=(broker_folder, i * 100, 100)) for i in range(4)]
     for process in consumers + producers:
         process.start()
     for process in producers:
-        process.join(30)
+        process.join(60)
+        assert process.exitcode == 0
+    produced.set()
     received = []
     for _ in consumers:
         received.extend(results.get(timeout=60))
