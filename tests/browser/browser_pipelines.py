@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import pandas as pd
 
-from pipelines import ArtifactConfig, log_metadata, pipeline, step
+from pipelines import (
+    ArtifactConfig,
+    Model,
+    get_step_context,
+    log_artifact_metadata,
+    log_metadata,
+    log_model_metadata,
+    pipeline,
+    step,
+)
 from pipelines.sdk.materializers import BaseMaterializer
 
 LOG_LINE = "hello from the browser test, step greet"
@@ -41,6 +50,50 @@ def wrap_up(table: pd.DataFrame) -> int:
 @pipeline(enable_cache=False)
 def live_pipeline(name: str = "world", seconds: float = 3.0):
     wrap_up(nap(greet(name), seconds=seconds))
+
+
+# --- a model trained run after run, with metadata everywhere ------------------------
+CHURN = Model(name="churn_classifier", description="Predicts which customers leave, from their usage.")
+
+
+@step
+def load_customers(rows: int) -> Annotated[pd.DataFrame, "customers"]:
+    customers = pd.DataFrame(
+        {
+            "customer": [f"c{i:04d}" for i in range(rows)],
+            "monthly_minutes": [(i * 37) % 900 for i in range(rows)],
+            "support_calls": [(i * 7) % 6 for i in range(rows)],
+            "churned": [int((i * 37) % 900 < 150) for i in range(rows)],
+        }
+    )
+    log_artifact_metadata({"rows": rows, "churn_rate": round(float(customers["churned"].mean()), 4)})
+    return customers
+
+
+@step
+def train_classifier(
+    customers: pd.DataFrame, learning_rate: float
+) -> Annotated[dict[str, Any], ArtifactConfig(name="classifier", is_model_artifact=True)]:
+    print(f"training on {len(customers)} customers, learning rate {learning_rate}", flush=True)
+    accuracy = round(0.97 - abs(learning_rate - 0.03) * 4, 4)
+    log_metadata({"accuracy": accuracy, "epochs": 20, "learning_rate": learning_rate})
+    log_model_metadata({"accuracy": accuracy, "f1": round(accuracy - 0.04, 4)})
+    run = get_step_context().pipeline_run
+    log_metadata({"accuracy": accuracy}, run_id_name_or_prefix=run.id)
+    return {"weights": [0.4, -1.2, 0.7], "bias": 0.1, "learning_rate": learning_rate}
+
+
+@step
+def evaluate_classifier(classifier: dict[str, Any]) -> Annotated[dict[str, float], "metrics"]:
+    accuracy = round(0.97 - abs(classifier["learning_rate"] - 0.03) * 4, 4)
+    metrics = {"accuracy": accuracy, "precision": round(accuracy - 0.02, 4), "recall": round(accuracy - 0.06, 4)}
+    log_artifact_metadata(metrics)
+    return metrics
+
+
+@pipeline(model=CHURN, enable_cache=False)
+def training_pipeline(learning_rate: float = 0.03, rows: int = 200):
+    evaluate_classifier(train_classifier(load_customers(rows), learning_rate=learning_rate))
 
 
 # --- user text full of markup, everywhere a step can put text ---------------------

@@ -9,6 +9,7 @@ console error or a script threw.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,16 +63,33 @@ def browser() -> Iterator[Browser]:
 
 
 class BrowserProblems(list[str]):
-    """Console errors and uncaught exceptions of a page, in the order they came."""
+    """Console errors and uncaught exceptions of a page, in the order they came.
+
+    A test that provokes an error on purpose (a sandboxed frame refusing a script)
+    says so with `expect()`; what it expected is kept in `expected`, not reported."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._expected: list[re.Pattern[str]] = []
+        self.expected: list[str] = []
+
+    def expect(self, pattern: str) -> None:
+        self._expected.append(re.compile(pattern))
 
     def watch(self, page: Page) -> None:
         page.on("console", self._console)
-        page.on("pageerror", lambda error: self.append(f"uncaught exception on {page.url}: {error}"))
+        page.on("pageerror", lambda error: self._add(f"uncaught exception on {page.url}: {error}"))
 
     def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             where = message.location.get("url", "")
-            self.append(f"console error ({where}:{message.location.get('lineNumber', '?')}): {message.text}")
+            self._add(f"console error ({where}:{message.location.get('lineNumber', '?')}): {message.text}")
+
+    def _add(self, problem: str) -> None:
+        if any(pattern.search(problem) for pattern in self._expected):
+            self.expected.append(problem)
+        else:
+            self.append(problem)
 
 
 @pytest.fixture
@@ -116,6 +134,7 @@ def logged_in_page(page, owner) -> Page:
     return page
 
 
-def no_horizontal_scroll(page: Page) -> tuple[int, int]:
-    """(document scroll width, viewport width)."""
+def scroll_widths(page: Page) -> tuple[int, int]:
+    """(the document's scroll width, the window's width): a page that scrolls sideways
+    has the first larger."""
     return page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
