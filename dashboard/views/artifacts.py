@@ -62,21 +62,16 @@ def artifact_detail(request: HttpRequest, artifact_id: int) -> HttpResponse:
         sorts={"version": "number", "created": "id", "size": "size"},
         default="-created",
     )
-    keys = selectors.artifact_numeric_metadata_keys(request.user, artifact_id=artifact.id)
-    key = request.GET.get("key", "")
-    if key not in keys:
-        key = keys[0] if keys else ""
+    found = selectors.artifact_metadata_chart(request.user, artifact_id=artifact.id, key=request.GET.get("key", ""))
     chart = None
     table: list[dict] = []
-    if key:
-        series = selectors.artifact_metadata_series(
-            request.user, artifact_id=artifact.id, key=key, limit=selectors.ARTIFACT_SERIES_LIMIT
-        )
+    if found.points:
         link = id_link("dashboard:artifact-version-detail")
         chart = {
-            "key": key,
+            "key": found.key,
             "points": [
-                {"label": point["version"], "y": point["value"], "url": link(point["version_id"])} for point in series
+                {"label": point["version"], "y": point["value"], "url": link(point["version_id"])}
+                for point in found.points
             ],
         }
         # The table beside the chart (for keyboards and screen readers) lists the
@@ -90,8 +85,8 @@ def artifact_detail(request: HttpRequest, artifact_id: int) -> HttpResponse:
             "page_obj": listing.page_obj,
             "sort": listing.sort,
             "version_filter": version_filter,
-            "keys": keys,
-            "key": key,
+            "keys": found.keys,
+            "key": found.key,
             "chart": chart,
             "table": table,
             "max_versions": selectors.ARTIFACT_SERIES_LIMIT,
