@@ -238,6 +238,8 @@ PIPELINES = {
     # declared crashed while alive loses its work, since fencing refuses its result.
     "STEP_HEARTBEAT_INTERVAL": env.float("PIPELINES_STEP_HEARTBEAT_INTERVAL", default=10.0),
     "STEP_HEARTBEAT_TIMEOUT": env.float("PIPELINES_STEP_HEARTBEAT_TIMEOUT", default=60.0),
+    # How often a running step's log (when it grew) is stored, for the dashboard's live tail.
+    "LOG_FLUSH_INTERVAL": env.float("PIPELINES_LOG_FLUSH_INTERVAL", default=2.0),
     "CRASH_BUDGET": env.int("PIPELINES_CRASH_BUDGET", default=2),
     # How often each worker runs the reaper (crashed steps, due retries, lost
     # messages, abandoned files).

@@ -344,12 +344,12 @@ def test_the_heartbeat_flushes_the_masked_log_only_when_it_grew(owner, monkeypat
 
     with capture_step_output(masker) as log:
         beat = heartbeat._Beating(attempt, log)
-        heartbeat._beat(step_run.id, beat)  # nothing captured yet: a plain heartbeat
+        heartbeat._beat(step_run.id, beat, interval=0)  # nothing captured yet: a plain heartbeat
         print(f"first {CANARY}")
-        heartbeat._beat(step_run.id, beat)
-        heartbeat._beat(step_run.id, beat)  # unchanged: not written again
+        heartbeat._beat(step_run.id, beat, interval=0)
+        heartbeat._beat(step_run.id, beat, interval=0)  # unchanged: not written again
         print("second")
-        heartbeat._beat(step_run.id, beat)
+        heartbeat._beat(step_run.id, beat, interval=0)
 
     assert flushed == [f"first {MASK}\n", f"first {MASK}\nsecond\n"]
 
@@ -366,3 +366,24 @@ def test_the_demo_creates_the_examples_secret_once_and_lets_its_user_read_values
     assert not ensure_demo_secret(user=user)
     assert django_user_model.objects.get(id=user.id).has_perm("secrets_app.view_secret_values")
     assert secret_by_name(name=DEMO_SECRET_NAME).keys == ["password", "username"]
+
+
+def test_a_quiet_step_heartbeats_once_per_interval_while_its_log_is_stored_as_it_grows(monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr("pipelines.services.steps.step_run_heartbeat", lambda **kwargs: calls.append("beat") or True)
+    monkeypatch.setattr("pipelines.services.steps.step_run_flush_logs", lambda **kwargs: calls.append("log") or True)
+    clock = [100.0]
+    monkeypatch.setattr(heartbeat.time, "monotonic", lambda: clock[0])
+
+    with capture_step_output(SecretMasker()) as log:
+        beat = heartbeat._Beating(1, log, last_beat=100.0)
+        clock[0] = 102.0
+        heartbeat._beat(7, beat, interval=10)  # quiet, 2 s after the last beat: nothing to do
+        print("hello")
+        heartbeat._beat(7, beat, interval=10)  # the log grew: stored (and that counts as a beat)
+        clock[0] = 110.0
+        heartbeat._beat(7, beat, interval=10)  # quiet, 8 s later: not yet
+        clock[0] = 112.5
+        heartbeat._beat(7, beat, interval=10)  # quiet, 10.5 s after the store: a beat
+
+    assert calls == ["log", "beat"]
