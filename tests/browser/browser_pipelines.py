@@ -52,6 +52,24 @@ def live_pipeline(name: str = "world", seconds: float = 3.0):
     wrap_up(nap(greet(name), seconds=seconds))
 
 
+# --- a step whose log grows while it runs ------------------------------------------
+FIRST_LINE = "tail: the first line"
+LAST_LINE = "tail: the last line"
+
+
+@step
+def talk(seconds: float) -> None:
+    print(FIRST_LINE, flush=True)
+    time.sleep(seconds)
+    print(LAST_LINE, flush=True)
+    time.sleep(seconds)
+
+
+@pipeline(enable_cache=False)
+def talking_pipeline(seconds: float = 3.0):
+    talk(seconds=seconds)
+
+
 # --- a model trained run after run, with metadata everywhere ------------------------
 CHURN = Model(name="churn_classifier", description="Predicts which customers leave, from their usage.")
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
 
-from pipelines.models import ArtifactVersion
+from pipelines.models import ArtifactVersion, StepRun
 from tests.browser import browser_pipelines as sample
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -48,6 +49,26 @@ def test_a_steps_page_shows_its_captured_log(logged_in_page, running_worker):
     expect(page.locator("h1")).to_have_text("greet")
     expect(page.locator("#step-log")).to_contain_text(sample.LOG_LINE)
     assert page.url.endswith(f"/steps/{run.steps['greet'].id}/")
+
+
+def test_a_running_steps_log_grows_on_its_page_without_a_reload(logged_in_page, running_worker):
+    page = logged_in_page
+    run = sample.talking_pipeline.with_options(wait=False)(seconds=4.0)
+    step = StepRun.objects.get(pipeline_run_id=run.id, name="talk")
+    deadline = time.monotonic() + 20
+    while not StepRun.objects.get(id=step.id).logs and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    page.goto(f"/steps/{step.id}/")
+    page.evaluate("window.__samePage = 'marker'")
+    log = page.locator("#step-log")
+    expect(log).to_contain_text(sample.FIRST_LINE)
+    expect(log).not_to_contain_text(sample.LAST_LINE)
+
+    expect(log).to_contain_text(sample.LAST_LINE, timeout=20_000)
+    expect(page.locator("#step-log-note")).to_contain_text("finished", timeout=20_000)
+    assert page.evaluate("window.__samePage") == "marker", "the page was reloaded"
+    assert log.inner_text().count(sample.FIRST_LINE) == 1
 
 
 def test_two_runs_ticked_in_the_runs_list_are_compared_side_by_side(logged_in_page, running_worker):
