@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from pipelines.models import ArtifactVersion, ModelVersion
+from pipelines.models import ArtifactVersion, ModelVersion, PipelineRun
 from tests.browser import browser_pipelines as sample
 from tests.browser.conftest import DESKTOP, PHONE, scroll_widths
 
@@ -28,6 +28,7 @@ def main_pages(run, trained) -> list[str]:
     return [
         "/",
         "/pipelines/",
+        f"/pipelines/{PipelineRun.objects.get(id=trained[0].id).pipeline_id}/",
         "/runs/",
         f"/runs/{run.id}/",
         f"/steps/{run.steps['nap'].id}/",
@@ -44,17 +45,31 @@ def main_pages(run, trained) -> list[str]:
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280px", "375px"])
-def test_the_main_pages_never_scroll_sideways(logged_in_page, finished_run, trained_runs, viewport):
+def test_the_main_pages_never_scroll_sideways_and_say_every_status_in_words(
+    logged_in_page, finished_run, trained_runs, viewport
+):
     page = logged_in_page
     page.set_viewport_size(viewport)
     too_wide = {}
+    colour_only = {}
+    statuses_seen = 0
     for path in main_pages(finished_run, trained_runs):
         page.goto(path)
         page.wait_for_load_state("networkidle")
         document_width, window_width = scroll_widths(page)
         if document_width > window_width:
             too_wide[path] = document_width
+        statuses = page.locator("[class*=status-]")
+        statuses_seen += statuses.count()
+        wordless = statuses.evaluate_all(
+            "(all) => all.filter((el) => !/[A-Za-z]/.test(el.textContent + (el.getAttribute('aria-label') || '')))"
+            ".map((el) => el.outerHTML.slice(0, 120))"
+        )
+        if wordless:
+            colour_only[path] = wordless
     assert too_wide == {}, f"wider than the {viewport['width']} px window: {too_wide}"
+    assert statuses_seen > 20
+    assert colour_only == {}, f"a status shown by colour alone: {colour_only}"
 
 
 def test_the_run_page_is_readable_at_375_px(logged_in_page, finished_run):

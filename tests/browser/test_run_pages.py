@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from pipelines.models import ArtifactVersion, StepRun
+from pipelines.models import ArtifactVersion, PipelineRun, StepRun
 from tests.browser import browser_pipelines as sample
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -106,3 +106,29 @@ def test_an_artifact_versions_page_previews_json_and_a_dataframe(logged_in_page,
     expect(preview.locator("thead th")).to_have_text(["word", "length"])
     expect(preview.locator("tbody tr").first).to_contain_text("hello")
     assert ArtifactVersion.objects.get(id=table.id).artifact.name == "table"
+
+
+def test_stop_and_rerun_from_the_run_page(logged_in_page, running_worker):
+    page = logged_in_page
+    run = sample.live_pipeline.with_options(wait=False)(name="stop", seconds=2.0)
+    page.goto(f"/runs/{run.id}/")
+    expect(dag_node(page, "nap").locator(".dag-status")).to_have_text(re.compile("Running", re.IGNORECASE))
+
+    with page.expect_navigation():
+        page.get_by_role("button", name="Stop").click()
+    expect(page.locator(".messages")).to_contain_text("running steps finish first")
+    # The running step finishes; the one after it never starts.
+    expect(dag_node(page, "wrap_up").locator(".dag-status")).to_contain_text("Stopped", timeout=20_000)
+    expect(page.locator("#run-status")).to_contain_text("Stopped", timeout=20_000)
+    assert run.wait(raise_on_failure=False).status == "stopped"
+
+    page.reload()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Re-run").click()
+    expect(page.locator(".messages")).to_contain_text(f"a re-run of {run.name}")
+    rerun_id = int(re.search(r"/runs/(\d+)/", page.url).group(1))
+    assert rerun_id != run.id
+    expect(page.locator("#run-status")).to_contain_text("Completed", timeout=30_000)
+    rerun = PipelineRun.objects.get(id=rerun_id)
+    assert rerun.status == "completed"
+    assert rerun.parameters == {"name": "stop", "seconds": 2.0}
