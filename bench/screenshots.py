@@ -33,7 +33,7 @@ READY_TIMEOUT = 600
 # Boxes whose content is wider than they are (they scroll sideways on their own).
 SIDEWAYS_BOXES = """
 [...document.querySelectorAll("main *")]
-  .filter((el) => el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== "visible")
+  .filter((el) => el.clientWidth > 1 && el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== "visible")
   .map((el) => `${el.tagName.toLowerCase()}.${el.className} ${el.clientWidth}px shows ${el.scrollWidth}px`)
 """
 WIDTH = 1280
@@ -89,6 +89,7 @@ def add_runs() -> dict[str, object]:
         "live": live,
         "model_version": versions[0],
         "pipeline": client.get_pipeline(sample.training_pipeline.name),
+        "metrics": client.get_artifact("metrics"),
     }
 
 
@@ -97,7 +98,7 @@ def screenshots(server: str, password: str, out: Path, runs: dict) -> list[Path]
 
     from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
 
-    trained, live = runs["trained"], runs["live"]
+    trained = runs["trained"]
     latest = trained[-1]
     pages = {
         "home": "/",
@@ -109,7 +110,7 @@ def screenshots(server: str, password: str, out: Path, runs: dict) -> list[Path]
         "metadata-explorer": "/metadata/?key=accuracy&target=run",
         "model-version": f"/model-versions/{runs['model_version'].id}/",
         "pipeline": f"/pipelines/{runs['pipeline'].id}/",
-        "live-run": f"/runs/{live.id}/",
+        "artifact": f"/artifacts/{runs['metrics'].id}/",
     }
     written = []
     out.mkdir(parents=True, exist_ok=True)
