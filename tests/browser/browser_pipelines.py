@@ -139,6 +139,7 @@ def inject() -> tuple[
         print(payload, flush=True)
     log_metadata({payload: payload for payload in PAYLOADS} | {"accuracy": 0.5, "note": ATTRIBUTE_PAYLOAD})
     log_metadata({SCRIPT_PAYLOAD: ATTRIBUTE_PAYLOAD}, infer_artifact=True, artifact_name="payload_json")
+    log_model_metadata({SCRIPT_PAYLOAD: ATTRIBUTE_PAYLOAD, "accuracy": 0.5})
     html = f'<h1>report</h1>{SCRIPT_PAYLOAD}<img src=x onerror="parent.__xss=1;window.__xss=1">'
     table = pd.DataFrame({SCRIPT_PAYLOAD: [ATTRIBUTE_PAYLOAD, SCRIPT_PAYLOAD]})
     return {SCRIPT_PAYLOAD: ATTRIBUTE_PAYLOAD}, html, table
@@ -150,7 +151,10 @@ def read_payload(payload_json: dict[str, str], label: str) -> Annotated[str, "ec
     return label
 
 
-@pipeline(enable_cache=False)
+XSS_MODEL = Model(name="xss_model", description=SCRIPT_PAYLOAD + ATTRIBUTE_PAYLOAD, tags=list(PAYLOADS))
+
+
+@pipeline(enable_cache=False, model=XSS_MODEL)
 def xss_pipeline(label: str = SCRIPT_PAYLOAD):
     payload_json, _report, _table = inject()
     read_payload(payload_json, label=label)

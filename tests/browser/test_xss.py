@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import expect
 
-from pipelines.models import ArtifactVersion, PipelineRun
+from pipelines.models import ArtifactVersion, ModelVersion, PipelineRun
 from tests.browser import browser_pipelines as sample
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -41,6 +41,8 @@ def test_markup_from_a_step_never_runs_on_any_page(logged_in_page, running_worke
     outputs = run.steps["inject"].outputs
     versions = {name: ArtifactVersion.objects.get(id=output.id) for name, output in outputs.items()}
     assert versions["payload_json"].tags == list(sample.PAYLOADS)
+    model_version = ModelVersion.objects.get(id=stored.model_version_id)
+    assert model_version.model.description == sample.SCRIPT_PAYLOAD + sample.ATTRIBUTE_PAYLOAD
 
     pages = [
         "/",
@@ -56,11 +58,14 @@ def test_markup_from_a_step_never_runs_on_any_page(logged_in_page, running_worke
         *(f"/artifact-versions/{version.id}/" for version in versions.values()),
         f"/compare/?run={run.id}&run={other.id}",
         f"/compare/?run={run.id}&run={other.id}&diff=1",
+        "/models/",
+        f"/models/{model_version.model_id}/",
+        f"/model-versions/{model_version.id}/",
         "/metadata/",
         *(
             f"/metadata/?{urlencode({'key': key, 'target': target})}"
             for key in (*sample.PAYLOADS, "accuracy")
-            for target in ("run", "step_run", "artifact_version")
+            for target in ("run", "step_run", "artifact_version", "model_version")
         ),
     ]
     for path in pages:
@@ -73,6 +78,8 @@ def test_markup_from_a_step_never_runs_on_any_page(logged_in_page, running_worke
     expect(page.locator("main")).to_contain_text(sample.ATTRIBUTE_PAYLOAD)  # a metadata value
     page.goto(f"/runs/{run.id}/")
     expect(page.locator("h1")).to_have_text(run.name)
+    page.goto(f"/model-versions/{model_version.id}/")
+    expect(page.locator("main")).to_contain_text(sample.SCRIPT_PAYLOAD + sample.ATTRIBUTE_PAYLOAD)
     page.goto(f"/artifact-versions/{versions['payload_table'].id}/")
     expect(page.locator(".preview-table thead th").first).to_have_text(sample.SCRIPT_PAYLOAD)
     # HTML output is shown only in a frame that may not run scripts.
