@@ -110,7 +110,7 @@ def test_an_artifact_versions_page_previews_json_and_a_dataframe(logged_in_page,
 
 def test_stop_and_rerun_from_the_run_page(logged_in_page, running_worker):
     page = logged_in_page
-    run = sample.live_pipeline.with_options(wait=False)(name="stop", seconds=2.0)
+    run = sample.live_pipeline.with_options(wait=False)(name="stop", seconds=4.0)
     page.goto(f"/runs/{run.id}/")
     expect(dag_node(page, "nap").locator(".dag-status")).to_have_text(re.compile("Running", re.IGNORECASE))
 
@@ -131,4 +131,4 @@ def test_stop_and_rerun_from_the_run_page(logged_in_page, running_worker):
     expect(page.locator("#run-status")).to_contain_text("Completed", timeout=30_000)
     rerun = PipelineRun.objects.get(id=rerun_id)
     assert rerun.status == "completed"
-    assert rerun.parameters == {"name": "stop", "seconds": 2.0}
+    assert rerun.parameters == {"name": "stop", "seconds": 4.0}
