@@ -62,6 +62,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=30, help="timed requests per page (default 30)")
     parser.add_argument("--only", default="", help="only pages whose label contains this")
     parser.add_argument("--recreate-db", action="store_true", help="drop the database and the data folder first")
+    parser.add_argument("--markdown", action="store_true", help="also print the table in Markdown (for the README)")
     return parser.parse_args()
 
 
@@ -206,6 +207,18 @@ def measure(client, label: str, path: str, samples: int) -> Result:  # type: ign
     return result
 
 
+def markdown(results: list[Result]) -> None:
+    print()
+    print("| page | median | p95 | queries |")
+    print("|---|---|---|---|")
+    for r in results:
+        if r.status == 200:
+            over = " ⚠" if r.median > BUDGET_MS else ""
+            print(f"| {r.label} | {r.median:.1f} ms{over} | {r.p95:.1f} ms | {r.queries} |")
+        else:
+            print(f"| {r.label} | HTTP {r.status} | | |")
+
+
 def report(results: list[Result], seeded: dict[str, int]) -> None:
     print()
     print(
@@ -271,6 +284,8 @@ def main() -> int:
         log(f"{label}: {path}")
         results.append(measure(client, label, path, args.samples))
     report(results, counts())
+    if args.markdown:
+        markdown(results)
     return 0
 
 

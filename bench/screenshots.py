@@ -33,7 +33,8 @@ READY_TIMEOUT = 600
 # Boxes whose content is wider than they are (they scroll sideways on their own).
 SIDEWAYS_BOXES = """
 [...document.querySelectorAll("main *")]
-  .filter((el) => el.clientWidth > 1 && el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== "visible")
+  .filter((el) => el.clientWidth > 1 && el.scrollWidth > el.clientWidth + 1)
+  .filter((el) => getComputedStyle(el).overflowX !== "visible")
   .map((el) => `${el.tagName.toLowerCase()}.${el.className} ${el.clientWidth}px shows ${el.scrollWidth}px`)
 """
 WIDTH = 1280
