@@ -36,13 +36,15 @@ OVERLAPS = """
 
 def test_a_hundred_step_run_shows_every_node_apart_in_under_a_second(logged_in_page, running_worker):
     page = logged_in_page
-    run = sample.hundred_steps_pipeline.with_options(wait=False)().wait()
+    run = sample.hundred_steps_pipeline.with_options(wait=False)().wait(timeout=120)
     assert run.status == "completed"
     assert len(run.steps) == 100
 
     page.add_init_script(DRAWN_AT)
     timings = []
-    for _ in range(3):  # the first visit also pays for fetching and compiling the scripts
+    # The first visit also pays for fetching and compiling the scripts; the best of
+    # five keeps a busy moment of a shared machine from deciding the figure.
+    for _ in range(5):
         page.goto(f"/runs/{run.id}/")
         page.wait_for_function("window.__dagDrawnAt !== undefined")
         timings.append(page.evaluate("window.__dagDrawnAt"))
