@@ -57,11 +57,17 @@ def _require_services() -> None:
             pytest.skip(message)
 
 
-def start_worker(log_path: Path, *, queue: str = "pipelines", concurrency: int = 4) -> subprocess.Popen:
+def start_worker(
+    log_path: Path,
+    *,
+    queue: str = "pipelines",
+    concurrency: int = 4,
+    settings_module: str = "config.settings.test",
+) -> subprocess.Popen:
     """A real Celery worker process on the test database and data folder."""
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "PIPELINES_DATA_DIR": str(settings.DATA_DIR),
         "PIPELINES_USE_TEST_DATABASE": "1",
         "PIPELINES_QUEUE": queue,

@@ -110,15 +110,7 @@ def test_a_run_token_reads_values_while_its_step_runs_and_is_refused_after(
 # --- the canary ----------------------------------------------------------------------------
 def _start_worker_keeping_broker_messages(log_path: Path, *, queue: str) -> subprocess.Popen:
     """The shared worker starter, with settings that keep each consumed message."""
-    real_popen = subprocess.Popen
-
-    def popen(command, **kwargs):
-        kwargs["env"] = {**kwargs["env"], "DJANGO_SETTINGS_MODULE": KEEPING_SETTINGS}
-        return real_popen(command, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(subprocess, "Popen", popen)
-        return start_worker(log_path, queue=queue, concurrency=2)
+    return start_worker(log_path, queue=queue, concurrency=2, settings_module=KEEPING_SETTINGS)
 
 
 def _broker_messages(folder: Path) -> list[tuple[str, dict]]:
