@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from dashboard.listing import paginate
+from dashboard.metadata_display import shown_metadata
 from dashboard.run_graph import run_graph, run_state, step_table
 from pipelines import selectors
 from pipelines.models import PipelineRun, RunStatus
@@ -105,7 +106,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "graph": graph,
         "steps": step_table(graph["steps"], rows),
         "outputs": selectors.run_outputs(run_id=run.id),
-        "metadata": selectors.latest_metadata(run.metadata.all()),
+        "metadata": shown_metadata(run.metadata.all()),
         "parameters": json.dumps(run.parameters, indent=2, sort_keys=True, default=str),
         "config": run.config,
     }

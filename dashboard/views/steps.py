@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from dashboard.metadata_display import shown_metadata
 from pipelines import selectors
 from pipelines.models import FINISHED_STEP_STATUSES
 from secrets_app.selectors import secret_reads_by_step_run
@@ -21,7 +22,7 @@ def step_detail(request: HttpRequest, step_id: int) -> HttpResponse:
     context = {
         "step": step,
         "run": step.pipeline_run,
-        "metadata": selectors.latest_metadata(step.metadata.all()),
+        "metadata": shown_metadata(step.metadata.all()),
         "parameters": json.dumps(step.parameters, indent=2, sort_keys=True, default=str),
         "log_running": step.status not in FINISHED_STEP_STATUSES,
         "log_cut": step.log_length > len(step.log_tail),

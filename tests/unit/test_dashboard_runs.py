@@ -191,7 +191,7 @@ def test_the_run_page_shows_steps_parameters_latest_metadata_outputs_and_the_dag
     assert graph["steps"][0]["url"] == reverse("dashboard:step-detail", args=[graph["steps"][0]["id"]])
     assert 'id="run-graph"' in body
     assert "&quot;scale&quot;: 1" in body  # the parameters
-    assert response.context["metadata"] == [{"key": "accuracy", "value": 0.9, "type": "float"}]
+    assert response.context["metadata"] == [{"key": "accuracy", "type": "float", "text": "0.9", "href": ""}]
     assert (
         reverse(
             "dashboard:artifact-version-detail",
