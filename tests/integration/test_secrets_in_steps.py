@@ -126,14 +126,52 @@ def _broker_messages(folder: Path) -> list[tuple[str, dict]]:
     return messages
 
 
+class BrokerMessages:
+    """The messages of the run under test, as (raw text, decoded task body).
+
+    On the filesystem broker, a worker with settings that keep every consumed message
+    gives back all of them, from whichever process sent them. On a networked broker
+    (Redis, RabbitMQ) the messages this test process publishes are recorded as they
+    are published: the server, which runs here, sends a run's first steps."""
+
+    def __init__(self, kept: Path | None) -> None:
+        self.kept = kept
+        self.kept_before = set(kept.iterdir()) if kept else set()
+        self.published: list[tuple[str, list]] = []
+
+    def record(self, body, headers=None, **kwargs) -> None:
+        raw = json.dumps([body, headers], default=str)
+        self.published.append((raw, json.loads(json.dumps(body, default=str))))
+
+    def all(self) -> list[tuple[str, list]]:
+        if self.kept is None:
+            return list(self.published)
+        return _broker_messages(self.kept)
+
+    def new(self) -> list[tuple[str, list]]:
+        if self.kept is None:
+            return list(self.published)
+        messages = _broker_messages(self.kept)
+        paths = sorted(self.kept.iterdir())
+        return [message for message, path in zip(messages, paths, strict=True) if path not in self.kept_before]
+
+
 @pytest.fixture
 def keeping_worker(running_worker, settings, tmp_path):
-    """A worker on a queue of its own that keeps every message it consumed."""
-    if not django_settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        pytest.skip("Reading the broker's messages back needs the filesystem broker.")
+    """A worker on a queue of its own, and the broker messages sent to it."""
+    from celery.signals import before_task_publish
+
     settings.PIPELINES = {**settings.PIPELINES, "QUEUE": CANARY_QUEUE}
-    process = _start_worker_keeping_broker_messages(tmp_path / "keeping-worker.log", queue=CANARY_QUEUE)
+    filesystem = django_settings.CELERY_BROKER_URL.startswith("filesystem://")
+    if filesystem:
+        process = _start_worker_keeping_broker_messages(tmp_path / "keeping-worker.log", queue=CANARY_QUEUE)
+    else:
+        process = start_worker(tmp_path / "canary-worker.log", queue=CANARY_QUEUE, concurrency=2)
+    messages = BrokerMessages(Path(django_settings.BROKER_DIR) / "kept" if filesystem else None)
+    before_task_publish.connect(messages.record, weak=False)
+    process.broker_messages = messages
     yield process
+    before_task_publish.disconnect(messages.record)
     stop_worker(process)
 
 
@@ -144,8 +182,8 @@ def test_a_canary_secret_read_in_steps_appears_nowhere_but_where_its_values_are_
     name = f"canary-{secrets.token_hex(4)}"
     _may_read_secret_values(owner)
     secret_create(name=name, values={"token": canary}, user=owner)
-    kept = Path(django_settings.BROKER_DIR) / "kept"
-    kept_before = set(kept.iterdir())
+    broker = keeping_worker.broker_messages
+    broker.kept_before = set(broker.kept.iterdir()) if broker.kept else set()
 
     with pytest.raises(RunFailedError) as failure:
         sample.canary_pipeline(secret_name=name)
@@ -182,12 +220,8 @@ def test_a_canary_secret_read_in_steps_appears_nowhere_but_where_its_values_are_
     assert secret_reads_by_step_run(leaky.id) == [name]
 
     # The broker: every message this run sent carried a step run id and nothing else.
-    messages = _broker_messages(kept)
-    new = [
-        (raw, body)
-        for (raw, body), path in zip(messages, sorted(kept.iterdir()), strict=True)
-        if path not in kept_before
-    ]
+    messages = broker.all()
+    new = broker.new()
     step_ids = {leaky.id, failing.id}
     ours = [body for raw, body in new if body[0] and body[0][0] in step_ids]
     assert sorted(body[0][0] for body in ours) == sorted(step_ids)
