@@ -370,6 +370,7 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
     completion = step_run_complete(
         step_run_id=step_run.id,
         run_id=step_run.pipeline_run_id,
+        model_version_id=step_run.model_version_id,
         attempt=number,
         inputs=attempt.input_ids,
         outputs=outputs,

@@ -271,19 +271,11 @@ def _run_id_of(step_run_id: int) -> int:
     return StepRun.objects.values_list("pipeline_run_id", flat=True).get(id=step_run_id)
 
 
-def _link_outputs_to_model_version(step_run_id: int, outputs: list[SavedOutput]) -> None:
-    # The step's model version: its own model's, else its pipeline's (set at run creation).
-    model_version_id = StepRun.objects.values_list("model_version_id", flat=True).get(id=step_run_id)
-    if model_version_id:
-        model_version_link_artifacts(
-            model_version_id=model_version_id, links={o.artifact_version_id: o.kind for o in outputs}
-        )
-
-
 def step_run_complete(
     *,
     step_run_id: int,
     run_id: int | None = None,
+    model_version_id: int | None = None,
     attempt: int,
     inputs: dict[str, int],
     outputs: list[SavedOutput],
@@ -293,7 +285,11 @@ def step_run_complete(
     step_metadata: list[dict[str, Any]] | None = None,
 ) -> Completion:
     """Record a successful attempt and queue what became ready; with `keep_next`,
-    one ready step is handed back to run in this process instead of the broker."""
+    one ready step is handed back to run in this process instead of the broker.
+
+    `model_version_id` is the step run's own (its model's, else its pipeline's, fixed
+    when the run is created; the worker read it with the step): outputs are linked to it.
+    """
     with transaction.atomic():
         run = _end_owned_attempt(
             step_run_id=step_run_id,
@@ -310,8 +306,10 @@ def step_run_complete(
         if run is None:
             return Completion(recorded=False)
         artifact_versions_make_ready(step_run_id=step_run_id, outputs=outputs)
-        if outputs:
-            _link_outputs_to_model_version(step_run_id, outputs)
+        if model_version_id and outputs:
+            model_version_link_artifacts(
+                model_version_id=model_version_id, links={o.artifact_version_id: o.kind for o in outputs}
+            )
         if step_metadata:
             run_metadata_create(entries=step_metadata, step_run_id=step_run_id, logged_by_id=step_run_id)
         kept = _after_step_end(run, succeeded=True, keep_one=keep_next)
