@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F
 from django.utils import timezone
 
-from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepRun, StepStatus
+from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepStatus
 from pipelines.services.steps import (
     step_runs_reap_crashed,
     step_runs_redispatch_lost,
@@ -37,13 +37,12 @@ class ReapReport:
 
 def artifact_versions_cleanup_abandoned() -> int:
     """Delete pending versions (and their files) of attempts that are over."""
-    current = StepRun.objects.filter(status=StepStatus.RUNNING).values_list("id", "attempt")
-    alive = Q()
-    for step_run_id, attempt in current:
-        alive |= Q(producer_step_run_id=step_run_id, producer_attempt=attempt)
-    from_steps = ArtifactVersion.objects.filter(status=ArtifactVersionStatus.PENDING, producer_step_run__isnull=False)
-    if alive:
-        from_steps = from_steps.exclude(alive)
+    # One statement decides which attempts are alive. Reading the running steps first
+    # and the pending versions second would let a step claimed in between lose the
+    # files it is writing: its version would be found with no live attempt listed.
+    from_steps = ArtifactVersion.objects.filter(
+        status=ArtifactVersionStatus.PENDING, producer_step_run__isnull=False
+    ).exclude(producer_step_run__status=StepStatus.RUNNING, producer_attempt=F("producer_step_run__attempt"))
     # A version saved from a script has no attempt to watch: it is abandoned once it
     # has stayed pending far longer than writing any file takes.
     from_scripts = ArtifactVersion.objects.filter(

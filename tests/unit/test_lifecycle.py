@@ -429,3 +429,46 @@ def test_pending_versions_are_invisible_to_the_api(api, owner, published):
     )
 
     assert api.get("/api/v1/artifact-versions/").json()["count"] == 0
+
+
+def test_cleanup_decides_which_attempts_are_alive_in_one_statement(owner, published, django_assert_num_queries):
+    # Two reads (running steps, then pending versions) once let a step claimed between
+    # them lose the files it was writing; one SELECT leaves no gap for that.
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    load = run.steps.get(name="load")
+    attempt = step_run_claim(step_run_id=load.id, worker="w")
+    artifact_versions_reserve(
+        step_run_id=load.id,
+        attempt=attempt,
+        outputs=[PendingOutput(name="numbers", artifact_name="numbers", uri="/tmp/x")],
+    )
+
+    with django_assert_num_queries(1):
+        assert artifact_versions_cleanup_abandoned() == 0
+
+
+def test_pending_versions_of_an_earlier_attempt_are_cleaned_while_a_newer_one_runs(owner, published, settings):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    load = run.steps.get(name="load")
+    attempt = step_run_claim(step_run_id=load.id, worker="w")
+    root = Path(settings.PIPELINES["ARTIFACT_STORE_ROOT"]) / "runs" / str(run.id) / "steps" / str(load.id)
+    old_uri, new_uri = str(root / "attempt-1" / "0"), str(root / "attempt-2" / "0")
+    old = artifact_versions_reserve(
+        step_run_id=load.id,
+        attempt=attempt,
+        outputs=[PendingOutput(name="numbers", artifact_name="numbers", uri=old_uri)],
+    )
+    StepRun.objects.filter(id=load.id).update(attempt=attempt + 1)
+    new = artifact_versions_reserve(
+        step_run_id=load.id,
+        attempt=attempt + 1,
+        outputs=[PendingOutput(name="numbers", artifact_name="numbers", uri=new_uri)],
+    )
+    for uri in (old_uri, new_uri):
+        Path(uri).mkdir(parents=True)
+
+    assert artifact_versions_cleanup_abandoned() == 1
+    assert not ArtifactVersion.objects.filter(id=old["numbers"]).exists()
+    assert ArtifactVersion.objects.filter(id=new["numbers"]).exists()
+    assert not Path(old_uri).exists()
+    assert Path(new_uri).exists()
