@@ -62,6 +62,11 @@ if not PipelineRun.objects.exists():
         [RunMetadata(key="accuracy" if k == 0 else f"key_{{k}}", value=0.5 + k / 100, type="float",
                      artifact_version=version)
          for version in versions for k in range({KEYS_PER_VERSION})], batch_size=5000)
+# A live database has been analysed by autovacuum long before it holds this much; a
+# freshly bulk-loaded one has not, and the planner then guesses (badly) from defaults.
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute("ANALYZE")
 print("seeded")
 """
 

@@ -7,21 +7,11 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from pipelines.api.hot_reads import active_token
 from pipelines.models import ApiToken, StepStatus
 
 # Recording every use would turn each API read into a write.
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
-_TOKEN_COLUMNS = (
-    "id",
-    "expires_at",
-    "last_used_at",
-    "attempt",
-    "user",
-    "step_run__id",
-    "step_run__status",
-    "step_run__attempt",
-    "step_run__pipeline_run_id",
-)
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -34,13 +24,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header; send 'Bearer <token>'.")
         key = header[1].decode(errors="replace")
-        token = (
-            ApiToken.objects.select_related("user", "step_run")
-            # Every request pays for this query: not the step run's logs and spec.
-            .only(*_TOKEN_COLUMNS)
-            .filter(digest=ApiToken.digest_of(key), revoked_at=None)
-            .first()
-        )
+        token = active_token(ApiToken.digest_of(key))
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
         if token.expires_at is not None and token.expires_at <= timezone.now():

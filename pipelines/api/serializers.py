@@ -23,7 +23,7 @@ from pipelines.selectors import latest_metadata
 _ZONE = zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
-def _datetime(value: datetime | None) -> str | None:
+def iso_datetime(value: datetime | None) -> str | None:
     """What DRF's DateTimeField gives (ISO 8601 in TIME_ZONE, `Z` for UTC), at a tenth of its cost."""
     if value is None:
         return None
@@ -80,7 +80,7 @@ def version_representation(version: ArtifactVersion) -> dict[str, Any]:
         "producer_step_run": version.producer_step_run_id,
         "tags": version.tags,
         "run_metadata": latest_metadata(version.metadata.all()),
-        "created_at": _datetime(version.created_at),
+        "created_at": iso_datetime(version.created_at),
     }
 
 
@@ -177,9 +177,9 @@ def run_representation(run: PipelineRun) -> dict[str, Any]:
         "parameters": run.parameters,
         "config": run.config,
         "triggered_by": run.triggered_by.username if run.triggered_by_id else None,
-        "created_at": _datetime(run.created_at),
-        "started_at": _datetime(run.started_at),
-        "finished_at": _datetime(run.finished_at),
+        "created_at": iso_datetime(run.created_at),
+        "started_at": iso_datetime(run.started_at),
+        "finished_at": iso_datetime(run.finished_at),
     }
 
 

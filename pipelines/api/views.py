@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from pipelines import selectors
 from pipelines.api import filters
 from pipelines.api import serializers as s
+from pipelines.api.hot_reads import artifact_version_representation
 from pipelines.api.permissions import run_token_of
 from pipelines.models import (
     FINISHED_RUN_STATUSES,
@@ -177,13 +178,11 @@ class ArtifactVersionViewSet(ReadOnlyViewSet):
         given): the Client's hot path, so no paging or filter machinery."""
         query = s.ArtifactLookupSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        versions = self.get_queryset().filter(artifact__name=query.validated_data["artifact"])
-        if query.validated_data.get("version"):
-            versions = versions.filter(version=query.validated_data["version"])
-        version = versions.order_by("-id").first()
-        if version is None:
-            raise NotFound(f"Artifact {query.validated_data['artifact']!r} has no such ready version.")
-        return Response(s.ArtifactVersionSerializer(version).data)
+        name = query.validated_data["artifact"]
+        representation = artifact_version_representation(name, query.validated_data.get("version") or None)
+        if representation is None:
+            raise NotFound(f"Artifact {name!r} has no such ready version.")
+        return Response(representation)
 
     @extend_schema(request=s.SaveArtifactSerializer, responses={201: s.PendingArtifactVersionSerializer})
     def create(self, request: Request) -> Response:

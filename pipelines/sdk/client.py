@@ -1,6 +1,6 @@
 """The HTTP client for the pipelines server, usable from any script.
 
-`requests` is imported on first use, so `from pipelines import step` stays fast.
+Its HTTP (urllib3) is imported on first use, so `from pipelines import step` stays fast.
 """
 
 from __future__ import annotations
@@ -39,23 +39,30 @@ class Client:
     # --- transport --------------------------------------------------------------
     def _http(self) -> Any:
         if self._session is None:
-            import requests
+            from pipelines.sdk.transport import HttpTransport
 
-            self._session = requests.Session()
-            self._session.headers["Authorization"] = f"Bearer {self._token}"
+            self._session = HttpTransport(self.server_url, self._token)
         return self._session
 
     def _request(self, method: str, path: str, *, timeout: float = 30.0, **kwargs: Any) -> Any:
-        import requests
+        from pipelines.sdk.transport import ServerTimeout, ServerUnreachable
 
         url = f"{self.server_url}/api/v1/{path.lstrip('/')}"
         try:
             response = self._http().request(method, url, timeout=timeout, **kwargs)
-        except requests.ConnectionError:
+        except ServerTimeout as exc:
+            raise ServerError(f"The pipelines server at {self.server_url} is too slow: {exc}.") from None
+        except ServerUnreachable as exc:
             raise ServerError(
-                f"Cannot reach the pipelines server at {self.server_url}. Start it (`make demo`, "
+                f"Cannot reach the pipelines server at {self.server_url} ({exc}). Start it (`make demo`, "
                 "or `python manage.py runserver`) or set PIPELINES_SERVER_URL."
             ) from None
+        if 300 <= response.status_code < 400:
+            raise ServerError(
+                f"{method} {path}: the server answered with a redirect to {response.headers.get('Location')!r}. "
+                "Set PIPELINES_SERVER_URL to the address it points at (for example https:// instead of http://).",
+                status_code=response.status_code,
+            )
         if response.status_code == 401:
             raise AuthenticationError(
                 "The server refused the API token (401). Create a new one with "
