@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import django_filters
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db import connection
+from django.db.models import OuterRef, QuerySet, Subquery, TextField, Value
+from django.db.models.functions import Cast, StrIndex
 
 from pipelines.models import Artifact, ArtifactVersion, MLModel, ModelStage, ModelVersion, PipelineRun, StepRun
 
@@ -54,9 +58,14 @@ class ArtifactFilter(django_filters.FilterSet):
 
 
 def _has_tag(queryset: QuerySet, name: str, value: str) -> QuerySet:
-    # Tags are a JSON list; JSON containment is not available on SQLite, and a
-    # quoted text match is exact for tag strings.
-    return queryset.filter(tags__icontains=f'"{value}"')
+    """Versions whose tags hold exactly `value` (case and all)."""
+    if connection.vendor == "postgresql":
+        return queryset.filter(tags__contains=[value])  # jsonb containment
+    # SQLite has no JSON containment in the ORM, and its LIKE ignores case: look for
+    # the tag as Django wrote it into the JSON text (quoted and escaped), with instr(),
+    # which does not.
+    needle = json.dumps(value)
+    return queryset.annotate(_tag_at=StrIndex(Cast("tags", TextField()), Value(needle))).filter(_tag_at__gt=0)
 
 
 class ArtifactVersionFilter(django_filters.FilterSet):
