@@ -3,11 +3,11 @@
 Building an ORM query costs this machine's Python about half a millisecond before the
 database sees it (joins, column lists, converters), several times what PostgreSQL
 takes to answer it. Two reads sit on the Client's hot path: the token check every
-API request makes, and `get_artifact_version(name, version)`. Here they are one
-statement each, written once per process from the models' own table and column
-names, with the ORM's own value converters applied (SQLite hands back datetimes as
-text, JSON as text), so what comes out matches what the ORM would build. Tests pin
-each against its ORM equivalent.
+API request makes, and `get_artifact_version(name, version)`. Here they are plain
+statements (one for the token, two for the version), written once per process from
+the models' own table and column names, with the ORM's own value converters applied
+(SQLite hands back datetimes as text, JSON as text), so what comes out matches what
+the ORM would build. Tests pin each against its ORM equivalent.
 """
 
 from __future__ import annotations
