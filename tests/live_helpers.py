@@ -128,6 +128,18 @@ def stop_worker(process: subprocess.Popen) -> None:
     kill_worker(process)
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-django has ordered the tests by database use
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use the session's live worker run last, all together.
+
+    Once started, that worker keeps heartbeating and reaping the test database until
+    the session ends: a transactional test run after it could have its retries
+    released or its pending artifacts cleaned up under it. The sort is stable, so the
+    order within each group is kept.
+    """
+    items.sort(key=lambda item: "worker_process" in getattr(item, "fixturenames", ()))
+
+
 @pytest.fixture(scope="session")
 def worker_process(django_db_setup, django_db_blocker, tmp_path_factory, live_server):
     _require_services()
