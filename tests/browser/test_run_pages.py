@@ -33,6 +33,9 @@ def test_the_run_page_follows_a_running_pipeline_to_completed_without_a_reload(l
     expect(nap.locator(".dag-status")).to_contain_text("Completed", timeout=30_000)
     expect(dag_node(page, "wrap_up").locator(".dag-status")).to_contain_text("Completed", timeout=15_000)
     expect(page.locator("#run-status")).to_contain_text("Completed")
+    expect(page.locator("#run-live-note")).to_have_text(
+        "The run finished: completed. Reload to see its outputs and metadata."
+    )
     assert nap.get_attribute("class") == "dag-node status-completed"
     assert page.evaluate("window.__samePage") == "marker", "the page was reloaded"
     assert run.wait().status == "completed"
@@ -66,7 +69,9 @@ def test_a_running_steps_log_grows_on_its_page_without_a_reload(logged_in_page, 
     expect(log).not_to_contain_text(sample.LAST_LINE)
 
     expect(log).to_contain_text(sample.LAST_LINE, timeout=20_000)
-    expect(page.locator("#step-log-note")).to_contain_text("finished", timeout=20_000)
+    expect(page.locator("#step-log-note")).to_have_text(
+        "The step finished (completed). Reload to see its outputs and metadata.", timeout=20_000
+    )
     assert page.evaluate("window.__samePage") == "marker", "the page was reloaded"
     assert log.inner_text().count(sample.FIRST_LINE) == 1
 

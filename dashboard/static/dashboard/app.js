@@ -25,6 +25,15 @@ window.Dashboard = {
     tick();
     return { stop() { stopped = true; clearTimeout(timer); } };
   },
+  /* Says in `note` that what the page followed has finished, with a link to reload
+     the page (outputs and metadata are rendered by the server). */
+  showFinished(note, text) {
+    const reload = document.createElement("a");
+    reload.href = window.location.pathname;
+    reload.textContent = "Reload to see its outputs and metadata.";
+    note.replaceChildren(`${text} `, reload);
+    note.hidden = false;
+  },
   /* The CSRF token for fetch() POSTs, from the form token Django rendered. */
   csrfToken() {
     const input = document.querySelector("input[name=csrfmiddlewaretoken]");

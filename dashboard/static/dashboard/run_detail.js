@@ -36,13 +36,7 @@
     if (!state.finished) return true;
     const stop = document.getElementById("stop-form");
     if (stop) stop.remove();
-    const note = document.getElementById("run-live-note");
-    note.textContent = `The run finished: ${state.label.toLowerCase()}. `;
-    const reload = document.createElement("a");
-    reload.href = window.location.pathname;
-    reload.textContent = "Reload to see its outputs and metadata.";
-    note.append(reload);
-    note.hidden = false;
+    Dashboard.showFinished(document.getElementById("run-live-note"), `The run finished: ${state.label.toLowerCase()}.`);
     return false;
   }, { interval: 1500, hiddenInterval: 15000 });
 })();

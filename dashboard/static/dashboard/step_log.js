@@ -16,12 +16,7 @@
     offset = data.offset;
     if (follow) log.scrollTop = log.scrollHeight;
     if (data.running) return true;
-    note.textContent = `The step finished (${data.status}). `;
-    const reload = document.createElement("a");
-    reload.href = window.location.pathname;
-    reload.textContent = "Reload to see its outputs and metadata.";
-    note.append(reload);
-    note.hidden = false;
+    Dashboard.showFinished(note, `The step finished (${data.status}).`);
     return false;
   }, { interval: 2000, hiddenInterval: 15000 });
 })();
