@@ -15,14 +15,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Field, Model
 
-from pipelines.api.serializers import iso_datetime
+from pipelines.api.serializers import VERSION_FIELDS, iso_datetime
 from pipelines.models import ApiToken, Artifact, ArtifactVersion, ArtifactVersionStatus, RunMetadata, StepRun
+from pipelines.selectors import latest_metadata
 
 Row = Sequence[Any]
 # Per column that needs them: its index, the converters and the expression they take.
@@ -112,19 +113,16 @@ def active_token(digest: str) -> ApiToken | None:
 
 
 # --- get_artifact_version(name, version) ---------------------------------------------
-_VERSION_FIELDS = (
-    "id",
-    "version",
-    "uri",
-    "materializer",
-    "data_type",
-    "checksum",
-    "size",
-    "producer_step_run",
-    "tags",
-    "created_at",
-)
+# The serializer's fields that are the version's own columns (the artifact's name is
+# known, the metadata is read apart).
+_VERSION_FIELDS = tuple(name for name in VERSION_FIELDS if name not in ("artifact", "run_metadata"))
 _METADATA_FIELDS = ("key", "value", "type")
+
+
+class _MetadataRow(NamedTuple):
+    key: str
+    value: Any
+    type: str
 
 
 @cache
@@ -169,23 +167,14 @@ def artifact_version_representation(artifact: str, version: str | None) -> dict[
         cursor.execute(metadata_sql, [found["id"]])
         metadata = cursor.fetchall()
     (created_at,) = _convert([found["created_at"]], created_at_converters)
-    latest: dict[str, dict[str, Any]] = {}
-    for key, value, kind in metadata:
-        latest[key] = {"key": key, "value": _json(value), "type": kind}
-    return {
-        "id": found["id"],
+    values = {
+        **found,
         "artifact": artifact,
-        "version": found["version"],
-        "uri": found["uri"],
-        "materializer": found["materializer"],
-        "data_type": found["data_type"],
-        "checksum": found["checksum"],
-        "size": found["size"],
-        "producer_step_run": found["producer_step_run"],
         "tags": _json(found["tags"]),
-        "run_metadata": list(latest.values()),
+        "run_metadata": latest_metadata(_MetadataRow(key, _json(value), kind) for key, value, kind in metadata),
         "created_at": iso_datetime(created_at),
     }
+    return {name: values[name] for name in VERSION_FIELDS}
 
 
 def _json(value: Any) -> Any:
