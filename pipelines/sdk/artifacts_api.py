@@ -28,7 +28,7 @@ def save_artifact(
     from pipelines.sdk.client import Client
     from pipelines.sdk.materializers import materializer_registry
     from pipelines.sdk.metadata import encode
-    from pipelines.sdk.models import ArtifactVersion
+    from pipelines.sdk.responses import ArtifactVersion
     from pipelines.sdk.source import source_of
 
     client = Client()

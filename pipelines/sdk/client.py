@@ -11,7 +11,7 @@ from pipelines.sdk.config import load_client_config
 from pipelines.sdk.context import _current
 from pipelines.sdk.exceptions import AuthenticationError, ServerError
 from pipelines.sdk.masking import SecretMasker
-from pipelines.sdk.models import (
+from pipelines.sdk.responses import (
     Artifact,
     ArtifactVersion,
     ModelInfo,

@@ -17,7 +17,7 @@ from pipelines.sdk.spec import DEFAULT_RUN_NAME_TEMPLATE, SPEC_VERSION, Pipeline
 from pipelines.sdk.tracing import Invocation, tracing
 
 if TYPE_CHECKING:
-    from pipelines.sdk.models import PipelineRun
+    from pipelines.sdk.responses import PipelineRun
 
 
 class Pipeline:
