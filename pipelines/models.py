@@ -200,6 +200,8 @@ class ArtifactVersion(models.Model):
         StepRun, null=True, on_delete=models.SET_NULL, related_name="produced_versions"
     )
     producer_attempt = models.PositiveIntegerField(default=0)
+    # Who started saving a version outside a step: only they may finish it.
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     tags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

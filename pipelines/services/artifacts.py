@@ -127,8 +127,11 @@ def artifact_version_start_saved(
     store: LocalArtifactStore,
     producer_step_run_id: int | None = None,
     producer_attempt: int = 0,
+    created_by_id: int | None = None,
 ) -> ArtifactVersion:
-    """A pending version for `save_artifact`; the caller writes its files to `.uri`."""
+    """A pending version for `save_artifact`; the caller writes its files to `.uri`.
+
+    `created_by_id` (and the producer step attempt) say who may finish it."""
     with transaction.atomic():
         artifact, _ = Artifact.objects.get_or_create(name=artifact_name)
         if version is not None and artifact.versions.filter(version=version).exists():
@@ -143,6 +146,7 @@ def artifact_version_start_saved(
             tags=tags,
             producer_step_run_id=producer_step_run_id,
             producer_attempt=producer_attempt,
+            created_by_id=created_by_id,
             # A fixed version is taken now (the unique constraint then stops a second
             # writer); a numbered one gets its number when it becomes ready.
             version=version,

@@ -1,0 +1,207 @@
+"""Who may read and write what: the one door every view, hot read and service acting
+for a user goes through (Zulip's `access_<object>` pattern).
+
+Reading follows the one-team model: every active, signed-in user sees every
+pipeline, run, step, ready artifact version and model (as in ZenML's open-source
+server). A step's run token authenticates as its run's owner, so it reads what the
+owner reads. Writes that change what others rely on need a Django permission, the
+same through the API and the dashboard; staff status alone grants nothing here.
+
+An `access_*` helper returns the object or raises: `Http404` when the caller may
+not see it (or it does not exist), `PermissionDenied` when they may see it but not
+do this. Django turns both into the 404 and 403 pages, DRF into its JSON errors.
+
+The `*_visible` querysets are the one definition of "visible to": selectors build
+their joins on top of them, never on `Model.objects` directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from pipelines.models import (
+    ApiToken,
+    Artifact,
+    ArtifactVersion,
+    ArtifactVersionStatus,
+    MLModel,
+    ModelVersion,
+    Pipeline,
+    PipelineRun,
+    RunMetadata,
+    StepRun,
+    StepRunInput,
+    StepRunOutput,
+)
+
+# Moving a model version between stages is a release decision.
+STAGE_PERMISSION = "pipelines.change_modelversion"
+# Stopping or re-running a run someone else started (the owner may always do both).
+RUN_CONTROL_PERMISSION = "pipelines.change_pipelinerun"
+
+User = Any  # an AbstractBaseUser or AnonymousUser; both answer is_authenticated
+
+
+# --- reading ---------------------------------------------------------------------
+
+
+def may_read(user: User) -> bool:
+    """The one-team rule: any active, signed-in user reads everything (no query)."""
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def _visible(user: User, queryset: QuerySet) -> QuerySet:
+    return queryset if may_read(user) else queryset.none()
+
+
+def pipelines_visible(user: User) -> QuerySet[Pipeline]:
+    return _visible(user, Pipeline.objects.all())
+
+
+def runs_visible(user: User) -> QuerySet[PipelineRun]:
+    return _visible(user, PipelineRun.objects.all())
+
+
+def steps_visible(user: User) -> QuerySet[StepRun]:
+    return _visible(user, StepRun.objects.all())
+
+
+def step_inputs_visible(user: User) -> QuerySet[StepRunInput]:
+    return _visible(user, StepRunInput.objects.all())
+
+
+def step_outputs_visible(user: User) -> QuerySet[StepRunOutput]:
+    return _visible(user, StepRunOutput.objects.all())
+
+
+def artifacts_visible(user: User) -> QuerySet[Artifact]:
+    return _visible(user, Artifact.objects.all())
+
+
+def artifact_versions_visible(user: User) -> QuerySet[ArtifactVersion]:
+    """Ready versions only: a pending one is still being written, and only its
+    writer may touch it (`access_pending_artifact_version`)."""
+    return _visible(user, ArtifactVersion.objects.filter(status=ArtifactVersionStatus.READY))
+
+
+def models_visible(user: User) -> QuerySet[MLModel]:
+    return _visible(user, MLModel.objects.all())
+
+
+def model_versions_visible(user: User) -> QuerySet[ModelVersion]:
+    return _visible(user, ModelVersion.objects.all())
+
+
+def metadata_visible(user: User) -> QuerySet[RunMetadata]:
+    return _visible(user, RunMetadata.objects.all())
+
+
+def access_run(user: User, *, run_id: int, queryset: QuerySet[PipelineRun] | None = None) -> PipelineRun:
+    """A run the user may read (from `queryset`, which must be built on `runs_visible`)."""
+    run = (queryset if queryset is not None else runs_visible(user)).filter(id=run_id).first()
+    if run is None:
+        raise Http404("No such run.")
+    return run
+
+
+# --- run tokens --------------------------------------------------------------------
+
+
+def run_token_of(auth: object) -> ApiToken | None:
+    """The run-scoped token a request authenticated with (`request.auth`), if any."""
+    return auth if isinstance(auth, ApiToken) and auth.step_run_id is not None else None
+
+
+def access_target_for_token(token: ApiToken | None, *, kind: str, target_id: int) -> None:
+    """A run token writes only to its own run: the run, its steps, the artifact
+    versions they produced and the model version the run belongs to. Personal
+    tokens and sessions pass (their visibility is checked by the caller)."""
+    if token is None:
+        return
+    run_id = token.run_id
+    owned = {
+        "pipeline_run": PipelineRun.objects.filter(id=target_id).filter(id=run_id),
+        "step_run": StepRun.objects.filter(id=target_id, pipeline_run_id=run_id),
+        "artifact_version": ArtifactVersion.objects.filter(id=target_id, producer_step_run__pipeline_run_id=run_id),
+        "model_version": ModelVersion.objects.filter(id=target_id, runs__id=run_id),
+    }
+    if not owned[kind].exists():
+        raise PermissionDenied("A step's run token may only log metadata on its own run.")
+
+
+# --- writing -----------------------------------------------------------------------
+
+
+def may_control_run(user: User, run: PipelineRun) -> bool:
+    """The run's owner, or a holder of RUN_CONTROL_PERMISSION (superusers hold all)."""
+    if not may_read(user):
+        return False
+    return run.triggered_by_id == user.pk or user.has_perm(RUN_CONTROL_PERMISSION)
+
+
+def access_run_for_control(
+    user: User, *, run_id: int, queryset: QuerySet[PipelineRun] | None = None, action: str = "stop"
+) -> PipelineRun:
+    """A run the user may stop or re-run: 404 if invisible, 403 if not theirs and
+    they lack RUN_CONTROL_PERMISSION. `queryset` must load `triggered_by_id`."""
+    run = access_run(user, run_id=run_id, queryset=queryset)
+    if not may_control_run(user, run):
+        raise PermissionDenied(
+            f"Only the user who started run {run.name} may {action} it, or a user with the "
+            f"'{RUN_CONTROL_PERMISSION}' permission; ask an administrator."
+        )
+    return run
+
+
+def may_change_stage(user: User) -> bool:
+    return may_read(user) and user.has_perm(STAGE_PERMISSION)
+
+
+def access_model_version_for_stage(
+    user: User, *, version_id: int, queryset: QuerySet[ModelVersion] | None = None
+) -> ModelVersion:
+    """A model version whose stage the user may change: 404 if invisible, else 403
+    without STAGE_PERMISSION."""
+    version = (queryset if queryset is not None else model_versions_visible(user)).filter(id=version_id).first()
+    if version is None:
+        raise Http404("No such model version.")
+    if not may_change_stage(user):
+        raise PermissionDenied(
+            f"Changing a model version's stage needs the '{STAGE_PERMISSION}' permission; ask an administrator."
+        )
+    return version
+
+
+def access_pending_artifact_version(user: User, token: ApiToken | None, *, version_id: int) -> ArtifactVersion:
+    """A pending version the caller may finish: only the process that started it.
+
+    Started by a step (`producer_step_run`): that step's run token for that same
+    attempt; an earlier attempt's leftovers stay unfinished. Started outside a step:
+    the same user, through a personal token or a session. Anyone else gets 403 and
+    the version is left untouched; a version that is not pending is 404.
+    """
+    version = (
+        _visible(user, ArtifactVersion.objects.filter(status=ArtifactVersionStatus.PENDING))
+        .select_related("artifact")
+        .filter(id=version_id)
+        .first()
+    )
+    if version is None:
+        raise Http404(f"No pending artifact version with id {version_id}.")
+    if version.producer_step_run_id is not None:
+        allowed = (
+            token is not None
+            and token.step_run_id == version.producer_step_run_id
+            and token.attempt == version.producer_attempt
+        )
+    else:
+        allowed = token is None and version.created_by_id is not None and version.created_by_id == user.pk
+    if not allowed:
+        raise PermissionDenied(
+            f"Artifact version {version_id} may only be finished by the process that started saving it."
+        )
+    return version
