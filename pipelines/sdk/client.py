@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.sdk.config import load_client_config
-from pipelines.sdk.context import _current
+from pipelines.sdk.current_step import current_step_context
 from pipelines.sdk.exceptions import AuthenticationError, ServerError
 from pipelines.sdk.masking import SecretMasker
 from pipelines.sdk.responses import (
@@ -307,7 +307,7 @@ class Client:
 
 
 def _running_step_masker() -> SecretMasker | None:
-    context = _current.get()
+    context = current_step_context()
     return context.secret_masker if context is not None else None
 
 

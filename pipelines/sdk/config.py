@@ -46,9 +46,9 @@ def _from_file() -> dict[str, str]:
 
 def load_client_config(server_url: str | None = None, api_token: str | None = None) -> ClientConfig:
     if server_url is None and api_token is None:
-        from pipelines.sdk.context import _current
+        from pipelines.sdk.current_step import current_step_context
 
-        context = _current.get()
+        context = current_step_context()
         if context is not None and context.client_credentials is not None:
             url, token = context.client_credentials()
             return ClientConfig(server_url=url.rstrip("/"), api_token=token)

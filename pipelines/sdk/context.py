@@ -1,19 +1,29 @@
 """The step context: what a running step knows about itself.
 
-It lives in a ContextVar, never a process global, so concurrent steps in one
-process (a threaded worker) each see their own.
+Which context is current lives in `pipelines.sdk.current_step` (a ContextVar);
+`get_step_context` and `step_context` are re-exported here for the step author.
 """
 
 from __future__ import annotations
 
-import contextvars
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipelines.sdk.current_step import get_step_context, step_context
 from pipelines.sdk.exceptions import StepContextError
 from pipelines.sdk.masking import SecretMasker
+
+__all__ = [
+    "InputArtifact",
+    "OutputTarget",
+    "PipelineInfo",
+    "PipelineRunInfo",
+    "StepContext",
+    "StepRunInfo",
+    "get_step_context",
+    "step_context",
+]
 
 
 @dataclass(frozen=True)
@@ -148,25 +158,3 @@ class StepContext:
         the step returns then picks the materializer.
         """
         return self._output(output_name).materializer
-
-
-_current: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar("pipelines_step_context", default=None)
-
-
-def get_step_context() -> StepContext:
-    context = _current.get()
-    if context is None:
-        raise StepContextError(
-            "get_step_context() was called outside a running step. It only works inside "
-            "a function decorated with @step while a worker runs it as part of a pipeline."
-        )
-    return context
-
-
-@contextmanager
-def step_context(context: StepContext) -> Iterator[StepContext]:
-    token = _current.set(context)
-    try:
-        yield context
-    finally:
-        _current.reset(token)

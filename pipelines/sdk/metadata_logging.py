@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.sdk.context import StepContext, _current
+from pipelines.sdk.context import StepContext
+from pipelines.sdk.current_step import current_step_context
 from pipelines.sdk.exceptions import StepContextError
 from pipelines.sdk.metadata import encode
 
 
 def _in_step() -> StepContext | None:
-    return _current.get()
+    return current_step_context()
 
 
 def log_metadata(
