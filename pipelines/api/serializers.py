@@ -18,6 +18,7 @@ from pipelines.models import (
     StepAttempt,
     StepRun,
 )
+from pipelines.sdk.naming import artifact_version_problem, name_problem
 from pipelines.selectors import latest_metadata
 
 _ZONE = zoneinfo.ZoneInfo(settings.TIME_ZONE)
@@ -301,9 +302,29 @@ class StageSerializer(serializers.Serializer):
 
 
 class SaveArtifactSerializer(serializers.Serializer):
-    artifact = serializers.RegexField(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$")
-    version = serializers.RegexField(r"^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$", required=False, allow_null=True)
+    # Checked by the SDK's naming rules, as ArtifactConfig and the spec are; not trimmed,
+    # or "v1\n" would be saved as "v1" here and refused everywhere else.
+    artifact = serializers.CharField(
+        trim_whitespace=False, allow_blank=True, help_text="1-200 letters, digits, '_', '-' or '.'."
+    )
+    version = serializers.CharField(
+        trim_whitespace=False,
+        allow_blank=True,
+        required=False,
+        allow_null=True,
+        help_text="A name (not a number): 'v1', '2024.1'.",
+    )
     tags = serializers.ListField(child=serializers.CharField(max_length=100), default=list, max_length=50)
+
+    def validate_artifact(self, value: str) -> str:
+        if problem := name_problem(value, what="Artifact name"):
+            raise serializers.ValidationError(problem)
+        return value
+
+    def validate_version(self, value: str | None) -> str | None:
+        if value is not None and (problem := artifact_version_problem(value)):
+            raise serializers.ValidationError(problem)
+        return value
 
 
 class FinishArtifactSerializer(serializers.Serializer):

@@ -27,6 +27,7 @@ from pipelines.models import (
     StepRun,
 )
 from pipelines.sdk.metadata import MetadataError
+from pipelines.sdk.naming import InvalidName
 from pipelines.sdk.spec import SpecError
 from pipelines.services.artifacts import (
     ArtifactVersionTaken,
@@ -200,7 +201,7 @@ class ArtifactVersionViewSet(ReadOnlyViewSet):
                 producer_step_run_id=token.step_run_id if token else None,
                 producer_attempt=token.attempt or 0 if token else 0,
             )
-        except ArtifactVersionTaken as exc:
+        except (ArtifactVersionTaken, InvalidName) as exc:
             raise ValidationError(str(exc)) from None
         return Response({"id": pending.id, "uri": pending.uri}, status=status.HTTP_201_CREATED)
 

@@ -7,12 +7,10 @@ def load() -> Annotated[pd.DataFrame, ArtifactConfig(name="my_dataset", version=
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from pipelines.sdk.exceptions import PipelineDefinitionError
-
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+from pipelines.sdk.naming import artifact_version_problem, name_problem
 
 
 @dataclass(frozen=True)
@@ -25,17 +23,16 @@ class ArtifactConfig:
     is_model_artifact: bool = False
 
     def __post_init__(self) -> None:
-        if self.version is not None and not _VERSION.match(str(self.version)):
-            raise PipelineDefinitionError(
-                f"Artifact version {self.version!r} must be 1-100 letters, digits, '.', '_' or '-'."
-            )
+        # The server's rules, checked when the step is defined rather than when it runs.
+        if self.name is not None and (problem := name_problem(self.name, what="Artifact name")):
+            raise PipelineDefinitionError(problem)
+        if self.version is not None:
+            # An int version is its digits, which the rule then refuses as a number.
+            version = str(self.version) if isinstance(self.version, int) else self.version
+            if problem := artifact_version_problem(version):
+                raise PipelineDefinitionError(problem)
         if isinstance(self.tags, str) or not all(isinstance(t, str) and t.strip() for t in self.tags):
             raise PipelineDefinitionError(f"ArtifactConfig tags must be a list of strings, got {self.tags!r}.")
-        if self.version is not None and str(self.version).isdigit():
-            raise PipelineDefinitionError(
-                f"Artifact version {self.version!r} is a number; numbers are given automatically. Use a "
-                "name such as 'v1', or leave version out."
-            )
 
     def to_spec(self) -> dict[str, object]:
         return {

@@ -13,13 +13,11 @@ from graphlib import CycleError, TopologicalSorter
 from typing import Any, NotRequired, TypedDict
 
 from pipelines.sdk.exceptions import PipelinesError
+from pipelines.sdk.naming import artifact_version_problem, name_problem, version_problem
 
 SPEC_VERSION = 1
 DEFAULT_RUN_NAME_TEMPLATE = "{pipeline}-{date}-{time}"
 # Matched with fullmatch: `$` alone would also accept a trailing newline.
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$")
-_MODEL_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
-_VERSION = re.compile(r"^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")  # numbers are given automatically
 _SOURCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 RUN_NAME_PLACEHOLDERS = ("pipeline", "date", "time")
 
@@ -67,14 +65,15 @@ def _require(condition: bool, message: str) -> None:
         raise SpecError(message)
 
 
+def _check_name(value: Any, what: str) -> None:
+    problem = name_problem(value, what=what)
+    _require(problem is None, problem or "")
+
+
 def _check_step(step: Any, index: int) -> None:
     _require(isinstance(step, dict), f"steps[{index}] must be an object.")
     name = step.get("name")
-    _require(
-        isinstance(name, str) and bool(_NAME.fullmatch(name)),
-        f"steps[{index}].name must be a name of letters, digits, '_', '-' or '.' "
-        f"(at most 200 characters), got {name!r}.",
-    )
+    _check_name(name, f"steps[{index}].name")
     where = f"step {name!r}"
     _require(
         isinstance(step.get("source"), str) and bool(_SOURCE.fullmatch(step["source"])),
@@ -108,10 +107,8 @@ def _check_step(step: Any, index: int) -> None:
     _require(isinstance(outputs, list), f"{where}: outputs must be a list.")
     output_names = []
     for output in outputs:
-        _require(
-            isinstance(output, dict) and isinstance(output.get("name"), str) and bool(_NAME.fullmatch(output["name"])),
-            f"{where}: every output needs a name of letters, digits, '_', '-' or '.'.",
-        )
+        _require(isinstance(output, dict), f"{where}: every output must be an object.")
+        _check_name(output.get("name"), f"{where}: output name")
         materializer = output.get("materializer")
         _require(
             materializer is None or (isinstance(materializer, str) and bool(_SOURCE.fullmatch(materializer))),
@@ -120,9 +117,10 @@ def _check_step(step: Any, index: int) -> None:
         artifact = output.get("artifact")
         if artifact is not None:
             version = artifact.get("version") if isinstance(artifact, dict) else None
+            problem = None if version is None else artifact_version_problem(version)
+            _require(problem is None, f"{where}: output {output['name']!r} has an invalid artifact setting: {problem}")
             _require(
                 isinstance(artifact, dict)
-                and (version is None or (isinstance(version, str) and bool(_VERSION.fullmatch(version))))
                 and isinstance(artifact.get("tags", []), list)
                 and all(isinstance(tag, str) for tag in artifact.get("tags", [])),
                 f"{where}: output {output['name']!r} has an invalid artifact setting {artifact!r}.",
@@ -135,18 +133,13 @@ def _check_step(step: Any, index: int) -> None:
 def _check_model(model: Any, where: str) -> None:
     if model is None:
         return
-    version = model.get("version") if isinstance(model, dict) else None
-    _require(
-        isinstance(model, dict)
-        and isinstance(model.get("name"), str)
-        and bool(_NAME.fullmatch(model["name"]))
-        and (
-            version is None
-            or (isinstance(version, str) and bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}", version)))
-        )
-        and isinstance(model.get("tags") or [], list),
-        f"{where} must be {{'name': ..., 'version': None or a name, 'tags': [...]}}, got {model!r}.",
-    )
+    shape = f"{where} must be {{'name': ..., 'version': None or a name, 'tags': [...]}}, got {model!r}."
+    _require(isinstance(model, dict) and isinstance(model.get("tags") or [], list), shape)
+    _check_name(model.get("name"), f"{where} name")
+    if model.get("version") is not None:
+        # A model version may be a number: it names an existing version by number.
+        problem = version_problem(model["version"], what=f"{where} version")
+        _require(problem is None, problem or "")
 
 
 def validate_spec(spec: Any) -> PipelineSpec:
@@ -157,11 +150,7 @@ def validate_spec(spec: Any) -> PipelineSpec:
         f"This server understands spec version {SPEC_VERSION}, got {spec.get('version')!r}; "
         "upgrade the SDK or the server so that they match.",
     )
-    pipeline = spec.get("pipeline")
-    _require(
-        isinstance(pipeline, str) and bool(_NAME.fullmatch(pipeline)),
-        f"pipeline must be a name of letters, digits, '_', '-' or '.', got {pipeline!r}.",
-    )
+    _check_name(spec.get("pipeline"), "pipeline")
     template = spec.get("run_name_template") or DEFAULT_RUN_NAME_TEMPLATE
     _require(isinstance(template, str) and len(template) <= 200, "run_name_template must be a string.")
     try:

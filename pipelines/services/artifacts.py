@@ -11,6 +11,7 @@ from django.db import transaction
 
 from pipelines.models import Artifact, ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
 from pipelines.sdk.artifact_store import LocalArtifactStore
+from pipelines.sdk.naming import InvalidName, artifact_version_problem, name_problem
 from pipelines.services.metadata import run_metadata_create
 
 
@@ -131,7 +132,13 @@ def artifact_version_start_saved(
 ) -> ArtifactVersion:
     """A pending version for `save_artifact`; the caller writes its files to `.uri`.
 
-    `created_by_id` (and the producer step attempt) say who may finish it."""
+    `created_by_id` (and the producer step attempt) say who may finish it. Raises
+    InvalidName for a name or version the naming rules refuse, whatever the caller."""
+    problem = name_problem(artifact_name, what="Artifact name")
+    if problem is None and version is not None:
+        problem = artifact_version_problem(version)
+    if problem is not None:
+        raise InvalidName(problem)
     with transaction.atomic():
         artifact, _ = Artifact.objects.get_or_create(name=artifact_name)
         if version is not None and artifact.versions.filter(version=version).exists():

@@ -195,12 +195,12 @@ def test_a_good_step_name_is_accepted(name):
 
 @pytest.mark.parametrize("name", ["../x", "", "p\n", None])
 def test_a_bad_pipeline_name_is_refused(name):
-    assert "pipeline must be a name" in _refused({"pipeline": name, "steps": [_step("a")]})
+    assert "pipeline must be 1-200 letters" in _refused({"pipeline": name, "steps": [_step("a")]})
 
 
 @pytest.mark.parametrize("name", ["../x", "", "x\n"])
 def test_a_bad_output_name_is_refused(name):
-    assert "every output needs a name" in _refused(_spec(_step("a", outputs=[_output(name)])))
+    assert "output name must be 1-200 letters" in _refused(_spec(_step("a", outputs=[_output(name)])))
 
 
 @pytest.mark.parametrize(

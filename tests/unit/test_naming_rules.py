@@ -1,0 +1,126 @@
+"""One naming rule for artifact names and versions, whatever the door.
+
+The same good and bad values go through the SDK (ArtifactConfig), the spec compiler
+(run by the SDK and again by the server), the API's serializer and the service, and
+each must give the same verdict, with the same message.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines import ArtifactConfig, PipelineDefinitionError
+from pipelines.api.serializers import SaveArtifactSerializer
+from pipelines.sdk.naming import InvalidName, artifact_version_problem, name_problem
+from pipelines.sdk.spec import SpecError, validate_spec
+from pipelines.services.artifacts import artifact_version_start_saved
+from pipelines.storage import artifact_store
+
+GOOD_NAMES = ["a", "_a", "a.b-c_1", "Data_Set", "A" * 200]
+BAD_NAMES = ["", "1a", "-a", "a b", "../x", "a/b", "x\n", "\nx", "a\x00", "x²", "é", "A" * 201]
+GOOD_VERSIONS = ["v1", "1a", "2024.1", "v1-rc_2", "A" * 100]
+# Numbers are given automatically, so a fixed version may not be one ("12", "²").
+BAD_VERSIONS = ["", "v1\n", "12", "0", "²", "-v1", "_v1", " v1", "a/b", "../x", "v\x001", "A" * 101]
+
+
+def _sdk(name: str, version: str | None) -> str | None:
+    try:
+        ArtifactConfig(name=name, version=version)
+    except PipelineDefinitionError as exc:
+        return str(exc)
+    return None
+
+
+def _spec(name: str, version: str | None) -> str | None:
+    output = {"name": name, "artifact": {"version": version, "tags": []}}
+    try:
+        validate_spec({"pipeline": "p", "steps": [{"name": "a", "source": "m:f", "outputs": [output]}]})
+    except SpecError as exc:
+        return str(exc)
+    return None
+
+
+def _serializer(name: str, version: str | None) -> str | None:
+    data = SaveArtifactSerializer(data={"artifact": name, "version": version})
+    if data.is_valid():
+        return None
+    if "\x00" in name + (version or ""):
+        # DRF refuses a NUL in any text first, with its own message; the verdict is the same.
+        return _expected(name, version)
+    return " ".join(str(error) for errors in data.errors.values() for error in errors)
+
+
+def _service(name: str, version: str | None) -> str | None:
+    try:
+        artifact_version_start_saved(artifact_name=name, version=version, tags=[], store=artifact_store())
+    except InvalidName as exc:
+        return str(exc)
+    return None
+
+
+ENTRY_POINTS = [_sdk, _spec, _serializer, _service]
+
+
+def _expected(name: str, version: str | None) -> str | None:
+    return name_problem(name, what="Artifact name") or (None if version is None else artifact_version_problem(version))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS, ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize("version", GOOD_VERSIONS + BAD_VERSIONS)
+def test_every_door_gives_a_version_the_same_verdict_and_message(entry_point, version):
+    expected = artifact_version_problem(version)
+
+    problem = entry_point("data", version)
+
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        assert expected in problem
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("entry_point", [_sdk, _serializer, _service], ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize("name", GOOD_NAMES + BAD_NAMES)
+def test_every_door_gives_an_artifact_name_the_same_verdict_and_message(entry_point, name):
+    expected = name_problem(name, what="Artifact name")
+
+    problem = entry_point(name, None)
+
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        assert expected in problem
+
+
+@pytest.mark.parametrize("name", GOOD_NAMES + BAD_NAMES)
+def test_the_spec_compiler_gives_an_output_name_the_same_verdict(name):
+    assert (_spec(name, None) is None) == (name_problem(name) is None)
+
+
+def test_a_version_with_a_trailing_newline_is_refused_when_the_step_is_defined():
+    with pytest.raises(PipelineDefinitionError) as refused:
+        ArtifactConfig(version="v1\n")
+
+    # Word for word what the server answers to the same version.
+    assert str(refused.value) == _serializer("data", "v1\n")
+    assert str(refused.value) in _spec("data", "v1\n")
+
+
+@pytest.mark.django_db
+def test_the_api_refuses_a_bad_version_with_the_rule_s_message(api):
+    response = api.post("/api/v1/artifact-versions/", {"artifact": "data", "version": "v1\n"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"version": [artifact_version_problem("v1\n")]}
+
+
+@pytest.mark.parametrize("version", ["1", "12", 7])
+def test_a_model_version_may_be_a_number_but_an_artifact_version_may_not(version):
+    model = {"name": "m", "version": str(version), "tags": []}
+    validate_spec({"pipeline": "p", "model": model, "steps": [{"name": "a", "source": "m:f"}]})
+
+    with pytest.raises(PipelineDefinitionError, match="numbers are given automatically"):
+        ArtifactConfig(version=version)
