@@ -1,13 +1,30 @@
-"""Putting step runs on the broker, only once the rows that describe them are committed."""
+"""Putting step runs on the broker, only once the rows that describe them are committed.
+
+The step task is sent by name, never imported: the task imports the engine, which
+imports the step services, which call this module, so importing the task here would
+close that loop (see tests/unit/test_import_cycles.py).
+"""
 
 from __future__ import annotations
 
 import logging
 
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
+from pipelines.models import StepRun
+
 logger = logging.getLogger(__name__)
+
+# The name `pipelines.tasks.run_step` is registered under; messages already on a
+# broker carry it, so it must not change.
+STEP_TASK = "pipelines.run_step"
+
+
+def send_step(step_run_id: int, *, queue: str) -> None:
+    """Publish one step run's message (ids only) to the step queue of its run."""
+    current_app.send_task(STEP_TASK, args=[step_run_id], queue=queue)
 
 
 def enqueue_steps_on_commit(step_run_ids: list[int], *, queue: str) -> None:
@@ -15,13 +32,10 @@ def enqueue_steps_on_commit(step_run_ids: list[int], *, queue: str) -> None:
         return
 
     def publish() -> None:
-        from pipelines.models import StepRun
-        from pipelines.tasks import run_step
-
         sent = []
         for step_run_id in step_run_ids:
             try:
-                run_step.apply_async(args=[step_run_id], queue=queue)
+                send_step(step_run_id, queue=queue)
             except Exception:
                 # The rows are committed, so nothing is lost: the reaper sends every
                 # queued step without a dispatch mark again.

@@ -1,12 +1,17 @@
-"""Celery tasks: thin adapters from a message (ids only) to one service call."""
+"""Celery tasks: thin adapters from a message (ids only) to one service call.
+
+Services publish these by name (`pipelines.dispatch`), so nothing imports this module
+but the worker's autodiscovery.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from pipelines.dispatch import STEP_TASK
 from pipelines.engine.executor import step_run_execute
 
 
-@shared_task(name="pipelines.run_step", acks_late=True, ignore_result=True)
+@shared_task(name=STEP_TASK, acks_late=True, ignore_result=True)
 def run_step(step_run_id: int) -> None:
     step_run_execute(step_run_id=step_run_id)

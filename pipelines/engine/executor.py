@@ -343,6 +343,7 @@ def _execute_one(step_run_id: int) -> int | None:
         run_id=step_run.pipeline_run_id,
         seen_attempt=step_run.attempt,
         cache_key=key,
+        run_status=step_run.pipeline_run.status,
     )
     if number is None:
         logger.info("Step run %s was claimed by another delivery.", step_run_id)

@@ -1,4 +1,4 @@
-"""Creating runs and keeping a run's status in step with its steps."""
+"""Creating and stopping runs. Their status follows their steps: see `run_status.py`."""
 
 from __future__ import annotations
 
@@ -7,21 +7,21 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from pipelines.models import (
-    FINISHED_STEP_STATUSES,
-    SUCCESSFUL_STEP_STATUSES,
-    ModelVersion,
-    Pipeline,
-    PipelineRun,
-    RunStatus,
-    StepRun,
-    StepStatus,
-)
+from pipelines.models import ModelVersion, Pipeline, PipelineRun, StepRun, StepStatus
 from pipelines.sdk.spec import PipelineSpec, upstream_of, validate_spec
+from pipelines.services.model_versions import model_version_resolve
+from pipelines.services.run_status import (
+    pipeline_run_bump,
+    pipeline_run_finish_if_done,
+    pipeline_run_mark_stopping,
+)
+from pipelines.services.steps import step_runs_advance, step_runs_stop
+
+# Re-exported: callers that create runs also tell clients about them.
+__all__ = ["pipeline_run_bump", "pipeline_run_create", "pipeline_run_stop"]
 
 
 def _render_run_name(template: str, *, pipeline: str, now: datetime) -> str:
@@ -66,8 +66,6 @@ def _resolve_model_versions(spec: PipelineSpec, *, user: AbstractBaseUser | None
     Equal model configurations share one version within a run, so a pipeline and a
     step (or two steps) naming the same unversioned Model work on the same new version.
     """
-    from pipelines.services.model_versions import model_version_resolve
-
     by_config: dict[str, ModelVersion] = {}
 
     def resolve(spec_model: dict) -> ModelVersion:
@@ -91,8 +89,6 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
     Raises SpecError (a ValueError) with a message for the caller when the spec
     cannot run; nothing is stored then.
     """
-    from pipelines.services.steps import step_runs_advance
-
     valid = validate_spec(spec)
     with transaction.atomic():
         pipeline, _ = Pipeline.objects.get_or_create(
@@ -124,60 +120,16 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
     return run
 
 
-def pipeline_run_bump(*, run_id: int) -> None:
-    """Tell waiting clients that something about the run changed."""
-    PipelineRun.objects.filter(id=run_id).update(revision=F("revision") + 1)
-
-
-def pipeline_run_mark_running(*, run_id: int, now: datetime) -> None:
-    """A step started: the run is running (if it was initializing); clients are told."""
-    # Plain SQL: this runs for every step, and building the same statement with
-    # Case/When/Coalesce expressions costs the ORM about a millisecond each time.
-    table = connection.ops.quote_name(PipelineRun._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET "  # noqa: S608 (no user input: the table name is ours)
-            "status = CASE WHEN status = %s THEN %s ELSE status END, "
-            "started_at = COALESCE(started_at, %s), revision = revision + 1 WHERE id = %s",
-            [RunStatus.INITIALIZING, RunStatus.RUNNING, connection.ops.adapt_datetimefield_value(now), run_id],
-        )
-
-
-def pipeline_run_finish_if_done(*, run: PipelineRun, statuses: list[str] | None = None) -> None:
-    """Derive the run's status from its steps and tell waiting clients; call inside
-    the transaction that changed a step, with the run row locked.
-
-    A run ends only when every step has: stopped if it was being stopped, completed
-    if every step completed or was cached, failed otherwise (independent branches
-    still run to the end, as in Airflow and Dagster).
-    """
-    if statuses is None:
-        statuses = list(StepRun.objects.filter(pipeline_run_id=run.id).values_list("status", flat=True))
-    changes: dict[str, object] = {"revision": F("revision") + 1}
-    if all(status in FINISHED_STEP_STATUSES for status in statuses) and not run.is_finished:
-        if run.status == RunStatus.STOPPING:
-            changes["status"] = RunStatus.STOPPED
-        elif all(s in SUCCESSFUL_STEP_STATUSES for s in statuses):
-            changes["status"] = RunStatus.COMPLETED
-        else:
-            changes["status"] = RunStatus.FAILED
-        changes["finished_at"] = timezone.now()
-    PipelineRun.objects.filter(id=run.id).update(**changes)
-
-
 def pipeline_run_stop(*, run: PipelineRun) -> PipelineRun:
     """Stop a run: steps that have not started never will; running ones finish.
 
     Idempotent; a finished run is left as it is.
     """
-    from pipelines.services.steps import step_runs_stop
-
     with transaction.atomic():
         run = PipelineRun.objects.select_for_update().get(id=run.id)
         if run.is_finished:
             return run
-        PipelineRun.objects.filter(id=run.id).update(status=RunStatus.STOPPING)
-        run.status = RunStatus.STOPPING
+        pipeline_run_mark_stopping(run=run)
         step_runs_stop(step_run_ids=run.steps.values_list("id", flat=True))
         pipeline_run_finish_if_done(run=run)
     run.refresh_from_db()

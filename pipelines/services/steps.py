@@ -31,7 +31,7 @@ from pipelines.services.artifacts import SavedOutput, artifact_versions_make_rea
 from pipelines.services.cache_resolution import step_runs_resolve_cached
 from pipelines.services.metadata import run_metadata_create
 from pipelines.services.model_versions import model_version_link_artifacts
-from pipelines.services.runs import pipeline_run_finish_if_done, pipeline_run_mark_running
+from pipelines.services.run_status import pipeline_run_bump, pipeline_run_finish_if_done, pipeline_run_mark_running
 from pipelines.services.transitions import move_steps
 
 MAX_LOG_CHARS = 1_000_000
@@ -48,10 +48,6 @@ def _truncate_logs(logs: str) -> str:
     if len(logs) <= MAX_LOG_CHARS:
         return logs
     return logs[: MAX_LOG_CHARS // 2] + "\n[... log truncated ...]\n" + logs[-MAX_LOG_CHARS // 2 :]
-
-
-def _bump(run_id: int) -> None:
-    PipelineRun.objects.filter(id=run_id).update(revision=F("revision") + 1)
 
 
 def _lock_run(run_id: int) -> PipelineRun:
@@ -75,12 +71,15 @@ def step_run_claim(
     run_id: int | None = None,
     seen_attempt: int | None = None,
     cache_key: str = "",
+    run_status: str | None = None,
 ) -> int | None:
     """Take a queued step for this worker. Returns the new attempt number, or None
     when another delivery already owns the step (or it is no longer queued).
 
     `seen_attempt` is the attempt number the caller read (with `run_id`, saving a
     read); claiming only from it makes the new number known without reading again.
+    `run_status` is the run's status as the caller read it, if it did (it saves a
+    statement on every claim but a run's first).
     """
     if run_id is None or seen_attempt is None:
         run_id, seen_attempt = StepRun.objects.values_list("pipeline_run_id", "attempt").get(id=step_run_id)
@@ -102,7 +101,7 @@ def step_run_claim(
         if not claimed:
             return None
         StepAttempt.objects.create(step_run_id=step_run_id, number=attempt, worker=worker[:255], started_at=now)
-        pipeline_run_mark_running(run_id=run_id, now=now)
+        pipeline_run_mark_running(run_id=run_id, now=now, seen_status=run_status)
     return attempt
 
 
@@ -385,7 +384,7 @@ def step_runs_release_due_retries(*, now: datetime | None = None) -> list[int]:
                 retry_at=None,
             ):
                 enqueue_steps_on_commit([step_run_id], queue=queue)
-                _bump(run_id)
+                pipeline_run_bump(run_id=run_id)
                 released.append(step_run_id)
     return released
 

@@ -1,16 +1,71 @@
-"""The legal moves of a step run, and the one function that makes them.
+"""The legal moves of every status, and the one function per status that makes them.
 
-A move is a conditional update (`WHERE status IN (...)`, plus the attempt when an
-attempt makes it) whose row count says whether it happened, so two processes
-racing for the same step can never both win.
+Each status field (step runs, pipeline runs, model version stages, artifact
+versions) has one table of legal moves here. A move is a conditional update
+(`WHERE status IN (...)`, plus the attempt when an attempt makes it) whose row
+count says whether it happened, so two processes racing for the same row can never
+both win; asking for a move the table does not list raises `IllegalTransition`
+before anything is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from pipelines.models import StepRun, StepStatus
+from django.db import models
+
+from pipelines.models import (
+    ArtifactVersion,
+    ArtifactVersionStatus,
+    ModelStage,
+    ModelVersion,
+    PipelineRun,
+    RunStatus,
+    StepRun,
+    StepStatus,
+)
+
+
+class IllegalTransition(Exception):
+    """A service asked for a move the state machine does not allow (a programming error)."""
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    """One status field of one model and its table of legal moves."""
+
+    what: str  # how messages name a row: "a step", "a run", ...
+    model: type[models.Model]
+    field: str
+    moves: Mapping[str, frozenset[str]]
+
+    def allows(self, source: str, target: str) -> bool:
+        return target in self.moves[source]
+
+    def check(self, source: str, target: str) -> None:
+        if not self.allows(source, target):
+            raise IllegalTransition(f"{self.what[0].upper()}{self.what[1:]} cannot go from {source} to {target}.")
+
+    def move(
+        self,
+        ids: Iterable[int],
+        *,
+        source: Iterable[str],
+        target: str,
+        extra_filter: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> int:
+        """Move the given rows that are in one of `source` to `target`; return how many moved."""
+        sources = list(source)
+        for status in sources:
+            self.check(status, target)
+        query = self.model._default_manager.filter(
+            id__in=list(ids), **{f"{self.field}__in": sources}, **(extra_filter or {})
+        )
+        return query.update(**{self.field: target}, **fields)
+
 
 S = StepStatus
 STEP_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -26,15 +81,43 @@ STEP_TRANSITIONS: dict[str, frozenset[str]] = {
     S.SKIPPED: frozenset(),
     S.STOPPED: frozenset(),
 }
+STEPS = StateMachine("a step", StepRun, "status", STEP_TRANSITIONS)
 
+R = RunStatus
+RUN_TRANSITIONS: dict[str, frozenset[str]] = {
+    # A run ends straight from initializing when its steps end without one being
+    # claimed (every step a cache hit).
+    R.INITIALIZING: frozenset({R.RUNNING, R.STOPPING, R.COMPLETED, R.FAILED}),
+    R.RUNNING: frozenset({R.STOPPING, R.COMPLETED, R.FAILED}),
+    # A stopping run lets its running steps finish, then it is stopped, whatever they did.
+    R.STOPPING: frozenset({R.STOPPED}),
+    R.COMPLETED: frozenset(),
+    R.FAILED: frozenset(),
+    R.STOPPED: frozenset(),
+}
+RUNS = StateMachine("a run", PipelineRun, "status", RUN_TRANSITIONS)
 
-class IllegalTransition(Exception):
-    """A service asked for a move the state machine does not allow (a programming error)."""
+M = ModelStage
+# As in ZenML: a version may move from any stage to any other, archived included (a
+# rollback un-archives the old production version in one call). Staying in a stage
+# is not a move: the service treats it as done.
+MODEL_STAGE_TRANSITIONS: dict[str, frozenset[str]] = {
+    stage: frozenset(ModelStage.values) - {stage} for stage in ModelStage.values
+}
+MODEL_STAGES = StateMachine("a model version", ModelVersion, "stage", MODEL_STAGE_TRANSITIONS)
+
+A = ArtifactVersionStatus
+ARTIFACT_VERSION_TRANSITIONS: dict[str, frozenset[str]] = {
+    # An abandoned pending version is deleted (files and row), never moved.
+    A.PENDING: frozenset({A.READY}),
+    A.READY: frozenset(),  # versions never change once readers can see them
+}
+ARTIFACT_VERSIONS = StateMachine("an artifact version", ArtifactVersion, "status", ARTIFACT_VERSION_TRANSITIONS)
 
 
 def check_transition(source: str, target: str) -> None:
-    if target not in STEP_TRANSITIONS[source]:
-        raise IllegalTransition(f"A step cannot go from {source} to {target}.")
+    """Refuse a step move the table does not list."""
+    STEPS.check(source, target)
 
 
 def move_steps(
@@ -47,10 +130,21 @@ def move_steps(
     **fields: Any,
 ) -> int:
     """Move the given steps that are in one of `source` to `target`; return how many moved."""
-    sources = list(source)
-    for status in sources:
-        check_transition(status, target)
-    query = StepRun.objects.filter(id__in=list(step_run_ids), status__in=sources, **(extra_filter or {}))
     if current_attempt is not None:
-        query = query.filter(attempt=current_attempt)
-    return query.update(status=target, **fields)
+        extra_filter = {**(extra_filter or {}), "attempt": current_attempt}
+    return STEPS.move(step_run_ids, source=source, target=target, extra_filter=extra_filter, **fields)
+
+
+def move_run(run_id: int, *, source: Iterable[str], target: str, **fields: Any) -> bool:
+    """Move one run that is in one of `source` to `target`; False if it was not."""
+    return bool(RUNS.move([run_id], source=source, target=target, **fields))
+
+
+def move_model_version(version_id: int, *, source: str, target: str, **fields: Any) -> bool:
+    """Move one model version from stage `source` to `target`; False if it was not there."""
+    return bool(MODEL_STAGES.move([version_id], source=[source], target=target, **fields))
+
+
+def move_artifact_version(version_id: int, *, source: str, target: str, **fields: Any) -> bool:
+    """Move one artifact version from `source` to `target`; False if it was not there."""
+    return bool(ARTIFACT_VERSIONS.move([version_id], source=[source], target=target, **fields))

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: None)
+    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
 
 
 def test_requests_without_a_token_are_refused_with_401():

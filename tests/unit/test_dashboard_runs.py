@@ -37,7 +37,7 @@ IMG = '"><img src=x onerror=alert(1)>'
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: None)
+    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
 
 
 def make_run(user, scale: int = 1) -> PipelineRun:

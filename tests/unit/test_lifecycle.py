@@ -46,7 +46,7 @@ S = StepStatus
 @pytest.fixture
 def published(monkeypatch):
     sent: list[int] = []
-    monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: sent.append(args[0]))
+    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append(step_run_id))
     return sent
 
 
@@ -330,17 +330,17 @@ def test_a_reaped_attempt_can_no_longer_heartbeat_or_finish(owner, published):
 
 def test_a_queued_step_whose_message_was_lost_is_sent_again(owner, monkeypatch):
     # The broker never hears of the run: publishing fails after commit.
-    def broker_down(args, queue):
+    def broker_down(step_run_id, queue):
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr("pipelines.tasks.run_step.apply_async", broker_down)
+    monkeypatch.setattr("pipelines.dispatch.send_step", broker_down)
     pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = StepRun.objects.get(name="load")
     assert load.status == S.QUEUED
     assert load.dispatched_at is None
 
     sent: list[int] = []
-    monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: sent.append(args[0]))
+    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append(step_run_id))
     assert step_runs_redispatch_lost(grace=30) == []  # too recent to tell
     assert step_runs_redispatch_lost(grace=30, now=timezone.now() + timedelta(seconds=31)) == [load.id]
 

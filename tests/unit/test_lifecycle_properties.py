@@ -147,7 +147,7 @@ class StepLifecycle(RuleBasedStateMachine):
 
 @pytest.mark.django_db
 def test_the_step_lifecycle_keeps_its_invariants_in_any_order(owner, monkeypatch):
-    monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: None)
+    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
     StepLifecycle.user = owner
     run_state_machine_as_test(
         StepLifecycle,

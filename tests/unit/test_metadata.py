@@ -65,7 +65,7 @@ def test_entries_expose_value_type_and_key():
 @pytest.fixture
 def published(monkeypatch):
     sent: list[int] = []
-    monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: sent.append(args[0]))
+    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append(step_run_id))
     return sent
 
 

@@ -16,7 +16,7 @@ ENTRY = [{"key": "k", "value": 1, "type": "int"}]
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: None)
+    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
 
 
 @pytest.fixture

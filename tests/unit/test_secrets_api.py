@@ -30,7 +30,7 @@ WRITE = ["add_secret", "change_secret", "delete_secret"]
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: None)
+    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
 
 
 def grant(user, *codenames: str) -> None:

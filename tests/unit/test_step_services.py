@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def published(monkeypatch):
     """Step run ids in the order they were sent to the broker."""
     sent: list[int] = []
-    monkeypatch.setattr("pipelines.tasks.run_step.apply_async", lambda args, queue: sent.append(args[0]))
+    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append(step_run_id))
     return sent
 
 
