@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from pipelines.supervisor import Child, ChildExited, Supervisor
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 PYTHON = sys.executable
@@ -128,50 +130,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-# --- child processes --------------------------------------------------------------------
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        """SIGTERM the main process (warm shutdown), wait, then SIGKILL its process group."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                log(f"{self.name} did not stop within {STOP_TIMEOUT:.0f} s; killing it")
-        # The process group is the child's own (start_new_session): this reaches only
-        # the processes it started (gunicorn workers, prefork pool children).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
-
-
-def start_child(name: str, command: list[str], env: dict[str, str], data_dir: Path) -> Child:
+# --- child processes (started, watched and stopped by pipelines.supervisor) -------------
+def start_child(supervisor: Supervisor, name: str, command: list[str], env: dict[str, str], data_dir: Path) -> Child:
     # Run in the data folder, not the checkout: `config` and `pipelines` come from the
     # installed (editable) package, and whatever a process writes relative to its
     # working directory (kombu's filesystem transport puts its `control/` folder
     # there) lands in the temporary folder instead of the repository.
-    log_path = data_dir / f"{name}.log"
-    with open(log_path, "wb") as out:
-        process = subprocess.Popen(
-            command, cwd=data_dir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    return Child(name, process, log_path)
+    return supervisor.start(name, command, env=env, log_path=data_dir / f"{name}.log", cwd=data_dir)
 
 
 def gunicorn_command(port: int, *, threads: int) -> list[str]:
@@ -212,18 +177,20 @@ def api_get(server: str, token: str, path: str, timeout: float = 10.0) -> Any:
         return json.loads(response.read())
 
 
-def wait_for_http(server: str, token: str, web: Child) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
-        if not web.alive():
-            raise SystemExit(f"gunicorn exited:\n{web.tail()}")
+def wait_for_http(supervisor: Supervisor, server: str, token: str, web: Child) -> None:
+    def answers() -> bool:
         try:
             api_get(server, token, "runs/?limit=1", timeout=2)
-            return
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            if time.monotonic() > deadline:
-                raise SystemExit(f"gunicorn did not answer within {STARTUP_TIMEOUT:.0f} s:\n{web.tail()}") from None
-            time.sleep(0.1)
+            return False
+        return True
+
+    try:
+        answered = supervisor.wait_until(answers, timeout=STARTUP_TIMEOUT)
+    except ChildExited as exited:
+        raise SystemExit(f"{exited.child.name} exited:\n{exited.child.tail()}") from None
+    if not answered:
+        raise SystemExit(f"gunicorn did not answer within {STARTUP_TIMEOUT:.0f} s:\n{web.tail()}")
 
 
 # --- measuring runs ---------------------------------------------------------------------
@@ -442,18 +409,20 @@ def main() -> int:
 
     if want & {"chain", "fanout", "cache"}:
         data_dir = Path(tempfile.mkdtemp(prefix="pipelines-bench-"))
-        children: list[Child] = []
+        supervisor = Supervisor(stop_timeout=STOP_TIMEOUT, poll_interval=0.1)
+        # SIGTERM as an exit, so the `finally` below stops the children.
         previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         try:
-            results.update(run_server_benchmarks(args, data_dir, children, want, database_url))
+            results.update(run_server_benchmarks(args, data_dir, supervisor, want, database_url))
         except Exception:
-            for child in children:
-                log(f"last lines of the {child.name} log:\n{child.tail(2500)}")
+            for child in supervisor.children:
+                log(f"last lines of the {child.name} log:\n{child.tail(40)}")
             raise
         finally:
-            for child in reversed(children):
-                log(f"stopping {child.name}")
-                child.stop()
+            if supervisor.children:
+                log("stopping " + " and ".join(child.name for child in supervisor.children))
+            for name in supervisor.stop_all():
+                log(f"{name} did not stop within {STOP_TIMEOUT:.0f} s; killed it")
             signal.signal(signal.SIGTERM, previous_sigterm)
             if args.keep:
                 log(f"kept {data_dir}")
@@ -468,7 +437,7 @@ def main() -> int:
 
 
 def run_server_benchmarks(
-    args: argparse.Namespace, data_dir: Path, children: list[Child], want: set[str], database_url: str
+    args: argparse.Namespace, data_dir: Path, supervisor: Supervisor, want: set[str], database_url: str
 ) -> dict[str, Any]:
     env = {
         **os.environ,
@@ -497,33 +466,31 @@ def run_server_benchmarks(
     port = free_port()
     server = f"http://127.0.0.1:{port}"
     log(f"starting gunicorn on {server}")
-    children.append(start_child("gunicorn", gunicorn_command(port, threads=16), env, data_dir))
+    web = start_child(supervisor, "gunicorn", gunicorn_command(port, threads=16), env, data_dir)
     log(f"starting the Celery worker (prefork, concurrency {args.concurrency})")
-    children.append(
-        start_child(
+    worker = start_child(
+        supervisor,
+        "worker",
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "config",
             "worker",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--concurrency",
-                str(args.concurrency),
-                "-l",
-                "warning",
-                "--pool",
-                "prefork",
-                "-n",
-                f"bench-{os.getpid()}@%h",
-            ],
-            env,
-            data_dir,
-        )
+            "--concurrency",
+            str(args.concurrency),
+            "-l",
+            "warning",
+            "--pool",
+            "prefork",
+            "-n",
+            f"bench-{os.getpid()}@%h",
+        ],
+        env,
+        data_dir,
     )
-    web, worker = children
-    wait_for_http(server, token, web)
+    wait_for_http(supervisor, server, token, web)
 
     # The SDK in this process, pointed at that server, like a user script.
     os.environ.update(
@@ -570,7 +537,7 @@ def run_server_benchmarks(
         out["fanout"] = measure("fan-out", args.repeat, lambda: run_once(bp.fanout, server, token))
     if "cache" in want:
         out.update(measure_cache(f"cached data chain of {CHAIN_LENGTH}", args.repeat, bp.cached_chain, server, token))
-    for child in children:
+    for child in supervisor.children:
         if not child.alive():
             raise SystemExit(f"{child.name} died during the benchmark:\n{child.tail()}")
     out["foreign_steps"] = foreign_steps(out, worker.process.pid)

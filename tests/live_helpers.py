@@ -25,6 +25,7 @@ import pytest
 from django.conf import settings
 
 from pipelines.services.tokens import api_token_create
+from pipelines.supervisor import Supervisor, signal_group, start_process, stop_processes
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER_READY_TIMEOUT = 60
@@ -89,43 +90,34 @@ def start_worker(
         "--without-gossip",
         "--without-mingle",
     ]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    deadline = time.monotonic() + WORKER_READY_TIMEOUT
-    while b"ready." not in log_path.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            output = log_path.read_text(errors="replace")[-4000:]
-            kill_worker(process)
-            pytest.fail(f"The worker did not start:\n{output}")
-        time.sleep(0.1)
+    # Appended to, never truncated: the caller names the file and may have written to it.
+    process = start_process(command, cwd=REPO, env=env, log_path=log_path, append=True)
+    # Waited on with the supervisor's loop, without making it own the worker: the
+    # session fixture and the crash tests stop (or kill) it themselves.
+    settled = Supervisor(poll_interval=0.1).wait_until(
+        lambda: process.poll() is not None or b"ready." in log_path.read_bytes(), timeout=WORKER_READY_TIMEOUT
+    )
+    if not settled or process.poll() is not None:
+        output = log_path.read_text(errors="replace")[-4000:]
+        kill_worker(process)
+        pytest.fail(f"The worker did not start:\n{output}")
     process.log_path = log_path  # type: ignore[attr-defined]
     return process
 
 
 def kill_worker(process: subprocess.Popen, *, sig: int = signal.SIGKILL) -> None:
     """Signal the worker's whole process group (the main process and its pool)."""
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        return
+    signal_group(process, sig)
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        signal_group(process, signal.SIGKILL)
         process.wait()
 
 
 def stop_worker(process: subprocess.Popen) -> None:
-    """Warm shutdown. Only the main process is signalled: pool processes that get
-    SIGTERM themselves die mid-shutdown and leave the main process hanging."""
-    try:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        pass
-    kill_worker(process)
+    """Warm shutdown: SIGTERM to the main process, its whole group killed after 20 s."""
+    stop_processes([process], timeout=20)
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-django has ordered the tests by database use

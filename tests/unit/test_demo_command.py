@@ -1,30 +1,17 @@
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import stat
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from pipelines.management.commands.demo import (
-    PasswordSource,
-    discover_examples,
-    ensure_admin,
-    ensure_port_free,
-    issue_client_config,
-    log_tail,
-    runserver_addrport,
-    stop_processes,
-    url_host,
-    write_client_config,
-)
+from pipelines.demo.examples import discover_examples
+from pipelines.demo.processes import ensure_port_free, runserver_addrport, url_host
+from pipelines.demo.setup import PasswordSource, ensure_admin, issue_client_config, write_client_config
 from pipelines.models import ApiToken
 
 # ensure_admin
@@ -151,73 +138,3 @@ def test_examples_run_in_name_order_without_underscore_files(tmp_path: Path) -> 
         (tmp_path / name).write_text("")
 
     assert [p.name for p in discover_examples(tmp_path)] == ["a.py", "b.py"]
-
-
-def test_log_tail_keeps_the_last_lines(tmp_path: Path) -> None:
-    log = tmp_path / "web.log"
-    log.write_text("".join(f"line {i}\n" for i in range(100)))
-
-    assert log_tail(log, lines=2) == "line 98\nline 99"
-    assert log_tail(tmp_path / "missing.log") == "(no log)"
-
-
-# Stopping children
-
-
-IGNORES_SIGTERM = (
-    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(flush=True); time.sleep(60)"
-)
-
-
-def _spawn(code: str) -> tuple[subprocess.Popen[bytes], str]:
-    process = subprocess.Popen([sys.executable, "-c", code], process_group=0, stdout=subprocess.PIPE)
-    assert process.stdout is not None
-    # The child prints one line once its signal handlers are in place.
-    return process, process.stdout.readline().decode().strip()
-
-
-def _gone(pid: int) -> bool:
-    # A killed orphan may stay a zombie until init reaps it; it runs no more either way.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
-    except FileNotFoundError:
-        return True
-
-
-def test_stopping_terminates_a_child_that_honours_sigterm() -> None:
-    process, _ = _spawn("import time; print(flush=True); time.sleep(60)")
-
-    killed = stop_processes([process], timeout=5)
-
-    assert killed == []
-    assert process.returncode == -signal.SIGTERM
-
-
-def test_stopping_kills_a_child_that_ignores_sigterm_after_the_timeout() -> None:
-    process, _ = _spawn(IGNORES_SIGTERM)
-    started = time.monotonic()
-
-    killed = stop_processes([process], timeout=0.5)
-
-    assert killed == [process.pid]
-    assert process.returncode == -signal.SIGKILL
-    assert time.monotonic() - started < 5
-
-
-def test_stopping_also_kills_what_is_left_of_a_childs_process_group() -> None:
-    # The leader exits on SIGTERM but leaves a process in its group that ignores it,
-    # like a worker whose pool process outlives it.
-    process, grandchild = _spawn(
-        "import subprocess, sys, time\n"
-        f"grandchild = subprocess.Popen([sys.executable, '-c', {IGNORES_SIGTERM!r}], stdout=subprocess.PIPE)\n"
-        "grandchild.stdout.readline()\n"
-        "print(grandchild.pid, flush=True)\n"
-        "time.sleep(60)\n"
-    )
-
-    stop_processes([process], timeout=0.5)
-
-    deadline = time.monotonic() + 5
-    while not _gone(int(grandchild)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _gone(int(grandchild))
