@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import environ
@@ -20,12 +21,35 @@ env = environ.FileAwareEnv()
 
 
 def data_dir() -> Path:
-    """The folder that holds all local state (database, broker, artifacts, keys)."""
+    """The folder that holds all local state (database, broker, artifacts, keys).
+
+    Only named here: importing the settings writes nothing, so the folder is made
+    where a process starts (`pipelines.apps`) or on first use (`write_once`).
+    """
     path = Path(env.str("PIPELINES_DATA_DIR", default=str(BASE_DIR / "var"))).expanduser()
     if not path.is_absolute():
         path = (Path.cwd() / path).resolve()
-    path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_once(path: Path, make: Callable[[], bytes]) -> str:
+    """The content of `path`, first written with `make()` (mode 0600) if it does not exist.
+
+    The web server and a worker start together on a fresh folder: each writes a whole
+    file aside and links it into place, so the first wins, and no one reads a
+    half-written (or empty) file or uses a key that another process then overwrites.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+        try:
+            os.write(fd, make())
+            os.close(fd)
+            with contextlib.suppress(FileExistsError):
+                os.link(scratch, path)
+        finally:
+            os.unlink(scratch)
+    return path.read_text()
 
 
 def fernet_keys() -> list[str]:
@@ -58,17 +82,13 @@ def embedded_fernet_keys(folder: Path) -> list[str]:
     in FERNET_KEYS_FILE's format, so a new key can be put on its first line to rotate."""
     from cryptography.fernet import Fernet
 
-    path = folder / "fernet_keys"
-    if not path.exists():
-        # The web server and a worker start together: each writes a whole file aside
-        # and links it into place, so the first wins and no one reads a half-written
-        # file or encrypts with a key that another process then overwrites.
-        fd, scratch = tempfile.mkstemp(dir=folder, prefix=".fernet_keys.")  # mode 0600
-        try:
-            os.write(fd, Fernet.generate_key() + b"\n")
-            os.close(fd)
-            with contextlib.suppress(FileExistsError):
-                os.link(scratch, path)
-        finally:
-            os.unlink(scratch)
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    text = write_once(folder / "fernet_keys", lambda: Fernet.generate_key() + b"\n")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def embedded_secret_key(folder: Path) -> str:
+    """The embedded default's Django SECRET_KEY: generated once per data folder (mode 0600),
+    so sessions survive restarts and two installations never share a key."""
+    from django.core.management.utils import get_random_secret_key
+
+    return write_once(folder / "django_secret_key", lambda: get_random_secret_key().encode()).strip()

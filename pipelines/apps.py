@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class PipelinesConfig(AppConfig):
@@ -11,3 +14,9 @@ class PipelinesConfig(AppConfig):
     def ready(self) -> None:
         from pipelines import worker_signals  # noqa: F401  (connects Celery signals)
         from pipelines.api import schema  # noqa: F401  (registers the OpenAPI auth description)
+
+        # Every process (web, worker, manage.py, tests) sets Django up before it
+        # serves or works: the local folders are made here, since importing the
+        # settings must write nothing.
+        for folder in getattr(settings, "LOCAL_FOLDERS", ()):
+            Path(folder).mkdir(parents=True, exist_ok=True)

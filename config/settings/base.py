@@ -7,8 +7,16 @@ the same code to PostgreSQL and Redis or RabbitMQ.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
+
 from config.env import BASE_DIR, data_dir, env, fernet_keys
 
+# Importing these settings writes nothing (a settings import may happen in any
+# process, or in a tool that only reads them): the folders named here are made by
+# `pipelines.apps` when a process starts (see LOCAL_FOLDERS), keys on first use.
 DATA_DIR = data_dir()
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
@@ -31,6 +39,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI and Redoc as pinned static files: /api/docs/ fetches nothing from a CDN.
+    "drf_spectacular_sidecar",
+    "axes",
     "django_filters",
     "pipelines",
     "secrets_app",
@@ -46,6 +57,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -107,7 +121,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -116,6 +129,48 @@ STORAGES = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Login rate limit (django-axes) ------------------------------------------
+# Failed logins on the dashboard's and the admin's login forms are counted per
+# (username, client address); at the limit that pair is locked out for a fixed time
+# and gets the lockout page (429). API tokens never pass through Django's login, so
+# programs are not affected. Behind a proxy every client has the proxy's address:
+# the lock then works per username.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("PIPELINES_LOGIN_FAILURE_LIMIT", default=5)
+_lockout_minutes = env.float("PIPELINES_LOGIN_LOCKOUT_MINUTES", default=15.0)
+if AXES_FAILURE_LIMIT < 1 or _lockout_minutes <= 0:
+    raise ImproperlyConfigured(
+        "PIPELINES_LOGIN_FAILURE_LIMIT must be at least 1 and PIPELINES_LOGIN_LOCKOUT_MINUTES above 0 "
+        f"(got {AXES_FAILURE_LIMIT} and {_lockout_minutes})."
+    )
+AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The stated time holds: tries during a lockout do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.locked_out_response"
+
+# --- Content-Security-Policy (django-csp) -------------------------------------
+# Every script and style is a static file of our own (the dashboard's, the admin's,
+# the Swagger UI sidecar's), so nothing inline is allowed. `data:` images are the
+# icons inside Swagger UI's stylesheet. A response that sets its own policy keeps it
+# (the sandboxed artifact preview does).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -148,12 +203,23 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# The Swagger UI and Redoc files come from the pinned drf-spectacular-sidecar package.
+SPECTACULAR_SETTINGS |= {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No "valid" badge from validator.swagger.io: it would send our schema's address away.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+}
+
 # --- Celery -----------------------------------------------------------------
 BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# Folders of this machine that a process needs before it serves or works: made by
+# `pipelines.apps` at start (whitenoise wants STATIC_ROOT to exist, SQLite its folder).
+LOCAL_FOLDERS = [DATA_DIR, STATIC_ROOT]
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("queue", "processed", "control"):
-        (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    LOCAL_FOLDERS += [BROKER_DIR / _sub for _sub in ("queue", "processed", "control")]
     # kombu's own filesystem transport races between processes; see the module.
     CELERY_BROKER_TRANSPORT = "pipelines.kombu_filesystem:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -269,5 +335,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes logs every login and its start-up at INFO; failures past the
+        # limit and lockouts are warnings.
+        "axes": {"level": "WARNING"},
+    },
 }

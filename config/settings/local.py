@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from config.env import embedded_fernet_keys, env
+from django.utils.functional import SimpleLazyObject
+
+from config.env import embedded_fernet_keys, embedded_secret_key, env
 from config.settings.base import *  # noqa: F403
 from config.settings.base import DATA_DIR, FERNET_KEYS
 
-
-def _local_secret_key() -> str:
-    # Generated once per data folder so sessions survive restarts and two
-    # installations never share a key.
-    from django.core.management.utils import get_random_secret_key
-
-    path = DATA_DIR / "django_secret_key"
-    if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(get_random_secret_key())
-    return path.read_text().strip()
-
-
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _local_secret_key()
+# Generated once per data folder on first use, not here: importing the settings
+# writes nothing (see config.env.write_once for how concurrent starts agree).
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or SimpleLazyObject(lambda: embedded_secret_key(DATA_DIR))
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-FERNET_KEYS = FERNET_KEYS or embedded_fernet_keys(DATA_DIR)
+FERNET_KEYS = FERNET_KEYS or SimpleLazyObject(lambda: embedded_fernet_keys(DATA_DIR))
+
+# `manage.py runserver` on a fresh checkout must serve pages before anyone has run
+# collectstatic: whitenoise serves the apps' static folders directly and the URLs
+# need no manifest. Production keeps the hashed, compressed manifest storage.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 
 # Tests get a data folder of their own (database, broker folders, artifacts), so a
-# running `make demo` and the test suite never share a broker or a database.
+# running `make demo` and the test suite never share a broker or a database. Only
+# named here (importing settings writes nothing); `pipelines.apps` makes it.
 if not os.environ.get("PIPELINES_DATA_DIR"):
-    os.environ["PIPELINES_DATA_DIR"] = tempfile.mkdtemp(prefix="pipelines-test-")
+    os.environ["PIPELINES_DATA_DIR"] = os.path.join(tempfile.gettempdir(), f"pipelines-test-{uuid.uuid4().hex}")
+
+from django.utils.functional import SimpleLazyObject
 
 from config.env import embedded_fernet_keys
 from config.settings.base import *  # noqa: F403
@@ -18,7 +22,7 @@ SECRET_KEY = "test-only-not-secret"  # noqa: S105
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A key of the test data folder's own, shared with the worker processes tests start.
-FERNET_KEYS = FERNET_KEYS or embedded_fernet_keys(DATA_DIR)  # noqa: F405
+FERNET_KEYS = FERNET_KEYS or SimpleLazyObject(lambda: embedded_fernet_keys(DATA_DIR))  # noqa: F405
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
