@@ -9,6 +9,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from celery.exceptions import WorkerShutdown, WorkerTerminate
 from django.conf import settings
 from django.utils import timezone
 
@@ -357,6 +358,12 @@ def _execute_one(step_run_id: int) -> int | None:
         attempt.credentials.revoke()
 
 
+# Raised in the worker's main thread when it is told to shut down; with the solo or
+# threads pool that thread may be running a step. They must reach Celery, or the
+# worker would not stop; the step is then left to the reaper like a lost worker.
+WORKER_EXITS = (WorkerShutdown, WorkerTerminate)
+
+
 def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
     step_run, number = attempt.step_run, attempt.number
     with capture_step_output(attempt.masker) as log:
@@ -365,7 +372,13 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
             if problem is not None:
                 raise problem
             outputs = _run(attempt)
-        except Exception as exc:
+        except WORKER_EXITS:
+            raise
+        except BaseException as exc:
+            # Anything the step's code raises is the step's error, retried per its
+            # policy: SystemExit (sys.exit()), KeyboardInterrupt, GeneratorExit and
+            # other BaseExceptions too. Let through, they would end the pool
+            # process, and the reaper would run the step again as a crash.
             _record_failure(attempt, exc, log.getvalue())
             return None
     completion = step_run_complete(
@@ -386,10 +399,12 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
     return completion.next_step_run_id
 
 
-def _record_failure(attempt: _Attempt, exc: Exception, logs: str) -> None:
+def _record_failure(attempt: _Attempt, exc: BaseException, logs: str) -> None:
     step_run = attempt.step_run
     mask = attempt.masker.mask
-    logger.warning("Step %s of run %s failed: %s", step_run.name, step_run.pipeline_run.name, mask(str(exc)))
+    logger.warning(
+        "Step %s of run %s failed: %s", step_run.name, step_run.pipeline_run.name, mask(f"{type(exc).__name__}: {exc}")
+    )
     _remove_files(attempt)
     retryable = not isinstance(exc, NonRetryableError) and getattr(exc, "retryable", True)
     step_run_fail(

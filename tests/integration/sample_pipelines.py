@@ -282,3 +282,44 @@ def saves_a_side_artifact() -> Annotated[int, "side_version_id"]:
 @pipeline(enable_cache=False)
 def side_artifact_pipeline():
     saves_a_side_artifact()
+
+
+# --- exits: SystemExit, KeyboardInterrupt and other BaseExceptions from a step ---------
+@step
+def exits(how: str) -> int:
+    """Leaves the way `how` says, after noting which pool process ran it."""
+    import os
+    import sys
+
+    _record_call(f"exits:{how}:{os.getpid()}")
+    print(f"leaving by {how}")
+    if how == "sys.exit(3)":
+        sys.exit(3)
+    if how == "SystemExit":
+        raise SystemExit
+    if how == "KeyboardInterrupt":
+        raise KeyboardInterrupt("interrupted by the step")
+    if how == "GeneratorExit":
+        raise GeneratorExit("closed by the step")
+    if how == "WorkerShutdown":  # what Celery raises in a solo worker told to stop
+        from celery.exceptions import WorkerShutdown
+
+        raise WorkerShutdown(0)
+    return 0
+
+
+@pipeline(enable_cache=False)
+def exiting_pipeline(how: str = "sys.exit(3)"):
+    exits(how)
+
+
+@step
+def pool_pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+@pipeline(enable_cache=False)
+def pool_pid_pipeline():
+    pool_pid()

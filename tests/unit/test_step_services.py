@@ -247,3 +247,38 @@ def test_a_step_kept_for_inline_running_is_sent_again_if_its_worker_dies_first(o
 
     assert step_runs_redispatch_lost(grace=30, now=timezone.now() + timedelta(seconds=31)) == [total.id]
     assert published == [total.id]
+
+
+@pytest.mark.parametrize(
+    ("how", "named"),
+    [
+        ("sys.exit(3)", "SystemExit: 3"),
+        ("SystemExit", "SystemExit"),
+        ("KeyboardInterrupt", "KeyboardInterrupt: interrupted by the step"),
+        ("GeneratorExit", "GeneratorExit: closed by the step"),
+    ],
+)
+def test_a_step_that_exits_fails_once_with_the_exception_named(owner, published, how, named):
+    run = pipeline_run_create(spec=sample.exiting_pipeline.compile(how=how), user=owner)
+
+    _drain(published)  # the BaseException does not escape the executor
+
+    step = run.steps.get(name="exits")
+    assert step.status == StepStatus.FAILED
+    assert step.attempt == 1
+    assert named in step.error
+    assert f"leaving by {how}" in step.logs
+    assert PipelineRun.objects.get(id=run.id).status == RunStatus.FAILED
+
+
+def test_a_worker_told_to_shut_down_mid_step_stops_and_leaves_the_step_running(owner, published):
+    # Celery raises WorkerShutdown in a solo worker's only thread: it must reach
+    # Celery, and the attempt is the reaper's to retry, not a failure of the step.
+    from celery.exceptions import WorkerShutdown
+
+    run = pipeline_run_create(spec=sample.exiting_pipeline.compile(how="WorkerShutdown"), user=owner)
+
+    with pytest.raises(WorkerShutdown):
+        _drain(published)
+
+    assert run.steps.get(name="exits").status == StepStatus.RUNNING
