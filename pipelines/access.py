@@ -143,22 +143,35 @@ def may_control_run(user: User, run: PipelineRun) -> bool:
     return run.triggered_by_id == user.pk or user.has_perm(RUN_CONTROL_PERMISSION)
 
 
-def access_run_for_control(
-    user: User, *, run_id: int, queryset: QuerySet[PipelineRun] | None = None, action: str = "stop"
-) -> PipelineRun:
-    """A run the user may stop or re-run: 404 if invisible, 403 if not theirs and
-    they lack RUN_CONTROL_PERMISSION. `queryset` must load `triggered_by_id`."""
-    run = access_run(user, run_id=run_id, queryset=queryset)
+def require_run_control(user: User, run: PipelineRun, *, action: str = "stop") -> None:
+    """403 unless the user may stop or re-run this (visible) run."""
     if not may_control_run(user, run):
         raise PermissionDenied(
             f"Only the user who started run {run.name} may {action} it, or a user with the "
             f"'{RUN_CONTROL_PERMISSION}' permission; ask an administrator."
         )
+
+
+def access_run_for_control(
+    user: User, *, run_id: int, queryset: QuerySet[PipelineRun] | None = None, action: str = "stop"
+) -> PipelineRun:
+    """A run the user may stop or re-run: 404 if invisible, 403 if not theirs and
+    they lack RUN_CONTROL_PERMISSION. `queryset` must load `name` and `triggered_by_id`."""
+    run = access_run(user, run_id=run_id, queryset=queryset)
+    require_run_control(user, run, action=action)
     return run
 
 
 def may_change_stage(user: User) -> bool:
-    return may_read(user) and user.has_perm(STAGE_PERMISSION)
+    return may_read(user) and bool(user.has_perm(STAGE_PERMISSION))
+
+
+def require_stage_change(user: User) -> None:
+    """403 unless the user may move model versions between stages."""
+    if not may_change_stage(user):
+        raise PermissionDenied(
+            f"Changing a model version's stage needs the '{STAGE_PERMISSION}' permission; ask an administrator."
+        )
 
 
 def access_model_version_for_stage(
@@ -169,10 +182,7 @@ def access_model_version_for_stage(
     version = (queryset if queryset is not None else model_versions_visible(user)).filter(id=version_id).first()
     if version is None:
         raise Http404("No such model version.")
-    if not may_change_stage(user):
-        raise PermissionDenied(
-            f"Changing a model version's stage needs the '{STAGE_PERMISSION}' permission; ask an administrator."
-        )
+    require_stage_change(user)
     return version
 
 

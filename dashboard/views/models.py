@@ -1,8 +1,8 @@
 """Models, their versions and stage changes.
 
-Who may change a stage: staff, and users granted `pipelines.change_modelversion`
-(directly or through a group). Promoting to production is a release decision, so
-the dashboard asks for more than being logged in; everyone else sees stages read-only.
+Who may change a stage is `pipelines.access`'s decision: users granted
+`pipelines.change_modelversion` (directly or through a group; superusers hold
+every permission), the same as through the API. Everyone else sees stages read-only.
 """
 
 from __future__ import annotations
@@ -11,22 +11,15 @@ from collections import defaultdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from dashboard.listing import paginate
 from dashboard.metadata_display import shown_metadata
-from pipelines import selectors
+from pipelines import access, selectors
 from pipelines.models import ArtifactKind, ModelStage
 from pipelines.services.model_versions import ModelStageTaken, model_version_set_stage
-
-STAGE_PERMISSION = "pipelines.change_modelversion"
-
-
-def may_change_stage(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return bool(user.is_authenticated and (user.is_staff or user.has_perm(STAGE_PERMISSION)))
 
 
 @login_required
@@ -97,7 +90,7 @@ def model_version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
             "page_obj": runs.page_obj,
             "sort": runs.sort,
             "stages": ModelStage.choices,
-            "may_change_stage": may_change_stage(request.user),
+            "may_change_stage": access.may_change_stage(request.user),
         },
     )
 
@@ -105,12 +98,9 @@ def model_version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def model_version_stage(request: HttpRequest, version_id: int) -> HttpResponse:
-    version = get_object_or_404(selectors.model_version_for_page(request.user), id=version_id)
-    if not may_change_stage(request.user):
-        return HttpResponseForbidden(
-            "Changing a model version's stage needs staff status or the "
-            f"'{STAGE_PERMISSION}' permission; ask an administrator."
-        )
+    version = access.access_model_version_for_stage(
+        request.user, version_id=version_id, queryset=selectors.model_version_for_page(request.user)
+    )
     stage = request.POST.get("stage", "")
     if stage not in ModelStage.values:
         messages.error(request, f"Choose one of the stages: {', '.join(ModelStage.labels)}.")

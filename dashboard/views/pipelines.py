@@ -48,12 +48,12 @@ def pipeline_detail(request: HttpRequest, pipeline_id: int) -> HttpResponse:
             "duration": row["duration"],
             "url": run_url.format(row["id"]),
         }
-        for row in selectors.pipeline_duration_trend(pipeline_id=pipeline.id)
+        for row in selectors.pipeline_duration_trend(request.user, pipeline_id=pipeline.id)
     ]
-    latest = selectors.pipeline_latest_run(pipeline_id=pipeline.id)
+    latest = selectors.pipeline_latest_run(request.user, pipeline_id=pipeline.id)
     graph = None
     if latest is not None:
-        rows = selectors.run_step_rows(run_id=latest.id)
+        rows = selectors.run_step_rows(request.user, run_id=latest.id)
         graph = run_graph(run={"id": latest.id, "status": latest.status, "revision": 0}, spec=latest.spec, rows=rows)
     context = {
         "pipeline": pipeline,

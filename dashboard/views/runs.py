@@ -9,13 +9,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from dashboard.listing import paginate
 from dashboard.metadata_display import shown_metadata
 from dashboard.run_graph import run_graph, run_state, step_table
-from pipelines import selectors
+from pipelines import access, selectors
 from pipelines.models import PipelineRun, RunStatus
 from pipelines.sdk.spec import SpecError
 from pipelines.services.runs import pipeline_run_create, pipeline_run_stop
@@ -92,20 +92,23 @@ def _run_or_404(request: HttpRequest, run_id: int) -> PipelineRun:
     return run
 
 
-def _run_fields_or_404(request: HttpRequest, run_id: int, *fields: str) -> PipelineRun:
-    return get_object_or_404(selectors.runs_visible_to(request.user).select_related(None).only(*fields), id=run_id)
+def _run_to_control(request: HttpRequest, run_id: int, *fields: str, action: str) -> PipelineRun:
+    """A run the user may stop or re-run (`access.access_run_for_control`): 404, 403."""
+    runs = selectors.runs_visible_to(request.user).select_related(None).only("triggered_by_id", *fields)
+    return access.access_run_for_control(request.user, run_id=run_id, queryset=runs, action=action)
 
 
 @login_required
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(request, run_id)
-    rows = selectors.run_step_rows(run_id=run.id)
+    rows = selectors.run_step_rows(request.user, run_id=run.id)
     graph = run_graph(run={"id": run.id, "status": run.status, "revision": run.revision}, spec=run.spec, rows=rows)
     context = {
         "run": run,
         "graph": graph,
         "steps": step_table(graph["steps"], rows),
-        "outputs": selectors.run_outputs(run_id=run.id),
+        "outputs": selectors.run_outputs(request.user, run_id=run.id),
+        "may_control": access.may_control_run(request.user, run),
         "metadata": shown_metadata(run.metadata.all()),
         "parameters": json.dumps(run.parameters, indent=2, sort_keys=True, default=str),
         "config": run.config,
@@ -126,7 +129,7 @@ def run_live(request: HttpRequest, run_id: int) -> JsonResponse:
 @login_required
 @require_POST
 def run_stop(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = _run_fields_or_404(request, run_id, "id", "name", "status")
+    run = _run_to_control(request, run_id, "id", "name", "status", action="stop")
     if run.is_finished:
         messages.info(request, f"Run {run.name} had already finished ({run.get_status_display().lower()}).")
     else:
@@ -142,10 +145,11 @@ def run_stop(request: HttpRequest, run_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def run_rerun(request: HttpRequest, run_id: int) -> HttpResponse:
-    """A new run of the same spec by the current user. The spec carries the run
+    """A new run of the same spec by the current user (the run's owner, or a holder
+    of `pipelines.change_pipelinerun`). The spec carries the run
     name template, not the name, so the new run gets a fresh name; steps whose
     inputs and code are unchanged hit the cache as usual."""
-    run = _run_fields_or_404(request, run_id, "id", "name", "spec")
+    run = _run_to_control(request, run_id, "id", "name", "spec", action="re-run")
     try:
         new_run = pipeline_run_create(spec=run.spec, user=request.user)
     except SpecError as exc:

@@ -21,9 +21,10 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Field, Model
 
+from pipelines import access
 from pipelines.api.serializers import VERSION_FIELDS, iso_datetime
 from pipelines.models import ApiToken, Artifact, ArtifactVersion, ArtifactVersionStatus, RunMetadata, StepRun
-from pipelines.selectors import latest_metadata
+from pipelines.selectors.api import latest_metadata
 
 Row = Sequence[Any]
 # Per column that needs them: its index, the converters and the expression they take.
@@ -151,11 +152,16 @@ def _version_queries(vendor: str, with_version: bool) -> tuple[str, str, Convert
     return version_sql, metadata_sql, _converters([ArtifactVersion._meta.get_field("created_at")])
 
 
-def artifact_version_representation(artifact: str, version: str | None) -> dict[str, Any] | None:
+def artifact_version_representation(artifact: str, version: str | None, *, user: access.User) -> dict[str, Any] | None:
     """What `ArtifactVersionSerializer` gives for the newest ready version of
-    `artifact` (with that version name when given), or None. Every user sees every
-    ready version (`selectors.artifact_versions_visible_to`); should that change,
-    this read must change with it."""
+    `artifact` (with that version name when given) if `user` may see it, or None.
+
+    The access decision is `access.may_read`, which asks no query: every reader
+    sees every ready version (`access.artifact_versions_visible`), the statements
+    below keep to ready ones. Should visibility narrow, these statements must too.
+    """
+    if not access.may_read(user):
+        return None
     version_sql, metadata_sql, created_at_converters = _version_queries(connection.vendor, version is not None)
     params = [artifact, ArtifactVersionStatus.READY] + ([version] if version is not None else [])
     with connection.cursor() as cursor:

@@ -10,10 +10,9 @@ if TYPE_CHECKING:  # rest_framework.views imports the permission settings: no cy
 
 def run_token_of(request: Request) -> Any:
     """The run-scoped ApiToken a request authenticated with, if any."""
-    from pipelines.models import ApiToken
+    from pipelines.access import run_token_of as token_of  # pipelines.models needs the app registry
 
-    auth = request.auth
-    return auth if isinstance(auth, ApiToken) and auth.step_run_id is not None else None
+    return token_of(request.auth)
 
 
 class RunTokensOnlyRead(BasePermission):

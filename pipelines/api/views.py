@@ -4,28 +4,20 @@ import time
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from pipelines import selectors
+from pipelines import access, selectors
 from pipelines.api import filters
 from pipelines.api import serializers as s
 from pipelines.api.hot_reads import artifact_version_representation
-from pipelines.api.permissions import run_token_of
-from pipelines.models import (
-    FINISHED_RUN_STATUSES,
-    Artifact,
-    ArtifactVersion,
-    ArtifactVersionStatus,
-    ModelVersion,
-    PipelineRun,
-    StepRun,
-)
+from pipelines.models import FINISHED_RUN_STATUSES
 from pipelines.sdk.metadata import MetadataError
 from pipelines.sdk.naming import InvalidName
 from pipelines.sdk.spec import SpecError
@@ -51,6 +43,19 @@ class ReadOnlyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     pass
 
 
+def id_from_path(key: str) -> int | None:
+    """A path segment as an object id, or None. ASCII digits only: `str.isdigit()` is
+    also true for '²', which `int()` then refuses."""
+    return int(key) if key.isascii() and key.isdigit() else None
+
+
+def id_from_path_or_404(key: str) -> int:
+    object_id = id_from_path(key)
+    if object_id is None:
+        raise Http404(f"{key[:40]!r} is not an id.")
+    return object_id
+
+
 class IdOrNameLookupMixin:
     """Retrieve by numeric id or by unique name."""
 
@@ -58,7 +63,8 @@ class IdOrNameLookupMixin:
         # The list filters (a django-filter form per request) mean nothing for one object.
         queryset = self.get_queryset()  # type: ignore[attr-defined]
         key = self.kwargs["pk"]  # type: ignore[attr-defined]
-        lookup = {"id": int(key)} if key.isdigit() else {"name": key}
+        object_id = id_from_path(key)
+        lookup = {"id": object_id} if object_id is not None else {"name": key}
         obj = get_object_or_404(queryset, **lookup)
         self.check_object_permissions(self.request, obj)  # type: ignore[attr-defined]
         return obj
@@ -103,8 +109,11 @@ class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyV
     @extend_schema(request=None, responses=s.PipelineRunDetailSerializer)
     @action(detail=True, methods=["post"])
     def stop(self, request: Request, pk: str) -> Response:
-        """Stop the run: steps not yet started never start; running steps finish."""
-        run = pipeline_run_stop(run=self.get_object())
+        """Stop the run: steps not yet started never start; running steps finish.
+        The run's owner may; anyone else needs `pipelines.change_pipelinerun`."""
+        run = self.get_object()
+        access.require_run_control(request.user, run, action="stop")
+        run = pipeline_run_stop(run=run)
         run = selectors.runs_with_steps(request.user).get(id=run.id)
         return Response(s.PipelineRunDetailSerializer(run).data)
 
@@ -121,7 +130,7 @@ class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyV
         started = time.monotonic()
         deadline = started + timeout
         while True:
-            row = selectors.run_revision(run_id=run_id)
+            row = selectors.run_revision(request.user, run_id=run_id)
             now = time.monotonic()
             if row is None or now >= deadline:
                 break
@@ -129,7 +138,7 @@ class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyV
             if revision > since and (run_status in FINISHED_RUN_STATUSES or now - started >= PROGRESS_INTERVAL_SECONDS):
                 break
             time.sleep(WAIT_POLL_SECONDS)
-        progress = selectors.run_progress(run_id=run_id)
+        progress = selectors.run_progress(request.user, run_id=run_id)
         if progress is None:
             raise NotFound("The run was deleted.")
         data = s.RunProgressSerializer(progress).data
@@ -148,8 +157,9 @@ class StepRunViewSet(ReadOnlyViewSet):
         return s.StepRunSerializer if self.action == "list" else s.StepRunDetailSerializer
 
     def get_queryset(self) -> QuerySet:
-        queryset = selectors.steps_visible_to(self.request.user)
-        return queryset.defer("logs") if self.action == "list" else queryset
+        if self.action == "list":
+            return selectors.steps_for_list(self.request.user)
+        return selectors.steps_visible_to(self.request.user)
 
 
 class ArtifactViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
@@ -158,7 +168,7 @@ class ArtifactViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
     ordering_fields = ["id", "name", "created_at"]
 
     def get_queryset(self) -> QuerySet:
-        return Artifact.objects.all()
+        return selectors.artifacts_visible_to(self.request.user)
 
 
 class ArtifactVersionViewSet(ReadOnlyViewSet):
@@ -180,7 +190,8 @@ class ArtifactVersionViewSet(ReadOnlyViewSet):
         query = s.ArtifactLookupSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         name = query.validated_data["artifact"]
-        representation = artifact_version_representation(name, query.validated_data.get("version") or None)
+        version = query.validated_data.get("version") or None
+        representation = artifact_version_representation(name, version, user=request.user)
         if representation is None:
             raise NotFound(f"Artifact {name!r} has no such ready version.")
         return Response(representation)
@@ -191,7 +202,7 @@ class ArtifactVersionViewSet(ReadOnlyViewSet):
         then POST `finish/`. Needs a store the caller can write to."""
         data = s.SaveArtifactSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token = run_token_of(request)
+        token = access.run_token_of(request.auth)
         try:
             pending = artifact_version_start_saved(
                 artifact_name=data.validated_data["artifact"],
@@ -200,6 +211,8 @@ class ArtifactVersionViewSet(ReadOnlyViewSet):
                 store=artifact_store(),
                 producer_step_run_id=token.step_run_id if token else None,
                 producer_attempt=token.attempt or 0 if token else 0,
+                # Only this user (or, from a step, this step attempt) may finish it.
+                created_by_id=request.user.pk,
             )
         except (ArtifactVersionTaken, InvalidName) as exc:
             raise ValidationError(str(exc)) from None
@@ -208,13 +221,14 @@ class ArtifactVersionViewSet(ReadOnlyViewSet):
     @extend_schema(request=s.FinishArtifactSerializer, responses=s.ArtifactVersionSerializer)
     @action(detail=True, methods=["post"])
     def finish(self, request: Request, pk: str) -> Response:
-        """Make a saved version ready once its files are written (the server checksums them)."""
+        """Make a saved version ready once its files are written (the server checksums them).
+        Only the process that started it may: its step attempt's run token, or the
+        user who started it outside a step."""
+        version = access.access_pending_artifact_version(
+            request.user, access.run_token_of(request.auth), version_id=id_from_path_or_404(pk)
+        )
         data = s.FinishArtifactSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        version = get_object_or_404(ArtifactVersion.objects.filter(status=ArtifactVersionStatus.PENDING), id=pk)
-        token = run_token_of(request)
-        if token is not None and version.producer_step_run_id != token.step_run_id:
-            raise PermissionDenied("A step's run token may only finish artifacts its own step started.")
         try:
             version = artifact_version_finish_saved(version=version, store=artifact_store(), **data.validated_data)
         except (OSError, ValueError, MetadataError) as exc:
@@ -243,11 +257,14 @@ class ModelVersionViewSet(ReadOnlyViewSet):
     @extend_schema(request=s.StageSerializer, responses=s.ModelVersionSerializer)
     @action(detail=True, methods=["post"])
     def stage(self, request: Request, pk: str) -> Response:
-        """Move the version to a stage; taking a stage another version holds needs force."""
+        """Move the version to a stage; taking a stage another version holds needs force.
+        Needs `pipelines.change_modelversion`, as on the dashboard."""
+        version = self.get_object()
+        access.require_stage_change(request.user)
         data = s.StageSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            version = model_version_set_stage(version=self.get_object(), **data.validated_data)
+            version = model_version_set_stage(version=version, **data.validated_data)
         except ModelStageTaken as exc:
             raise ValidationError(str(exc)) from None
         return Response(s.ModelVersionSerializer(self.get_queryset().get(id=version.id)).data)
@@ -274,21 +291,9 @@ class RunMetadataViewSet(viewsets.GenericViewSet):
         ((kind, target_id),) = target.items()
         if not visible[kind].filter(id=target_id).exists():
             raise NotFound(f"No {kind.replace('_', ' ')} with id {target_id}.")
-        token = run_token_of(request)
-        if token is not None and not _belongs_to_run(kind, target_id, token.run_id):
-            raise PermissionDenied("A step's run token may only log metadata on its own run.")
+        access.access_target_for_token(access.run_token_of(request.auth), kind=kind, target_id=target_id)
         try:
             created = run_metadata_create(entries=data.validated_data["entries"], **{f"{kind}_id": target_id})
         except MetadataError as exc:
             raise ValidationError(str(exc)) from None
         return Response({"created": len(created)}, status=status.HTTP_201_CREATED)
-
-
-def _belongs_to_run(kind: str, target_id: int, run_id: int | None) -> bool:
-    lookups = {
-        "pipeline_run": PipelineRun.objects.filter(id=target_id).filter(id=run_id),
-        "step_run": StepRun.objects.filter(id=target_id, pipeline_run_id=run_id),
-        "artifact_version": ArtifactVersion.objects.filter(id=target_id, producer_step_run__pipeline_run_id=run_id),
-        "model_version": ModelVersion.objects.filter(id=target_id, runs__id=run_id),
-    }
-    return lookups[kind].exists()

@@ -105,7 +105,7 @@ def _by_serializer(version: ArtifactVersion) -> dict:
     return dict(s.ArtifactVersionSerializer(ArtifactVersion.objects.select_related("artifact").get(id=version.id)).data)
 
 
-def test_a_version_with_metadata_matches_the_serializer(run, django_assert_num_queries):
+def test_a_version_with_metadata_matches_the_serializer(run, owner, django_assert_num_queries):
     artifact = Artifact.objects.create(name="dataset")
     version = _version(artifact, "7")
     ArtifactVersion.objects.filter(id=version.id).update(producer_step_run=run.steps.get(name="load"))
@@ -121,7 +121,7 @@ def test_a_version_with_metadata_matches_the_serializer(run, django_assert_num_q
         RunMetadata.objects.create(artifact_version=version, key=key, value=value, type=kind)
 
     with django_assert_num_queries(2):  # the version, then its metadata
-        fast = artifact_version_representation("dataset", "7")
+        fast = artifact_version_representation("dataset", "7", user=owner)
 
     assert fast == _by_serializer(version)
     assert [entry["key"] for entry in fast["run_metadata"]] == [
@@ -136,25 +136,25 @@ def test_a_version_with_metadata_matches_the_serializer(run, django_assert_num_q
     assert fast["producer_step_run"] == run.steps.get(name="load").id
 
 
-def test_a_version_without_metadata_matches_the_serializer():
+def test_a_version_without_metadata_matches_the_serializer(owner):
     artifact = Artifact.objects.create(name="dataset")
     version = _version(artifact, "1")
 
-    fast = artifact_version_representation("dataset", "1")
+    fast = artifact_version_representation("dataset", "1", user=owner)
 
     assert fast == _by_serializer(version)
     assert fast["run_metadata"] == []
 
 
-def test_without_a_version_the_newest_ready_one_is_found():
+def test_without_a_version_the_newest_ready_one_is_found(owner):
     artifact = Artifact.objects.create(name="dataset")
     _version(artifact, "1")
     newest_ready = _version(artifact, "2")
     _version(artifact, "3", status=ArtifactVersionStatus.PENDING)
     Artifact.objects.create(name="other")
 
-    assert artifact_version_representation("dataset", None)["id"] == newest_ready.id
-    assert artifact_version_representation("dataset", "3") is None  # still being written
-    assert artifact_version_representation("dataset", "4") is None
-    assert artifact_version_representation("other", None) is None
-    assert artifact_version_representation("missing", None) is None
+    assert artifact_version_representation("dataset", None, user=owner)["id"] == newest_ready.id
+    assert artifact_version_representation("dataset", "3", user=owner) is None  # still being written
+    assert artifact_version_representation("dataset", "4", user=owner) is None
+    assert artifact_version_representation("other", None, user=owner) is None
+    assert artifact_version_representation("missing", None, user=owner) is None

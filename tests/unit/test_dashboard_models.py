@@ -176,9 +176,24 @@ def test_a_user_without_the_permission_sees_the_stage_read_only_and_cannot_post(
     assert version.stage == "none"
 
 
-@pytest.mark.parametrize("who", ["releaser", "staff"])
-def test_staff_and_users_with_the_permission_change_stages(client, owner, releaser, who, django_user_model):
-    user = releaser if who == "releaser" else django_user_model.objects.create_user("boss", is_staff=True)
+def test_staff_status_alone_does_not_change_stages(client, owner, django_user_model):
+    staff = django_user_model.objects.create_user("boss", is_staff=True)
+    version = make_model_version(owner)
+    client.force_login(staff)
+
+    page = _get(client, "model-version-detail", version.id)
+    response = _stage(client, version, "staging")
+
+    assert b'name="stage"' not in page.content
+    assert response.status_code == 403
+    version.refresh_from_db()
+    assert version.stage == "none"
+
+
+@pytest.mark.parametrize("who", ["releaser", "superuser"])
+def test_superusers_and_users_with_the_permission_change_stages(client, owner, releaser, who, django_user_model):
+    # Staff status alone used to be enough; the permission table says it is not.
+    user = releaser if who == "releaser" else django_user_model.objects.create_superuser("boss", "", "pw-boss-123")
     version = make_model_version(owner)
     client.force_login(user)
 

@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -265,7 +266,7 @@ def test_the_step_page_names_the_secrets_the_step_read_and_no_values(client, own
 
 
 def test_the_step_page_shows_only_the_tail_of_a_huge_log(client, owner, run, monkeypatch):
-    monkeypatch.setattr("pipelines.selectors.STEP_LOG_TAIL_CHARS", 10)
+    monkeypatch.setattr("pipelines.selectors.pages.STEP_LOG_TAIL_CHARS", 10)
     load = run.steps.get(name="load")
     StepRun.objects.filter(id=load.id).update(logs="a" * 50 + "0123456789")
     client.force_login(owner)
@@ -550,9 +551,9 @@ def test_stop_and_rerun_refuse_get(client, owner, run, name):
     assert PipelineRun.objects.count() == 1
 
 
-def test_stopping_a_running_run_stops_its_steps_and_says_so(client, teammate, owner):
+def test_stopping_a_running_run_stops_its_steps_and_says_so(client, owner):
     run = make_run(owner)
-    client.force_login(teammate)
+    client.force_login(owner)
 
     response = client.post(reverse("dashboard:run-stop", args=[run.id]), follow=True)
 
@@ -574,6 +575,8 @@ def test_stopping_a_finished_run_changes_nothing(client, owner, run):
 
 
 def test_rerun_starts_a_new_run_of_the_same_spec_by_the_current_user(client, teammate, run):
+    # Re-running someone else's run needs the permission (see tests/unit/test_access.py).
+    teammate.user_permissions.add(Permission.objects.get(codename="change_pipelinerun"))
     client.force_login(teammate)
 
     response = client.post(reverse("dashboard:run-rerun", args=[run.id]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from pipelines import Model, PipelineDefinitionError, pipeline, step
 from pipelines.engine.executor import step_run_execute
@@ -91,7 +92,19 @@ def test_the_api_finds_versions_by_name_number_stage_or_latest(api, owner):
     assert api.get("/api/v1/models/churn/").json()["name"] == "churn"
 
 
+def test_the_api_refuses_a_stage_change_without_the_permission(api, owner):
+    version = model_version_resolve(spec_model={"name": "churn"}, user=owner)
+
+    response = api.post(f"/api/v1/model-versions/{version.id}/stage/", {"stage": "production"}, format="json")
+
+    assert response.status_code == 403
+    assert "pipelines.change_modelversion" in response.json()["detail"]
+    assert ModelVersion.objects.get(id=version.id).stage == ModelStage.NONE
+
+
 def test_the_api_moves_stages_and_refuses_a_held_one_without_force(api, owner):
+    # The same permission as the dashboard's (it used to be open to every user).
+    owner.user_permissions.add(Permission.objects.get(codename="change_modelversion"))
     v1 = model_version_resolve(spec_model={"name": "churn"}, user=owner)
     v2 = model_version_resolve(spec_model={"name": "churn"}, user=owner)
     assert api.post(f"/api/v1/model-versions/{v1.id}/stage/", {"stage": "production"}, format="json").status_code == 200

@@ -1,0 +1,130 @@
+"""Reads for the API (and the pages that show the same objects): the visible
+querysets of `pipelines.access` with the joins the serializers need."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from pipelines import access
+from pipelines.models import (
+    ArtifactVersion,
+    MLModel,
+    ModelVersion,
+    ModelVersionArtifact,
+    Pipeline,
+    PipelineRun,
+    StepRun,
+    StepRunInput,
+    StepRunOutput,
+    WorkerHeartbeat,
+)
+
+_LINKS = ("artifact_version__artifact",)
+_LINK_METADATA = "artifact_version__metadata"
+# A run's columns that can be large: a spec holds every step's definition.
+RUN_LARGE_FIELDS = ("spec", "config", "parameters")
+
+
+def _link_prefetches() -> list[Prefetch]:
+    return [
+        Prefetch(
+            "output_links", queryset=StepRunOutput.objects.select_related(*_LINKS).prefetch_related(_LINK_METADATA)
+        ),
+        Prefetch("input_links", queryset=StepRunInput.objects.select_related(*_LINKS).prefetch_related(_LINK_METADATA)),
+    ]
+
+
+def pipelines_visible_to(user: access.User) -> QuerySet[Pipeline]:
+    return access.pipelines_visible(user)
+
+
+def runs_visible_to(user: access.User) -> QuerySet[PipelineRun]:
+    return access.runs_visible(user).select_related("pipeline", "triggered_by")
+
+
+def runs_with_steps(user: access.User) -> QuerySet[PipelineRun]:
+    steps = StepRun.objects.defer("logs").prefetch_related("metadata", *_link_prefetches())
+    return runs_visible_to(user).prefetch_related("metadata", Prefetch("steps", queryset=steps))
+
+
+def steps_visible_to(user: access.User) -> QuerySet[StepRun]:
+    return (
+        access.steps_visible(user)
+        .select_related("pipeline_run__pipeline")
+        .prefetch_related("attempts", "metadata", *_link_prefetches())
+    )
+
+
+def steps_for_list(user: access.User) -> QuerySet[StepRun]:
+    """Steps for a list: none of the large columns of the step (logs, spec) or of its run.
+
+    Each row joins its run; loading the run's spec with it made a page of 50 steps of
+    a 10,000-step run read 50 copies of that run's whole spec (16 s).
+    """
+    return (
+        access.steps_visible(user)
+        .select_related("pipeline_run__pipeline")
+        .defer("logs", "spec", *(f"pipeline_run__{name}" for name in RUN_LARGE_FIELDS))
+        .prefetch_related("metadata", *_link_prefetches())
+    )
+
+
+def artifact_versions_visible_to(user: access.User) -> QuerySet[ArtifactVersion]:
+    """Ready versions only: a pending one is still being written."""
+    return access.artifact_versions_visible(user).select_related("artifact").prefetch_related("metadata")
+
+
+def run_revision(user: access.User, *, run_id: int) -> tuple[int, str] | None:
+    """(revision, status) of a run: one indexed read, for long-polling."""
+    return access.runs_visible(user).filter(id=run_id).values_list("revision", "status").first()
+
+
+def run_progress(user: access.User, *, run_id: int) -> dict[str, object] | None:
+    """Status, revision and step statuses of a run, in two small queries."""
+    row = access.runs_visible(user).filter(id=run_id).values("id", "status", "revision", "queue").first()
+    if row is None:
+        return None
+    steps = dict(access.steps_visible(user).filter(pipeline_run_id=run_id).order_by("id").values_list("name", "status"))
+    return {**row, "steps": steps, "workers_alive": workers_alive(queue=row["queue"])}
+
+
+def workers_alive(*, queue: str | None = None) -> int:
+    """How many workers heartbeated recently and consume `queue` (the step queue by default).
+
+    Not a user's data (the home page and a waiting Client show it): no access check."""
+    queue = queue or settings.PIPELINES["QUEUE"]
+    since = timezone.now() - timedelta(seconds=settings.PIPELINES["WORKER_TIMEOUT"])
+    hostnames = WorkerHeartbeat.objects.filter(last_seen_at__gte=since).values_list("queues", flat=True)
+    return sum(1 for queues in hostnames if queue in queues)
+
+
+def latest_metadata(rows: Any) -> list[dict[str, Any]]:
+    """The latest entry per key, from metadata rows in write order (prefetched)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        latest[row.key] = {"key": row.key, "value": row.value, "type": row.type}
+    return list(latest.values())
+
+
+def artifacts_visible_to(user: access.User) -> QuerySet:
+    return access.artifacts_visible(user)
+
+
+def models_visible_to(user: access.User) -> QuerySet[MLModel]:
+    return access.models_visible(user)
+
+
+def model_versions_visible_to(user: access.User) -> QuerySet[ModelVersion]:
+    links = ModelVersionArtifact.objects.select_related("artifact_version__artifact").prefetch_related(
+        "artifact_version__metadata"
+    )
+    return (
+        access.model_versions_visible(user)
+        .select_related("model")
+        .prefetch_related("metadata", "runs", Prefetch("artifact_links", queryset=links))
+    )
