@@ -13,6 +13,7 @@ from pipelines.models import Artifact, ArtifactVersion, ArtifactVersionStatus, S
 from pipelines.sdk.artifact_store import LocalArtifactStore
 from pipelines.sdk.naming import InvalidName, artifact_version_problem, name_problem
 from pipelines.services.metadata import run_metadata_create
+from pipelines.services.transitions import move_artifact_version
 
 
 class ArtifactVersionTaken(ValueError):
@@ -87,6 +88,25 @@ def _next_version_number(artifact_id: int) -> int:
     return (latest or 0) + 1
 
 
+class ArtifactVersionNotPending(ValueError):
+    """The version was made ready already, or cleaned up as abandoned."""
+
+
+def _make_ready(version: ArtifactVersion, *, fixed_version: str | None, **fields: Any) -> None:
+    """The one pending -> ready move: numbered (unless its version is fixed) and
+    described. Call with the version's artifact row locked, which serialises numbering."""
+    number = None if fixed_version else _next_version_number(version.artifact_id)
+    if not move_artifact_version(
+        version.id,
+        source=ArtifactVersionStatus.PENDING,
+        target=ArtifactVersionStatus.READY,
+        version=fixed_version or str(number),
+        number=number,
+        **fields,
+    ):
+        raise ArtifactVersionNotPending(f"Artifact version {version.id} is not pending any more.")
+
+
 def artifact_versions_make_ready(*, step_run_id: int, outputs: list[SavedOutput]) -> None:
     """Turn an attempt's pending versions ready, numbered, and link them as its outputs.
 
@@ -104,11 +124,9 @@ def artifact_versions_make_ready(*, step_run_id: int, outputs: list[SavedOutput]
     for output in sorted(outputs, key=lambda o: pending[o.artifact_version_id].artifact.name):
         version = pending[output.artifact_version_id]
         Artifact.objects.select_for_update().filter(id=version.artifact_id).first()
-        number = None if output.version else _next_version_number(version.artifact_id)
-        ArtifactVersion.objects.filter(id=version.id, status=ArtifactVersionStatus.PENDING).update(
-            status=ArtifactVersionStatus.READY,
-            version=output.version or str(number),
-            number=number,
+        _make_ready(
+            version,
+            fixed_version=output.version,
             materializer=output.materializer,
             data_type=output.data_type,
             checksum=output.checksum,
@@ -175,18 +193,14 @@ def artifact_version_finish_saved(
     checksum, size = store.checksum(version.uri)
     with transaction.atomic():
         Artifact.objects.select_for_update().filter(id=version.artifact_id).first()
-        number = None if version.version else _next_version_number(version.artifact_id)
-        updated = ArtifactVersion.objects.filter(id=version.id, status=ArtifactVersionStatus.PENDING).update(
-            status=ArtifactVersionStatus.READY,
-            version=version.version or str(number),
-            number=number,
+        _make_ready(
+            version,
+            fixed_version=version.version,
             materializer=materializer,
             data_type=data_type,
             checksum=checksum,
             size=size,
         )
-        if not updated:
-            raise ValueError(f"Artifact version {version.id} is not pending any more.")
         if metadata:
             run_metadata_create(
                 entries=metadata, artifact_version_id=version.id, logged_by_id=version.producer_step_run_id

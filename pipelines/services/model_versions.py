@@ -10,6 +10,7 @@ from django.db.models import Max
 
 from pipelines.models import ArtifactKind, MLModel, ModelStage, ModelVersion, ModelVersionArtifact
 from pipelines.sdk.spec import SpecError
+from pipelines.services.transitions import move_model_version
 
 LIVE_STAGES = (ModelStage.STAGING, ModelStage.PRODUCTION)
 
@@ -48,19 +49,28 @@ def model_version_set_stage(*, version: ModelVersion, stage: str, force: bool = 
     if stage not in ModelStage.values:
         raise ValueError(f"Unknown stage {stage!r}; stages are {', '.join(ModelStage.values)}.")
     with transaction.atomic():
+        # The model's row lock serialises stage changes of all its versions, so the
+        # stages read below are the rows' own and each move below must happen.
         MLModel.objects.select_for_update().filter(id=version.model_id).first()
-        if stage in LIVE_STAGES:
-            holder = version.model.versions.filter(stage=stage).exclude(id=version.id).first()
-            if holder is not None:
-                if not force:
-                    raise ModelStageTaken(
-                        f"Version {holder.name} of {version.model.name} is in {stage}; pass force=True to move "
-                        f"it to archived and promote version {version.name}."
-                    )
-                ModelVersion.objects.filter(id=holder.id).update(stage=ModelStage.ARCHIVED)
-        ModelVersion.objects.filter(id=version.id).update(stage=stage)
+        current = ModelVersion.objects.values_list("stage", flat=True).get(id=version.id)
+        if current != stage:  # staying in a stage is done already, not a move
+            if stage in LIVE_STAGES:
+                holder = version.model.versions.filter(stage=stage).exclude(id=version.id).first()
+                if holder is not None:
+                    if not force:
+                        raise ModelStageTaken(
+                            f"Version {holder.name} of {version.model.name} is in {stage}; pass force=True to "
+                            f"move it to archived and promote version {version.name}."
+                        )
+                    _move(holder.id, source=stage, target=ModelStage.ARCHIVED)
+            _move(version.id, source=current, target=stage)
     version.refresh_from_db()
     return version
+
+
+def _move(version_id: int, *, source: str, target: str) -> None:
+    if not move_model_version(version_id, source=source, target=target):
+        raise RuntimeError(f"Model version {version_id} left {source} under its model's lock.")
 
 
 def model_version_link_artifacts(*, model_version_id: int, links: dict[int, str]) -> None:
