@@ -21,6 +21,7 @@ from pipelines.models import (
     StepRunOutput,
     WorkerHeartbeat,
 )
+from pipelines.sdk.metadata import METADATA_TARGETS
 
 
 class HistoryAdmin(admin.ModelAdmin):
@@ -98,9 +99,14 @@ class StepAttemptAdmin(HistoryAdmin):
 
 @admin.register(RunMetadata)
 class RunMetadataAdmin(HistoryAdmin):
-    list_display = ["key", "type", "artifact_version", "step_run", "pipeline_run", "created_at"]
+    list_display = ["key", "type", *METADATA_TARGETS, "created_at"]
     search_fields = ["key"]
-    list_select_related = ["artifact_version__artifact", "step_run__pipeline_run", "pipeline_run"]
+    list_select_related = [
+        "artifact_version__artifact",
+        "step_run__pipeline_run",
+        "pipeline_run",
+        "model_version__model",
+    ]
 
 
 @admin.register(StepRun)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import operator
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from pipelines.sdk.metadata import METADATA_TARGETS
 
 
 class Pipeline(models.Model):
@@ -317,31 +321,13 @@ class RunMetadata(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(
-                condition=(
-                    Q(
-                        artifact_version__isnull=False,
-                        step_run__isnull=True,
-                        pipeline_run__isnull=True,
-                        model_version__isnull=True,
-                    )
-                    | Q(
-                        artifact_version__isnull=True,
-                        step_run__isnull=False,
-                        pipeline_run__isnull=True,
-                        model_version__isnull=True,
-                    )
-                    | Q(
-                        artifact_version__isnull=True,
-                        step_run__isnull=True,
-                        pipeline_run__isnull=False,
-                        model_version__isnull=True,
-                    )
-                    | Q(
-                        artifact_version__isnull=True,
-                        step_run__isnull=True,
-                        pipeline_run__isnull=True,
-                        model_version__isnull=False,
-                    )
+                # One branch per kind: that kind set, every other one empty.
+                condition=functools.reduce(
+                    operator.or_,
+                    (
+                        Q(**{f"{other}__isnull": other != kind for other in METADATA_TARGETS})
+                        for kind in METADATA_TARGETS
+                    ),
                 ),
                 name="run_metadata_exactly_one_target",
             )

@@ -18,7 +18,7 @@ from pipelines.api import filters
 from pipelines.api import serializers as s
 from pipelines.api.hot_reads import artifact_version_representation
 from pipelines.models import FINISHED_RUN_STATUSES
-from pipelines.sdk.metadata import MetadataError
+from pipelines.sdk.metadata import METADATA_TARGETS, MetadataError
 from pipelines.sdk.naming import InvalidName
 from pipelines.sdk.spec import SpecError
 from pipelines.services.artifacts import (
@@ -287,7 +287,7 @@ class RunMetadataViewSet(viewsets.GenericViewSet):
             "model_version": selectors.model_versions_visible_to(request.user),
         }
         if len(target) != 1:
-            raise ValidationError("Give exactly one target: artifact_version, step_run, pipeline_run or model_version.")
+            raise ValidationError(f"Give exactly one target: {', '.join(METADATA_TARGETS)}.")
         ((kind, target_id),) = target.items()
         if not visible[kind].filter(id=target_id).exists():
             raise NotFound(f"No {kind.replace('_', ' ')} with id {target_id}.")

@@ -12,6 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# What metadata attaches to, by the name the API, the Client, the services and the
+# RunMetadata foreign keys all use. The one list of them: a new kind starts here, and
+# tests/unit/test_naming_rules.py fails until every place that handles kinds has it.
+METADATA_TARGETS = ("artifact_version", "step_run", "pipeline_run", "model_version")
+
 MAX_KEY_LENGTH = 255
 # One value, serialized. Bigger data belongs in an artifact, not in metadata.
 MAX_VALUE_BYTES = 64 * 1024

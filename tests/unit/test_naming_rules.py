@@ -1,8 +1,10 @@
-"""One naming rule for artifact names and versions, whatever the door.
+"""One definition per rule, whatever the door.
 
-The same good and bad values go through the SDK (ArtifactConfig), the spec compiler
-(run by the SDK and again by the server), the API's serializer and the service, and
-each must give the same verdict, with the same message.
+Names and versions: the same good and bad values go through the SDK (ArtifactConfig),
+the spec compiler (run by the SDK and again by the server), the API's serializer and
+the service, and each must give the same verdict, with the same message.
+
+Metadata targets: every place that handles the four kinds has the same four.
 """
 
 from __future__ import annotations
@@ -124,3 +126,35 @@ def test_a_model_version_may_be_a_number_but_an_artifact_version_may_not(version
 
     with pytest.raises(PipelineDefinitionError, match="numbers are given automatically"):
         ArtifactConfig(version=version)
+
+
+# The four kinds of metadata target: one list, METADATA_TARGETS, that every place follows.
+
+
+def test_every_place_that_handles_metadata_targets_has_the_same_four():
+    import inspect
+
+    from dashboard.views import explorer
+    from pipelines import selectors
+    from pipelines.api.serializers import MetadataCreateSerializer
+    from pipelines.models import RunMetadata
+    from pipelines.sdk.client import Client
+    from pipelines.sdk.metadata import METADATA_TARGETS
+    from pipelines.services.metadata import run_metadata_create
+
+    kinds = set(METADATA_TARGETS)
+    foreign_keys = {f.name for f in RunMetadata._meta.get_fields() if f.many_to_one and f.name != "logged_by"}
+
+    def id_parameters(function) -> set[str]:
+        return {p.removesuffix("_id") for p in inspect.signature(function).parameters if p.endswith("_id")} - {
+            "logged_by"
+        }
+
+    assert len(METADATA_TARGETS) == 4
+    assert foreign_keys == kinds
+    assert set(MetadataCreateSerializer().fields) - {"entries"} == kinds
+    assert id_parameters(run_metadata_create) == kinds
+    assert id_parameters(Client.create_run_metadata) == kinds
+    # The dashboard's explorer says "run" for a pipeline run.
+    assert set(selectors.METADATA_TARGETS.values()) == kinds
+    assert set(explorer.TARGETS) == set(explorer._LINKS) == set(selectors.METADATA_TARGETS)
