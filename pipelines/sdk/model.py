@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.sdk.exceptions import PipelineDefinitionError
+from pipelines.sdk.naming import name_problem, version_problem
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,11 @@ class Model:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise PipelineDefinitionError("A Model needs a name.")
+        # The server's rules, checked when the pipeline is defined rather than when it runs.
+        if problem := name_problem(self.name, what="A model name"):
+            raise PipelineDefinitionError(problem)
+        if self.version is not None and (problem := version_problem(str(self.version), what="A model version")):
+            raise PipelineDefinitionError(problem)
         if self.version is not None and str(self.version) in ("latest", "staging", "production", "archived", "none"):
             raise PipelineDefinitionError(
                 f"{self.version!r} is a stage, not a version; runs make or reuse a concrete version."

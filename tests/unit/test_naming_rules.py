@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import ArtifactConfig, PipelineDefinitionError
+from pipelines import ArtifactConfig, Model, PipelineDefinitionError
 from pipelines.api.serializers import SaveArtifactSerializer
 from pipelines.sdk.naming import InvalidName, artifact_version_problem, name_problem
 from pipelines.sdk.spec import SpecError, validate_spec
@@ -126,6 +126,27 @@ def test_a_model_version_may_be_a_number_but_an_artifact_version_may_not(version
 
     with pytest.raises(PipelineDefinitionError, match="numbers are given automatically"):
         ArtifactConfig(version=version)
+
+
+@pytest.mark.parametrize("name", GOOD_NAMES + BAD_NAMES)
+@pytest.mark.parametrize("version", [None, "1", "v1", "v1\n", "²", ""])
+def test_a_model_is_held_to_the_spec_compiler_s_rules_when_it_is_defined(name, version):
+    spec_model = {"name": name, "version": version, "tags": []}
+    try:
+        validate_spec({"pipeline": "p", "model": spec_model, "steps": [{"name": "a", "source": "m:f"}]})
+    except SpecError:
+        server_accepts = False
+    else:
+        server_accepts = True
+
+    try:
+        Model(name=name, version=version)
+    except PipelineDefinitionError:
+        sdk_accepts = False
+    else:
+        sdk_accepts = True
+
+    assert sdk_accepts == server_accepts
 
 
 # The four kinds of metadata target: one list, METADATA_TARGETS, that every place follows.
