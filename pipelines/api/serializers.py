@@ -18,7 +18,7 @@ from pipelines.models import (
     StepAttempt,
     StepRun,
 )
-from pipelines.sdk.naming import artifact_version_problem, name_problem
+from pipelines.sdk.naming import artifact_version_problem, name_problem, source_problem
 from pipelines.selectors import latest_metadata
 
 _ZONE = zoneinfo.ZoneInfo(settings.TIME_ZONE)
@@ -328,9 +328,16 @@ class SaveArtifactSerializer(serializers.Serializer):
 
 
 class FinishArtifactSerializer(serializers.Serializer):
-    materializer = serializers.RegexField(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+    materializer = serializers.CharField(
+        trim_whitespace=False, help_text="'module:qualname' of the materializer class."
+    )
     data_type = serializers.CharField(max_length=500, allow_blank=True)
     metadata = serializers.ListField(child=serializers.DictField(), default=list, max_length=1000)
+
+    def validate_materializer(self, value: str) -> str:
+        if problem := source_problem(value, what="materializer"):
+            raise serializers.ValidationError(problem)
+        return value
 
 
 class PendingArtifactVersionSerializer(serializers.Serializer):

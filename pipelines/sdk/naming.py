@@ -26,6 +26,8 @@ VERSION_MAX_LENGTH = 100
 _NAME = re.compile(rf"[A-Za-z_][A-Za-z0-9_.\-]{{0,{NAME_MAX_LENGTH - 1}}}")
 _VERSION = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{VERSION_MAX_LENGTH - 1}}}")
 _NUMBER = re.compile(r"[0-9]+")
+# Where code lives, 'module:qualname': a step's function, a materializer class.
+_SOURCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 class InvalidName(ValueError):
@@ -64,6 +66,13 @@ def artifact_version_problem(value: object, *, what: str = "Artifact version") -
             "or leave the version out."
         )
     return None
+
+
+def source_problem(value: object, *, what: str = "A source") -> str | None:
+    """Why `value` is not a source path such as 'package.module:function'."""
+    if isinstance(value, str) and _SOURCE.fullmatch(value):
+        return None
+    return f"{what} must be 'module:qualname', got {value!r}."
 
 
 def is_name(value: object) -> bool:

@@ -7,18 +7,15 @@ client gets the same clear messages as the SDK.
 from __future__ import annotations
 
 import json
-import re
 import string
 from graphlib import CycleError, TopologicalSorter
 from typing import Any, NotRequired, TypedDict
 
 from pipelines.sdk.exceptions import PipelinesError
-from pipelines.sdk.naming import artifact_version_problem, name_problem, version_problem
+from pipelines.sdk.naming import artifact_version_problem, name_problem, source_problem, version_problem
 
 SPEC_VERSION = 1
 DEFAULT_RUN_NAME_TEMPLATE = "{pipeline}-{date}-{time}"
-# Matched with fullmatch: `$` alone would also accept a trailing newline.
-_SOURCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 RUN_NAME_PLACEHOLDERS = ("pipeline", "date", "time")
 
 
@@ -75,10 +72,8 @@ def _check_step(step: Any, index: int) -> None:
     name = step.get("name")
     _check_name(name, f"steps[{index}].name")
     where = f"step {name!r}"
-    _require(
-        isinstance(step.get("source"), str) and bool(_SOURCE.fullmatch(step["source"])),
-        f"{where}: source must be 'module:qualname', got {step.get('source')!r}.",
-    )
+    problem = source_problem(step.get("source"), what=f"{where}: source")
+    _require(problem is None, problem or "")
     _require(isinstance(step.get("code_hash", ""), str), f"{where}: code_hash must be a string.")
     _require(isinstance(step.get("parameters", {}), dict), f"{where}: parameters must be an object.")
     _require(isinstance(step.get("inputs", {}), dict), f"{where}: inputs must be an object.")
@@ -111,7 +106,7 @@ def _check_step(step: Any, index: int) -> None:
         _check_name(output.get("name"), f"{where}: output name")
         materializer = output.get("materializer")
         _require(
-            materializer is None or (isinstance(materializer, str) and bool(_SOURCE.fullmatch(materializer))),
+            materializer is None or source_problem(materializer) is None,
             f"{where}: output {output['name']!r} has an invalid materializer {materializer!r}.",
         )
         artifact = output.get("artifact")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 
 from pipelines import ArtifactConfig, Model, PipelineDefinitionError
-from pipelines.api.serializers import SaveArtifactSerializer
-from pipelines.sdk.naming import InvalidName, artifact_version_problem, name_problem
+from pipelines.api.serializers import FinishArtifactSerializer, SaveArtifactSerializer
+from pipelines.sdk.naming import InvalidName, artifact_version_problem, name_problem, source_problem
 from pipelines.sdk.spec import SpecError, validate_spec
 from pipelines.services.artifacts import artifact_version_start_saved
 from pipelines.storage import artifact_store
@@ -147,6 +147,22 @@ def test_a_model_is_held_to_the_spec_compiler_s_rules_when_it_is_defined(name, v
         sdk_accepts = True
 
     assert sdk_accepts == server_accepts
+
+
+@pytest.mark.parametrize(
+    "source", ["m:f", "package.module:Class.method", "_m:_f", "m:f\n", "m", "m:", ":f", "a b:c", "../m:f", ""]
+)
+def test_a_materializer_source_gets_the_same_verdict_from_the_spec_and_the_finish_serializer(source):
+    output = {"name": "o", "materializer": source}
+    try:
+        validate_spec({"pipeline": "p", "steps": [{"name": "a", "source": "m:f", "outputs": [output]}]})
+    except SpecError:
+        spec_accepts = False
+    else:
+        spec_accepts = True
+    finish = FinishArtifactSerializer(data={"materializer": source, "data_type": "builtins.int"})
+
+    assert finish.is_valid() == spec_accepts == (source_problem(source) is None)
 
 
 # The four kinds of metadata target: one list, METADATA_TARGETS, that every place follows.
