@@ -28,6 +28,7 @@ __all__ = [
     "MAX_TOTAL_BYTES",
     "MAX_VALUE_BYTES",
     "RotationReport",
+    "SecretGone",
     "SecretInvalid",
     "SecretNameTaken",
     "SecretUndecryptable",
@@ -63,10 +64,18 @@ class SecretNameTaken(SecretInvalid):
         super().__init__(f"A secret named {name!r} already exists; pick another name or update it.", field="name")
 
 
+class SecretGone(LookupError):
+    """The secret was deleted while this change or read was on its way."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"The secret {name!r} was deleted meanwhile.")
+
+
 def validate_secret_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise SecretInvalid("A secret needs a name.", field="name")
-    if len(name) > NAME_MAX_LENGTH or not _NAME_RE.match(name):
+    # fullmatch: the pattern's `$` alone would also let a trailing newline through.
+    if len(name) > NAME_MAX_LENGTH or not _NAME_RE.fullmatch(name):
         raise SecretInvalid(
             f"{name[:NAME_MAX_LENGTH]!r} is not a valid secret name: use 1-{NAME_MAX_LENGTH} letters, digits, "
             "'-', '_' or '.' (no spaces or slashes).",
@@ -78,7 +87,7 @@ def validate_secret_name(name: Any) -> str:
 def validate_secret_key(key: Any) -> str:
     if not isinstance(key, str) or not key:
         raise SecretInvalid("Every key must be a non-empty string.")
-    if len(key) > KEY_MAX_LENGTH or not _NAME_RE.match(key):
+    if len(key) > KEY_MAX_LENGTH or not _NAME_RE.fullmatch(key):
         raise SecretInvalid(
             f"{key[:KEY_MAX_LENGTH]!r} is not a valid key: use 1-{KEY_MAX_LENGTH} letters, digits, '-', '_' or '.'."
         )
@@ -166,7 +175,10 @@ def secret_update(
     replacement = validate_secret_values(replace_values) if replace_values is not None else None
     touches_values = replacement is not None or updates or removals
     with transaction.atomic():
-        locked = Secret.objects.select_for_update().get(pk=secret.pk)
+        # The row may be gone: a delete can commit between the caller's read and this lock.
+        locked = Secret.objects.select_for_update().filter(pk=secret.pk).first()
+        if locked is None:
+            raise SecretGone(secret.name)
         if touches_values:
             if replacement is not None:
                 current = replacement
@@ -184,7 +196,10 @@ def secret_update(
         locked.updated_at = timezone.now()
         fields = ["description", "updated_by", "updated_at"]
         locked.save(update_fields=[*fields, "values", "keys"] if touches_values else fields)
-    return Secret.objects.select_related("created_by", "updated_by").get(pk=secret.pk)
+    updated = Secret.objects.select_related("created_by", "updated_by").filter(pk=secret.pk).first()
+    if updated is None:
+        raise SecretGone(secret.name)
+    return updated
 
 
 def secret_delete(*, secret: Secret) -> None:
@@ -193,11 +208,17 @@ def secret_delete(*, secret: Secret) -> None:
 
 @sensitive_variables()
 def secret_read_values(*, secret: Secret, user: User, step_run_id: int | None = None, via: str) -> dict[str, str]:
-    """Decrypts the values and records who read them. Raises SecretUndecryptable."""
-    values = secret.decrypted_values()
-    SecretRead.objects.create(
-        secret=secret, secret_name=secret.name, user=_user_or_none(user), step_run_id=step_run_id, via=ReadVia(via)
-    )
+    """Decrypts the values and records who read them. Raises SecretUndecryptable, and
+    SecretGone when the secret is deleted meanwhile."""
+    with transaction.atomic():
+        # Locked, so that a delete cannot commit between the read and its record (the
+        # record's foreign key would then point at nothing).
+        if not Secret.objects.select_for_update().filter(pk=secret.pk).exists():
+            raise SecretGone(secret.name)
+        values = secret.decrypted_values()
+        SecretRead.objects.create(
+            secret=secret, secret_name=secret.name, user=_user_or_none(user), step_run_id=step_run_id, via=ReadVia(via)
+        )
     return values
 
 

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # NUL in paths and queries (PostgreSQL refuses them), API bodies over the limit, JSON errors under /api/.
+    "pipelines.api.middleware.RequestGuard",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -183,14 +185,24 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "pipelines.api.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # An unknown query parameter or ordering field is a 400 listing the valid ones.
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "pipelines.api.filters.KnownParametersFilterBackend",
+        "pipelines.api.filters.StrictOrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only (bounded in size and depth, no NUL): the views read nothing else, and
+    # the schema offers what the parsers accept.
+    "DEFAULT_PARSER_CLASSES": ["pipelines.api.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "pipelines.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "pipelines.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
+
+# The one limit on a request body, for the API's JSON parser (pipelines/api/parsers.py)
+# and Django's forms alike; bigger bodies get 413. Sized for the largest spec the API
+# accepts: 10,000 steps (pipelines/sdk/spec.py) of up to ~1.6 KiB each. Django's
+# default of 2.5 MiB refused specs from about 5,200 steps.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pipelines API",

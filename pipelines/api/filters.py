@@ -1,24 +1,69 @@
-"""Filters for the list endpoints (django-filter), one FilterSet per resource."""
+"""Filters for the list endpoints (django-filter), one FilterSet per resource, and the
+filter backends that refuse what they do not understand.
+
+Every list answers 400 to a query parameter it does not know, and to an ordering
+field it does not offer, listing the valid ones: a misspelt filter (`?user_id=`,
+`?sort_by=`, `?size=`) used to be ignored, answering with something else than asked.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import django_filters
+from django import forms
 from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Cast, StrIndex
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions, status
+from rest_framework.filters import OrderingFilter
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 from pipelines.models import Artifact, ArtifactVersion, MLModel, ModelStage, ModelVersion, PipelineRun, StepRun
+
+# ASCII digits only: str.isdigit() also accepts "²" and "٣", which int() then refuses.
+_ID = re.compile(r"[0-9]{1,18}")
+# PostgreSQL's timestamptz takes UTC offsets up to ±15:59; Python's up to ±23:59.
+_MAX_UTC_OFFSET = timedelta(hours=16)
+
+
+def is_id(value: str) -> bool:
+    """A database id as a client writes it: up to 18 ASCII digits (fits a bigint)."""
+    return _ID.fullmatch(value) is not None
 
 
 def _id_or_name(field: str):  # type: ignore[no-untyped-def]
     """A filter that takes a numeric id or a name for a related object."""
 
     def apply(queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(**({f"{field}_id": int(value)} if value.isdigit() else {f"{field}__name": value}))
+        return queryset.filter(**({f"{field}_id": int(value)} if is_id(value) else {f"{field}__name": value}))
 
     return apply
+
+
+class UtcDateTimeField(django_filters.fields.IsoDateTimeField):
+    """ISO 8601, turned to UTC here so that no database sees an offset it refuses."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        offset = parsed.utcoffset()
+        if offset is not None and abs(offset) >= _MAX_UTC_OFFSET:
+            raise forms.ValidationError("The UTC offset must be between -15:59 and +15:59.", code="invalid")
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("The date is out of range once turned to UTC.", code="invalid") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
 
 
 def _has_metadata(queryset: QuerySet, name: str, value: str) -> QuerySet:
@@ -29,8 +74,8 @@ class PipelineRunFilter(django_filters.FilterSet):
     pipeline = django_filters.CharFilter(method=_id_or_name("pipeline"), help_text="Pipeline id or name.")
     status = django_filters.CharFilter()
     name = django_filters.CharFilter(lookup_expr="icontains")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte")
     metadata_key = django_filters.CharFilter(method=_has_metadata, help_text="Runs with metadata under this key.")
 
     class Meta:
@@ -73,8 +118,8 @@ class ArtifactVersionFilter(django_filters.FilterSet):
     version = django_filters.CharFilter()
     tag = django_filters.CharFilter(method=_has_tag)
     metadata_key = django_filters.CharFilter(method=_has_metadata)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte")
 
     class Meta:
         model = ArtifactVersion
@@ -96,7 +141,7 @@ def _version_or_stage(queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(number=Subquery(newest))
     if value in ModelStage.values:
         return queryset.filter(stage=value)
-    return queryset.filter(number=int(value)) if value.isdigit() else queryset.filter(name=value)
+    return queryset.filter(number=int(value)) if is_id(value) else queryset.filter(name=value)
 
 
 class ModelVersionFilter(django_filters.FilterSet):
@@ -107,3 +152,70 @@ class ModelVersionFilter(django_filters.FilterSet):
     class Meta:
         model = ModelVersion
         fields: list[str] = []
+
+
+# --- Backends ------------------------------------------------------------------
+
+
+class UnknownQueryParameter(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "unknown_parameter"
+
+
+class KnownParametersFilterBackend(DjangoFilterBackend):
+    """django-filter's backend that refuses a list's unknown query parameters.
+
+    Checked on lists only: other actions read their own parameters (a long-poll's
+    `revision`, a lookup's `artifact`), which no backend knows about."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
+        if getattr(view, "action", None) == "list":
+            refuse_unknown_parameters(request, queryset, view)
+        return super().filter_queryset(request, queryset, view)
+
+
+def valid_query_parameters(queryset: QuerySet, view: Any) -> list[str]:
+    names: set[str] = {api_settings.URL_FORMAT_OVERRIDE} if api_settings.URL_FORMAT_OVERRIDE else set()
+    for backend_class in getattr(view, "filter_backends", ()):
+        backend = backend_class()
+        if isinstance(backend, DjangoFilterBackend):
+            filterset_class = backend.get_filterset_class(view, queryset)
+            if filterset_class is not None:
+                names.update(filterset_class.base_filters)
+        if isinstance(backend, OrderingFilter):
+            names.add(backend.ordering_param)
+    paginator = getattr(view, "paginator", None)
+    for attribute in ("limit_query_param", "offset_query_param", "page_query_param", "page_size_query_param"):
+        name = getattr(paginator, attribute, None)
+        if name:
+            names.add(name)
+    return sorted(names)
+
+
+def refuse_unknown_parameters(request: Request, queryset: QuerySet, view: Any) -> None:
+    valid = valid_query_parameters(queryset, view)
+    unknown = sorted(set(request.query_params) - set(valid))
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise UnknownQueryParameter(
+            f"Unknown query parameter{'s' if len(unknown) > 1 else ''} {names}; the valid ones are: {', '.join(valid)}."
+        )
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """`?ordering=` with a field the list does not offer is a 400 naming the ones it does."""
+
+    def remove_invalid_fields(self, queryset: QuerySet, fields: list[str], view: Any, request: Request) -> list[str]:
+        valid = [item[0] for item in self.get_valid_fields(queryset, view, {"request": request})]
+        wrong = [term for term in fields if term.removeprefix("-") not in valid]
+        if wrong:
+            choices = ", ".join(valid)
+            raise exceptions.ValidationError(
+                {
+                    self.ordering_param: [
+                        f"Cannot order by {', '.join(map(repr, wrong))}; order by one of: {choices} "
+                        "(prefix '-' for descending, separate several with commas)."
+                    ]
+                }
+            )
+        return fields

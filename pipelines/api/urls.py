@@ -4,7 +4,11 @@ from rest_framework.routers import DefaultRouter
 
 from pipelines.api import views
 
+# No `.json` suffix routes: the API speaks only JSON, and the custom actions (`wait`,
+# `stop`, ...) take no `format` argument, so `runs/1/wait.json` was a 500. Any suffix
+# is now a 404; `?format=json` still works.
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("pipelines", views.PipelineViewSet, basename="pipeline")
 router.register("runs", views.PipelineRunViewSet, basename="run")
 router.register("steps", views.StepRunViewSet, basename="step")

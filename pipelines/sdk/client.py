@@ -70,13 +70,17 @@ class Client:
                 status_code=401,
             )
         if response.status_code >= 400:
+            code = None
             try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
+                body = response.json()
+                detail, code = body.get("detail", response.text), body.get("code")
+            except (ValueError, AttributeError):
                 detail = response.text[:500]
-            raise ServerError(
+            error = ServerError(
                 f"{method} {path} failed ({response.status_code}): {detail}", status_code=response.status_code
             )
+            error.code = code  # type: ignore[attr-defined]  # the API's stable error code
+            raise error
         return response.json() if response.content else None
 
     def dashboard_url(self, run: PipelineRun) -> str:
@@ -199,7 +203,20 @@ class Client:
         if page < 1 or not 1 <= size <= 500:
             raise ValueError("page starts at 1, and size is between 1 and 500.")
         params = {**filters, "limit": size, "offset": (page - 1) * size, "ordering": sort_by}
-        data = self._request("GET", path, params=params)
+        try:
+            data = self._request("GET", path, params=params)
+        except ServerError as exc:
+            if getattr(exc, "code", None) == "unknown_parameter":
+                # The server lists its parameter names; page, size and sort_by are the
+                # Client's names for offset, limit and ordering.
+                error = ServerError(
+                    f"{exc} Filters go as keyword arguments; page, size and sort_by are sent as offset, "
+                    "limit and ordering.",
+                    status_code=400,
+                )
+                error.code = exc.code  # type: ignore[attr-defined]
+                raise error from None
+            raise
         return Page(
             items=[model.from_api(item, self) for item in data["results"]], page=page, size=size, total=data["count"]
         )

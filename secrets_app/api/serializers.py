@@ -54,18 +54,27 @@ class NeverEchoValues(serializers.Serializer):
 _VALUES_HELP = "Key → string value; keys use letters, digits, '-', '_' and '.'."
 
 
+class StrictCharField(serializers.CharField):
+    """A string, never a number turned into one: `{"name": 0}` is refused, not named "0"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class SecretCreateSerializer(NeverEchoValues):
-    name = serializers.CharField(max_length=NAME_MAX_LENGTH)
+    name = StrictCharField(max_length=NAME_MAX_LENGTH)
     values = serializers.DictField(help_text=_VALUES_HELP)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = StrictCharField(required=False, allow_blank=True, default="")
 
 
 class SecretReplaceSerializer(NeverEchoValues):
     values = serializers.DictField(help_text=_VALUES_HELP + " Replaces every stored key.")
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = StrictCharField(required=False, allow_blank=True)
 
 
 class SecretPatchSerializer(NeverEchoValues):
     values = serializers.DictField(required=False, help_text=_VALUES_HELP + " Sets these keys; others are kept.")
-    remove_keys = serializers.ListField(child=serializers.CharField(), required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
+    remove_keys = serializers.ListField(child=StrictCharField(), required=False)
+    description = StrictCharField(required=False, allow_blank=True)

@@ -85,6 +85,8 @@ class SecretViewSet(
             raise _invalid(exc) from None
         except services.SecretUndecryptable as exc:
             raise SecretUndecryptableError(str(exc)) from None
+        except services.SecretGone as exc:
+            raise exceptions.NotFound(str(exc)) from None
         return Response(s.SecretSerializer(secret).data)
 
     def perform_destroy(self, instance: Secret) -> None:
@@ -110,4 +112,6 @@ class SecretViewSet(
             )
         except services.SecretUndecryptable as exc:
             raise SecretUndecryptableError(str(exc)) from None
+        except services.SecretGone as exc:
+            raise exceptions.NotFound(str(exc)) from None
         return Response({"id": secret.id, "name": secret.name, "values": values})
