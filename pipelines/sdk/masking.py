@@ -20,6 +20,26 @@ MASK = "****"
 MIN_MASKED_LENGTH = 4
 
 
+def _printed_forms(value: str) -> set[str]:
+    """`value` as a step can print it: as is, and escaped by JSON, repr() and
+    ascii() (a printed dict, a traceback) and as UTF-8 bytes, quotes stripped.
+
+    JSON escapes quotes and, by default, non-ASCII letters (`\\u00e4`); with
+    `ensure_ascii=False` it keeps the letters but still escapes the quotes, so a
+    value with both prints in a third form of its own. repr() keeps the letters,
+    ascii() escapes them as `\\xe4`, and bytes as `\\xc3\\xa4`.
+    """
+    return {
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        repr(value)[1:-1],
+        ascii(value)[1:-1],
+        # surrogatepass: a lone surrogate (odd input) must not make add() raise.
+        repr(value.encode("utf-8", "surrogatepass"))[2:-1],
+    }
+
+
 class SecretMasker:
     """The values to hide from one step attempt's records. Thread-safe: the step
     registers values while the worker's heartbeat thread masks its log."""
@@ -36,7 +56,7 @@ class SecretMasker:
         return f"<SecretMasker of {len(self._values)} value(s)>"
 
     def add(self, value: Any) -> None:
-        """Hide `value` (and how JSON and repr() escape it) from now on."""
+        """Hide `value` (and every printed form of it, see `_printed_forms`) from now on."""
         self.add_values([value])
 
     def add_values(self, values: Iterable[Any]) -> None:
@@ -46,9 +66,7 @@ class SecretMasker:
                 value = "" if value is None else str(value)
             if len(value) < MIN_MASKED_LENGTH:
                 continue
-            # A value with quotes, backslashes or newlines also appears escaped in
-            # a printed dict, a traceback's repr() or JSON.
-            forms.update({value, json.dumps(value)[1:-1], repr(value)[1:-1]})
+            forms.update(_printed_forms(value))
         with self._lock:
             new = {form for form in forms if len(form) >= MIN_MASKED_LENGTH} - self._values
             if not new:

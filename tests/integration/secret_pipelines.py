@@ -81,3 +81,23 @@ def print_sleep_print(marker_file: str, seconds: float = 30.0) -> None:
 @pipeline(enable_cache=False)
 def live_log_pipeline(marker_file: str):
     print_sleep_print(marker_file=marker_file)
+
+
+@step
+def print_encoded(secret_name: str) -> None:
+    """Prints the value read in each form a step plausibly would, and logs it as JSON text."""
+    import json
+
+    value = Client().get_secret(secret_name).secret_values["token"]
+    print("as is:", value)
+    print("json:", json.dumps({"token": value}))
+    print("json, unescaped letters:", json.dumps({"token": value}, ensure_ascii=False))
+    print("a dict:", {"token": value})
+    print("ascii:", ascii(value))
+    print("bytes:", value.encode())
+    log_metadata({"config": json.dumps({"token": value}, ensure_ascii=False)})
+
+
+@pipeline(enable_cache=False)
+def encoded_canary_pipeline(secret_name: str):
+    print_encoded(secret_name=secret_name)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
 from pipelines.sdk.masking import MASK, MIN_MASKED_LENGTH, SecretMasker
 from pipelines.sdk.metadata import Uri, encode
 
@@ -85,3 +89,50 @@ def test_metadata_entries_keep_their_type_and_lose_the_values():
         {"key": "n", "value": 3, "type": "int"},
     ]
     assert "hunter22" not in json.dumps(masked)
+
+
+# --- every encoding a step can plausibly print ------------------------------------------
+# How a step may print a value it read: as is, through JSON (both ways of handling
+# non-ASCII letters), inside a printed container (repr, ascii), or as UTF-8 bytes.
+ENCODINGS = {
+    "raw": lambda value: value,
+    "json": json.dumps,
+    "json, ensure_ascii=False": lambda value: json.dumps(value, ensure_ascii=False),
+    "repr": repr,
+    "ascii": ascii,
+    "utf-8 bytes": lambda value: repr(value.encode("utf-8", "surrogatepass")),
+}
+# Letters that each encoding escapes differently, so that the forms really differ.
+TRICKY = st.sampled_from(
+    ["é", "ß", "ü", "ñ", "中", "😀", '"', "'", "\\", "\n", "\t", "\x00", "\x7f", "/", "a", "Z", "9", " "]
+)
+VALUES = st.lists(
+    st.one_of(TRICKY, st.characters(blacklist_characters="*")), min_size=MIN_MASKED_LENGTH, max_size=24
+).map("".join)
+
+
+def test_a_value_with_a_non_ascii_letter_and_a_quote_is_masked_in_unescaped_json():
+    # The issue's case: json.dumps(value, ensure_ascii=False) printed it in clear.
+    masker = SecretMasker()
+    value = 'pässw"rd'
+    masker.add(value)
+
+    printed = masker.mask(json.dumps({"password": value}, ensure_ascii=False))
+
+    assert printed == f'{{"password": "{MASK}"}}'
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@given(value=VALUES, before=st.text(max_size=8), after=st.text(max_size=8))
+@settings(max_examples=150, deadline=None)
+def test_no_encoding_of_a_value_survives_masking(encoding, value, before, after):
+    assume("*" not in before + after)  # the mask itself is made of stars
+    encode = ENCODINGS[encoding]
+    masker = SecretMasker()
+    masker.add(value)
+
+    printed = masker.mask(f"{before}{encode(value)}{after}")
+
+    assert MASK in printed
+    for form in {encode(value), encode(value)[1:-1] if encoding != "raw" else value, value}:
+        assert form not in printed

@@ -300,6 +300,26 @@ def test_values_a_step_reads_are_masked_in_its_log_error_and_metadata(secrets_ap
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_value_with_a_non_ascii_letter_and_a_quote_is_masked_in_every_printed_form(secrets_api, owner, monkeypatch):
+    # json.dumps(value, ensure_ascii=False) used to print it in clear, in the log and metadata.
+    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
+    value = 'pässw"rd-7f3a'
+    secrets_api.add("letters", {"token": value})
+    run = pipeline_run_create(spec=sample.encoded_canary_pipeline.compile(secret_name="letters"), user=owner)
+
+    step_run_execute(step_run_id=run.steps.get().id)
+
+    step = run.steps.get()
+    assert step.status == StepStatus.COMPLETED
+    stored = [step.logs, *(json.dumps(m.value, ensure_ascii=False) for m in RunMetadata.objects.all())]
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1]}
+    forms |= {ascii(value)[1:-1], repr(value.encode())[2:-1]}
+    assert not [(form, text) for form in forms for text in stored if form in text]
+    assert f'json, unescaped letters: {{"token": "{MASK}"}}' in step.logs
+    assert RunMetadata.objects.get(key="config").value == f'{{"token": "{MASK}"}}'
+
+
+@pytest.mark.django_db(transaction=True)
 def test_flushing_logs_writes_only_for_the_attempt_that_owns_the_running_step(owner, monkeypatch):
     monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
     run = pipeline_run_create(spec=sample.token_pipeline.compile(token_file="unused", secret_name="unused"), user=owner)
