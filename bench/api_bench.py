@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine_bench import (
-    Child,
+    STOP_TIMEOUT,
     create_token,
     database_vendor,
     ensure_postgres_database,
@@ -37,6 +37,8 @@ from engine_bench import (
     start_child,
     wait_for_http,
 )
+
+from pipelines.supervisor import Supervisor
 
 RUNS = 10_000
 KEYS_PER_VERSION = 10
@@ -105,9 +107,9 @@ def main() -> int:
     token = create_token(env)
     port = free_port()
     server = f"http://127.0.0.1:{port}"
-    web: Child = start_child("gunicorn", gunicorn_command(port, threads=8), env, data_dir)
-    try:
-        wait_for_http(server, token, web)
+    with Supervisor(stop_timeout=STOP_TIMEOUT, poll_interval=0.1) as supervisor:
+        web = start_child(supervisor, "gunicorn", gunicorn_command(port, threads=8), env, data_dir)
+        wait_for_http(supervisor, server, token, web)
         from pipelines.client import Client
 
         client = Client(server_url=server, api_token=token)
@@ -119,8 +121,6 @@ def main() -> int:
 
         metadata_ms = timed(args.samples, read_metadata)
         runs_ms = timed(args.samples, lambda: client.list_pipeline_runs())
-    finally:
-        web.stop()
     print()
     print(f"History: {RUNS:,} runs, {RUNS:,} artifact versions, {RUNS * KEYS_PER_VERSION:,} metadata rows (PostgreSQL)")
     print(f"{'figure':58} {'median':>8} {'p95':>8}   target")

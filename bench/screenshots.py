@@ -17,17 +17,16 @@ import json
 import os
 import re
 import secrets
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine_bench import REPO, free_port, log
+
+from pipelines.supervisor import Child, ChildExited, Supervisor
 
 READY_TIMEOUT = 600
 # Boxes whose content is wider than they are (they scroll sideways on their own).
@@ -40,7 +39,7 @@ SIDEWAYS_BOXES = """
 WIDTH = 1280
 
 
-def start_demo(data_dir: Path, port: int, password: str) -> subprocess.Popen:
+def start_demo(supervisor: Supervisor, data_dir: Path, port: int, password: str) -> Child:
     env = {
         **os.environ,
         "PIPELINES_DATA_DIR": str(data_dir),
@@ -51,25 +50,27 @@ def start_demo(data_dir: Path, port: int, password: str) -> subprocess.Popen:
     }
     for name in ("DATABASE_URL", "CELERY_BROKER_URL", "PIPELINES_SERVER_URL", "PIPELINES_API_TOKEN"):
         env.pop(name, None)
-    out = open(data_dir / "demo.log", "wb")  # noqa: SIM115 (the child writes to it until it stops)
     command = [sys.executable, "manage.py", "demo", "--port", str(port), "--concurrency", "2"]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return supervisor.start("demo", command, env=env, log_path=data_dir / "demo.log", cwd=REPO)
 
 
-def wait_until_running(demo: subprocess.Popen, data_dir: Path) -> str:
+def wait_until_running(supervisor: Supervisor, demo: Child) -> str:
     """The demo's client.json path, once the examples ran and the banner is out."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    log_path = data_dir / "demo.log"
-    while time.monotonic() < deadline:
-        text = log_path.read_text(errors="replace")
-        if "Pipelines is running." in text:
-            found = re.search(r"SDK config\s+(\S+)", text)
-            if found:
-                return found.group(1)
-        if demo.poll() is not None:
-            raise SystemExit(f"The demo stopped:\n{text[-4000:]}")
-        time.sleep(1)
-    raise SystemExit(f"The demo did not come up in {READY_TIMEOUT} s:\n{log_path.read_text()[-4000:]}")
+    found: list[str] = []
+
+    def banner_is_out() -> bool:
+        text = demo.log_path.read_text(errors="replace")
+        sdk_config = re.search(r"SDK config\s+(\S+)", text) if "Pipelines is running." in text else None
+        if sdk_config:
+            found.append(sdk_config.group(1))
+        return bool(found)
+
+    try:
+        if supervisor.wait_until(banner_is_out, timeout=READY_TIMEOUT):
+            return found[0]
+    except ChildExited:
+        raise SystemExit(f"The demo stopped:\n{demo.tail(60)}") from None
+    raise SystemExit(f"The demo did not come up in {READY_TIMEOUT} s:\n{demo.tail(60)}")
 
 
 def add_runs() -> dict[str, object]:
@@ -148,9 +149,11 @@ def main() -> int:
     password = secrets.token_urlsafe(12)
     server = f"http://127.0.0.1:{port}"
     log(f"starting the demo on {server} in {data_dir}")
-    demo = start_demo(data_dir, port, password)
+    # The demo stops its own web server and worker on SIGTERM, within its own timeout.
+    supervisor = Supervisor(stop_timeout=60, poll_interval=1)
     try:
-        client_json = Path(wait_until_running(demo, data_dir))
+        demo = start_demo(supervisor, data_dir, port, password)
+        client_json = Path(wait_until_running(supervisor, demo))
         config = json.loads(client_json.read_text())
         os.environ["PIPELINES_SERVER_URL"] = server
         os.environ["PIPELINES_API_TOKEN"] = config["api_token"]
@@ -158,11 +161,7 @@ def main() -> int:
         runs = add_runs()
         screenshots(server, password, args.out, runs)
     finally:
-        demo.send_signal(signal.SIGINT)
-        try:
-            demo.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            demo.kill()
+        supervisor.stop_all()
         if not args.keep:
             import shutil
 
