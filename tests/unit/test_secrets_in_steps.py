@@ -377,7 +377,7 @@ def test_the_heartbeat_flushes_the_masked_log_only_when_it_grew(owner, monkeypat
 # --- the demo ------------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_the_demo_creates_the_examples_secret_once_and_lets_its_user_read_values(django_user_model):
-    from pipelines.management.commands.demo import DEMO_SECRET_NAME, ensure_demo_secret
+    from pipelines.demo.setup import DEMO_SECRET_NAME, ensure_demo_secret
     from secrets_app.selectors import secret_by_name
 
     user = django_user_model.objects.create_user("demo", "", "pw-demo-123")
