@@ -81,9 +81,10 @@ def import_graph() -> dict[str, set[str]]:
     return graph
 
 
-def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """One cycle (as a path that returns to its start) per strongly connected
-    component of more than one module (Tarjan's algorithm, iterative)."""
+def find_cycles(graph: dict[str, set[str]]) -> list[tuple[list[str], list[str]]]:
+    """Per strongly connected component of more than one module (Tarjan's
+    algorithm, iterative): one cycle in it, as a path back to its start, and all
+    its modules (breaking that one cycle may leave another among them)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     on_stack: set[str] = set()
@@ -124,7 +125,7 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
                         break
                 if len(component) > 1:
                     components.append(component)
-    return [_cycle_within(graph, set(component)) for component in components]
+    return [(_cycle_within(graph, set(component)), sorted(component)) for component in components]
 
 
 def _cycle_within(graph: dict[str, set[str]], component: set[str]) -> list[str]:
@@ -150,7 +151,7 @@ def _cycle_within(graph: dict[str, set[str]], component: set[str]) -> list[str]:
 
 def test_the_graph_sees_function_level_imports_and_skips_type_checking_ones(tmp_path: Path) -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
-    assert find_cycles(graph) == [["a", "b", "c", "a"]]
+    assert find_cycles(graph) == [(["a", "b", "c", "a"], ["a", "b", "c"])]
     tree = ast.parse(
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    import hidden\n"
@@ -170,5 +171,6 @@ def test_the_graph_knows_our_real_imports() -> None:
 def test_there_is_no_import_cycle_between_first_party_modules() -> None:
     cycles = find_cycles(import_graph())
     assert not cycles, "Import cycles (break each by moving the shared piece to a module both import):\n" + "\n".join(
-        " -> ".join(cycle) for cycle in cycles
+        f"{' -> '.join(cycle)}\n    (modules that import each other round: {', '.join(members)})"
+        for cycle, members in cycles
     )
