@@ -206,6 +206,22 @@ def test_the_dashboard_refuses_stop_and_rerun_of_someone_elses_run(client, owner
     assert PipelineRun.objects.get(id=run.id).status == RunStatus.INITIALIZING
 
 
+def test_the_run_page_offers_stop_and_rerun_only_to_who_may_use_them(client, owner, teammate):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    stop = reverse("dashboard:run-stop", args=[run.id])
+    rerun = reverse("dashboard:run-rerun", args=[run.id])
+
+    client.force_login(teammate)
+    theirs = client.get(reverse("dashboard:run-detail", args=[run.id])).content.decode()
+    client.force_login(grant(teammate, "change_pipelinerun"))
+    granted = client.get(reverse("dashboard:run-detail", args=[run.id])).content.decode()
+
+    assert stop not in theirs
+    assert rerun not in theirs
+    assert stop in granted
+    assert rerun in granted
+
+
 # --- reads: everything goes through the visible querysets ------------------------------
 
 
