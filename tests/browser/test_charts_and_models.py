@@ -1,8 +1,9 @@
-"""The metadata explorer's points lead to their runs; staff move model versions between stages."""
+"""The metadata explorer's points lead to their runs; holders of the permission move model versions between stages."""
 
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
 
 from pipelines.models import ModelVersion
@@ -34,8 +35,10 @@ def test_a_point_in_the_metadata_explorer_opens_the_run_that_logged_it(logged_in
     expect(page.locator("h1")).to_have_text(points[1]["label"])
 
 
-def test_staff_move_a_model_version_to_production_through_the_form(page, trained, django_user_model):
-    django_user_model.objects.create_user("lead", "lead@example.com", "pw-lead-123", is_staff=True)
+def test_a_releaser_moves_a_model_version_to_production_through_the_form(page, trained, django_user_model):
+    # The permission, not staff status, is what allows it (README: Permissions).
+    lead = django_user_model.objects.create_user("lead", "lead@example.com", "pw-lead-123")
+    lead.user_permissions.add(Permission.objects.get(codename="change_modelversion"))
     log_in(page, username="lead", password="pw-lead-123")
     version = ModelVersion.objects.filter(model__name=sample.CHURN.name).order_by("number").first()
 
