@@ -73,15 +73,3 @@ def source_problem(value: object, *, what: str = "A source") -> str | None:
     if isinstance(value, str) and _SOURCE.fullmatch(value):
         return None
     return f"{what} must be 'module:qualname', got {value!r}."
-
-
-def is_name(value: object) -> bool:
-    return name_problem(value) is None
-
-
-def is_artifact_version(value: object) -> bool:
-    return artifact_version_problem(value) is None
-
-
-def is_version(value: object) -> bool:
-    return version_problem(value) is None
