@@ -1,11 +1,11 @@
-"""The one definition of what a name or a version may be.
+"""The one definition of what a name, a version or a source path may be.
 
-Pipeline, step, output, artifact and model names, and artifact and model version
-names, are checked here and nowhere else: by `ArtifactConfig` when a step is
-defined, by the spec compiler (on both sides of the wire), by the API's serializers
-and by the services. They used to be five regular expressions that disagreed (one
-accepted a trailing newline the others refused), so the same mistake got a
-different verdict, or a different message, depending on the door it came through.
+Pipeline, step, output, artifact and model names, artifact and model version names,
+and 'module:qualname' sources are checked here and nowhere else: by `ArtifactConfig`
+and `Model` when a pipeline is defined, by the spec compiler (on both sides of the
+wire), by the API's serializers and by the services. Copies of these rules drifted
+apart (one accepted a trailing newline the others refused), so the same mistake got
+a different verdict, or a different message, depending on the door it came through.
 
 Pure Python and no Django: the server imports it, the SDK must not import Django.
 Each function returns None for a good value, else the message that says how to fix
@@ -20,8 +20,8 @@ import re
 NAME_MAX_LENGTH = 200
 VERSION_MAX_LENGTH = 100
 
-# Always matched with fullmatch: `$` alone also accepts a trailing newline. ASCII
-# only: `\w` or str.isdigit() would let in letters and digits such as '²' that the
+# Always matched with fullmatch: `$` alone also accepts a trailing newline. Names are
+# ASCII: `\w` or str.isdigit() would let in letters and digits such as '²' that the
 # rest of the system (URLs, file names, SQL lookups by number) does not expect.
 _NAME = re.compile(rf"[A-Za-z_][A-Za-z0-9_.\-]{{0,{NAME_MAX_LENGTH - 1}}}")
 _VERSION = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{VERSION_MAX_LENGTH - 1}}}")
