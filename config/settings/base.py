@@ -136,8 +136,9 @@ LOGOUT_REDIRECT_URL = "login"
 # Failed logins on the dashboard's and the admin's login forms are counted per
 # (username, client address); at the limit that pair is locked out for a fixed time
 # and gets the lockout page (429). API tokens never pass through Django's login, so
-# programs are not affected. Behind a proxy every client has the proxy's address:
-# the lock then works per username.
+# programs are not affected. Behind reverse proxies, PIPELINES_PROXY_COUNT says how
+# many append to X-Forwarded-For (config.lockout.client_address); left at 0 there,
+# every client has the proxy's address and the lock works per username alone.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -155,6 +156,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "config.lockout.locked_out_response"
+TRUSTED_PROXY_COUNT = env.int("PIPELINES_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(f"PIPELINES_PROXY_COUNT must be 0 or more (got {TRUSTED_PROXY_COUNT}).")
+AXES_CLIENT_IP_CALLABLE = "config.lockout.client_address"
 
 # --- Content-Security-Policy (django-csp) -------------------------------------
 # Every script and style is a static file of our own (the dashboard's, the admin's,

@@ -156,6 +156,29 @@ def test_a_lockout_ends_after_its_time(client, owner, settings):
     assert client.post(url, {"username": "owner", "password": PASSWORD}).status_code == 302
 
 
+def test_behind_proxies_the_client_address_comes_from_the_proxies_own_forwarded_entry(client, owner, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    url = reverse("login")
+    behind_proxy = Client(REMOTE_ADDR="10.0.0.1")
+
+    def fail_from(forwarded_for: str) -> list[int]:
+        return [
+            behind_proxy.post(
+                url, {"username": "owner", "password": "wrong"}, HTTP_X_FORWARDED_FOR=forwarded_for
+            ).status_code
+            for _ in range(settings.AXES_FAILURE_LIMIT)
+        ]
+
+    # What the client wrote itself (left of the proxy's entry) changes nothing.
+    failures = fail_from("1.1.1.1, 203.0.113.7")
+    assert failures[-1] == 429
+    assert fail_from("2.2.2.2, 203.0.113.7") == [429] * settings.AXES_FAILURE_LIMIT
+    other_client = behind_proxy.post(
+        url, {"username": "owner", "password": PASSWORD}, HTTP_X_FORWARDED_FOR="203.0.113.8"
+    )
+    assert other_client.status_code == 302
+
+
 def test_api_tokens_are_not_rate_limited_and_work_for_a_locked_out_user(client, owner, owner_token):
     _fail(client, reverse("login"), "owner", settings.AXES_FAILURE_LIMIT)
     api = Client()
@@ -171,7 +194,9 @@ def test_api_tokens_are_not_rate_limited_and_work_for_a_locked_out_user(client, 
 
 
 def _settings_value(expression: str, **variables: str) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PIPELINES_LOGIN")}
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("PIPELINES_LOGIN", "PIPELINES_PROXY"))
+    }
     env.update(DJANGO_SETTINGS_MODULE="config.settings.test", **variables)
     return subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); from django.conf import settings; print({expression})"],
@@ -190,10 +215,12 @@ def test_the_limit_and_the_lockout_time_come_from_the_environment():
         PIPELINES_LOGIN_LOCKOUT_MINUTES="2.5",
     )
     refused = _settings_value("1", PIPELINES_LOGIN_FAILURE_LIMIT="0")
+    proxies = _settings_value("settings.TRUSTED_PROXY_COUNT", PIPELINES_PROXY_COUNT="2")
 
     assert configured.stdout.strip() == "3 150.0", configured.stderr
     assert refused.returncode != 0
     assert "PIPELINES_LOGIN_FAILURE_LIMIT must be at least 1" in refused.stderr
+    assert proxies.stdout.strip() == "2", proxies.stderr
 
 
 # --- Content-Security-Policy ------------------------------------------------------------
