@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -23,6 +25,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = too_large()
     elif isinstance(exc, TooManyFieldsSent):
         exc = exceptions.ValidationError(f"Too many fields or query parameters: {exc}")
+    # What DRF's handler would turn them into, done here so they get the shape below
+    # (get_object_or_404 raises Django's Http404, answered with no `code` before).
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

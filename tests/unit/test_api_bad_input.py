@@ -143,6 +143,13 @@ def test_an_id_too_large_for_the_database_is_a_name_not_a_crash(api):
     assert response.status_code == 200
 
 
+def test_a_missing_object_is_a_404_in_the_one_shape(api):
+    # get_object_or_404's Http404 used to be answered without a `code`.
+    body = assert_error(api.get("/api/v1/artifact-versions/999999/"), 404)
+
+    assert body["code"] == "not_found"
+
+
 # --- Format suffixes ------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("method", "path"),
