@@ -354,3 +354,19 @@ def test_the_step_list_reads_neither_the_runs_spec_nor_the_steps_big_columns(api
     sql = "\n".join(query["sql"] for query in queries.captured_queries)
     for table, column in [(run_table, "spec"), (run_table, "config"), (step_table, "logs"), (step_table, "spec")]:
         assert f"{table}.{quote(column)}" not in sql, (table, column)
+
+
+DASHBOARD_ID_ROUTES = [
+    *(("get", name) for name in ["run-detail", "run-live", "step-detail", "step-log", "pipeline-detail"]),
+    *(("get", name) for name in ["artifact-detail", "model-detail", "model-version-detail"]),
+    *(("get", f"artifact-version-{page}") for page in ["detail", "download", "preview"]),
+    *(("post", name) for name in ["run-stop", "run-rerun", "model-version-stage"]),
+]
+
+
+@pytest.mark.parametrize(("method", "name"), DASHBOARD_ID_ROUTES)
+def test_a_dashboard_id_beyond_any_row_is_404(client, owner, method, name):
+    client.force_login(grant(owner, "change_modelversion"))
+    url = reverse(f"dashboard:{name}", args=[1]).replace("/1/", f"/{10**30}/")
+
+    assert getattr(client, method)(url).status_code == 404
