@@ -330,6 +330,13 @@ PIPELINES = {
     # A queued step whose message was never handed to the broker is sent again
     # after this long.
     "REDISPATCH_AFTER": env.float("PIPELINES_REDISPATCH_AFTER", default=30.0),
+    # A queued step the broker took but nobody claimed is sent again this long after
+    # its last send (a broker restarted without persistence, or a deleted queue, lost
+    # it), then after as long as it had waited, up to the longest interval: a lost
+    # message is replaced within REQUEUE_MAX_INTERVAL + REAPER_INTERVAL at the latest,
+    # and a step that merely waits behind busy workers is sent a few times, not flooded.
+    "REQUEUE_AFTER": env.float("PIPELINES_REQUEUE_AFTER", default=60.0),
+    "REQUEUE_MAX_INTERVAL": env.float("PIPELINES_REQUEUE_MAX_INTERVAL", default=600.0),
     # Where steps reach the API (Client() inside a step, with a run-scoped token).
     # Defaults to what `make demo` wrote into client.json, then the local default.
     "SERVER_URL": env.str("PIPELINES_SERVER_URL", default="") or _demo_server_url(),
@@ -341,6 +348,12 @@ PIPELINES = {
     # Longest a client's wait request is held open before it asks again.
     "LONG_POLL_SECONDS": env.float("PIPELINES_LONG_POLL_SECONDS", default=20.0),
 }
+
+if not 0 < PIPELINES["REQUEUE_AFTER"] <= PIPELINES["REQUEUE_MAX_INTERVAL"]:
+    raise ImproperlyConfigured(
+        "PIPELINES_REQUEUE_AFTER must be above 0 and at most PIPELINES_REQUEUE_MAX_INTERVAL "
+        f"(got {PIPELINES['REQUEUE_AFTER']} and {PIPELINES['REQUEUE_MAX_INTERVAL']} seconds)."
+    )
 
 # Workers consume the step queue by default (`celery -A config worker`).
 CELERY_TASK_DEFAULT_QUEUE = PIPELINES["QUEUE"]

@@ -20,6 +20,7 @@ from pipelines.services.steps import (
     step_runs_reap_crashed,
     step_runs_redispatch_lost,
     step_runs_release_due_retries,
+    step_runs_resend_unclaimed,
 )
 from pipelines.storage import artifact_store
 
@@ -32,6 +33,7 @@ class ReapReport:
     crashed: list[int]
     retried: list[int]
     redispatched: list[int]
+    resent: list[int]
     cleaned: int
 
 
@@ -71,8 +73,9 @@ def reap_once() -> ReapReport:
         ),
         retried=step_runs_release_due_retries(now=now),
         redispatched=step_runs_redispatch_lost(grace=knobs["REDISPATCH_AFTER"], now=now),
+        resent=step_runs_resend_unclaimed(after=knobs["REQUEUE_AFTER"], longest=knobs["REQUEUE_MAX_INTERVAL"], now=now),
         cleaned=artifact_versions_cleanup_abandoned(),
     )
-    if report.crashed or report.redispatched or report.cleaned:
+    if report.crashed or report.redispatched or report.resent or report.cleaned:
         logger.warning("Reaper: %s", report)
     return report

@@ -449,6 +449,47 @@ def step_runs_redispatch_lost(*, grace: float, now: datetime | None = None) -> l
     return [step_run_id for step_run_id, _ in lost]
 
 
+def resend_interval(*, waited: timedelta, after: float, longest: float) -> timedelta:
+    """How long after its last send a queued step that nobody claimed is sent again.
+
+    The wait it had already done when last sent, kept between `after` and `longest`:
+    sends at 0, after, 2 after, 4 after, ... then every `longest`. A step that waits
+    behind busy workers costs the broker a few duplicates, not one per reaper pass.
+    """
+    seconds = min(max(waited.total_seconds(), after), longest)
+    return timedelta(seconds=seconds)
+
+
+def step_runs_resend_unclaimed(*, after: float, longest: float, now: datetime | None = None) -> list[int]:
+    """Send again the queued steps the broker had but nobody claimed in time.
+
+    A broker can lose what it was handed: Redis restarted without persistence, a
+    RabbitMQ queue deleted or purged. Nothing tells us, so a step still queued
+    `resend_interval` after its last send is sent again. A duplicate of a message
+    that was not lost is harmless: the claim lets one delivery run the step.
+    """
+    now = now or timezone.now()
+    unclaimed = StepRun.objects.filter(
+        status=StepStatus.QUEUED, dispatched_at__lte=now - timedelta(seconds=after)
+    ).values_list("id", "queued_at", "dispatched_at", "pipeline_run__queue")
+    resent = []
+    for step_run_id, queued_at, dispatched_at, queue in unclaimed:
+        waited = dispatched_at - queued_at if queued_at else timedelta(0)
+        if now - dispatched_at < resend_interval(waited=waited, after=after, longest=longest):
+            continue
+        with transaction.atomic():
+            # Clearing the mark is the claim on this re-send (another worker's reaper
+            # may hold the same row); the publish writes the mark again once the broker
+            # has the message, and a failed publish leaves it clear, so the next pass of
+            # `step_runs_redispatch_lost` tries again without waiting another interval.
+            if StepRun.objects.filter(id=step_run_id, status=StepStatus.QUEUED, dispatched_at=dispatched_at).update(
+                dispatched_at=None
+            ):
+                enqueue_steps_on_commit([step_run_id], queue=queue)
+                resent.append(step_run_id)
+    return resent
+
+
 def step_runs_stop(*, step_run_ids: Iterable[int]) -> int:
     """Stop steps that have not started; running ones are left to finish."""
     return move_steps(

@@ -10,7 +10,8 @@ from pipelines.services.reaper import reap_once
 class Command(BaseCommand):
     help = (
         "Run one reaper pass: fail or retry steps whose worker stopped heartbeating, "
-        "queue due retries, re-send lost messages, remove files of abandoned attempts. "
+        "queue due retries, re-send lost messages (never sent, or sent but not claimed in time), "
+        "remove files of abandoned attempts. "
         "Workers do this every PIPELINES_REAPER_INTERVAL seconds on their own."
     )
 
@@ -18,5 +19,6 @@ class Command(BaseCommand):
         report = reap_once()
         self.stdout.write(
             f"crashed steps handled: {len(report.crashed)}, retries queued: {len(report.retried)}, "
-            f"messages re-sent: {len(report.redispatched)}, abandoned versions removed: {report.cleaned}"
+            f"messages re-sent: {len(report.redispatched) + len(report.resent)}, "
+            f"abandoned versions removed: {report.cleaned}"
         )
