@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -23,7 +24,12 @@ class RunChangedUnderLock(RuntimeError):
 
 def pipeline_run_bump(*, run_id: int) -> None:
     """Tell waiting clients that something about the run changed."""
-    PipelineRun.objects.filter(id=run_id).update(revision=F("revision") + 1)
+    # Plain SQL: every step's claim and end runs this, and building the statement
+    # through the ORM costs about ten times the statement itself on SQLite.
+    # It changes no status, so it needs no move of the run table.
+    table = connection.ops.quote_name(PipelineRun._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET revision = revision + 1 WHERE id = %s", [run_id])  # noqa: S608 (our table name)
 
 
 def pipeline_run_mark_running(*, run_id: int, now: datetime, seen_status: str | None = None) -> None:
