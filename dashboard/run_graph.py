@@ -112,6 +112,8 @@ def step_table(states: list[StepState], rows: list[dict[str, Any]]) -> list[dict
     return [
         {
             "state": state,
+            "queue": row["queue"],
+            "worker": row["worker"],
             "queued": _between(row["queued_at"], row["started_at"]),
             "starting": _between(row["started_at"], row["user_code_started_at"]),
             "user_code": _between(row["user_code_started_at"], row["user_code_finished_at"]),

@@ -23,7 +23,7 @@ STEP_TASK = "pipelines.run_step"
 
 
 def send_step(step_run_id: int, *, queue: str) -> None:
-    """Publish one step run's message (ids only) to the step queue of its run."""
+    """Publish one step run's message (ids only) to its queue (`StepRun.queue`)."""
     current_app.send_task(STEP_TASK, args=[step_run_id], queue=queue)
 
 

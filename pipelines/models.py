@@ -97,6 +97,11 @@ FINISHED_STEP_STATUSES = (
 SUCCESSFUL_STEP_STATUSES = (StepStatus.COMPLETED, StepStatus.CACHED)
 
 
+def default_step_queue() -> str:
+    """The server's step queue (PIPELINES_QUEUE), for steps that name none."""
+    return settings.PIPELINES["QUEUE"]
+
+
 class StepRun(models.Model):
     pipeline_run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="steps")
     name = models.CharField(max_length=200)
@@ -119,6 +124,9 @@ class StepRun(models.Model):
     model_version = models.ForeignKey(
         "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="step_runs"
     )
+    # The Celery queue its messages go to (`@step(queue=...)`, else the run's); only
+    # workers consuming it (`celery -A config worker -Q <queue>`) run the step.
+    queue = models.CharField(max_length=200, default=default_step_queue)
     worker = models.CharField(max_length=255, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # Set once the step's message was handed to the broker; a queued step without it

@@ -1,11 +1,12 @@
-"""Worker lifecycle hooks: a heartbeat thread in each worker's main process."""
+"""Worker lifecycle hooks: a heartbeat thread in each worker's main process, and a
+mark in each prefork pool process (a step past its timeout may end such a process)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 
-from celery.signals import task_prerun, worker_ready, worker_shutdown
+from celery.signals import task_prerun, worker_process_init, worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
@@ -51,6 +52,13 @@ def start_heartbeat(sender: object = None, **kwargs: object) -> None:
         queues = [settings.PIPELINES["QUEUE"]]
     _stop.clear()
     threading.Thread(target=_beat, args=(hostname, queues), name="pipelines-heartbeat", daemon=True).start()
+
+
+@worker_process_init.connect
+def mark_pool_process(**kwargs: object) -> None:
+    from pipelines.engine.time_limit import mark_pool_process
+
+    mark_pool_process()
 
 
 @worker_shutdown.connect

@@ -64,8 +64,10 @@ def start_worker(
     queue: str = "pipelines",
     concurrency: int = 4,
     settings_module: str = "config.settings.test",
+    extra_args: tuple[str, ...] = (),
 ) -> subprocess.Popen:
-    """A real Celery worker process on the test database and data folder."""
+    """A real Celery worker process on the test database and data folder; `extra_args`
+    go on its command line (`("-Q", "gpu")`)."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": settings_module,
@@ -89,6 +91,7 @@ def start_worker(
         f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
         "--without-gossip",
         "--without-mingle",
+        *extra_args,
     ]
     # Appended to, never truncated: the caller names the file and may have written to it.
     process = start_process(command, cwd=REPO, env=env, log_path=log_path, append=True)

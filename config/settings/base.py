@@ -345,6 +345,10 @@ PIPELINES = {
     # no broker round trip per step. Crash safety is unchanged: the step is claimed,
     # heartbeats and is reaped like any other.
     "RUN_NEXT_STEP_INLINE": env.bool("PIPELINES_RUN_NEXT_STEP_INLINE", default=True),
+    # A worker whose copy of a step's code differs from the code the run was
+    # submitted with (its code hash) fails the step; true (for development) runs the
+    # worker's copy anyway, with a warning in the step's log.
+    "ALLOW_CODE_MISMATCH": env.bool("PIPELINES_ALLOW_CODE_MISMATCH", default=False),
     # Longest a client's wait request is held open before it asks again.
     "LONG_POLL_SECONDS": env.float("PIPELINES_LONG_POLL_SECONDS", default=20.0),
 }

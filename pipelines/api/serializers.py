@@ -136,6 +136,7 @@ class StepRunSerializer(serializers.ModelSerializer):
             "parameters",
             "upstream",
             "cache_key",
+            "queue",
             "worker",
             "queued_at",
             "started_at",
@@ -253,6 +254,9 @@ class RunProgressSerializer(serializers.Serializer):
     revision = serializers.IntegerField()
     steps = serializers.DictField(child=serializers.CharField())
     workers_alive = serializers.IntegerField()
+    queues_without_workers = serializers.ListField(
+        child=serializers.CharField(), help_text="Queues of queued steps that no live worker consumes."
+    )
     run = PipelineRunDetailSerializer(required=False, help_text="The whole run, in the answer that sees it finished.")
 
 

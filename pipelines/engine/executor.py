@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import sys
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 from celery.exceptions import WorkerShutdown, WorkerTerminate
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from pipelines.engine.cache import cache_key
 from pipelines.engine.heartbeat import heartbeating
 from pipelines.engine.log_capture import CapturedLog, capture_step_output
+from pipelines.engine.time_limit import StepTimeoutError, in_pool_process, time_limit
 from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
 from pipelines.sdk.artifact_loading import load_artifact_version
 from pipelines.sdk.context import (
@@ -100,6 +104,40 @@ def _import_step(step_run: StepRun) -> Step:
     if not isinstance(obj, Step):
         raise StepExecutionError(f"{step_run.source!r} is not a function decorated with @step.", retryable=False)
     return obj
+
+
+def _check_code(step_run: StepRun, step: Step) -> None:
+    """Refuse to run the worker's copy of a step when it is not the code the run was
+    submitted with: the outputs would be recorded (and cached) under the other hash.
+
+    With PIPELINES_ALLOW_CODE_MISMATCH (for development) it runs anyway, with a
+    warning in the step's log. A spec without a hash (written by hand) is not checked.
+    """
+    submitted = step_run.code_hash
+    if not submitted:
+        return
+    here = step.code_hash
+    if here == submitted:
+        return
+    problem = (
+        f"Step {step_run.name!r} was submitted with code hash {submitted}, but the code of "
+        f"{step_run.source!r} on worker {worker_name()} has code hash {here}: the worker's copy "
+        "of the step's module differs from the code the run was submitted with."
+    )
+    if settings.PIPELINES["ALLOW_CODE_MISMATCH"]:
+        print(
+            f"WARNING: {problem} Running the worker's copy, since PIPELINES_ALLOW_CODE_MISMATCH is on.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    # Retryable: in a fleet half way through a deploy, another worker may have the code.
+    raise StepExecutionError(
+        f"{problem}\nDeploy the code you submitted from to every worker that consumes the queue "
+        f"{step_run.queue!r} (workers re-import a changed module; restart them after installing "
+        "a package), or submit the run again from the code the workers have. For development, "
+        "PIPELINES_ALLOW_CODE_MISMATCH=true on the worker runs its copy anyway, with a warning."
+    )
 
 
 def _resolve_inputs(step_run: StepRun) -> dict[str, ArtifactVersion]:
@@ -299,13 +337,17 @@ def _context(attempt: _Attempt, key: str) -> StepContext:
 def _run(attempt: _Attempt) -> Any:
     step_run = attempt.step_run
     step = _import_step(step_run)
+    _check_code(step_run, step)
     values = _load_inputs(attempt.input_versions)
     _prepare_outputs(attempt)
     context = attempt.context = _context(attempt, step_run.cache_key)
     with step_context(context), heartbeating(step_run.id, attempt.number, attempt.log):
         attempt.user_code_started_at = timezone.now()
         try:
-            result = step.entrypoint(**values, **step_run.parameters)
+            with time_limit(
+                step_run.spec.get("timeout"), step_name=step_run.name, on_overrun=lambda m: _stop_overrun(attempt, m)
+            ):
+                result = step.entrypoint(**values, **step_run.parameters)
         finally:
             attempt.user_code_finished_at = timezone.now()
         return _save_outputs(attempt, result)
@@ -416,6 +458,27 @@ def _record_failure(attempt: _Attempt, exc: BaseException, logs: str) -> None:
         logs=logs,
         retryable=retryable,
     )
+
+
+def _stop_overrun(attempt: _Attempt, message: str) -> None:
+    """A step went on past its timeout and did not stop when told to (see
+    `pipelines.engine.time_limit`). Runs on a timer thread: record the attempt as
+    failed now, then end this process if the pool replaces it."""
+    try:
+        _record_failure(attempt, StepTimeoutError(message), attempt.log.getvalue() if attempt.log else "")
+    except Exception:
+        logger.exception("Could not record the timeout of step run %s", attempt.step_run.id)
+    finally:
+        connection.close()  # this thread's own; the thread ends here
+    if in_pool_process():
+        logger.error("%s; ending pool process %s (the pool starts another).", message, os.getpid())
+        os.kill(os.getpid(), signal.SIGKILL)
+    else:
+        logger.error(
+            "%s. Its thread cannot be stopped in this pool, so it runs on; whatever it returns is refused. "
+            "Use the prefork pool (the default) to have such a step's process replaced.",
+            message,
+        )
 
 
 def _remove_files(attempt: _Attempt) -> None:

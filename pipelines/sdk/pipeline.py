@@ -14,6 +14,7 @@ from pipelines.sdk.model import Model
 from pipelines.sdk.outputs import type_path
 from pipelines.sdk.source import source_of, source_root
 from pipelines.sdk.spec import DEFAULT_RUN_NAME_TEMPLATE, SPEC_VERSION, PipelineSpec, SpecError, validate_spec
+from pipelines.sdk.step_options import queue_problem
 from pipelines.sdk.tracing import Invocation, tracing
 
 if TYPE_CHECKING:
@@ -30,12 +31,15 @@ class Pipeline:
         run_name: str | None = None,
         wait: bool = True,
         model: Model | None = None,
+        queue: str | None = None,
     ) -> None:
         if model is not None and not isinstance(model, Model):
             raise PipelineDefinitionError(f"model= takes a pipelines.Model, got {model!r}.")
         self.model = model
         self.entrypoint = func
         self.name = name or func.__name__
+        # The queue of every step that names none (None: the server's PIPELINES_QUEUE).
+        self.queue = self._check_queue(queue)
         self.enable_cache = enable_cache
         self.run_name_template = run_name or DEFAULT_RUN_NAME_TEMPLATE
         self.wait = wait
@@ -48,9 +52,12 @@ class Pipeline:
         run_name: str | None = None,
         enable_cache: bool | None = None,
         wait: bool | None = None,
+        queue: str | None = None,
     ) -> Pipeline:
         """A copy with other run options: `my_pipeline.with_options(wait=False)(x=1)`."""
         other = copy.copy(self)
+        if queue is not None:
+            other.queue = self._check_queue(queue)
         if run_name is not None:
             other.run_name_template = run_name
         if enable_cache is not None:
@@ -58,6 +65,12 @@ class Pipeline:
         if wait is not None:
             other.wait = wait
         return other
+
+    def _check_queue(self, queue: str | None) -> str | None:
+        problem = queue_problem(queue, where=f"pipeline {self.name!r}")
+        if problem:
+            raise PipelineDefinitionError(problem)
+        return queue
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -94,6 +107,7 @@ class Pipeline:
             "source_root": str(source_root()),
             "enable_cache": self.enable_cache,
             "steps": [self._step_spec(inv) for inv in trace.invocations.values()],
+            **({"queue": self.queue} if self.queue else {}),
             **({"model": self.model.to_spec()} if self.model else {}),
         }
         try:
@@ -129,6 +143,8 @@ class Pipeline:
             "retry": step.retry.to_spec() if step.retry else None,
             "extra": step.extra,
             **({"model": step.model.to_spec()} if step.model else {}),
+            **({"queue": step.queue or self.queue} if step.queue or self.queue else {}),
+            **({"timeout": step.timeout} if step.timeout is not None else {}),
         }
 
     def __call__(self, *args: Any, **kwargs: Any) -> PipelineRun:
@@ -159,6 +175,7 @@ def pipeline(
     run_name: str | None = None,
     wait: bool = True,
     model: Model | None = None,
+    queue: str | None = None,
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 

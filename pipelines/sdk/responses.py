@@ -134,6 +134,9 @@ class StepRun:
     inputs: dict[str, ArtifactVersion]
     outputs: dict[str, ArtifactVersion]
     run_metadata: dict[str, MetadataEntry] = field(default_factory=dict)
+    # The Celery queue it was sent to and the worker (host:pid) of its latest attempt.
+    queue: str = ""
+    worker: str = ""
 
     @classmethod
     def from_api(cls, data: dict[str, Any], client: Client | None) -> StepRun:
@@ -155,6 +158,8 @@ class StepRun:
             inputs={k: ArtifactVersion.from_api(v, client) for k, v in data.get("inputs", {}).items()},
             outputs={k: ArtifactVersion.from_api(v, client) for k, v in data.get("outputs", {}).items()},
             run_metadata=entries_from_api(data.get("run_metadata")),
+            queue=data.get("queue", ""),
+            worker=data.get("worker", ""),
         )
 
     @property
@@ -228,7 +233,9 @@ class PipelineRun:
         assert self._client is not None
         deadline = None if timeout is None else time.monotonic() + timeout
         no_worker_since: float | None = None
-        worker_seen = False
+        # The queues of queued steps that no worker consumes, as last answered (None:
+        # not known yet).
+        unserved: list[str] | None = None
         statuses = {name: step.status for name, step in self.steps.items()}
         printed: dict[str, str] = {}
         while True:
@@ -240,25 +247,20 @@ class PipelineRun:
             if deadline is not None and now >= deadline:
                 raise TimeoutError(f"Run {self.name} is still {self.status} after {timeout} s.")
             poll = 20.0 if deadline is None else max(0.0, min(20.0, deadline - now))
-            if not worker_seen:
-                # Until a worker is known to be alive, ask often enough to notice
-                # within seconds that none is.
+            if unserved is None or unserved:
+                # Until a worker is known to serve every queued step, ask often enough
+                # to notice within seconds that none does.
                 poll = min(poll, 1.0)
             change = self._client.wait_for_run_change(self.id, revision=self.revision, timeout=poll)
             self.status, self.revision, statuses = change["status"], change["revision"], change["steps"]
             if "run" in change:  # the final answer carries the whole run
                 self._update(PipelineRun.from_api(change["run"], self._client))
-            if change["workers_alive"] or "running" in statuses.values():
-                worker_seen = True
-                no_worker_since = None
-            elif no_worker_since is None:
-                no_worker_since = time.monotonic()
-            elif time.monotonic() - no_worker_since > NO_WORKER_GRACE_SECONDS:
-                raise NoWorkerError(
-                    f"No worker is consuming the step queue, so run {self.name} cannot start its "
-                    "steps. Start one with `celery -A config worker` (inside the project's venv); "
-                    "the run stays queued and proceeds when a worker starts."
-                )
+            waiting = _queues_without_workers(change, statuses)
+            if not waiting or waiting != unserved:
+                no_worker_since = time.monotonic() if waiting else None
+            elif time.monotonic() - no_worker_since > NO_WORKER_GRACE_SECONDS:  # type: ignore[operator]
+                raise NoWorkerError(_no_worker_message(self.name, waiting))
+            unserved = waiting
         if any(step.status != statuses.get(name) for name, step in self.steps.items()):
             self.refresh()  # finished before this call; the statuses above are newer
         if raise_on_failure and self.status == "failed":
@@ -284,6 +286,31 @@ class PipelineRun:
         if printed.get("") != self.status and self.finished:
             printed[""] = self.status
             print(f"[{self.name}] run {self.status}", file=sys.stdout, flush=True)
+
+
+def _queues_without_workers(change: dict[str, Any], statuses: dict[str, str]) -> list[str]:
+    """The queues whose queued steps no live worker consumes, from a wait answer."""
+    if "queues_without_workers" in change:
+        return list(change["queues_without_workers"])
+    # A server from before steps had queues of their own: only the run's queue is known.
+    return [] if change["workers_alive"] or "running" in statuses.values() else ["the step queue"]
+
+
+def _no_worker_message(run_name: str, queues: list[str]) -> str:
+    named = [queue for queue in queues if queue != "the step queue"]
+    if not named:
+        return (
+            f"No worker is consuming the step queue, so run {run_name} cannot start its "
+            "steps. Start one with `celery -A config worker` (inside the project's venv); "
+            "the run stays queued and proceeds when a worker starts."
+        )
+    listed = ", ".join(repr(queue) for queue in named)
+    return (
+        f"No worker is consuming the queue{'s' if len(named) > 1 else ''} {listed}, so run {run_name} "
+        f"cannot start the steps sent there. Start one with `celery -A config worker -Q {','.join(named)}` "
+        "(inside the project's venv, with the pipeline code importable); the run stays queued and "
+        "proceeds when a worker starts."
+    )
 
 
 @dataclass

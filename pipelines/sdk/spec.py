@@ -13,6 +13,7 @@ from typing import Any, NotRequired, TypedDict
 
 from pipelines.sdk.exceptions import PipelinesError
 from pipelines.sdk.naming import artifact_version_problem, name_problem, source_problem, version_problem
+from pipelines.sdk.step_options import queue_problem, timeout_problem
 
 SPEC_VERSION = 1
 DEFAULT_RUN_NAME_TEMPLATE = "{pipeline}-{date}-{time}"
@@ -40,6 +41,10 @@ class StepSpec(TypedDict):
     outputs: list[OutputDecl]
     enable_cache: bool
     model: NotRequired[dict[str, Any]]
+    # The Celery queue the step is sent to; absent: the pipeline's, else the server's.
+    queue: NotRequired[str]
+    # Seconds the step's function may run before its attempt fails.
+    timeout: NotRequired[float]
 
 
 class PipelineSpec(TypedDict):
@@ -51,6 +56,8 @@ class PipelineSpec(TypedDict):
     source_root: NotRequired[str]
     enable_cache: bool
     steps: list[StepSpec]
+    # The queue of the steps that name none.
+    queue: NotRequired[str]
 
 
 class SpecError(ValueError):
@@ -98,6 +105,8 @@ def _check_step(step: Any, index: int) -> None:
                 f"{where}: retry must be {{'max_retries': int, 'delay': seconds, 'backoff': factor}} ({exc})."
             ) from None
     _require(isinstance(step.get("extra") or {}, dict), f"{where}: extra must be an object.")
+    for problem in (queue_problem(step.get("queue"), where=where), timeout_problem(step.get("timeout"), where=where)):
+        _require(problem is None, problem or "")
     outputs = step.get("outputs", [])
     _require(isinstance(outputs, list), f"{where}: outputs must be a list.")
     output_names = []
@@ -162,6 +171,8 @@ def validate_spec(spec: Any) -> PipelineSpec:
         ) from None
     parameters = spec.get("parameters", {})
     _require(isinstance(parameters, dict), "parameters must be an object.")
+    problem = queue_problem(spec.get("queue"), where=f"pipeline {spec['pipeline']!r}")
+    _require(problem is None, problem or "")
     steps = spec.get("steps")
     _require(isinstance(steps, list) and len(steps) > 0, "A pipeline needs at least one step.")
     _require(len(steps) <= 10_000, "A pipeline may have at most 10,000 steps.")
@@ -236,6 +247,8 @@ def validate_spec(spec: Any) -> PipelineSpec:
             "retry": step.get("retry"),
             "extra": step.get("extra") or {},
             **({"model": step["model"]} if step.get("model") else {}),
+            **({"queue": step.get("queue") or spec["queue"]} if step.get("queue") or spec.get("queue") else {}),
+            **({"timeout": float(step["timeout"])} if step.get("timeout") is not None else {}),
         }
         for step in steps
     ]

@@ -12,9 +12,12 @@ from pipelines.sdk.model import Model
 from pipelines.sdk.outputs import OutputSpec, parse_outputs
 from pipelines.sdk.retry import StepRetryConfig
 from pipelines.sdk.source import code_hash, source_of
+from pipelines.sdk.step_options import queue_problem, timeout_problem
 from pipelines.sdk.tracing import active_trace
 
 MaterializerSpec = type | Mapping[str, type] | None
+# What `with_options` may change: every option of `@step`.
+STEP_OPTIONS = ("name", "enable_cache", "output_materializers", "retry", "extra", "model", "queue", "timeout")
 
 
 class Step:
@@ -34,6 +37,8 @@ class Step:
         retry: StepRetryConfig | None = None,
         extra: dict[str, Any] | None = None,
         model: Model | None = None,
+        queue: str | None = None,
+        timeout: float | None = None,
     ) -> None:
         if not callable(func):
             raise PipelineDefinitionError(f"@step needs a function, got {func!r}.")
@@ -48,6 +53,17 @@ class Step:
         # A step's own model wins over the pipeline's for that step (its outputs link
         # to this model's version and get_step_context().model_version is it).
         self.model = model
+        # The Celery queue the step's message goes to (None: the pipeline's, else the
+        # server's PIPELINES_QUEUE); a worker started with `-Q <queue>` runs it.
+        # Longest the step's function may run, in seconds, before its attempt fails.
+        for problem in (
+            queue_problem(queue, where=f"step {self.name!r}"),
+            timeout_problem(timeout, where=f"step {self.name!r}"),
+        ):
+            if problem:
+                raise PipelineDefinitionError(problem)
+        self.queue = queue
+        self.timeout = None if timeout is None else float(timeout)
         self.extra = dict(extra or {})
         self.signature = inspect.signature(func)
         self.outputs: list[OutputSpec] = parse_outputs(func)
@@ -79,6 +95,20 @@ class Step:
                     f"be a subclass of BaseMaterializer, got {materializer!r}."
                 )
         return dict(materializers)
+
+    def with_options(self, **options: Any) -> Step:
+        """A copy with other options, as `@step(...)` takes them:
+        `train.with_options(queue="gpu", timeout=600)`. The worker imports the
+        decorated step by its source path and takes these options from the run's spec."""
+        unknown = sorted(set(options) - set(STEP_OPTIONS))
+        if unknown:
+            raise PipelineDefinitionError(
+                f"with_options of step {self.name!r} does not take {', '.join(unknown)}; "
+                f"it takes: {', '.join(STEP_OPTIONS)}."
+            )
+        current = {name: getattr(self, name) for name in STEP_OPTIONS}
+        current["output_materializers"] = self.output_materializers or None
+        return Step(self.entrypoint, **{**current, **options})
 
     @property
     def source(self) -> str:
@@ -126,6 +156,8 @@ def step(
     retry: StepRetryConfig | None = None,
     extra: dict[str, Any] | None = None,
     model: Model | None = None,
+    queue: str | None = None,
+    timeout: float | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 

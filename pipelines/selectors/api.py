@@ -21,6 +21,7 @@ from pipelines.models import (
     StepRun,
     StepRunInput,
     StepRunOutput,
+    StepStatus,
     WorkerHeartbeat,
 )
 
@@ -89,8 +90,26 @@ def run_progress(user: access.User, *, run_id: int) -> dict[str, object] | None:
     row = access.runs_visible(user).filter(id=run_id).values("id", "status", "revision", "queue").first()
     if row is None:
         return None
-    steps = dict(access.steps_visible(user).filter(pipeline_run_id=run_id).order_by("id").values_list("name", "status"))
-    return {**row, "steps": steps, "workers_alive": workers_alive(queue=row["queue"])}
+    rows = (
+        access.steps_visible(user).filter(pipeline_run_id=run_id).order_by("id").values_list("name", "status", "queue")
+    )
+    steps = {name: status for name, status, _ in rows}
+    live = _live_worker_queues()
+    waiting = {queue for _, status, queue in rows if status == StepStatus.QUEUED}
+    return {
+        **row,
+        "steps": steps,
+        "workers_alive": sum(1 for queues in live if row["queue"] in queues),
+        # A queued step waits for a worker of its own queue; a client names these
+        # queues when nobody comes.
+        "queues_without_workers": sorted(q for q in waiting if not any(q in queues for queues in live)),
+    }
+
+
+def _live_worker_queues() -> list[list[str]]:
+    """The queues of each worker that heartbeated recently."""
+    since = timezone.now() - timedelta(seconds=settings.PIPELINES["WORKER_TIMEOUT"])
+    return list(WorkerHeartbeat.objects.filter(last_seen_at__gte=since).values_list("queues", flat=True))
 
 
 def workers_alive(*, queue: str | None = None) -> int:
@@ -98,9 +117,16 @@ def workers_alive(*, queue: str | None = None) -> int:
 
     Not a user's data (the home page and a waiting Client show it): no access check."""
     queue = queue or settings.PIPELINES["QUEUE"]
-    since = timezone.now() - timedelta(seconds=settings.PIPELINES["WORKER_TIMEOUT"])
-    hostnames = WorkerHeartbeat.objects.filter(last_seen_at__gte=since).values_list("queues", flat=True)
-    return sum(1 for queues in hostnames if queue in queues)
+    return sum(1 for queues in _live_worker_queues() if queue in queues)
+
+
+def workers_by_queue() -> dict[str, int]:
+    """How many live workers consume each queue that any live worker consumes."""
+    counts: dict[str, int] = {}
+    for queues in _live_worker_queues():
+        for queue in set(queues):
+            counts[queue] = counts.get(queue, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def latest_metadata(rows: Any) -> list[dict[str, Any]]:

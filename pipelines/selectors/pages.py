@@ -252,13 +252,13 @@ def run_for_page(user: access.User, *, run_id: int) -> PipelineRun | None:
 
 
 def run_step_rows(user: access.User, *, run_id: int) -> list[dict[str, Any]]:
-    """Every step of a run as plain values: id, name, status, attempt and phase
-    timestamps (no spec, no logs), in creation order."""
+    """Every step of a run as plain values: id, name, status, attempt, queue, worker
+    and phase timestamps (no spec, no logs), in creation order."""
     return list(
         access.steps_visible(user)
         .filter(pipeline_run_id=run_id)
         .order_by("id")
-        .values("id", "name", "status", "attempt", "cache_key", "cached_from_id", *STEP_PHASE_FIELDS)
+        .values("id", "name", "status", "attempt", "cache_key", "cached_from_id", "queue", "worker", *STEP_PHASE_FIELDS)
     )
 
 

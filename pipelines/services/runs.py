@@ -51,7 +51,8 @@ def _create_run_row(
                     parameters=spec["parameters"],
                     config=config,
                     triggered_by=user if user and user.is_authenticated else None,
-                    queue=settings.PIPELINES["QUEUE"],
+                    # The queue of its steps that name none of their own.
+                    queue=spec.get("queue") or settings.PIPELINES["QUEUE"],
                     model_version=model_version,
                 )
         except IntegrityError:
@@ -111,6 +112,7 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
                     upstream=sorted(upstream_of(step)),
                     status=StepStatus.PENDING,
                     model_version=step_model_versions.get(step["name"], pipeline_model_version),
+                    queue=step.get("queue") or run.queue,
                 )
                 for step in valid["steps"]
             ]

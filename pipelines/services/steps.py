@@ -140,24 +140,27 @@ class _StepRow:
     status: str
     upstream: list[str]
     enable_cache: bool | None
+    queue: str
 
 
 def _step_rows(run: PipelineRun) -> list[_StepRow]:
     return [
         _StepRow(*values)
         for values in StepRun.objects.filter(pipeline_run_id=run.id).values_list(
-            "id", "name", "status", "upstream", "spec__enable_cache"
+            "id", "name", "status", "upstream", "spec__enable_cache", "queue"
         )
     ]
 
 
-def _advance_ready_steps(run: PipelineRun, rows: list[_StepRow], *, keep_one: bool = False) -> int | None:
+def _advance_ready_steps(run: PipelineRun, rows: list[_StepRow], *, keep_from: str | None = None) -> int | None:
     """Resolve cache hits among the steps whose upstream is done, queue the rest,
     and repeat while hits make more steps ready.
 
-    With `keep_one`, one queued step is not sent to the broker: its id is returned
-    for the caller to run at once. It stays without a dispatch mark, so if the
-    caller dies before claiming it, the reaper sends it like any lost message.
+    With `keep_from` (a queue), one queued step of that queue is not sent to the
+    broker: its id is returned for the caller, a worker consuming that queue, to run
+    at once. A step of another queue is always sent: it may need another kind of
+    worker. The kept step stays without a dispatch mark, so if the caller dies before
+    claiming it, the reaper sends it like any lost message.
     """
     kept: int | None = None
     if run.status == RunStatus.STOPPING:
@@ -173,9 +176,16 @@ def _advance_ready_steps(run: PipelineRun, rows: list[_StepRow], *, keep_one: bo
         if to_queue:
             ids = [row.id for row in to_queue]
             move_steps(ids, source=[StepStatus.PENDING], target=StepStatus.QUEUED, queued_at=timezone.now())
-            if keep_one and kept is None:
-                kept, ids = ids[0], ids[1:]
-            enqueue_steps_on_commit(ids, queue=run.queue)
+            if keep_from is not None and kept is None:
+                kept = next((row.id for row in to_queue if row.queue == keep_from), None)
+                ids = [step_id for step_id in ids if step_id != kept]
+            # Each step to its own queue (`@step(queue=...)`, else its run's).
+            by_queue: dict[str, list[int]] = {}
+            for row in to_queue:
+                if row.id in ids:
+                    by_queue.setdefault(row.queue, []).append(row.id)
+            for queue, queue_ids in by_queue.items():
+                enqueue_steps_on_commit(queue_ids, queue=queue)
         for row in ready:
             row.status = StepStatus.CACHED if row.id in cached else StepStatus.QUEUED
         if not cached:
@@ -213,12 +223,14 @@ def _skip_unreachable(rows: list[_StepRow]) -> None:
             row.status = StepStatus.SKIPPED
 
 
-def _after_step_end(run: PipelineRun, *, succeeded: bool = False, keep_one: bool = False) -> int | None:
+def _after_step_end(run: PipelineRun, *, succeeded: bool = False, keep_next_to: int | None = None) -> int | None:
     """Queue what became ready, skip what never can run, end the run if it is over,
-    and tell waiting clients, reading the run's steps once. Returns the step kept
-    for the caller (see `_advance_ready_steps`)."""
+    and tell waiting clients, reading the run's steps once. With `keep_next_to` (a
+    step run id), returns a step of the same queue kept for the caller (see
+    `_advance_ready_steps`)."""
     rows = _step_rows(run)
-    kept = _advance_ready_steps(run, rows, keep_one=keep_one)
+    keep_from = next((row.queue for row in rows if row.id == keep_next_to), None) if keep_next_to else None
+    kept = _advance_ready_steps(run, rows, keep_from=keep_from)
     if not succeeded:  # a success never makes a step unreachable
         _skip_unreachable(rows)
     pipeline_run_finish_if_done(run=run, statuses=[row.status for row in rows])
@@ -284,7 +296,8 @@ def step_run_complete(
     step_metadata: list[dict[str, Any]] | None = None,
 ) -> Completion:
     """Record a successful attempt and queue what became ready; with `keep_next`,
-    one ready step is handed back to run in this process instead of the broker.
+    one ready step of the same queue is handed back to run in this process instead
+    of the broker.
 
     `model_version_id` is the step run's own (its model's, else its pipeline's, fixed
     when the run is created; the worker read it with the step): outputs are linked to it.
@@ -311,7 +324,7 @@ def step_run_complete(
             )
         if step_metadata:
             run_metadata_create(entries=step_metadata, step_run_id=step_run_id, logged_by_id=step_run_id)
-        kept = _after_step_end(run, succeeded=True, keep_one=keep_next)
+        kept = _after_step_end(run, succeeded=True, keep_next_to=step_run_id if keep_next else None)
     return Completion(recorded=True, next_step_run_id=kept)
 
 
@@ -368,7 +381,7 @@ def step_runs_release_due_retries(*, now: datetime | None = None) -> list[int]:
     now = now or timezone.now()
     due = list(
         StepRun.objects.filter(status=StepStatus.RETRYING, retry_at__lte=now).values_list(
-            "id", "pipeline_run_id", "pipeline_run__queue"
+            "id", "pipeline_run_id", "queue"
         )
     )
     released = []
@@ -396,10 +409,10 @@ def step_runs_reap_crashed(*, timeout: float, crash_budget: int, now: datetime |
     stale = list(
         StepRun.objects.filter(
             status=StepStatus.RUNNING, heartbeat_at__lt=now - timedelta(seconds=timeout)
-        ).values_list("id", "pipeline_run_id", "attempt", "crash_count")
+        ).values_list("id", "pipeline_run_id", "attempt", "crash_count", "queue")
     )
     reaped = []
-    for step_run_id, run_id, attempt, crash_count in stale:
+    for step_run_id, run_id, attempt, crash_count, queue in stale:
         with transaction.atomic():
             run = _lock_run(run_id)
             still_stale = {"heartbeat_at__lt": now - timedelta(seconds=timeout)}
@@ -415,7 +428,7 @@ def step_runs_reap_crashed(*, timeout: float, crash_budget: int, now: datetime |
                     dispatched_at=None,
                 )
                 if moved:
-                    enqueue_steps_on_commit([step_run_id], queue=run.queue)
+                    enqueue_steps_on_commit([step_run_id], queue=queue)
             else:
                 moved = move_steps(
                     [step_run_id],
@@ -441,7 +454,7 @@ def step_runs_redispatch_lost(*, grace: float, now: datetime | None = None) -> l
     lost = list(
         StepRun.objects.filter(
             status=StepStatus.QUEUED, dispatched_at=None, queued_at__lt=now - timedelta(seconds=grace)
-        ).values_list("id", "pipeline_run__queue")
+        ).values_list("id", "queue")
     )
     for step_run_id, queue in lost:
         with transaction.atomic():
@@ -471,7 +484,7 @@ def step_runs_resend_unclaimed(*, after: float, longest: float, now: datetime | 
     now = now or timezone.now()
     unclaimed = StepRun.objects.filter(
         status=StepStatus.QUEUED, dispatched_at__lte=now - timedelta(seconds=after)
-    ).values_list("id", "queued_at", "dispatched_at", "pipeline_run__queue")
+    ).values_list("id", "queued_at", "dispatched_at", "queue")
     resent = []
     for step_run_id, queued_at, dispatched_at, queue in unclaimed:
         waited = dispatched_at - queued_at if queued_at else timedelta(0)
