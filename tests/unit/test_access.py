@@ -88,6 +88,20 @@ def test_a_user_cannot_finish_a_version_a_running_step_is_writing(running, teamm
     assert ArtifactVersion.objects.get(id=version_id).materializer == FINISH["materializer"]
 
 
+def test_a_run_token_of_another_run_cannot_finish_a_steps_version(running, owner):
+    _, _, _, step_client = running
+    version_id = start_saving(step_client)
+    other = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner).steps.get(name="load")
+    other_client = APIClient()
+    key = run_token_create(step_run_id=other.id, attempt=step_run_claim(step_run_id=other.id, worker="w"))
+    other_client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    refused = other_client.post(f"/api/v1/artifact-versions/{version_id}/finish/", HIJACK, format="json")
+
+    assert refused.status_code == 403
+    assert ArtifactVersion.objects.get(id=version_id).status == ArtifactVersionStatus.PENDING
+
+
 def test_another_attempt_of_the_same_step_cannot_finish_an_earlier_attempts_version(running):
     _, _, attempt, step_client = running
     version_id = start_saving(step_client)
