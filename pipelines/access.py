@@ -17,8 +17,9 @@ their joins on top of them, never on `Model.objects` directly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeAlias
 
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
@@ -43,7 +44,8 @@ STAGE_PERMISSION = "pipelines.change_modelversion"
 # Stopping or re-running a run someone else started (the owner may always do both).
 RUN_CONTROL_PERMISSION = "pipelines.change_pipelinerun"
 
-User = Any  # an AbstractBaseUser or AnonymousUser; both answer is_authenticated
+# Who asks: a signed-in user (the project's user model) or Django's AnonymousUser.
+User: TypeAlias = AbstractUser | AnonymousUser
 
 
 # --- reading ---------------------------------------------------------------------
