@@ -270,7 +270,7 @@ def main() -> int:
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     started = time.monotonic()
-    seeded = seed_history(artifact_root=Path(settings.PIPELINES["ARTIFACT_STORE_ROOT"]) / "bench")
+    seeded = seed_history(artifact_root=Path(settings.PIPELINES["ARTIFACT_STORE"]) / "bench")
     if seeded:
         log(f"seeded in {time.monotonic() - started:.0f} s: {seeded}")
     samples = sample_objects()

@@ -12,7 +12,7 @@ class PipelinesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from pipelines import worker_signals  # noqa: F401  (connects Celery signals)
+        from pipelines import checks, worker_signals  # noqa: F401  (registers system checks, connects Celery signals)
         from pipelines.api import schema  # noqa: F401  (registers the OpenAPI auth description)
 
         # Every process (web, worker, manage.py, tests) sets Django up before it

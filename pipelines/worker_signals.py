@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from celery.signals import task_prerun, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import task_prerun, worker_init, worker_process_init, worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
@@ -41,6 +41,22 @@ def _beat(hostname: str, queues: list[str]) -> None:
         worker_gone(hostname=hostname)
     finally:
         connection.close()
+
+
+@worker_init.connect
+def refuse_an_unreachable_artifact_store(**kwargs: object) -> None:
+    """A worker that cannot reach the artifact store would fail every step it takes:
+    it refuses to start instead, naming the store's URL and the cause."""
+    from pipelines.sdk.stores import StoreError
+    from pipelines.storage import artifact_store
+
+    try:
+        artifact_store().check_reachable()
+    except StoreError as exc:
+        logger.critical("Not starting: %s", exc)
+        # SystemExit, not an Exception: Celery logs and swallows a signal handler's
+        # Exception, and the worker would start anyway.
+        raise SystemExit(f"pipelines: not starting the worker: {exc}") from None
 
 
 @worker_ready.connect

@@ -30,3 +30,24 @@ def api(owner_token) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {owner_token}")
     return client
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3 server, a separate process on a free local port, for the whole session."""
+    from tests.s3_server import start_s3_server
+
+    server = start_s3_server(tmp_path_factory.mktemp("s3") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_store_url(s3_server, monkeypatch) -> str:
+    """`s3://<fresh bucket>/artifacts`, with this process's AWS variables pointing at the server.
+
+    The variables are in os.environ, so a worker started by the test inherits them.
+    """
+    for name, value in s3_server.environ.items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{s3_server.create_bucket()}/artifacts"

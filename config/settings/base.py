@@ -301,8 +301,10 @@ def _demo_server_url() -> str:
 
 
 PIPELINES = {
-    # Where step outputs are written. Every worker and the server must reach it.
-    "ARTIFACT_STORE_ROOT": env.str("PIPELINES_ARTIFACT_STORE", default=str(DATA_DIR / "artifacts")),
+    # Where new artifact versions are written: an absolute path (the default) or
+    # s3://bucket/prefix (gs://, az:// too). Every worker and the server must reach it;
+    # versions written before it changed stay readable in the store they were written to.
+    "ARTIFACT_STORE": env.str("PIPELINES_ARTIFACT_STORE", default=str(DATA_DIR / "artifacts")),
     # Extra folders (os.pathsep-separated) workers add to sys.path to import steps.
     "SOURCE_ROOTS": env.str("PIPELINES_SOURCE_ROOT", default=""),
     # Whether a worker may add the source root a run was submitted from to its
@@ -358,6 +360,19 @@ if not 0 < PIPELINES["REQUEUE_AFTER"] <= PIPELINES["REQUEUE_MAX_INTERVAL"]:
         "PIPELINES_REQUEUE_AFTER must be above 0 and at most PIPELINES_REQUEUE_MAX_INTERVAL "
         f"(got {PIPELINES['REQUEUE_AFTER']} and {PIPELINES['REQUEUE_MAX_INTERVAL']} seconds)."
     )
+
+
+def _check_artifact_store_url(url: str) -> None:
+    # The form only: whether the store answers is the system check pipelines.E010.
+    from pipelines.sdk.stores import StoreConfigError, check_store_url
+
+    try:
+        check_store_url(url)
+    except StoreConfigError as exc:
+        raise ImproperlyConfigured(f"PIPELINES_ARTIFACT_STORE: {exc}") from None
+
+
+_check_artifact_store_url(PIPELINES["ARTIFACT_STORE"])
 
 # Workers consume the step queue by default (`celery -A config worker`).
 CELERY_TASK_DEFAULT_QUEUE = PIPELINES["QUEUE"]

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 from pipelines.models import ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
-from pipelines.sdk.artifact_store import tree_checksum
+from pipelines.sdk.stores import ArtifactIntegrityError
+from pipelines.storage import store_for_uri
+
+logger = logging.getLogger(__name__)
 
 # The newest few identical steps are tried in turn; one with missing files is skipped.
 MAX_CANDIDATES = 5
@@ -35,10 +39,13 @@ def cache_key(step_spec: dict[str, Any], input_version_ids: dict[str, int]) -> s
 
 
 def _files_intact(uri: str, checksum: str) -> bool:
+    """Whether the files at `uri` are all there and match `checksum` (read back in full)."""
     try:
-        return tree_checksum(uri)[0] == checksum
-    except (OSError, ValueError, RuntimeError):
+        store_for_uri(uri).verify(uri, checksum)
+    except (ArtifactIntegrityError, OSError, ValueError, RuntimeError) as exc:
+        logger.warning("Not reusing cached output at %s: %s", uri, exc)
         return False
+    return True
 
 
 def find_cached_outputs(

@@ -45,7 +45,7 @@ from pipelines.services.steps import (
     step_run_fail,
 )
 from pipelines.services.tokens import run_token_create, run_tokens_revoke
-from pipelines.storage import artifact_store
+from pipelines.storage import artifact_store, store_for_uri
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +173,8 @@ def _load_inputs(versions: dict[str, ArtifactVersion]) -> dict[str, Any]:
                 materializer=version.materializer,
                 data_type=version.data_type,
                 checksum=version.checksum,
+                # The version's own store: it may have been written before the setting changed.
+                store=store_for_uri(version.uri),
             )
         except Exception as exc:
             raise StepExecutionError(
@@ -252,10 +254,14 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
         artifact = output.get("artifact") or {}  # ArtifactConfig settings
         materializer = target.materializer or materializer_registry.materializer_for_value(item)
         try:
-            store.ensure_dir(target.uri)
+            store.makedirs(target.uri)
             saver = materializer(target.uri)
-            saver.save(item)
-            checksum, size = store.checksum(target.uri)
+            saver.artifact_store = store  # set after construction: __init__ may be overridden
+            # What the materializer streams through the file API is hashed on the way,
+            # so the checksum reads back only files written around it.
+            with store.recording(target.uri) as record:
+                saver.save(item)
+            checksum, size = store.checksum(target.uri, record=record)
             extracted = _extracted_metadata(saver, item)
         except Exception as exc:
             raise StepExecutionError(
@@ -482,6 +488,9 @@ def _stop_overrun(attempt: _Attempt, message: str) -> None:
 
 
 def _remove_files(attempt: _Attempt) -> None:
-    store = artifact_store()
     for target in attempt.targets.values():
-        store.remove(target.uri)
+        try:
+            store_for_uri(target.uri).remove(target.uri)
+        except OSError as exc:
+            # The store is away: the reaper removes the files of the version left pending.
+            logger.warning("Could not remove %s: %s", target.uri, exc)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.sdk.source import load_source
+from pipelines.sdk.stores.base import ArtifactFilesMissing, ArtifactIntegrityError
 
+if TYPE_CHECKING:
+    from pipelines.sdk.stores import ArtifactStore
 
-class ArtifactIntegrityError(Exception):
-    """The stored files of an artifact version no longer match their checksum."""
+__all__ = ["ArtifactFilesMissing", "ArtifactIntegrityError", "load_artifact_version", "type_from_path"]
 
 
 def type_from_path(path: str | None) -> Any:
@@ -31,15 +33,27 @@ def type_from_path(path: str | None) -> Any:
     return object
 
 
-def load_artifact_version(*, uri: str, materializer: str, data_type: str, checksum: str) -> Any:
-    from pipelines.sdk.artifact_store import tree_checksum
+def load_artifact_version(
+    *, uri: str, materializer: str, data_type: str, checksum: str, store: ArtifactStore | None = None
+) -> Any:
+    """The value stored at `uri`, after checking its files against `checksum`.
 
-    actual, _ = tree_checksum(uri)
-    if checksum and actual != checksum:
-        raise ArtifactIntegrityError(
-            f"The files at {uri} do not match the checksum recorded when they were saved "
-            f"(expected {checksum[:12]}…, found {actual[:12]}…). They were changed or damaged "
-            "after the step wrote them; re-run the producing step to recreate them."
-        )
-    materializer_cls = load_source(materializer)
-    return materializer_cls(uri).load(type_from_path(data_type))
+    `store` defaults to the store the uri itself names (`store_for_uri`), so a version
+    written under an earlier store setting loads as long as that store is reachable.
+    Missing or damaged files raise ArtifactFilesMissing / ArtifactIntegrityError
+    naming the uri.
+    """
+    if store is None:
+        from pipelines.sdk.stores import store_for_uri
+
+        store = store_for_uri(uri)
+    try:
+        store.verify(uri, checksum)
+    except ArtifactIntegrityError:
+        raise
+    except FileNotFoundError as exc:
+        raise ArtifactFilesMissing(f"The files of the artifact version at {uri} are missing ({exc}).") from exc
+    reader = load_source(materializer)(uri)
+    # Set after construction: a materializer may override __init__(self, uri).
+    reader.artifact_store = store
+    return reader.load(type_from_path(data_type))

@@ -10,8 +10,8 @@ from typing import Any
 from django.db import transaction
 
 from pipelines.models import Artifact, ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
-from pipelines.sdk.artifact_store import LocalArtifactStore
 from pipelines.sdk.naming import InvalidName, artifact_version_problem, name_problem
+from pipelines.sdk.stores import ArtifactStore, store_for_uri
 from pipelines.services.metadata import run_metadata_create
 from pipelines.services.transitions import move_artifact_version
 
@@ -143,7 +143,7 @@ def artifact_version_start_saved(
     artifact_name: str,
     version: str | None,
     tags: list[str],
-    store: LocalArtifactStore,
+    store: ArtifactStore,
     producer_step_run_id: int | None = None,
     producer_attempt: int = 0,
     created_by_id: int | None = None,
@@ -187,10 +187,15 @@ def artifact_version_finish_saved(
     materializer: str,
     data_type: str,
     metadata: list[dict[str, Any]],
-    store: LocalArtifactStore,
+    store: ArtifactStore,
 ) -> ArtifactVersion:
-    """Make a saved version ready: the server checksums the files the caller wrote."""
-    checksum, size = store.checksum(version.uri)
+    """Make a saved version ready: the server checksums the files the caller wrote.
+
+    They are read back here: the writer was another process, and the server does
+    not take its word for what it wrote. The version's own uri picks the store, so
+    a version started before the store setting changed still finishes.
+    """
+    checksum, size = store_for_uri(version.uri, known=(store,)).checksum(version.uri)
     with transaction.atomic():
         Artifact.objects.select_for_update().filter(id=version.artifact_id).first()
         _make_ready(

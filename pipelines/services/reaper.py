@@ -22,7 +22,7 @@ from pipelines.services.steps import (
     step_runs_release_due_retries,
     step_runs_resend_unclaimed,
 )
-from pipelines.storage import artifact_store
+from pipelines.storage import store_for_uri
 
 logger = logging.getLogger(__name__)
 SAVED_VERSION_GRACE = timedelta(hours=6)
@@ -53,13 +53,18 @@ def artifact_versions_cleanup_abandoned() -> int:
         created_at__lt=timezone.now() - SAVED_VERSION_GRACE,
     )
     abandoned = from_steps | from_scripts
-    store = artifact_store()
     cleaned = 0
     for version_id, uri in abandoned.values_list("id", "uri"):
+        # Each version's own store: one begun before the store setting changed is
+        # cleaned up where it was written.
         try:
-            store.remove(uri)
+            store_for_uri(uri).remove(uri)
         except ValueError:
-            logger.warning("Not removing %s: it is outside the artifact store.", uri)
+            logger.warning("Not removing %s: it is not inside an artifact store.", uri)
+        except OSError as exc:
+            # The store is away for now: keep the row so the next pass tries again.
+            logger.warning("Could not remove the files of abandoned version %s at %s: %s", version_id, uri, exc)
+            continue
         cleaned += ArtifactVersion.objects.filter(id=version_id, status=ArtifactVersionStatus.PENDING).delete()[0]
     return cleaned
 

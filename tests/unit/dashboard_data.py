@@ -152,4 +152,4 @@ def png_bytes(width: int = 2, height: int = 2) -> bytes:
 
 def use_fresh_store(settings, tmp_path) -> None:
     """Point the artifact store at a folder of this test's own: ids restart per test."""
-    settings.PIPELINES = {**settings.PIPELINES, "ARTIFACT_STORE_ROOT": str(tmp_path / "artifacts")}
+    settings.PIPELINES = {**settings.PIPELINES, "ARTIFACT_STORE": str(tmp_path / "artifacts")}

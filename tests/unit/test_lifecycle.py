@@ -397,7 +397,7 @@ def test_pending_versions_of_a_finished_attempt_are_cleaned_up_with_their_files(
     load = run.steps.get(name="load")
     attempt = step_run_claim(step_run_id=load.id, worker="w")
     uri = str(
-        Path(settings.PIPELINES["ARTIFACT_STORE_ROOT"])
+        Path(settings.PIPELINES["ARTIFACT_STORE"])
         / "runs"
         / str(run.id)
         / "steps"
@@ -451,7 +451,7 @@ def test_pending_versions_of_an_earlier_attempt_are_cleaned_while_a_newer_one_ru
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = run.steps.get(name="load")
     attempt = step_run_claim(step_run_id=load.id, worker="w")
-    root = Path(settings.PIPELINES["ARTIFACT_STORE_ROOT"]) / "runs" / str(run.id) / "steps" / str(load.id)
+    root = Path(settings.PIPELINES["ARTIFACT_STORE"]) / "runs" / str(run.id) / "steps" / str(load.id)
     old_uri, new_uri = str(root / "attempt-1" / "0"), str(root / "attempt-2" / "0")
     old = artifact_versions_reserve(
         step_run_id=load.id,

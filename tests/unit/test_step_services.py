@@ -189,7 +189,7 @@ def test_a_crash_while_saving_removes_the_attempts_files(owner, published, monke
     step = StepRun.objects.get(id=step_id)
     assert step.status == StepStatus.FAILED
     attempt_dir = (
-        Path(settings.PIPELINES["ARTIFACT_STORE_ROOT"]) / "runs" / str(step.pipeline_run_id) / "steps" / str(step_id)
+        Path(settings.PIPELINES["ARTIFACT_STORE"]) / "runs" / str(step.pipeline_run_id) / "steps" / str(step_id)
     )
     assert not any(path.is_file() for path in attempt_dir.rglob("*"))
 

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import abc
 import os
+from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from pipelines.sdk.stores import ArtifactStore
 
 
 class BaseMaterializer(abc.ABC):
     """Saves values of its associated types to a folder (`uri`) and loads them back.
+
+    Read and write files below `self.uri` through `pipelines.sdk.fileio` (or
+    `self.artifact_store`), never with `open`/`os` directly: the uri may be an
+    `s3://` uri, and files written through the file API are atomic and checksummed
+    as they stream.
 
     Subclasses set `ASSOCIATED_TYPES` and implement `load` and `save`. A type may be
     given as a class or, for libraries that are slow to import (numpy, pandas), as the
@@ -20,8 +29,28 @@ class BaseMaterializer(abc.ABC):
     # What the artifact is to people browsing it: "data", "model", "schema", ...
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[str] = "data"
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, artifact_store: ArtifactStore | None = None) -> None:
         self.uri = uri
+        if artifact_store is not None:
+            self.artifact_store = artifact_store
+
+    @cached_property
+    def artifact_store(self) -> ArtifactStore:
+        """The store `self.uri` lives in."""
+        from pipelines.sdk.stores import store_for_path
+
+        return store_for_path(self.uri)
+
+    def _file(self, name: str) -> str:
+        """The uri of the file `name` below `self.uri`."""
+        from pipelines.sdk.stores import join_uri
+
+        return join_uri(self.uri, name)
+
+    def _remove_if_exists(self, name: str) -> None:
+        path = self._file(name)
+        if self.artifact_store.exists(path):
+            self.artifact_store.remove(path)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.uri!r})"
@@ -50,7 +79,8 @@ class BaseMaterializer(abc.ABC):
         return {}
 
     def _prepared_dir(self) -> Path:
-        """The artifact folder, created if missing, for `save` implementations."""
+        """The artifact folder, created if missing (local stores only; kept for
+        materializers written before the file API)."""
         path = Path(self.uri)
         os.makedirs(path, exist_ok=True)
         return path

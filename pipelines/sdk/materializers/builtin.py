@@ -12,10 +12,8 @@ The JSON is Python's flavour: NaN and ±Infinity are written as `NaN`/`Infinity`
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-from pipelines.sdk.artifact_store import atomic_write
 from pipelines.sdk.materializers.base import BaseMaterializer
 from pipelines.sdk.materializers.pickle_materializer import (
     PICKLE_FILENAME,
@@ -43,16 +41,15 @@ class BuiltInMaterializer(BaseMaterializer):
     ASSOCIATED_TYPES = _SCALAR_TYPES
 
     def load(self, data_type: type) -> Any:
-        return _load_json_or_pickle(Path(self.uri))
+        return _load_json_or_pickle(self)
 
     def save(self, data: Any) -> None:
-        directory = self._prepared_dir()
         # Exact types only: for an int or str subclass (IntEnum, StrEnum) JSON would
         # hand back the plain base value.
         if type(data) in _SCALAR_TYPES:
-            _save_json(directory, data)
+            _save_json(self, data)
         else:
-            _save_pickled(directory, data)
+            _save_pickled(self, data)
 
     def extract_metadata(self, data: Any) -> dict[str, Any]:
         if isinstance(data, str):
@@ -66,20 +63,20 @@ class BytesMaterializer(BaseMaterializer):
     ASSOCIATED_TYPES = (bytes,)
 
     def load(self, data_type: type) -> Any:
-        directory = Path(self.uri)
-        raw = directory / BYTES_FILENAME
-        if raw.exists():
-            return raw.read_bytes()
-        return _load_pickle_in(directory, expected=(BYTES_FILENAME, PICKLE_FILENAME))
+        raw = self._file(BYTES_FILENAME)
+        if self.artifact_store.exists(raw):
+            with self.artifact_store.open(raw, "rb") as handle:
+                return handle.read()
+        return _load_pickle_in(self, expected=(BYTES_FILENAME, PICKLE_FILENAME))
 
     def save(self, data: Any) -> None:
-        directory = self._prepared_dir()
         if type(data) is bytes:
-            atomic_write(directory / BYTES_FILENAME, data)
-            (directory / PICKLE_FILENAME).unlink(missing_ok=True)
+            with self.artifact_store.open(self._file(BYTES_FILENAME), "wb") as handle:
+                handle.write(data)
+            self._remove_if_exists(PICKLE_FILENAME)
         else:
-            save_pickle(directory / PICKLE_FILENAME, data)
-            (directory / BYTES_FILENAME).unlink(missing_ok=True)
+            save_pickle(self._file(PICKLE_FILENAME), data)
+            self._remove_if_exists(BYTES_FILENAME)
 
     def extract_metadata(self, data: Any) -> dict[str, Any]:
         return {"length": len(data)}
@@ -97,20 +94,18 @@ class BuiltInContainerMaterializer(BaseMaterializer):
     ASSOCIATED_TYPES = (dict, list, tuple, set, frozenset)
 
     def load(self, data_type: type) -> Any:
-        directory = Path(self.uri)
-        json_path = directory / JSON_FILENAME
-        if json_path.exists():
-            payload = json.loads(json_path.read_bytes())
+        json_path = self._file(JSON_FILENAME)
+        if self.artifact_store.exists(json_path):
+            payload = _read_json(self, json_path)
             return _KIND_TYPES[payload["kind"]](payload["value"])
-        return _load_pickle_in(directory, expected=(JSON_FILENAME, PICKLE_FILENAME))
+        return _load_pickle_in(self, expected=(JSON_FILENAME, PICKLE_FILENAME))
 
     def save(self, data: Any) -> None:
-        directory = self._prepared_dir()
         kind = _CONTAINER_KINDS.get(type(data))
         if kind is not None and _is_json_representable(data):
-            _save_json(directory, {"kind": kind, "value": _json_value(data)})
+            _save_json(self, {"kind": kind, "value": _json_value(data)})
         else:
-            _save_pickled(directory, data)
+            _save_pickled(self, data)
 
     def extract_metadata(self, data: Any) -> dict[str, Any]:
         return {"length": len(data)}
@@ -153,27 +148,33 @@ def _json_value(container: Any) -> Any:
     return container
 
 
-def _save_json(directory: Path, value: Any) -> None:
+def _save_json(materializer: BaseMaterializer, value: Any) -> None:
     # ensure_ascii keeps lone surrogates in str values writable (escaped) and readable.
     text = json.dumps(value, allow_nan=True, ensure_ascii=True)
-    atomic_write(directory / JSON_FILENAME, text.encode("ascii"))
-    (directory / PICKLE_FILENAME).unlink(missing_ok=True)
+    with materializer.artifact_store.open(materializer._file(JSON_FILENAME), "wb") as handle:
+        handle.write(text.encode("ascii"))
+    materializer._remove_if_exists(PICKLE_FILENAME)
 
 
-def _save_pickled(directory: Path, value: Any) -> None:
-    save_pickle(directory / PICKLE_FILENAME, value)
-    (directory / JSON_FILENAME).unlink(missing_ok=True)
+def _save_pickled(materializer: BaseMaterializer, value: Any) -> None:
+    save_pickle(materializer._file(PICKLE_FILENAME), value)
+    materializer._remove_if_exists(JSON_FILENAME)
 
 
-def _load_json_or_pickle(directory: Path) -> Any:
-    json_path = directory / JSON_FILENAME
-    if json_path.exists():
-        return json.loads(json_path.read_bytes())
-    return _load_pickle_in(directory, expected=(JSON_FILENAME, PICKLE_FILENAME))
+def _read_json(materializer: BaseMaterializer, path: str) -> Any:
+    with materializer.artifact_store.open(path, "rb") as handle:
+        return json.loads(handle.read())
 
 
-def _load_pickle_in(directory: Path, *, expected: tuple[str, ...]) -> Any:
-    pickle_path = directory / PICKLE_FILENAME
-    if not pickle_path.exists():
-        raise FileNotFoundError(f"No saved value in {str(directory)!r}: expected one of {', '.join(expected)}.")
+def _load_json_or_pickle(materializer: BaseMaterializer) -> Any:
+    json_path = materializer._file(JSON_FILENAME)
+    if materializer.artifact_store.exists(json_path):
+        return _read_json(materializer, json_path)
+    return _load_pickle_in(materializer, expected=(JSON_FILENAME, PICKLE_FILENAME))
+
+
+def _load_pickle_in(materializer: BaseMaterializer, *, expected: tuple[str, ...]) -> Any:
+    pickle_path = materializer._file(PICKLE_FILENAME)
+    if not materializer.artifact_store.exists(pickle_path):
+        raise FileNotFoundError(f"No saved value in {materializer.uri!r}: expected one of {', '.join(expected)}.")
     return load_pickle(pickle_path)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipelines.sdk.artifact_store import atomic_open
 from pipelines.sdk.materializers.base import BaseMaterializer
 from pipelines.sdk.materializers.pickle_materializer import (
     PICKLE_FILENAME,
@@ -28,28 +26,32 @@ class NumpyMaterializer(BaseMaterializer):
     ASSOCIATED_TYPES = ("numpy.ndarray",)
 
     def load(self, data_type: type) -> Any:
-        directory = Path(self.uri)
-        path = directory / ARRAY_FILENAME
-        if not path.exists():
-            if (directory / PICKLE_FILENAME).exists():
-                return load_pickle(directory / PICKLE_FILENAME)
+        store, path = self.artifact_store, self._file(ARRAY_FILENAME)
+        if not store.exists(path):
+            if store.exists(self._file(PICKLE_FILENAME)):
+                return load_pickle(self._file(PICKLE_FILENAME))
             raise FileNotFoundError(f"No saved array in {self.uri!r}: expected {ARRAY_FILENAME} or {PICKLE_FILENAME}.")
-        try:
-            return np.load(path, allow_pickle=False)
-        except ValueError:
-            # Object arrays refuse to load without pickle; only they were saved with it.
-            return np.load(path, allow_pickle=True)
+        # np.load reads a stream in small chunks straight into the new array, so a
+        # large array is never held twice.
+        with store.open(path, "rb") as handle:
+            try:
+                return np.load(handle, allow_pickle=False)
+            except ValueError:
+                # Object arrays refuse to load without pickle; only they were saved with it.
+                handle.seek(0)
+                return np.load(handle, allow_pickle=True)
 
     def save(self, data: Any) -> None:
-        directory = self._prepared_dir()
         # A subclass would lose what makes it special (a mask, say) in a .npy file.
         if type(data) is not np.ndarray:
-            save_pickle(directory / PICKLE_FILENAME, data)
-            (directory / ARRAY_FILENAME).unlink(missing_ok=True)
+            save_pickle(self._file(PICKLE_FILENAME), data)
+            self._remove_if_exists(ARRAY_FILENAME)
             return
-        with atomic_open(directory / ARRAY_FILENAME, "wb") as handle:
+        # np.save writes a stream in chunks of about 16 MiB, each hashed and uploaded
+        # as it passes.
+        with self.artifact_store.open(self._file(ARRAY_FILENAME), "wb") as handle:
             np.save(handle, data, allow_pickle=data.dtype.hasobject)
-        (directory / PICKLE_FILENAME).unlink(missing_ok=True)
+        self._remove_if_exists(PICKLE_FILENAME)
 
     def extract_metadata(self, data: Any) -> dict[str, Any]:
         return {"shape": [int(n) for n in data.shape], "dtype": str(data.dtype), "size": int(data.size)}

@@ -9,12 +9,10 @@ holds either kind).
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from pipelines.sdk.artifact_store import atomic_open
 from pipelines.sdk.materializers.base import BaseMaterializer
 
 FRAME_PARQUET = "df.parquet"
@@ -38,23 +36,25 @@ class PandasMaterializer(BaseMaterializer):
     )
 
     def load(self, data_type: type) -> Any:
-        directory = Path(self.uri)
-        if (directory / FRAME_PARQUET).exists():
-            return pd.read_parquet(directory / FRAME_PARQUET)
-        if (directory / SERIES_PARQUET).exists():
-            return pd.read_parquet(directory / SERIES_PARQUET).iloc[:, 0]
-        if (directory / PICKLE_FILENAME).exists():
-            return pd.read_pickle(directory / PICKLE_FILENAME)  # our own store, see pickle_materializer
+        store = self.artifact_store
+        if store.exists(self._file(FRAME_PARQUET)):
+            with store.open(self._file(FRAME_PARQUET), "rb") as handle:
+                return pd.read_parquet(handle)
+        if store.exists(self._file(SERIES_PARQUET)):
+            with store.open(self._file(SERIES_PARQUET), "rb") as handle:
+                return pd.read_parquet(handle).iloc[:, 0]
+        if store.exists(self._file(PICKLE_FILENAME)):
+            with store.open(self._file(PICKLE_FILENAME), "rb") as handle:
+                return pd.read_pickle(handle)  # our own store, see pickle_materializer
         raise FileNotFoundError(
             f"No saved DataFrame or Series in {self.uri!r}: expected one of {', '.join(_DATA_FILES)}."
         )
 
     def save(self, data: Any) -> None:
-        directory = self._prepared_dir()
         for name in _DATA_FILES:
-            (directory / name).unlink(missing_ok=True)
-        if not _save_parquet(directory, data):
-            with atomic_open(directory / PICKLE_FILENAME, "wb") as handle:
+            self._remove_if_exists(name)
+        if not _save_parquet(self, data):
+            with self.artifact_store.open(self._file(PICKLE_FILENAME), "wb") as handle:
                 pd.to_pickle(data, handle)
 
     def extract_metadata(self, data: Any) -> dict[str, Any]:
@@ -68,10 +68,10 @@ class PandasMaterializer(BaseMaterializer):
         }
 
     def save_visualizations(self, data: Any) -> dict[str, str]:
-        path = self._prepared_dir() / PREVIEW_FILENAME
-        with atomic_open(path, "w") as handle:
+        path = self._file(PREVIEW_FILENAME)
+        with self.artifact_store.open(path, "w") as handle:
             data.head(_PREVIEW_ROWS).to_csv(handle)
-        return {str(path): "csv"}
+        return {path: "csv"}
 
 
 def pyarrow_available() -> bool:
@@ -79,19 +79,19 @@ def pyarrow_available() -> bool:
     return importlib.util.find_spec("pyarrow") is not None
 
 
-def _save_parquet(directory: Path, data: Any) -> bool:
+def _save_parquet(materializer: BaseMaterializer, data: Any) -> bool:
     """Write `data` as parquet if it round-trips there; False if pickle must do."""
     # Subclasses would come back as plain DataFrames from parquet.
     if type(data) is pd.DataFrame:
-        frame, path = data, directory / FRAME_PARQUET
+        frame, path = data, materializer._file(FRAME_PARQUET)
     elif type(data) is pd.Series and isinstance(data.name, str):
-        frame, path = data.to_frame(), directory / SERIES_PARQUET
+        frame, path = data.to_frame(), materializer._file(SERIES_PARQUET)
     else:
         return False
     if not pyarrow_available():
         return False
     try:
-        with atomic_open(path, "wb") as handle:
+        with materializer.artifact_store.open(path, "wb") as handle:
             frame.to_parquet(handle, engine="pyarrow")
     except (ImportError, ValueError, TypeError, NotImplementedError):
         # pyarrow too old for this pandas, or a frame parquet cannot hold (an object

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import os
 import pickle
-from pathlib import Path
 from typing import Any
 
-from pipelines.sdk.artifact_store import atomic_open
+from pipelines.sdk import fileio
 from pipelines.sdk.materializers.base import BaseMaterializer
 
 PICKLE_FILENAME = "data.pkl"
 
 
 def save_pickle(path: str | os.PathLike[str], data: Any) -> None:
-    with atomic_open(path, "wb") as handle:
+    with fileio.open(path, "wb") as handle:
         pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def load_pickle(path: str | os.PathLike[str]) -> Any:
-    with open(path, "rb") as handle:
+    with fileio.open(path, "rb") as handle:
         return pickle.load(handle)  # our own artifact store, see module doc
 
 
@@ -33,7 +32,7 @@ class PickleMaterializer(BaseMaterializer):
     """Fallback for types no other materializer claims; registered for none."""
 
     def load(self, data_type: type) -> Any:
-        return load_pickle(Path(self.uri) / PICKLE_FILENAME)
+        return load_pickle(self._file(PICKLE_FILENAME))
 
     def save(self, data: Any) -> None:
-        save_pickle(self._prepared_dir() / PICKLE_FILENAME, data)
+        save_pickle(self._file(PICKLE_FILENAME), data)

@@ -1,0 +1,349 @@
+"""Artifacts in an object store (`s3://`, `gs://`, `az://`) through obstore.
+
+obstore is the Python binding of the Rust `object_store` crate: one wheel covers S3
+and every S3-compatible service, Google Cloud Storage and Azure Blob Storage,
+streams multipart uploads and ranged reads, and takes credentials from the standard
+environment variables and each cloud's credential chain (for S3: `AWS_ACCESS_KEY_ID`,
+`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_DEFAULT_REGION`/`AWS_REGION`,
+`AWS_ENDPOINT_URL`, then web identity, ECS and instance credentials).
+
+A uri is `<scheme>://<bucket>/<prefix>/<id path>`; the obstore client is made for
+the bucket alone, and keys are the uri's path, checked to lie below the prefix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import io
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from pipelines.sdk.stores.base import (
+    CHUNK_SIZE,
+    WRITE_MODES,
+    ArtifactStore,
+    StoreConfigError,
+    StoreUnreachable,
+    StreamingWriter,
+    check_mode,
+    check_relative,
+    check_text,
+    wrap_mode,
+)
+
+SCHEMES = ("s3", "gs", "az")
+# Parts are uploaded once this much is buffered; two in flight at once keeps a
+# write's memory bounded (about 3 * PART_SIZE, whatever the file size) while
+# uploads overlap writing. S3 allows 10,000 parts: files up to about 48 GiB.
+PART_SIZE = 5 * 1024 * 1024  # the smallest part S3 accepts
+PARTS_IN_FLIGHT = 2
+_S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
+_DELETE_BATCH = 1000
+
+
+def parse_store_url(url: str) -> tuple[str, str, str]:
+    """(scheme, bucket, prefix) of `s3://bucket/prefix`; the prefix may be empty."""
+    check_text(url)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise StoreConfigError(
+            f"The artifact store URL {url!r} has an unsupported scheme; use a local path, "
+            "s3://bucket/prefix, gs://bucket/prefix or az://container/prefix."
+        )
+    if not parts.netloc or parts.query or parts.fragment or "@" in parts.netloc:
+        raise StoreConfigError(
+            f"The artifact store URL {url!r} is malformed: write {scheme}://<bucket>/<optional prefix>, "
+            "with no credentials, query or fragment in it (credentials come from the environment)."
+        )
+    prefix = parts.path.strip("/")
+    if prefix:
+        try:
+            check_relative(url, prefix)
+        except ValueError as exc:
+            raise StoreConfigError(str(exc)) from None
+    return scheme, parts.netloc, prefix
+
+
+class ObjectStoreError(OSError):
+    """An object store request failed (network, credentials, permissions, server)."""
+
+
+@contextlib.contextmanager
+def _translated(uri: str) -> Iterator[None]:
+    """obstore's errors as OSErrors naming the uri (its own already are, for a missing key)."""
+    from obstore.exceptions import BaseError, PermissionDeniedError, UnauthenticatedError
+
+    try:
+        yield
+    except (PermissionDeniedError, UnauthenticatedError) as exc:
+        raise PermissionError(f"{uri}: {_first_line(exc)}") from exc
+    except BaseError as exc:
+        raise ObjectStoreError(f"{uri}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _requests(method: Any) -> Any:
+    """Run a store method with obstore's errors translated (see `_translated`)."""
+
+    @functools.wraps(method)
+    def wrapper(self: ObjectArtifactStore, uri: str, *args: Any, **kwargs: Any) -> Any:
+        with _translated(uri):
+            result = method(self, uri, *args, **kwargs)
+            if inspect.isgenerator(result):
+                return iter(list(result))
+            return result
+
+    return wrapper
+
+
+class ObjectArtifactStore(ArtifactStore):
+    """Artifacts below `<scheme>://<bucket>/<prefix>` in an object store."""
+
+    def __init__(self, url: str) -> None:
+        self.scheme, self.bucket, self.prefix = parse_store_url(url)
+        self.url = url.rstrip("/")
+        self._base = f"{self.scheme}://{self.bucket}"
+        self._store = self._make_client(retry_timeout=timedelta(seconds=60), max_retries=5)
+
+    def __repr__(self) -> str:
+        return f"ObjectArtifactStore({self.url!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ObjectArtifactStore) and other.root_uri == self.root_uri
+
+    def __hash__(self) -> int:
+        return hash(self.root_uri)
+
+    def _make_client(self, *, retry_timeout: timedelta, max_retries: int) -> Any:
+        from obstore.store import from_url
+
+        client_options: dict[str, Any] = {"connect_timeout": timedelta(seconds=5)}
+        if self.scheme == "s3" and any(
+            os.environ.get(name, "").lower().startswith("http://") for name in _S3_ENDPOINT_VARIABLES
+        ):
+            # An http endpoint (MinIO, moto on a private network) was asked for explicitly.
+            client_options["allow_http"] = True
+        try:
+            return from_url(
+                self._base,
+                client_options=client_options,
+                retry_config={"max_retries": max_retries, "retry_timeout": retry_timeout},
+            )
+        except Exception as exc:
+            raise StoreConfigError(f"The artifact store {self.url} cannot be configured: {_first_line(exc)}") from exc
+
+    @property
+    def root_uri(self) -> str:
+        return f"{self._base}/{self.prefix}" if self.prefix else self._base
+
+    def key(self, uri: str) -> str:
+        """The object key of `uri`, refusing anything not strictly below the prefix."""
+        check_text(uri)
+        head = self._base + "/"
+        if not uri.startswith(head):
+            raise ValueError(f"Artifact uri {uri!r} is not in the artifact store {self.root_uri!r}.")
+        key = uri[len(head) :].rstrip("/")
+        below = key
+        if self.prefix:
+            if not key.startswith(self.prefix + "/"):
+                raise ValueError(f"Artifact uri {uri!r} is not below the artifact store prefix {self.root_uri!r}.")
+            below = key[len(self.prefix) + 1 :]
+        check_relative(uri, below)
+        return key
+
+    def contains(self, uri: str) -> bool:
+        try:
+            self.key(uri)
+        except ValueError:
+            return False
+        return True
+
+    def record_key(self, uri: str) -> str:
+        return f"{self._base}/{self.key(uri)}"
+
+    @_requests
+    def open(self, uri: str, mode: str = "rb") -> IO[Any]:
+        check_mode(mode)
+        key = self.key(uri)
+        if mode in WRITE_MODES:
+            return wrap_mode(_ObjectWriter(self._store, key, f"{self._base}/{key}"), mode)
+        import obstore
+
+        raw = _ObjectReader(obstore.open_reader(self._store, key, buffer_size=CHUNK_SIZE), uri)
+        return wrap_mode(io.BufferedReader(raw, buffer_size=CHUNK_SIZE), mode)
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        import obstore
+
+        try:
+            return obstore.head(self._store, key)
+        except FileNotFoundError:
+            return None
+
+    def _list(self, key: str) -> Iterator[dict[str, Any]]:
+        import obstore
+
+        # object_store matches prefixes by whole segments: "a/0" lists a/0/x, not a/01.
+        for chunk in obstore.list(self._store, prefix=key, return_arrow=False):
+            yield from chunk
+
+    @_requests
+    def exists(self, uri: str) -> bool:
+        key = self.key(uri)
+        return self._head(key) is not None or self.isdir(uri)
+
+    @_requests
+    def isdir(self, uri: str) -> bool:
+        return next(self._list(self.key(uri)), None) is not None
+
+    @_requests
+    def listdir(self, uri: str) -> list[str]:
+        import obstore
+
+        key = self.key(uri)
+        listing = obstore.list_with_delimiter(self._store, key)
+        names = [path.rsplit("/", 1)[-1] for path in listing["common_prefixes"]]
+        names += [meta["path"].rsplit("/", 1)[-1] for meta in listing["objects"]]
+        if not names and self._head(key) is None:
+            raise FileNotFoundError(f"No folder at {uri}.")
+        return sorted(names)
+
+    @_requests
+    def walk(self, uri: str) -> Iterator[tuple[str, int]]:
+        key = self.key(uri)
+        found = sorted((meta["path"][len(key) + 1 :], int(meta["size"])) for meta in self._list(key))
+        if found:
+            yield from found
+            return
+        meta = self._head(key)
+        if meta is not None:
+            yield "", int(meta["size"])
+
+    def makedirs(self, uri: str) -> None:
+        self.key(uri)  # folders do not exist in an object store; the uri is still checked
+
+    @_requests
+    def remove(self, uri: str) -> None:
+        import obstore
+
+        key = self.key(uri)
+        keys = [meta["path"] for meta in self._list(key)]
+        if self._head(key) is not None:
+            keys.append(key)
+        for start in range(0, len(keys), _DELETE_BATCH):
+            obstore.delete(self._store, keys[start : start + _DELETE_BATCH])
+
+    @_requests
+    def size(self, uri: str) -> int:
+        key = self.key(uri)
+        meta = self._head(key)
+        if meta is not None:
+            return int(meta["size"])
+        files = list(self.walk(uri))
+        if not files:
+            raise FileNotFoundError(f"Nothing is stored at {uri}.")
+        return sum(size for _, size in files)
+
+    @_requests
+    def rename(self, source: str, target: str) -> None:
+        import obstore
+
+        obstore.rename(self._store, self.key(source), self.key(target))
+
+    @_requests
+    def copy(self, source: str, target: str) -> None:
+        import obstore
+
+        obstore.copy(self._store, self.key(source), self.key(target))
+
+    def check_reachable(self) -> None:
+        """List the prefix and write and delete a probe object, each tried once."""
+        import obstore
+
+        client = self._make_client(retry_timeout=timedelta(seconds=10), max_retries=0)
+        probe = (
+            f"{self.prefix}/.reachable-{secrets.token_hex(6)}" if self.prefix else f".reachable-{secrets.token_hex(6)}"
+        )
+        try:
+            obstore.list_with_delimiter(client, self.prefix or None)
+            obstore.put(client, probe, b"")
+            obstore.delete(client, probe)
+        except Exception as exc:
+            raise StoreUnreachable(
+                f"The artifact store {self.url} cannot be reached: {_first_line(exc)}. Check the bucket "
+                "exists and this process has its credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or "
+                "the instance role for s3://, AWS_ENDPOINT_URL for an S3-compatible service)."
+            ) from exc
+
+
+class _ObjectReader(io.RawIOBase):
+    """obstore's ranged reader as a standard raw file (bytes out, seekable)."""
+
+    def __init__(self, reader: Any, uri: str) -> None:
+        super().__init__()
+        self._reader = reader
+        self._uri = uri
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        with _translated(self._uri):
+            data = self._reader.read(len(view))
+        count = len(data)
+        view[:count] = memoryview(data)
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        with _translated(self._uri):
+            return self._reader.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._reader.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._reader.close()
+        super().close()
+
+
+class _ObjectWriter(StreamingWriter):
+    """A multipart upload (a single PUT when small) completed only on a clean close."""
+
+    def __init__(self, client: Any, key: str, record_key: str) -> None:
+        import obstore
+
+        super().__init__(record_key)
+        self._uri = record_key
+        self._writer = obstore.open_writer(client, key, buffer_size=PART_SIZE, max_concurrency=PARTS_IN_FLIGHT)
+
+    def _sink_write(self, data: memoryview) -> None:
+        # obstore keeps a reference to what it is given until its part is uploaded;
+        # handing it part-sized copies lets the caller's (often larger) chunk go.
+        with _translated(self._uri):
+            for start in range(0, len(data), PART_SIZE):
+                self._writer.write(bytes(data[start : start + PART_SIZE]))
+
+    def _sink_commit(self) -> None:
+        with _translated(self._uri):
+            self._writer.close()
+
+    def _sink_abort(self) -> None:
+        # obstore's writer aborts the multipart upload when its block ends in an error.
+        error = RuntimeError("write aborted")
+        self._writer.__exit__(RuntimeError, error, None)
