@@ -1,11 +1,13 @@
 """A broker that loses what it was handed strands no run, and no step runs twice.
 
 Everything here runs on processes of its own, so the session's worker and broker are
-left alone: a private Redis (`redis-server` without persistence, on a free port), a
-web server (gunicorn, as deployed) and a worker on a SQLite database of their own. Runs
-are in flight when that Redis is killed (SIGKILL) and started again empty on the same
-port; every run must end within the bound the README states, and the file every step
-execution appends to must list each step once.
+left alone: a web server (gunicorn, as deployed) and a worker on a SQLite database of
+their own, and a broker of their own. Runs are in flight when the broker loses its
+messages: a private Redis (`redis-server` without persistence, on a free port) killed
+(SIGKILL) and started again empty on the same port, or the step queue purged in a
+private RabbitMQ virtual host (a stand-in for a RabbitMQ that lost its queue: a node
+restart takes too long for a test). Every run must end within the bound the README
+states, and the file every step execution appends to must list each step once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -26,12 +29,10 @@ import pytest
 from pipelines.supervisor import Supervisor, http_status, signal_group, start_process
 from tests.integration import broker_loss_pipelines as chain
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH (a private Redis)"),
-]
+pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
+QUEUE = "broker-loss"
 RUNS = 30
 STEP_SECONDS = 0.3
 CONCURRENCY = 4
@@ -86,10 +87,84 @@ def _manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+class RedisThatRestartsEmpty:
+    """A Redis of the test's own; losing messages is killing it and starting it again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = _start_redis(self.port, folder)
+
+    def lose_messages(self) -> None:
+        signal_group(self.process, signal.SIGKILL)
+        self.process.wait()
+        self.process = _start_redis(self.port, self.folder)
+
+    def close(self) -> None:
+        signal_group(self.process, signal.SIGKILL)
+        self.process.wait()
+
+
+def _rabbitmqctl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60)
+
+
+class RabbitVhostThatLosesItsQueue:
+    """A virtual host of its own on the machine's RabbitMQ; losing messages is purging
+    the step queue. Restarting RabbitMQ takes too long for a test, and a purge drops
+    what a queue lost with its node would: every message not yet delivered."""
+
+    def __init__(self) -> None:
+        self.vhost = f"broker-loss-{uuid.uuid4().hex[:8]}"
+        for args in (("add_vhost", self.vhost), ("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")):
+            done = _rabbitmqctl(*args)
+            assert done.returncode == 0, done.stderr
+        self.url = f"amqp://guest:guest@127.0.0.1:5672/{self.vhost}"
+
+    def lose_messages(self) -> None:
+        done = _rabbitmqctl("purge_queue", "-p", self.vhost, QUEUE)
+        assert done.returncode == 0, done.stderr
+
+    def close(self) -> None:
+        _rabbitmqctl("delete_vhost", self.vhost)
+
+
+def _rabbitmq_usable() -> bool:
+    if shutil.which("rabbitmqctl") is None:
+        return False
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=2):
+            pass
+        return _rabbitmqctl("status").returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH (a private Redis)")
 def test_runs_in_flight_survive_redis_restarting_empty_and_no_step_runs_twice(tmp_path, monkeypatch):
+    broker = RedisThatRestartsEmpty(tmp_path)
+    try:
+        _runs_survive_losing_messages(tmp_path, monkeypatch, broker)
+    finally:
+        broker.close()
+
+
+@pytest.mark.skipif(
+    not _rabbitmq_usable(), reason="needs a RabbitMQ on 127.0.0.1:5672 that rabbitmqctl can manage (guest user)"
+)
+def test_runs_in_flight_survive_their_rabbitmq_queue_being_purged_and_no_step_runs_twice(tmp_path, monkeypatch):
+    broker = RabbitVhostThatLosesItsQueue()
+    try:
+        _runs_survive_losing_messages(tmp_path, monkeypatch, broker)
+    finally:
+        broker.close()
+
+
+def _runs_survive_losing_messages(tmp_path, monkeypatch, broker) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    redis_port, web_port = _free_port(), _free_port()
+    web_port = _free_port()
     executions = tmp_path / "executions.txt"
     server_url = f"http://127.0.0.1:{web_port}"
     # Nothing of the session's configuration leaks in: its own database, broker and folder.
@@ -100,7 +175,8 @@ def test_runs_in_flight_survive_redis_restarting_empty_and_no_step_runs_twice(tm
         DJANGO_SETTINGS_MODULE="config.settings.test",
         PIPELINES_DATA_DIR=str(data),
         DATABASE_URL=f"sqlite:///{data / 'db.sqlite3'}",
-        CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
+        CELERY_BROKER_URL=broker.url,
+        PIPELINES_QUEUE=QUEUE,
         PIPELINES_REQUEUE_AFTER=str(REQUEUE_AFTER),
         PIPELINES_REQUEUE_MAX_INTERVAL=str(REQUEUE_MAX_INTERVAL),
         PIPELINES_SERVER_URL=server_url,
@@ -108,61 +184,44 @@ def test_runs_in_flight_survive_redis_restarting_empty_and_no_step_runs_twice(tm
         PYTHONUNBUFFERED="1",
         **{chain.EXECUTIONS_FILE_ENV: str(executions)},
     )
-    redis = _start_redis(redis_port, tmp_path)
-    try:
-        with Supervisor(stop_timeout=20, poll_interval=0.1) as supervisor:
-            _manage(env, "migrate", "--noinput")
-            _manage(env, "createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com")
-            token = _manage(env, "create_api_token", "admin").strip()
-            web = supervisor.start(
-                "web server",
-                [*GUNICORN, "-b", f"127.0.0.1:{web_port}"],
-                env=env,
-                log_path=tmp_path / "web.log",
-                cwd=REPO,
-            )
-            worker = supervisor.start(
-                "worker",
-                WORKER,
-                env=env,
-                log_path=tmp_path / "worker.log",
-                cwd=REPO,
-            )
-            assert supervisor.wait_until(lambda: http_status(server_url + "/accounts/login/") == 200, timeout=60), (
-                web.tail()
-            )
-            assert supervisor.wait_until(lambda: b"ready." in worker.log_path.read_bytes(), timeout=60), worker.tail()
+    with Supervisor(stop_timeout=20, poll_interval=0.1) as supervisor:
+        _manage(env, "migrate", "--noinput")
+        _manage(env, "createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com")
+        token = _manage(env, "create_api_token", "admin").strip()
+        web = supervisor.start(
+            "web server", [*GUNICORN, "-b", f"127.0.0.1:{web_port}"], env=env, log_path=tmp_path / "web.log", cwd=REPO
+        )
+        worker = supervisor.start("worker", WORKER, env=env, log_path=tmp_path / "worker.log", cwd=REPO)
+        assert supervisor.wait_until(lambda: http_status(server_url + "/accounts/login/") == 200, timeout=60), (
+            web.tail()
+        )
+        assert supervisor.wait_until(lambda: b"ready." in worker.log_path.read_bytes(), timeout=60), worker.tail()
 
-            monkeypatch.setenv("PIPELINES_SERVER_URL", server_url)
-            monkeypatch.setenv("PIPELINES_API_TOKEN", token)
-            started = time.monotonic()
-            runs = [chain.chain_pipeline.with_options(wait=False)(seconds=STEP_SECONDS) for _ in range(RUNS)]
+        monkeypatch.setenv("PIPELINES_SERVER_URL", server_url)
+        monkeypatch.setenv("PIPELINES_API_TOKEN", token)
+        started = time.monotonic()
+        runs = [chain.chain_pipeline.with_options(wait=False)(seconds=STEP_SECONDS) for _ in range(RUNS)]
 
-            # Messages sit in Redis (30 runs, 4 at a time): it dies and comes back empty.
-            time.sleep(max(0.0, 2.0 - (time.monotonic() - started)))
-            signal_group(redis, signal.SIGKILL)
-            redis.wait()
-            redis = _start_redis(redis_port, tmp_path)
-            back_at = time.monotonic()
+        # Messages wait in the broker (30 runs, 4 at a time) when it loses them.
+        time.sleep(max(0.0, 2.0 - (time.monotonic() - started)))
+        broker.lose_messages()
+        lost_at = time.monotonic()
 
-            # The bound: a lost message is sent again within REQUEUE_MAX_INTERVAL plus a
-            # reaper pass; then the work left, which takes the steps' own time over the
-            # pool, plus room for a busy two-core machine.
-            work = RUNS * 3 * STEP_SECONDS / CONCURRENCY
-            bound = REQUEUE_MAX_INTERVAL + REAPER_INTERVAL + work + 30
-            pending = list(runs)
-            while pending and time.monotonic() - back_at < bound:
-                supervisor.checkpoint()  # the web server and the worker are still up
-                pending = [run for run in pending if not run.refresh().finished]
-                time.sleep(0.5)
-            ended_in = time.monotonic() - back_at
-            worker_log = worker.log_path.read_text(errors="replace")
-    finally:
-        signal_group(redis, signal.SIGKILL)
-        redis.wait()
+        # The bound: a lost message is sent again within REQUEUE_MAX_INTERVAL plus a
+        # reaper pass; then the work left, which takes the steps' own time over the
+        # pool, plus room for a busy two-core machine.
+        work = RUNS * 3 * STEP_SECONDS / CONCURRENCY
+        bound = REQUEUE_MAX_INTERVAL + REAPER_INTERVAL + work + 30
+        pending = list(runs)
+        while pending and time.monotonic() - lost_at < bound:
+            supervisor.checkpoint()  # the web server and the worker are still up
+            pending = [run for run in pending if not run.refresh().finished]
+            time.sleep(0.5)
+        ended_in = time.monotonic() - lost_at
+        worker_log = worker.log_path.read_text(errors="replace")
 
     assert not pending, (
-        f"{len(pending)} run(s) still not finished {bound:.0f} s after Redis came back: "
+        f"{len(pending)} run(s) still not finished {bound:.0f} s after the broker lost its messages: "
         f"{[(run.name, run.status, {n: s.status for n, s in run.steps.items()}) for run in pending]}\n"
         f"worker log:\n{worker_log[-3000:]}"
     )
@@ -173,5 +232,5 @@ def test_runs_in_flight_survive_redis_restarting_empty_and_no_step_runs_twice(tm
     per_step = Counter((run_name, step_name) for run_name, step_name, _attempt in (line.split() for line in lines))
     assert len(per_step) == RUNS * 3
     assert set(per_step.values()) == {1}, [key for key, count in per_step.items() if count > 1]
-    # The loss was real: the worker's reaper had to send again messages Redis had taken.
+    # The loss was real: the worker's reaper had to send again messages the broker had taken.
     assert re.search(r"Reaper: .*resent=\[\d", worker_log), worker_log[-3000:]
