@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -15,6 +16,7 @@ HOME_ROWS = 10
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     counts = selectors.run_counts_by_status(request.user)
+    workers = selectors.workers_by_queue()
     context = {
         "latest_runs": selectors.runs_for_list(request.user).order_by("-created_at", "-id")[:HOME_ROWS],
         "active_runs": selectors.runs_active(request.user).order_by("-created_at", "-id")[:HOME_ROWS],
@@ -25,6 +27,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "run_total": sum(counts.values()),
         "totals": selectors.dashboard_totals(request.user),
         "model_versions": selectors.model_versions_recent(request.user)[:HOME_ROWS],
-        "workers_alive": selectors.workers_alive(),
+        # The figure is the default queue's; the line under it names every pool.
+        "workers_alive": workers.get(settings.PIPELINES["QUEUE"], 0),
+        "workers_by_queue": workers,
     }
     return render(request, "dashboard/home.html", context)

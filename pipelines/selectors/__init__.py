@@ -25,6 +25,7 @@ from pipelines.selectors.api import (
     steps_for_list,
     steps_visible_to,
     workers_alive,
+    workers_by_queue,
 )
 from pipelines.selectors.charts import (
     ARTIFACT_SERIES_LIMIT,
@@ -120,4 +121,5 @@ __all__ = [
     "steps_for_list",
     "steps_visible_to",
     "workers_alive",
+    "workers_by_queue",
 ]

@@ -5,6 +5,11 @@ PIPELINES_ALLOW_CODE_MISMATCH relaxes that to a warning in the step's log."""
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
+import time
+
 import pytest
 
 from pipelines.engine.executor import step_run_execute
@@ -93,3 +98,44 @@ def test_a_mismatch_is_retried_per_the_steps_policy(owner, published, attempts):
     step = StepRun.objects.get(pipeline_run=run)
     assert step.status == StepStatus.RETRYING
     assert attempts() == 0
+
+
+MODULE = """
+from pipelines import pipeline, step
+
+
+@step
+def edited() -> int:
+    return {value}
+
+
+@pipeline(enable_cache=False)
+def edited_pipeline():
+    edited()
+"""
+
+
+def test_a_module_edited_after_submission_fails_instead_of_running_the_new_code(
+    owner, published, tmp_path, monkeypatch
+):
+    # What happens when a deploy lands between submission and execution: the worker
+    # re-imports the changed module and must not run it under the submitted hash.
+    name = f"edited_{tmp_path.name.replace('-', '_')}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(MODULE.format(value=1))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        module = importlib.import_module(name)
+        spec = module.edited_pipeline.compile()
+        run = pipeline_run_create(spec=spec, user=owner)
+        path.write_text(MODULE.format(value=22))
+        os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # a later mtime, whatever the clock
+
+        step_run_execute(step_run_id=published.pop())
+    finally:
+        sys.modules.pop(name, None)
+
+    step = StepRun.objects.get(pipeline_run=run)
+    assert step.status == StepStatus.FAILED
+    assert f"was submitted with code hash {spec['steps'][0]['code_hash']}" in step.error
+    assert not step.output_links.exists()

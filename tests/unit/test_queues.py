@@ -228,3 +228,14 @@ def test_the_step_page_and_the_runs_step_table_show_queue_and_worker(client, own
     assert "gpu-host:4242" in step_page
     assert '<td class="hide-narrow"><code>gpu</code></td>' in run_page
     assert '<td class="hide-narrow">gpu-host:4242</td>' in run_page
+
+
+def test_the_home_page_counts_the_default_queues_workers_and_names_every_pool(client, owner):
+    _worker("a@h", ["pipelines"])
+    _worker("b@h", ["gpu"])
+    client.force_login(owner)
+
+    body = client.get(reverse("dashboard:home")).content.decode()
+
+    assert '<div class="figure">1</div>' in body
+    assert "by queue: <code>gpu</code> 1 · <code>pipelines</code> 1" in body
