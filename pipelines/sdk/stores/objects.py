@@ -18,6 +18,7 @@ import functools
 import inspect
 import io
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from datetime import timedelta
@@ -88,9 +89,21 @@ def _translated(uri: str) -> Iterator[None]:
         raise ObjectStoreError(f"{uri}: {_first_line(exc)}") from exc
 
 
+# Root causes obstore reports only in its multi-line debug text.
+_CAUSES = re.compile(
+    r"Connection refused|dns error[^\n\"]*|timed out|certificate[^\n\"]*|NoSuchBucket|AccessDenied|"
+    r"InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken",
+    re.IGNORECASE,
+)
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    """The first line of an obstore error, and the root cause its debug text names."""
+    full = str(exc).strip()
+    lines = full.splitlines()
+    text = f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    causes = list(dict.fromkeys(match.group(0) for match in _CAUSES.finditer(full)))
+    return f"{text} ({', '.join(causes)})" if causes else text
 
 
 def _requests(method: Any) -> Any:
