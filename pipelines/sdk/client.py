@@ -58,9 +58,11 @@ class Client:
                 "or `python manage.py runserver`) or set PIPELINES_SERVER_URL."
             ) from None
         if 300 <= response.status_code < 400:
+            from pipelines.sdk.transport import redirect_explanation
+
+            asked = f"{self.server_url}/api/v1/{path.lstrip('/')}"
             raise ServerError(
-                f"{method} {path}: the server answered with a redirect to {response.headers.get('Location')!r}. "
-                "Set PIPELINES_SERVER_URL to the address it points at (for example https:// instead of http://).",
+                f"{method} {path}: {redirect_explanation(asked, response.headers.get('Location'))}",
                 status_code=response.status_code,
             )
         if response.status_code == 401:

@@ -16,7 +16,7 @@ import json as jsonlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 
 class TransportError(Exception):
@@ -43,6 +43,31 @@ class Response:
 
     def json(self) -> Any:
         return jsonlib.loads(self.content)
+
+
+def redirect_explanation(url: str, location: str | None) -> str:
+    """Why the server redirected a request for `url` to `location`, and what to set.
+
+    Redirects are never followed (see HttpTransport); the usual causes are a
+    deployment's HTTPS settings, which the user cannot see from here.
+    """
+    if not location:
+        return f"The server answered {url} with a redirect to nowhere (no Location header)."
+    target = urljoin(url, location)
+    asked, pointed = urlsplit(url), urlsplit(target)
+    if asked.scheme == "http" and pointed.scheme == "https":
+        return (
+            f"The server redirects plain http to https ({url} -> {target}): it runs with "
+            "SECURE_SSL_REDIRECT, which config.settings.production turns on (DJANGO_SECURE_SSL_REDIRECT). "
+            "Set PIPELINES_SERVER_URL to the https:// form of its address."
+        )
+    if target == url:
+        return (
+            f"The server redirects {url} to itself: it does not see that the request came over https. "
+            "Behind a proxy that ends TLS, the proxy must send `X-Forwarded-Proto: https` (the server trusts "
+            "it through SECURE_PROXY_SSL_HEADER), e.g. nginx `proxy_set_header X-Forwarded-Proto $scheme;`."
+        )
+    return f"The server redirects {url} to {target}. Set PIPELINES_SERVER_URL to the address it points at."
 
 
 class HttpTransport:
