@@ -11,21 +11,27 @@ for images. Markdown is shown as escaped text, never rendered: rendering it woul
 mean serving user HTML outside the sandboxed frame. HTML is never put in the page;
 the page frames `artifact-version-preview` in a sandbox, and that response forbids
 scripts itself (`Content-Security-Policy: sandbox`).
+
+Files are read through the version's store (`store_for_uri(version.uri)`), never by
+path, so the web server needs no mount of a worker's disk and previews work the same
+on an object store, where each read is a ranged request.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
-import os
-import stat
+import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pipelines.models import ArtifactVersion
-from pipelines.sdk.artifact_store import LocalArtifactStore
+from pipelines.sdk.stores import join_uri
+from pipelines.storage import store_for_uri
+
+logger = logging.getLogger(__name__)
 
 TEXT_BYTES = 20_000
 SMALL_TEXT_BYTES = 2_000
@@ -90,21 +96,32 @@ class Preview:
 
 @dataclass(frozen=True)
 class RawFile:
-    path: Path
+    uri: str
     content_type: str
     size: int
 
 
-def preview_for(version: ArtifactVersion, store: LocalArtifactStore, *, small: bool = False) -> Preview:
+@dataclass(frozen=True)
+class _Found:
+    """One stored file chosen for the preview: where it is, its name, size and kind."""
+
+    uri: str
+    name: str
+    size: int
+    kind: str
+
+
+def preview_for(version: ArtifactVersion, *, small: bool = False) -> Preview:
     """The preview of a ready version; `small` gives the compact form for side-by-side use."""
     data_type = version.data_type
     try:
+        store = store_for_uri(version.uri)
         found = _find(version, store)
-    except (OSError, ValueError) as exc:
-        return Preview(kind="none", data_type=data_type, reason=_unreadable(exc))
+    except Exception as exc:  # a store's errors are not all OSErrors; a preview never breaks the page
+        return Preview(kind="none", data_type=data_type, reason=_unreadable(version, exc))
     if found is None:
         return Preview(kind="none", data_type=data_type, reason="No previewable file in this artifact.")
-    path, kind = found
+    kind = found.kind
     text_bytes = SMALL_TEXT_BYTES if small else TEXT_BYTES
     rows = SMALL_TABLE_ROWS if small else TABLE_ROWS
     try:
@@ -115,62 +132,71 @@ def preview_for(version: ArtifactVersion, store: LocalArtifactStore, *, small: b
                 reason="Stored as a pickle, which previews never load (loading a pickle runs code).",
             )
         if kind in ("image", "html"):
-            if path.stat().st_size > RAW_BYTES:
+            if found.size > RAW_BYTES:
                 return Preview(kind="none", data_type=data_type, reason="Too large to preview.")
             return Preview(kind=kind, data_type=data_type)
         if kind == "json":
-            return _json_preview(path, version, data_type, text_bytes)
+            return _json_preview(store, found, version, data_type, text_bytes)
         if kind in ("text", "markdown"):
-            text, truncated = _read_text(path, text_bytes)
+            text, truncated = _read_text(store, found.uri, text_bytes)
             return Preview(kind=kind, data_type=data_type, text=text, truncated=truncated)
         if kind == "bytes":
-            return _bytes_preview(path, data_type, text_bytes)
+            return _bytes_preview(store, found, data_type, text_bytes)
         if kind == "csv":
-            return _csv_preview(path, data_type, rows, text_bytes)
+            return _csv_preview(store, found, data_type, rows, text_bytes)
         if kind == "parquet":
-            return _parquet_preview(path, data_type, rows)
+            return _parquet_preview(store, found, data_type, rows)
         if kind == "array":
-            return _array_preview(path, data_type, small=small)
-    except (OSError, ValueError, UnicodeError) as exc:
-        return Preview(kind="none", data_type=data_type, reason=_unreadable(exc))
+            return _array_preview(store, found, data_type, small=small)
+    except Exception as exc:  # as above; pyarrow and numpy raise errors of their own on bad bytes
+        return Preview(kind="none", data_type=data_type, reason=_unreadable(version, exc))
     return Preview(kind="none", data_type=data_type, reason="No preview for this type.")
 
 
-def raw_file_for(version: ArtifactVersion, store: LocalArtifactStore) -> RawFile | None:
+def raw_file_for(version: ArtifactVersion) -> RawFile | None:
     """The image or HTML file the preview URL serves, with its content type; None if none."""
     try:
+        store = store_for_uri(version.uri)
         found = _find(version, store)
-        if found is None:
+        if found is None or found.size > RAW_BYTES:
             return None
-        path, kind = found
-        size = path.stat().st_size
-    except (OSError, ValueError):
+        if found.kind in ("image", "bytes"):
+            # Served only with the type its bytes prove (a PNG saved as `bytes` included).
+            content_type = _sniff_image(store, found.uri)
+            return RawFile(uri=found.uri, content_type=content_type, size=found.size) if content_type else None
+    except Exception as exc:  # the version page already says why there is no preview
+        _unreadable(version, exc)
         return None
-    if size > RAW_BYTES:
-        return None
-    if kind in ("image", "bytes"):
-        # Served only with the type its bytes prove (a PNG saved as `bytes` included).
-        content_type = _sniff_image(path)
-        return RawFile(path=path, content_type=content_type, size=size) if content_type else None
-    if kind == "html":
-        return RawFile(path=path, content_type="text/html; charset=utf-8", size=size)
+    if found.kind == "html":
+        return RawFile(uri=found.uri, content_type="text/html; charset=utf-8", size=found.size)
     return None
 
 
-def _unreadable(exc: Exception) -> str:
+def _unreadable(version: ArtifactVersion, exc: Exception) -> str:
     if isinstance(exc, FileNotFoundError):
-        return "The stored files are missing."
+        return f"The stored files are missing ({version.uri})."
+    # The cause stays in the server's log: a store's error may name its endpoint or account.
+    logger.warning("Previewing artifact version %s at %s failed", version.id, version.uri, exc_info=True)
     return "The stored files could not be read for a preview."
 
 
-def _find(version: ArtifactVersion, store: LocalArtifactStore) -> tuple[Path, str] | None:
+def _name_of(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _find(version: ArtifactVersion, store: Any) -> _Found | None:
     """The file to preview and its kind (see _KIND_ORDER, plus bytes and pickle)."""
-    root = store.resolve(version.uri)
-    mode = root.lstat().st_mode
-    if stat.S_ISREG(mode):
-        return root, _kind_of_file(root)
-    if not stat.S_ISDIR(mode):
-        return None
+    root = version.uri
+    # One listing, cut short: a version may hold any number of files.
+    entries = list(itertools.islice(store.walk(root), SCAN_ENTRIES + 1))
+    if not entries:
+        raise FileNotFoundError(root)
+    if entries[0][0] == "":  # the version is one file
+        name = _name_of(root)
+        return _Found(uri=root, name=name, size=entries[0][1], kind=_kind_of_file(store, root, name))
+    complete = len(entries) <= SCAN_ENTRIES
+    # Only the folder's top level counts.
+    top = {relative: size for relative, size in entries[:SCAN_ENTRIES] if "/" not in relative}
     # The files the project's own materializers write, by name.
     for name, kind in (
         ("array.npy", "array"),
@@ -180,51 +206,50 @@ def _find(version: ArtifactVersion, store: LocalArtifactStore) -> tuple[Path, st
         ("data.json", "json"),
         ("data.bin", "bytes"),
     ):
-        candidate = root / name
-        if _is_file(candidate):
-            return candidate, kind
-    found: dict[str, Path] = {}
-    pickled: Path | None = None
-    with os.scandir(root) as entries:
-        for count, entry in enumerate(entries):
-            if count >= SCAN_ENTRIES:
-                break
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            if entry.name in _PICKLES:
-                pickled = Path(entry.path)
-                continue
-            kind = _kind_of_file(Path(entry.path))
-            if kind != "bytes" and (kind not in found or entry.name < found[kind].name):
-                found[kind] = Path(entry.path)
+        uri = join_uri(root, name)
+        if name in top:
+            return _Found(uri=uri, name=name, size=top[name], kind=kind)
+        if not complete and store.exists(uri) and not store.isdir(uri):
+            return _Found(uri=uri, name=name, size=store.size(uri), kind=kind)
+    found: dict[str, str] = {}
+    pickled: str | None = None
+    for name in sorted(top):
+        if name in _PICKLES:
+            pickled = pickled or name
+            continue
+        kind = _kind_of_file(store, join_uri(root, name), name)
+        if kind != "bytes" and kind not in found:
+            found[kind] = name
     for kind in _KIND_ORDER:
         if kind in found:
-            return found[kind], kind
+            name = found[kind]
+            return _Found(uri=join_uri(root, name), name=name, size=top[name], kind=kind)
     if pickled is not None:
-        return pickled, "pickle"
+        return _Found(uri=join_uri(root, pickled), name=pickled, size=top[pickled], kind="pickle")
     return None
 
 
-def _is_file(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(path.lstat().st_mode)
-    except FileNotFoundError:
-        return False
+def _suffix(name: str) -> str:
+    return "." + name.rsplit(".", 1)[1].lower() if "." in name else ""
 
 
-def _kind_of_file(path: Path) -> str:
-    if path.name in _PICKLES or path.suffix.lower() in (".pkl", ".pickle"):
+def _kind_of_file(store: Any, uri: str, name: str) -> str:
+    suffix = _suffix(name)
+    if name in _PICKLES or suffix in (".pkl", ".pickle"):
         return "pickle"
-    kind = _EXTENSION_KINDS.get(path.suffix.lower(), "bytes")
-    if kind == "image" and _sniff_image(path) is None:
+    kind = _EXTENSION_KINDS.get(suffix, "bytes")
+    if kind == "image" and _sniff_image(store, uri) is None:
         return "bytes"  # named like an image, but its bytes say otherwise
     return kind
 
 
-def _sniff_image(path: Path) -> str | None:
-    with open(path, "rb") as handle:
-        head = handle.read(16)
-    return _image_type(head)
+def _head(store: Any, uri: str, count: int = 16) -> bytes:
+    with store.open(uri, "rb") as handle:
+        return handle.read(count)
+
+
+def _sniff_image(store: Any, uri: str) -> str | None:
+    return _image_type(_head(store, uri))
 
 
 def _image_type(head: bytes) -> str | None:
@@ -239,19 +264,18 @@ def _image_type(head: bytes) -> str | None:
     return None
 
 
-def _read_text(path: Path, limit: int) -> tuple[str, bool]:
-    with open(path, "rb") as handle:
-        raw = handle.read(limit + 1)
+def _read_text(store: Any, uri: str, limit: int) -> tuple[str, bool]:
+    raw = _head(store, uri, limit + 1)
     truncated = len(raw) > limit
     # errors="replace" both for binary junk and for a character cut in half at the limit.
     return raw[:limit].decode("utf-8", errors="replace"), truncated
 
 
-def _json_preview(path: Path, version: ArtifactVersion, data_type: str, limit: int) -> Preview:
-    if path.stat().st_size > JSON_PARSE_BYTES:
-        text, truncated = _read_text(path, limit)
+def _json_preview(store: Any, found: _Found, version: ArtifactVersion, data_type: str, limit: int) -> Preview:
+    if found.size > JSON_PARSE_BYTES:
+        text, truncated = _read_text(store, found.uri, limit)
         return Preview(kind="json", data_type=data_type, text=text, truncated=truncated)
-    value = json.loads(path.read_bytes())
+    value = json.loads(_head(store, found.uri, JSON_PARSE_BYTES + 1))
     # The container materializer wraps values as {"kind": "tuple", "value": [...]}.
     if "BuiltInContainerMaterializer" in version.materializer and isinstance(value, dict) and "value" in value:
         value = value["value"]
@@ -262,12 +286,11 @@ def _json_preview(path: Path, version: ArtifactVersion, data_type: str, limit: i
     return Preview(kind="json", data_type=data_type, text=pretty[:limit], truncated=len(pretty) > limit)
 
 
-def _bytes_preview(path: Path, data_type: str, limit: int) -> Preview:
-    with open(path, "rb") as handle:
-        head = handle.read(16)
-    if _image_type(head):
+def _bytes_preview(store: Any, found: _Found, data_type: str, limit: int) -> Preview:
+    raw = _head(store, found.uri, limit + 1)
+    if _image_type(raw[:16]):
         return Preview(kind="image", data_type=data_type)
-    text, truncated = _read_text(path, limit)
+    text, truncated = raw[:limit].decode("utf-8", errors="replace"), len(raw) > limit
     if "\x00" in text or text.count("\ufffd") > len(text) // 20 + 1:
         return Preview(kind="none", data_type=data_type, reason="Binary data.")
     return Preview(kind="text", data_type=data_type, text=text, truncated=truncated)
@@ -278,9 +301,9 @@ def _cell(value: Any) -> str:
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
-def _csv_preview(path: Path, data_type: str, rows: int, limit: int) -> Preview:
-    raw, truncated = _read_text(path, max(limit, 64_000))
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+def _csv_preview(store: Any, found: _Found, data_type: str, rows: int, limit: int) -> Preview:
+    raw, truncated = _read_text(store, found.uri, max(limit, 64_000))
+    delimiter = "\t" if _suffix(found.name) == ".tsv" else ","
     lines = list(csv.reader(io.StringIO(raw), delimiter=delimiter))
     if truncated and lines:
         lines.pop()  # probably cut in the middle
@@ -296,47 +319,50 @@ def _csv_preview(path: Path, data_type: str, rows: int, limit: int) -> Preview:
     )
 
 
-def _parquet_preview(path: Path, data_type: str, rows: int) -> Preview:
+def _parquet_preview(store: Any, found: _Found, data_type: str, rows: int) -> Preview:
     import pyarrow.parquet as pq
 
-    if path.stat().st_size > PARQUET_BYTES:
+    if found.size > PARQUET_BYTES:
         return Preview(kind="none", data_type=data_type, reason="Too large to preview.")
-    parquet = pq.ParquetFile(path)
-    names = [name for name in parquet.schema_arrow.names if not name.startswith("__index_level_")]
-    columns = names[:TABLE_COLUMNS]
-    batch = next(parquet.iter_batches(batch_size=rows, columns=columns), None)
-    records = batch.to_pylist() if batch is not None else []
+    # pyarrow reads the footer, then the first row group's pages, by seeking in the
+    # file object: only those ranges are read from the store.
+    with store.open(found.uri, "rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        names = [name for name in parquet.schema_arrow.names if not name.startswith("__index_level_")]
+        columns = names[:TABLE_COLUMNS]
+        batch = next(parquet.iter_batches(batch_size=rows, columns=columns), None)
+        records = batch.to_pylist() if batch is not None else []
+        total_rows = parquet.metadata.num_rows
     return Preview(
         kind="table",
         data_type=data_type,
         columns=[_cell(name) for name in columns],
         rows=[[_cell(record.get(name)) for name in columns] for record in records[:rows]],
-        truncated=parquet.metadata.num_rows > rows or len(names) > TABLE_COLUMNS,
+        truncated=total_rows > rows or len(names) > TABLE_COLUMNS,
     )
 
 
-def _array_preview(path: Path, data_type: str, *, small: bool) -> Preview:
+def _array_preview(store: Any, found: _Found, data_type: str, *, small: bool) -> Preview:
     import numpy as np
 
-    with open(path, "rb") as handle:
+    count = ARRAY_SAMPLE // 2 if small else ARRAY_SAMPLE
+    with store.open(found.uri, "rb") as handle:
         major, minor = np.lib.format.read_magic(handle)
         if (major, minor) == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
         else:
-            shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-    shape_text = "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
-    if dtype.hasobject:
-        return Preview(
-            kind="array",
-            data_type=data_type,
-            shape=shape_text,
-            dtype=str(dtype),
-            text="(object array: its values are pickled, so no sample is shown)",
-        )
-    # A memory map reads only the pages the sample touches.
-    array = np.load(path, mmap_mode="r", allow_pickle=False)
-    count = ARRAY_SAMPLE // 2 if small else ARRAY_SAMPLE
-    sample = np.array(array.flat[:count])
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
+        shape_text = "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+        if dtype.hasobject:
+            return Preview(
+                kind="array",
+                data_type=data_type,
+                shape=shape_text,
+                dtype=str(dtype),
+                text="(object array: its values are pickled, so no sample is shown)",
+            )
+        size = int(np.prod(shape, dtype=np.int64))
+        sample = _array_sample(handle, shape, fortran_order, dtype, min(count, size))
     text = np.array2string(sample, precision=6, separator=", ", threshold=count + 1, max_line_width=100)
     return Preview(
         kind="array",
@@ -344,5 +370,25 @@ def _array_preview(path: Path, data_type: str, *, small: bool) -> Preview:
         shape=shape_text,
         dtype=str(dtype),
         text=text,
-        truncated=int(array.size) > count,
+        truncated=size > count,
     )
+
+
+def _array_sample(handle: Any, shape: tuple[int, ...], fortran_order: bool, dtype: Any, count: int) -> Any:
+    """The first `count` values in C order, reading only their bytes (the array may be
+    gigabytes in a remote store)."""
+    import numpy as np
+
+    if count == 0:
+        return np.array([], dtype=dtype)
+    if not fortran_order or len(shape) < 2:
+        raw = handle.read(count * dtype.itemsize)
+        return np.frombuffer(raw, dtype=dtype, count=len(raw) // dtype.itemsize)
+    # Stored column by column: each of the first values (in C order) sits elsewhere.
+    start = handle.tell()
+    offsets = np.ravel_multi_index(np.unravel_index(np.arange(count), shape), shape, order="F")
+    values = []
+    for offset in offsets:
+        handle.seek(start + int(offset) * dtype.itemsize)
+        values.append(handle.read(dtype.itemsize))
+    return np.frombuffer(b"".join(values), dtype=dtype)

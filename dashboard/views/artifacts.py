@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import re
-import stat
-import zipfile
-from collections.abc import Iterator
-from pathlib import Path
-
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
@@ -19,13 +12,13 @@ from dashboard.listing import paginate
 from dashboard.metadata_display import shown_metadata
 from dashboard.previews import preview_for, raw_file_for
 from pipelines import selectors
-from pipelines.storage import artifact_store
+from pipelines.artifact_download import StoredBytesError, StoreUnreadable, download_response
+from pipelines.storage import store_for_uri
 
 # What the preview URL's responses may do: nothing. `sandbox` gives the document a
 # unique origin with scripts, forms and popups off, even when opened outside the
 # frame; inline styles and embedded images are allowed so reports still look right.
 PREVIEW_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-_CHUNK = 256 * 1024
 TABLE_POINTS = 50
 
 
@@ -111,36 +104,22 @@ def artifact_version_detail(request: HttpRequest, version_id: int) -> HttpRespon
             "metadata": shown_metadata(version.metadata.all()),
             "page_obj": consumers.page_obj,
             "sort": consumers.sort,
-            "preview": preview_for(version, artifact_store()),
+            "preview": preview_for(version),
         },
     )
 
 
 @login_required
 def artifact_version_download(request: HttpRequest, version_id: int) -> HttpResponse:
-    """The stored file, or a folder as a zip built while it streams. Ready versions only."""
+    """The stored file, or a folder as a zip built while it streams. Ready versions only.
+    Read through the version's store: the browser and this server need no mount."""
     version = get_object_or_404(selectors.artifact_versions_visible_to(request.user), id=version_id)
     try:
-        path = artifact_store().resolve(version.uri)
-        mode = path.lstat().st_mode
-    except (OSError, ValueError):
-        raise Http404("The stored files of this artifact version are missing.") from None
-    base = _safe_filename(f"{version.artifact.name}-{version.version}")
-    if stat.S_ISREG(mode):
-        suffix = _safe_filename(path.suffix)
-        response: HttpResponse = FileResponse(
-            open(path, "rb"),  # noqa: SIM115 (FileResponse closes it)
-            as_attachment=True,
-            filename=f"{base}{suffix}",
-            content_type="application/octet-stream",
-        )
-    elif stat.S_ISDIR(mode):
-        response = StreamingHttpResponse(_zip_stream(path), content_type="application/zip")
-        response["Content-Disposition"] = f'attachment; filename="{base}.zip"'
-    else:
-        raise Http404("The stored artifact is neither a file nor a folder.")
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+        return download_response(version)
+    except StoredBytesError as exc:
+        raise Http404(str(exc)) from None
+    except StoreUnreadable as exc:
+        return HttpResponse(str(exc), status=502, content_type="text/plain; charset=utf-8")
 
 
 @login_required
@@ -148,65 +127,17 @@ def artifact_version_download(request: HttpRequest, version_id: int) -> HttpResp
 def artifact_version_preview(request: HttpRequest, version_id: int) -> HttpResponse:
     """Raw image or HTML bytes for the version page's <img> and sandboxed frame."""
     version = get_object_or_404(selectors.artifact_versions_visible_to(request.user), id=version_id)
-    raw = raw_file_for(version, artifact_store())
+    raw = raw_file_for(version)
     if raw is None:
         raise Http404("This artifact version has no image or HTML preview.")
-    response = FileResponse(open(raw.path, "rb"), content_type=raw.content_type)  # noqa: SIM115
+    try:
+        handle = store_for_uri(raw.uri).open(raw.uri, "rb")
+    except OSError:
+        raise Http404("This artifact version's preview file could not be read.") from None
+    response = FileResponse(handle, content_type=raw.content_type)
+    response["Content-Length"] = str(raw.size)
     response["Content-Security-Policy"] = PREVIEW_CSP
     response["X-Content-Type-Options"] = "nosniff"
     response["Cross-Origin-Resource-Policy"] = "same-origin"
     response["Cache-Control"] = "private, max-age=3600"
     return response
-
-
-def _safe_filename(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:150] or "artifact"
-
-
-class _Chunks:
-    """A write-only file whose bytes are collected until the next drain()."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        self._parts.append(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def drain(self) -> bytes:
-        data, self._parts = b"".join(self._parts), []
-        return data
-
-
-def _zip_stream(root: Path) -> Iterator[bytes]:
-    """A zip of the folder, yielded while it is built: nothing is buffered whole.
-
-    ZipFile sees a file it cannot seek, so it writes each entry's sizes after its
-    data (data descriptors), which every unzip tool reads. Symlinks and special files
-    are left out: an artifact is plain files, and a link could point outside the store.
-    """
-    sink = _Chunks()
-    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-            dirnames.sort()
-            for name in sorted(filenames):
-                file_path = Path(dirpath) / name
-                file_stat = file_path.lstat()
-                if not stat.S_ISREG(file_stat.st_mode):
-                    continue
-                info = zipfile.ZipInfo.from_file(file_path, arcname=file_path.relative_to(root).as_posix())
-                info.compress_type = zipfile.ZIP_DEFLATED
-                with (
-                    open(file_path, "rb") as source,
-                    archive.open(info, mode="w", force_zip64=file_stat.st_size >= zipfile.ZIP64_LIMIT) as target,
-                ):
-                    while chunk := source.read(_CHUNK):
-                        target.write(chunk)
-                        if data := sink.drain():
-                            yield data
-                if data := sink.drain():
-                    yield data
-    yield sink.drain()

@@ -14,7 +14,6 @@ from dashboard.metadata_display import shown_value
 from dashboard.previews import Preview, preview_for
 from dashboard.templatetags.dashboard import duration
 from pipelines import selectors
-from pipelines.storage import artifact_store
 
 if TYPE_CHECKING:
     from pipelines.models import ArtifactVersion, PipelineRun
@@ -153,7 +152,6 @@ def _output_rows(runs: list[PipelineRun], *, diff_only: bool) -> list[Row]:
     ]
     order = {name: index for index, name in enumerate(_step_names(runs))}
     keys = sorted({key for per_run in outputs for key in per_run}, key=lambda key: (order.get(key[0], 0), key[1]))
-    store = artifact_store()
     previewed = 0
     rows = []
     for step_name, output_name in keys:
@@ -168,9 +166,7 @@ def _output_rows(runs: list[PipelineRun], *, diff_only: bool) -> list[Row]:
             else Cell(
                 text=version.checksum[:12] if version.checksum else "(no checksum)",
                 version=version,
-                preview=preview_for(version, store, small=True)
-                if show_previews and version.status == "ready"
-                else None,
+                preview=preview_for(version, small=True) if show_previews and version.status == "ready" else None,
             )
             for version in versions
         ]

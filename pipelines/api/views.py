@@ -4,12 +4,15 @@ import time
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, HttpResponseBase
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,6 +20,8 @@ from pipelines import access, selectors
 from pipelines.api import filters
 from pipelines.api import serializers as s
 from pipelines.api.hot_reads import artifact_version_representation
+from pipelines.api.schema import ErrorSerializer
+from pipelines.artifact_download import StoredBytesError, StoreUnreadable, download_response
 from pipelines.models import FINISHED_RUN_STATUSES
 from pipelines.sdk.metadata import METADATA_TARGETS, MetadataError
 from pipelines.sdk.naming import InvalidName
@@ -37,6 +42,27 @@ WAIT_POLL_SECONDS = 0.01
 # Progress within a run is reported at most this often (a person reads it), so a
 # fast run does not cost a request per step change; its end is reported at once.
 PROGRESS_INTERVAL_SECONDS = 0.25
+
+
+class StoredBytesUnavailable(APIException):
+    status_code = 409
+    default_code = "artifact_bytes_damaged"
+
+
+class ArtifactStoreUnreachable(APIException):
+    status_code = 502
+    default_code = "artifact_store_unreachable"
+
+
+class FirstRendererNegotiation(BaseContentNegotiation):
+    """Ignore Accept: a download answers with its bytes' own type (DRF's default
+    would refuse `Accept: application/zip` with a 406 before the view runs)."""
+
+    def select_parser(self, request: Request, parsers: list) -> object:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
+        return renderers[0], renderers[0].media_type
 
 
 class ReadOnlyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -195,6 +221,40 @@ class ArtifactVersionViewSet(ReadOnlyViewSet):
         if representation is None:
             raise NotFound(f"Artifact {name!r} has no such ready version.")
         return Response(representation)
+
+    @extend_schema(
+        responses={
+            # Any media type: a file is sent with its own (image/png, text/csv, ...).
+            (200, "*/*"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="A single-file version as is (its Content-Type by its first bytes or extension), "
+                "or a folder as a zip (`application/zip`). Headers: `X-Checksum-Sha256` (the version's "
+                "checksum), `X-Artifact-Uri`, `X-Artifact-Layout` (`file` or `folder`), `X-Artifact-Size` "
+                "(the files' total size).",
+            ),
+            409: OpenApiResponse(ErrorSerializer, description="The stored bytes are missing or damaged."),
+            502: OpenApiResponse(ErrorSerializer, description="The artifact store could not be read."),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=None,
+        # Any Accept header gets the bytes; only errors are rendered, as JSON.
+        content_negotiation_class=FirstRendererNegotiation,
+        renderer_classes=[JSONRenderer],
+    )
+    def download(self, request: Request, pk: str) -> HttpResponseBase:
+        """The version's bytes, streamed from its store: a single file as is, a folder
+        as a zip. Same visibility as the version; a pending version is 404."""
+        version = get_object_or_404(self.get_queryset().select_related("artifact"), id=id_from_path_or_404(pk))
+        try:
+            return download_response(version)
+        except StoredBytesError as exc:
+            raise StoredBytesUnavailable(str(exc)) from None
+        except StoreUnreadable as exc:
+            raise ArtifactStoreUnreachable(str(exc)) from None
 
     @extend_schema(request=s.SaveArtifactSerializer, responses={201: s.PendingArtifactVersionSerializer})
     def create(self, request: Request) -> Response:

@@ -57,6 +57,12 @@ class Client:
                 f"Cannot reach the pipelines server at {self.server_url} ({exc}). Start it (`make demo`, "
                 "or `python manage.py runserver`) or set PIPELINES_SERVER_URL."
             ) from None
+        if response.status_code >= 300:
+            self._raise_for_status(method, path, response)
+        return response.json() if response.content else None
+
+    def _raise_for_status(self, method: str, path: str, response: Any) -> None:
+        """Raise the error an answer of status 300 or more stands for."""
         if 300 <= response.status_code < 400:
             from pipelines.sdk.transport import redirect_explanation
 
@@ -83,7 +89,6 @@ class Client:
             )
             error.code = code  # type: ignore[attr-defined]  # the API's stable error code
             raise error
-        return response.json() if response.content else None
 
     def dashboard_url(self, run: PipelineRun) -> str:
         return f"{self.server_url}/runs/{run.id}/"
@@ -165,6 +170,52 @@ class Client:
         """Ready artifact versions. Filters: artifact (id or name), version, tag,
         metadata_key, created_after, created_before."""
         return self._list("artifact-versions/", ArtifactVersion, page=page, size=size, sort_by=sort_by, filters=filters)
+
+    def download_artifact_version(
+        self,
+        version_id: int,
+        folder: str,
+        *,
+        checksum: str = "",
+        size: int | None = None,
+        uri: str = "",
+        timeout: float = 60.0,
+    ) -> str:
+        """Stream a ready version's bytes from the server into `folder` (which must
+        exist) and return the local path of the copy: its folder, or its one file.
+
+        The copy is checked against the version's checksum (the one given, else the
+        one the server sends) and raises ArtifactIntegrityError naming the version's
+        uri if it does not match; the server answers 409, also naming it, when its
+        own copy is missing or damaged. `timeout` bounds each wait for bytes.
+        """
+        from pipelines.sdk.artifact_access import DOWNLOAD_HEADERS, save_download
+        from pipelines.sdk.stores import ArtifactIntegrityError
+        from pipelines.sdk.transport import ServerTimeout, ServerUnreachable
+
+        path = f"artifact-versions/{int(version_id)}/download/"
+        url = f"{self.server_url}/api/v1/{path}"
+
+        def fetch(write: Any) -> dict[str, str]:
+            try:
+                response = self._http().download(url, write=write, timeout=timeout)
+            except (ServerTimeout, ServerUnreachable) as exc:
+                raise ServerError(
+                    f"Downloading artifact version {version_id} from {self.server_url} failed: {exc}."
+                ) from None
+            if response.status_code != 200:
+                self._raise_for_status("GET", path, response)
+            return {key: response.headers.get(key, "") for key in DOWNLOAD_HEADERS}
+
+        try:
+            return save_download(
+                fetch, folder=folder, version_id=int(version_id), uri=uri, checksum=checksum, size=size
+            )
+        except ServerError as exc:
+            if getattr(exc, "code", None) == "artifact_bytes_damaged":
+                # The server's copy is missing or damaged: the same error as reading it here.
+                raise ArtifactIntegrityError(str(exc)) from None
+            raise
 
     # --- models -------------------------------------------------------------------
     def get_model(self, name_or_id: int | str) -> ModelInfo:

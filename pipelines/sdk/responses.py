@@ -107,11 +107,18 @@ class ArtifactVersion:
         return self._client.get_run_step(self.producer_step_run_id)
 
     def load(self) -> Any:
-        """Read the artifact through its materializer (the store must be reachable here)."""
-        from pipelines.sdk.artifact_loading import load_artifact_version
+        """Read the artifact through its materializer: from its store, or through the
+        server when this process cannot reach the store (PIPELINES_ARTIFACT_ACCESS)."""
+        from pipelines.sdk.artifact_access import load_version
 
-        return load_artifact_version(
-            uri=self.uri, materializer=self.materializer, data_type=self.data_type, checksum=self.checksum
+        return load_version(
+            uri=self.uri,
+            materializer=self.materializer,
+            data_type=self.data_type,
+            checksum=self.checksum,
+            version_id=self.id,
+            size=self.size,
+            client=self._client,
         )
 
 

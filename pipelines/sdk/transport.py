@@ -13,7 +13,7 @@ urllib3 is imported on first use, so `from pipelines import step` stays fast.
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -129,6 +129,46 @@ class HttpTransport:
                 raise ServerTimeout(f"{method} {path} got no answer within {timeout:g} s") from exc
             raise ServerUnreachable(str(reason)) from exc
         return Response(status_code=answer.status, content=answer.data, headers=answer.headers)
+
+    def download(
+        self, url: str, *, write: Callable[[bytes], object], timeout: float, chunk_size: int = 1024 * 1024
+    ) -> Response:
+        """GET `url`, handing a 200 answer's body to `write` chunk by chunk as it
+        arrives (an artifact may be larger than memory). Any other answer is returned
+        whole in `content` (errors are a few hundred bytes of JSON); a 200's is empty.
+        `timeout` bounds each wait for bytes, not the whole transfer."""
+        path = urlsplit(url).path
+        errors = self._urllib3.exceptions
+        try:
+            answer = self._pool.urlopen(
+                "GET",
+                path,
+                headers={**self._pool.headers, "Accept": "*/*"},
+                timeout=self._urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
+                redirect=False,
+                preload_content=False,
+            )
+        except errors.HTTPError as exc:
+            reason = exc.reason if isinstance(exc, errors.MaxRetryError) and exc.reason else exc
+            if isinstance(reason, errors.ReadTimeoutError):
+                raise ServerTimeout(f"GET {path} got no answer within {timeout:g} s") from exc
+            raise ServerUnreachable(str(reason)) from exc
+        try:
+            if answer.status != 200:
+                return Response(status_code=answer.status, content=answer.read(), headers=answer.headers)
+            for chunk in answer.stream(chunk_size):
+                write(chunk)
+        except BaseException as exc:
+            # A connection left mid-body must not go back to the pool for reuse.
+            answer.close()
+            if isinstance(exc, errors.ReadTimeoutError):
+                raise ServerTimeout(f"GET {path} stalled: no bytes for {timeout:g} s") from exc
+            if isinstance(exc, errors.ProtocolError | errors.HTTPError):
+                raise ServerUnreachable(f"GET {path} was cut off: {exc}") from exc
+            raise
+        finally:
+            answer.release_conn()
+        return Response(status_code=answer.status, content=b"", headers=answer.headers)
 
 
 def _query(params: Mapping[str, Any] | None) -> str:

@@ -98,6 +98,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "artifact-version-lookup": {"get": "read"},
     "artifact-version-detail": {"get": "read"},
     "artifact-version-finish": {"post": "finish"},
+    "artifact-version-download": {"get": "read"},
     "metadata-list": {"post": "write own"},
     "model-list": {"get": "read"},
     "model-detail": {"get": "read"},

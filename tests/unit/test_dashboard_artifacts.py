@@ -6,6 +6,7 @@ import io
 import json
 import pickle
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -258,10 +259,12 @@ def test_a_folder_downloads_as_a_zip_of_its_files(client, owner):
 
 def test_a_single_file_artifact_downloads_as_that_file(client, owner):
     saved = save_value("single", "x")
-    path = artifact_store().root / "saved" / "single-file.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # A uri names its version's folder or a file below it (store_for_uri's rule).
+    path = Path(saved.uri) / "single-file.txt"
     path.write_bytes(b"plain bytes")
-    ArtifactVersion.objects.filter(id=saved.id).update(uri=str(path))
+    # The row must describe the file, or the download refuses it as damaged.
+    checksum, size = artifact_store().checksum(path)
+    ArtifactVersion.objects.filter(id=saved.id).update(uri=str(path), checksum=checksum, size=size)
     client.force_login(owner)
 
     response = _get(client, "artifact-version-download", saved.id)
@@ -441,7 +444,7 @@ def test_an_unknown_type_says_no_preview_with_the_type(client, owner):
 def test_small_previews_are_smaller(owner):
     saved = save_files("log", {"out.txt": b"y" * 100_000})
 
-    assert len(preview_for(saved, artifact_store(), small=True).text) == 2_000
+    assert len(preview_for(saved, small=True).text) == 2_000
 
 
 # --- escaping ----------------------------------------------------------------------

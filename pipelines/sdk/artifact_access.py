@@ -1,0 +1,272 @@
+"""How a Client reads an artifact version: from its store, or through the server.
+
+A laptop, a notebook or a CI job often cannot reach the artifact store (no
+credentials for the bucket, no mount of the workers' disk), while the server can.
+`PIPELINES_ARTIFACT_ACCESS` chooses:
+
+- `auto` (the default): read the store; when that fails because the store cannot
+  be reached (missing path, permission, credentials, connection), download the
+  version from `GET /api/v1/artifact-versions/{id}/download/` instead, and keep
+  doing so for that store in this process. Said once, at INFO, with the reason.
+- `store`: the store only (a worker, or a machine that must not pull bytes through
+  the server).
+- `server`: always through the server.
+
+A download is streamed to a temporary folder, checked against the version's
+checksum, loaded by the version's materializer from that copy, and removed.
+Damaged bytes raise ArtifactIntegrityError naming the version's uri, whichever way
+they were read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from pipelines.sdk.artifact_loading import load_artifact_version
+from pipelines.sdk.stores import (
+    ArtifactFilesMissing,
+    ArtifactIntegrityError,
+    StoreError,
+    manifest_digest,
+    store_for_path,
+)
+from pipelines.sdk.stores.base import VERSION_PATH
+
+if TYPE_CHECKING:
+    from pipelines.sdk.client import Client
+
+ACCESS_VARIABLE = "PIPELINES_ARTIFACT_ACCESS"
+ACCESS_MODES = ("auto", "store", "server")
+CHUNK_BYTES = 1024 * 1024
+# What the download endpoint says about the bytes it sends (none of it secret).
+DOWNLOAD_HEADERS = ("X-Artifact-Layout", "X-Artifact-Uri", "X-Artifact-Size", "X-Checksum-Sha256")
+
+logger = logging.getLogger("pipelines.sdk.artifacts")
+
+# Stores (by root) this process could not read, and why: later loads from them go
+# straight to the server, and the fallback is logged once per store.
+_unreachable: dict[str, str] = {}
+_unreachable_lock = threading.Lock()
+
+
+def access_mode() -> str:
+    value = os.environ.get(ACCESS_VARIABLE, "").strip().lower() or "auto"
+    if value not in ACCESS_MODES:
+        raise ValueError(
+            f"{ACCESS_VARIABLE}={os.environ[ACCESS_VARIABLE]!r} is not one of {', '.join(ACCESS_MODES)}: "
+            "auto reads the artifact store and falls back to the server, store reads the store only, "
+            "server always downloads through the server."
+        )
+    return value
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """What a store raises when it cannot be reached (obstore's errors are not OSErrors)."""
+    errors: tuple[type[BaseException], ...] = (OSError, StoreError)
+    try:
+        from obstore.exceptions import BaseError
+    except ImportError:
+        return errors
+    return (*errors, BaseError)
+
+
+def _store_key(uri: str) -> str:
+    match = VERSION_PATH.search(uri)
+    return uri[: match.start()] if match else uri
+
+
+def load_version(
+    *,
+    uri: str,
+    materializer: str,
+    data_type: str,
+    checksum: str,
+    version_id: int | None = None,
+    size: int | None = None,
+    client: Client | None = None,
+) -> Any:
+    """The value of one artifact version, read as `PIPELINES_ARTIFACT_ACCESS` says.
+
+    Without a `client` and `version_id` there is no server to fall back on: the
+    store is read, as a worker does.
+    """
+    mode = access_mode()
+    details = {"uri": uri, "materializer": materializer, "data_type": data_type, "checksum": checksum}
+    if client is None or version_id is None or mode == "store":
+        return load_artifact_version(**details)
+    key = _store_key(uri)
+    if mode == "auto" and key not in _unreachable:
+        try:
+            return load_artifact_version(**details)
+        except ArtifactFilesMissing as exc:
+            # Here, not necessarily on the server: a path that is not mounted here.
+            reason = str(exc)
+        except ArtifactIntegrityError:
+            raise  # the store was read: the bytes themselves are wrong
+        except store_errors() as exc:
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+        with _unreachable_lock:
+            first = key not in _unreachable
+            _unreachable[key] = reason
+        if first:
+            logger.info(
+                "The artifact store %s cannot be read from this process (%s); loading its artifacts through "
+                "the server %s instead. Set %s=store to forbid this, or =server to skip the store.",
+                key or "/",
+                reason,
+                client.server_url,
+                ACCESS_VARIABLE,
+            )
+    return load_through_server(client, version_id=version_id, size=size, **details)
+
+
+def load_through_server(
+    client: Client,
+    *,
+    version_id: int,
+    uri: str,
+    materializer: str,
+    data_type: str,
+    checksum: str,
+    size: int | None = None,
+) -> Any:
+    """Download the version into a temporary folder, verify it, load it, remove the copy."""
+    with tempfile.TemporaryDirectory(prefix="pipelines-artifact-") as folder:
+        local = client.download_artifact_version(version_id, folder, checksum=checksum, size=size, uri=uri)
+        # Verified while it streamed: the materializer reads the copy, not checked again.
+        return load_artifact_version(
+            uri=local, materializer=materializer, data_type=data_type, checksum="", store=store_for_path(local)
+        )
+
+
+# --- the download itself (called by Client.download_artifact_version) ----------------
+
+
+def safe_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:150]
+    return cleaned or "data"
+
+
+def save_download(
+    fetch: Callable[[Callable[[bytes], object]], dict[str, str]],
+    *,
+    folder: str,
+    version_id: int,
+    uri: str,
+    checksum: str,
+    size: int | None,
+) -> str:
+    """Stream a download into `folder`; returns the local copy's path.
+
+    `fetch(write)` performs the request, handing the body to `write`, and returns
+    its headers. A folder arrives as a zip and is unpacked below
+    `<folder>/saved/<version_id>`; a file is placed there under its own name. The
+    copy is checked against `checksum` (and `size`) before it is returned.
+    """
+    root = Path(folder) / "saved" / str(version_id)
+    root.mkdir(parents=True)
+    part = Path(folder) / f".download-{version_id}.part"
+    file_hash = hashlib.sha256()
+    received = 0
+
+    try:
+        with open(part, "xb") as sink:
+
+            def write(chunk: bytes) -> None:
+                nonlocal received
+                received += len(chunk)
+                file_hash.update(chunk)
+                sink.write(chunk)
+
+            headers = fetch(write)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    uri = uri or unquote(headers.get("X-Artifact-Uri", "")) or f"(artifact version {version_id})"
+    if size is None and headers.get("X-Artifact-Size", "").isdigit():
+        size = int(headers["X-Artifact-Size"])
+    layout = headers.get("X-Artifact-Layout", "")
+    expected = checksum or headers.get("X-Checksum-Sha256", "")
+    if layout == "folder":
+        entries = _unzip(part, root, limit=size, uri=uri)
+        part.unlink()
+        local = str(root)
+    elif layout == "file":
+        target = root / safe_name(uri.rstrip("/").rsplit("/", 1)[-1])
+        part.replace(target)
+        entries = [("", received, file_hash.hexdigest())]
+        local = str(target)
+    else:
+        raise ArtifactIntegrityError(
+            f"The server's download of artifact version {version_id} ({uri}) did not say whether it is a "
+            "file or a folder (no X-Artifact-Layout header): is the server older than this SDK?"
+        )
+    total = sum(entry[1] for entry in entries)
+    problem = None
+    if size is not None and size and total != size:
+        problem = f"{total} bytes arrived, {size} were recorded"
+    elif expected and manifest_digest(entries) != expected:
+        # Versions recorded before the manifest digest have the older tree digest,
+        # which the store's own check knows.
+        try:
+            store_for_path(local).verify(local, expected)
+        except ArtifactIntegrityError:
+            problem = f"the bytes do not match the recorded checksum {expected[:12]}…"
+    if problem:
+        raise ArtifactIntegrityError(
+            f"The files of artifact version {version_id} at {uri}, downloaded through the server, are damaged: "
+            f"{problem}. Re-run the producing step to recreate them."
+        )
+    return local
+
+
+def _unzip(part: Path, root: Path, *, limit: int | None, uri: str) -> list[tuple[str, int, str]]:
+    """Unpack the server's zip below `root`, hashing each file as it is written.
+
+    Entry names are checked (no absolute paths, no '..'), and unpacking stops past
+    the recorded size: a damaged or hostile archive cannot write outside `root` or
+    fill the disk.
+    """
+    entries = []
+    written = 0
+    try:
+        archive = zipfile.ZipFile(part)
+    except zipfile.BadZipFile as exc:
+        raise ArtifactIntegrityError(f"The download of {uri} is not a readable zip archive ({exc}).") from None
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            name = info.filename
+            parts = name.split("/")
+            if "\\" in name or "\0" in name or any(p in ("", ".", "..") for p in parts):
+                raise ArtifactIntegrityError(f"The download of {uri} holds an unsafe entry name {name!r}.")
+            target = root.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            digest = hashlib.sha256()
+            size = 0
+            try:
+                with archive.open(info) as source, open(target, "xb") as sink:
+                    while chunk := source.read(CHUNK_BYTES):
+                        size += len(chunk)
+                        written += len(chunk)
+                        if limit and written > limit:
+                            raise ArtifactIntegrityError(
+                                f"The download of {uri} unpacks to more than the {limit} bytes recorded."
+                            )
+                        digest.update(chunk)
+                        sink.write(chunk)
+            except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
+                raise ArtifactIntegrityError(f"The download of {uri} is a damaged zip archive ({exc}).") from None
+            entries.append((name, size, digest.hexdigest()))
+    return entries
