@@ -27,7 +27,7 @@ CHROMIUM_HINT := The browser tests need Chromium at $(PIPELINES_CHROMIUM). Insta
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv demo test chromium lint format migrations-check web worker bench bench-dashboard clean
+.PHONY: help venv demo test chromium lint format migrations-check web worker bench bench-dashboard bench-vs-zenml clean
 
 help:
 	@echo "make demo              run web server, worker and examples until Ctrl-C (DEMO_ARGS=...)"
@@ -39,6 +39,7 @@ help:
 	@echo "make worker            run only a worker (WORKER_CONCURRENCY=$(WORKER_CONCURRENCY))"
 	@echo "make bench             run the engine benchmark"
 	@echo "make bench-dashboard   time every dashboard page on a large PostgreSQL history (DATABASE_URL=...)"
+	@echo "make bench-vs-zenml    the same pipelines on ZenML 0.98 and here, side by side (VS_ZENML_ARGS=...)"
 	@echo "make chromium          check for (as root: install) the Chromium the browser tests drive"
 	@echo "make venv              create .venv and install the requirements"
 	@echo "make clean             remove var/ (all local data) and .venv"
@@ -99,6 +100,12 @@ bench: $(INSTALLED)
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pipelines_dashboard_bench
 bench-dashboard: $(INSTALLED)
 	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(BIN)/python bench/dashboard_bench.py
+
+# ZenML 0.98 is installed once into var/bench/zenml-venv (or under PIPELINES_DATA_DIR).
+# PostgreSQL + Redis: DATABASE_URL / CELERY_BROKER_URL, else local defaults (bench/README.md).
+VS_ZENML_ARGS ?= --postgres-redis
+bench-vs-zenml: $(INSTALLED)
+	$(BIN)/python bench/vs_zenml.py $(VS_ZENML_ARGS)
 
 clean:
 	rm -rf var $(VENV)
