@@ -469,7 +469,8 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
     return completion.next_step_run_id
 
 
-def _record_failure(attempt: _Attempt, exc: BaseException, logs: str) -> None:
+def _record_failure(attempt: _Attempt, exc: BaseException, logs: str) -> bool:
+    """Record the attempt as failed; False when it no longer owned the step."""
     step_run = attempt.step_run
     mask = attempt.masker.mask
     logger.warning(
@@ -477,7 +478,7 @@ def _record_failure(attempt: _Attempt, exc: BaseException, logs: str) -> None:
     )
     _remove_files(attempt)
     retryable = not isinstance(exc, NonRetryableError) and getattr(exc, "retryable", True)
-    step_run_fail(
+    return step_run_fail(
         step_run_id=step_run.id,
         attempt=attempt.number,
         error=mask("".join(traceback.format_exception(exc))),
@@ -493,8 +494,10 @@ def _stop_overrun(attempt: _Attempt, message: str) -> None:
     `pipelines.engine.time_limit`). Runs on a timer thread: record the attempt as
     failed now, then end this process if the pool replaces it."""
     try:
-        _record_failure(attempt, StepTimeoutError(message), attempt.log.getvalue() if attempt.log else "")
+        if not _record_failure(attempt, StepTimeoutError(message), attempt.log.getvalue() if attempt.log else ""):
+            return  # the attempt had already ended (or was given up on): nothing to stop
     except Exception:
+        # Ended anyway: a stuck process helps nobody, and the reaper recovers the step.
         logger.exception("Could not record the timeout of step run %s", attempt.step_run.id)
     finally:
         connection.close()  # this thread's own; the thread ends here

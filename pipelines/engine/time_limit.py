@@ -87,10 +87,11 @@ class _Limit:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), None)
 
     def overrun(self, on_overrun: Callable[[str], None]) -> None:
+        # Under the lock: the step's thread cannot leave the block (and record its own
+        # end) while the overrun is recorded and its process perhaps ended.
         with self.lock:
-            if not self.armed:
-                return
-        on_overrun(f"{self.message} and did not stop within {HARD_STOP_GRACE:g} s of being told to")
+            if self.armed:
+                on_overrun(f"{self.message} and did not stop within {HARD_STOP_GRACE:g} s of being told to")
 
 
 @contextmanager
@@ -104,7 +105,7 @@ def time_limit(seconds: float | None, *, step_name: str, on_overrun: Callable[[s
         return
     thread = threading.current_thread()
     limit = _Limit(timeout_message(step_name, seconds), thread.ident or 0)
-    by_signal = thread is threading.main_thread()
+    by_signal = thread is threading.main_thread() and hasattr(signal, "setitimer")
     previous = None
     if by_signal:
         previous = signal.signal(signal.SIGALRM, limit.on_alarm)
