@@ -24,6 +24,7 @@ from pipelines.sdk.responses import (
 from pipelines.sdk.secrets import Secret, SecretSummary
 
 VIEW_SECRET_VALUES_PERMISSION = "secrets_app.view_secret_values"  # noqa: S105  (a permission name)
+CREATE_RUN_TIMEOUT = 300.0
 
 
 class Client:
@@ -95,7 +96,9 @@ class Client:
 
     # --- runs ---------------------------------------------------------------------
     def create_run(self, spec: dict[str, Any]) -> PipelineRun:
-        return PipelineRun.from_api(self._request("POST", "runs/", json=spec), self)
+        # The server writes every step's row before answering: a spec at the limit of
+        # 10,000 steps took ~27 s on a busy PostgreSQL, close to the default 30 s.
+        return PipelineRun.from_api(self._request("POST", "runs/", json=spec, timeout=CREATE_RUN_TIMEOUT), self)
 
     def get_pipeline_run(self, run_id: int | str) -> PipelineRun:
         return PipelineRun.from_api(self._request("GET", f"runs/{run_id}/"), self)
