@@ -88,21 +88,27 @@ CLIENT_SCRIPT = textwrap.dedent(
 )
 
 
-def _load_in_hidden_process(live_server, owner, tmp_path, versions, *, access: str = "auto") -> tuple[dict, str]:
+def _load_in_hidden_process(
+    live_server, owner, tmp_path, versions, *, access: str = "auto", hide: bool = True
+) -> tuple[dict, str]:
+    """Load `versions` in a client process that cannot reach their store: the local
+    store hidden by a mount namespace, or (hide=False) an object store without the
+    AWS variables (no credentials, no endpoint)."""
     _, key = api_token_create(user=owner)
     root = _store_root(versions[0].uri)
     script = tmp_path / "client.py"
     script.write_text(CLIENT_SCRIPT)
     out = tmp_path / "out.json"
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if not name.startswith("AWS_")},
+        "AWS_EC2_METADATA_DISABLED": "true",  # no instance-metadata credentials either
         "PIPELINES_SERVER_URL": live_server.url,
         "PIPELINES_API_TOKEN": key,
         "PIPELINES_ARTIFACT_ACCESS": access,
         "PYTHONPATH": str(REPO),
     }
     command = [
-        *_unshare_prefix(root),
+        *(_unshare_prefix(root) if hide else []),
         sys.executable,
         str(script),
         root,
@@ -201,3 +207,18 @@ def test_with_access_server_a_client_that_sees_the_store_still_downloads(live_se
 
     assert downloads == [version.id]
     np.testing.assert_array_equal(loaded, array)
+
+
+def test_a_client_without_s3_credentials_loads_through_the_server(live_server, owner, tmp_path, settings, s3_store_url):
+    settings.PIPELINES = {**settings.PIPELINES, "ARTIFACT_STORE": s3_store_url}
+    array = np.arange(10, dtype=np.int64) ** 2
+    versions = [save_value("squares", array), save_value("config", {"layers": [3, 2]})]
+    assert versions[0].uri.startswith("s3://")
+
+    results, log = _load_in_hidden_process(live_server, owner, tmp_path, versions, hide=False)
+
+    assert results[str(versions[0].id)] == {"array": array.tolist(), "dtype": "int64", "shape": [10]}
+    assert results[str(versions[1].id)] == {"value": {"layers": [3, 2]}, "type": "dict"}
+    fallbacks = [line for line in log.splitlines() if "loading its artifacts through the server" in line]
+    assert len(fallbacks) == 1, log
+    assert s3_store_url in fallbacks[0]
