@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,6 +172,15 @@ def test_the_table_names_no_route_that_is_gone_and_only_known_rules():
     names = {name for _, name, _ in walked_routes()}
     assert set(ROUTES) <= names
     assert {rule for methods in ROUTES.values() for rule in methods.values()} <= set(RULES)
+
+
+def test_the_readme_table_names_every_permission_the_rules_use():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Permissions", 1)[1].split("\n## ", 1)[0]
+    for codename, app in PERMISSIONS.items():
+        assert codename in section, f"{app}.{codename} is missing from the README's Permissions table"
+    for rule in ("staff status alone grants nothing", "401", "403", "404"):
+        assert rule in section
 
 
 # --- the world each request meets ---------------------------------------------------------
