@@ -12,7 +12,7 @@ the answers. Commands:
     {"op": "check", "length": 20}  -> {"value": n}    the last step's output, loaded through the Client
     {"op": "array", "mib": 100}    -> {"wall": s, "save": s, "load": s, "materializer": ...}
     {"op": "memory"}               -> {"hwm_kib": n, "rss_kib": n}  (VmHWM, VmRSS of this process)
-    {"op": "network"}              -> {"outside": [...]}  connection attempts to non-loopback addresses
+    {"op": "network"}              -> {"outside": [...]}  name lookups and connections beyond the loopback
 """
 
 from __future__ import annotations
@@ -33,7 +33,13 @@ OUTSIDE: list[str] = []
 
 
 def audit(event: str, args: tuple[Any, ...]) -> None:
-    """Record every connection attempt to an address outside the loopback range."""
+    """Record every connection attempt to an address outside the loopback range, and name lookups."""
+    if event == "socket.getaddrinfo":
+        raw = args[0]
+        host = raw.decode() if isinstance(raw, bytes) else str(raw or "")
+        if host not in ("localhost", "") and not host.startswith("127.") and host != "::1" and len(OUTSIDE) < 50:
+            OUTSIDE.append(f"lookup {host}")
+        return
     if event != "socket.connect":
         return
     address = args[1]
