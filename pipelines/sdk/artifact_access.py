@@ -53,10 +53,12 @@ DOWNLOAD_HEADERS = ("X-Artifact-Layout", "X-Artifact-Uri", "X-Artifact-Size", "X
 
 logger = logging.getLogger("pipelines.sdk.artifacts")
 
-# Stores (by root) this process could not read, and why: later loads from them go
-# straight to the server, and the fallback is logged once per store.
+# Stores (by root) this process cannot use at all (credentials, permission,
+# connection), and why: later loads from them go straight to the server.
 _unreachable: dict[str, str] = {}
-_unreachable_lock = threading.Lock()
+# Stores whose fallback was logged: once per store and process.
+_said: set[str] = set()
+_lock = threading.Lock()
 
 
 def access_mode() -> str:
@@ -109,21 +111,24 @@ def load_version(
         try:
             return load_artifact_version(**details)
         except ArtifactFilesMissing as exc:
-            # Here, not necessarily on the server: a path that is not mounted here.
-            reason = str(exc)
+            # Not here, which may mean not mounted here, or gone from the store: the
+            # server tells which. The next version is looked for in the store again.
+            reason, unusable = str(exc), False
         except ArtifactIntegrityError:
             raise  # the store was read: the bytes themselves are wrong
         except store_errors() as exc:
-            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
-        with _unreachable_lock:
-            first = key not in _unreachable
-            _unreachable[key] = reason
+            reason, unusable = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", True
+        with _lock:
+            first = key not in _said
+            _said.add(key)
+            if unusable:
+                _unreachable[key] = reason
         if first:
             logger.info(
                 "The artifact store %s cannot be read from this process (%s); loading its artifacts through "
                 "the server %s instead. Set %s=store to forbid this, or =server to skip the store.",
                 key or "/",
-                reason,
+                reason.rstrip(": "),
                 client.server_url,
                 ACCESS_VARIABLE,
             )

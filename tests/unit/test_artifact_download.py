@@ -328,6 +328,7 @@ def fresh_fallbacks(monkeypatch):
     from pipelines.sdk import artifact_access
 
     monkeypatch.setattr(artifact_access, "_unreachable", {})
+    monkeypatch.setattr(artifact_access, "_said", set())
     return artifact_access
 
 
@@ -595,3 +596,39 @@ def test_a_column_major_array_is_sampled_in_row_order(client, owner):
     assert preview.shape == "(3, 20)"
     assert preview.text.startswith("[ 0,  1,  2,  3,")
     assert preview.truncated
+
+
+def test_one_missing_version_does_not_send_every_later_load_to_the_server(sdk_client, fresh_fallbacks, monkeypatch):
+    from pipelines.sdk.stores import ArtifactIntegrityError
+
+    gone = save_value("gone", [1])
+    kept = save_value("kept", [2])
+    Path(gone.uri, "data.json").unlink()
+    monkeypatch.delenv("PIPELINES_ARTIFACT_ACCESS", raising=False)
+
+    with pytest.raises(ArtifactIntegrityError, match=re.escape(gone.uri)):
+        sdk_client.get_artifact_version(gone.id).load()  # the server confirms: gone there too
+    assert sdk_client.get_artifact_version(kept.id).load() == [2]
+
+    assert len(sdk_client._session.downloads) == 1
+
+
+def test_a_store_that_refuses_this_process_is_not_asked_again(sdk_client, fresh_fallbacks, monkeypatch):
+    from pipelines.sdk import artifact_access
+
+    first, second = save_value("first", [1]), save_value("second", [2])
+    monkeypatch.delenv("PIPELINES_ARTIFACT_ACCESS", raising=False)
+    real = artifact_access.load_artifact_version
+    store_reads = []
+
+    def refusing(*, uri, store=None, **kwargs):
+        if store is None:
+            store_reads.append(uri)
+            raise PermissionError(13, "Permission denied", uri)
+        return real(uri=uri, store=store, **kwargs)
+
+    monkeypatch.setattr(artifact_access, "load_artifact_version", refusing)
+
+    assert sdk_client.get_artifact_version(first.id).load() == [1]
+    assert sdk_client.get_artifact_version(second.id).load() == [2]
+    assert store_reads == [first.uri]
