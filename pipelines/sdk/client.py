@@ -184,8 +184,8 @@ class Client:
         uri: str = "",
         timeout: float = 60.0,
     ) -> str:
-        """Stream a ready version's bytes from the server into `folder` (which must
-        exist) and return the local path of the copy: its folder, or its one file.
+        """Stream a ready version's bytes from the server to disk below `folder` and
+        return the local path of the copy (`<folder>/saved/<id>`, or the one file in it).
 
         The copy is checked against the version's checksum (the one given, else the
         one the server sends) and raises ArtifactIntegrityError naming the version's

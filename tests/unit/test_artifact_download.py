@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -632,3 +633,23 @@ def test_a_store_that_refuses_this_process_is_not_asked_again(sdk_client, fresh_
     assert sdk_client.get_artifact_version(first.id).load() == [1]
     assert sdk_client.get_artifact_version(second.id).load() == [2]
     assert store_reads == [first.uri]
+
+
+def test_a_large_version_travels_from_store_to_client_disk_without_being_held_in_memory(sdk_client, tmp_path):
+    import tracemalloc
+
+    big = os.urandom(24 * 1024 * 1024)
+    folder = save_files("big-folder", {"w.bin": big, "meta.json": b"{}"})
+    single = single_file_version("big-file", big, "w.bin")
+    del big
+
+    tracemalloc.start()
+    try:
+        folder_copy = sdk_client.download_artifact_version(folder.id, str(tmp_path / "a"), checksum=folder.checksum)
+        file_copy = sdk_client.download_artifact_version(single.id, str(tmp_path / "b"), checksum=single.checksum)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert Path(folder_copy, "w.bin").stat().st_size == Path(file_copy).stat().st_size == 24 * 1024 * 1024
+    assert peak < 8 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"
