@@ -265,7 +265,7 @@ class PipelineRun:
             waiting = _queues_without_workers(change, statuses)
             if not waiting or waiting != unserved:
                 no_worker_since = time.monotonic() if waiting else None
-            elif time.monotonic() - no_worker_since > NO_WORKER_GRACE_SECONDS:  # type: ignore[operator]
+            elif no_worker_since is not None and time.monotonic() - no_worker_since > NO_WORKER_GRACE_SECONDS:
                 raise NoWorkerError(_no_worker_message(self.name, waiting))
             unserved = waiting
         if any(step.status != statuses.get(name) for name, step in self.steps.items()):
