@@ -27,7 +27,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 
 from pipelines.models import ArtifactVersion
 from pipelines.sdk.artifact_access import store_errors
-from pipelines.sdk.stores import ArtifactIntegrityError, join_uri
+from pipelines.sdk.stores import ArtifactIntegrityError, StoreError, join_uri
 from pipelines.storage import store_for_uri
 
 logger = logging.getLogger(__name__)
@@ -84,10 +84,14 @@ def stored_version(version: ArtifactVersion, *, verify: bool = True) -> StoredVe
     StoredBytesError / StoreUnreadable naming its uri."""
     uri = version.uri
     try:
-        store = store_for_uri(uri)
-    except ValueError as exc:
-        raise StoredBytesError(f"Artifact version {version.id} records an unusable uri: {exc}") from None
-    try:
+        # A store this server cannot set up (StoreError) is the server's problem, a 502
+        # below; a malformed recorded uri is the version's, a 409.
+        try:
+            store = store_for_uri(uri)
+        except ValueError as exc:
+            if isinstance(exc, StoreError):
+                raise
+            raise StoredBytesError(f"Artifact version {version.id} records an unusable uri: {exc}") from None
         # One listing: a file uri gives one entry with the empty path, a missing one none.
         files = list(store.walk(uri))
         if not files:

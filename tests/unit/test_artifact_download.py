@@ -653,3 +653,29 @@ def test_a_large_version_travels_from_store_to_client_disk_without_being_held_in
 
     assert Path(folder_copy, "w.bin").stat().st_size == Path(file_copy).stat().st_size == 24 * 1024 * 1024
     assert peak < 8 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_a_recorded_uri_outside_any_store_is_a_409_naming_it(api):
+    saved = save_value("odd", [1])
+    ArtifactVersion.objects.filter(id=saved.id).update(uri="/etc/passwd")
+
+    response = api.get(_url(saved.id))
+
+    assert response.status_code == 409
+    assert "/etc/passwd" in _error(response)["detail"]
+
+
+def test_a_store_the_server_cannot_set_up_is_a_502(api, monkeypatch):
+    from pipelines.sdk.stores import StoreConfigError
+
+    saved = save_value("elsewhere", [1])
+
+    def unconfigured(uri):
+        raise StoreConfigError("The artifact store s3://other cannot be configured: no region")
+
+    monkeypatch.setattr("pipelines.artifact_download.store_for_uri", unconfigured)
+
+    response = api.get(_url(saved.id))
+
+    assert response.status_code == 502
+    assert _error(response)["code"] == "artifact_store_unreachable"
