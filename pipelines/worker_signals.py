@@ -44,11 +44,17 @@ def _beat(hostname: str, queues: list[str]) -> None:
 
 
 @worker_init.connect
-def refuse_an_unreachable_artifact_store(**kwargs: object) -> None:
+def refuse_an_unreachable_artifact_store(sender: object = None, **kwargs: object) -> None:
     """A worker that cannot reach the artifact store would fail every step it takes:
     it refuses to start instead, naming the store's URL and the cause."""
-    from pipelines.sdk.stores import StoreError
+    from pipelines.sdk.stores import StoreError, isolate_this_process
     from pipelines.storage import artifact_store
+
+    pool = getattr(sender, "pool_cls", None) or ""
+    if "prefork" in (pool if isinstance(pool, str) else getattr(pool, "__module__", "")):
+        # This process forks the pool processes that run steps; obstore must not be
+        # used in it (see pipelines.sdk.stores.objects.isolate_this_process).
+        isolate_this_process()
 
     try:
         artifact_store().check_reachable()

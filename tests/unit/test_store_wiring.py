@@ -11,6 +11,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.core.checks import run_checks
@@ -216,13 +217,13 @@ def test_a_worker_refuses_to_start_with_an_unreachable_store(monkeypatch, use_st
     url = _unreachable_s3(monkeypatch, use_store)
 
     with pytest.raises(SystemExit, match=f"not starting the worker: The artifact store {url} cannot be reached"):
-        refuse_an_unreachable_artifact_store()
+        refuse_an_unreachable_artifact_store(sender=SimpleNamespace(pool_cls="solo"))
 
 
 def test_a_worker_starts_with_a_reachable_store(use_store, s3_store_url):
     use_store(s3_store_url)
 
-    refuse_an_unreachable_artifact_store()
+    refuse_an_unreachable_artifact_store(sender=SimpleNamespace(pool_cls="solo"))
 
 
 @pytest.mark.parametrize("url", ["ftp://host/x", "relative/folder", "s3://bucket/a/../b"])

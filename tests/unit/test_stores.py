@@ -300,6 +300,33 @@ def test_load_names_the_uri_of_damaged_bytes(store: ArtifactStore) -> None:
         load_artifact_version(uri=uri, materializer=source_of(NumpyMaterializer), data_type="", checksum=checksum)
 
 
+def test_an_isolated_process_reaches_the_object_store_only_through_helper_processes(
+    s3_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a Celery prefork worker's main process does (obstore is not fork-safe).
+    from pipelines.sdk.stores import objects
+
+    store = store_from_url(s3_store_url)
+    uri = _uri(store)
+    _write(store, f"{uri}/a.bin", b"alpha")
+    helped: list[str] = []
+    real_helper = objects._in_helper
+    monkeypatch.setattr(
+        objects, "_in_helper", lambda s, name, *a, **k: helped.append(name) or real_helper(s, name, *a, **k)
+    )
+    monkeypatch.setattr(objects, "_isolated_pid", os.getpid())
+
+    assert list(store.walk(uri)) == [("a.bin", 5)]
+    assert store.exists(uri)
+    with pytest.raises(objects.ObjectStoreError, match="main process"):
+        store.open(f"{uri}/a.bin", "rb")
+    store.remove(uri)
+    store.check_reachable()
+
+    assert helped == ["walk", "exists", "remove", "_check_reachable"]
+    assert list(store.walk(uri)) == []
+
+
 # Configuration
 
 

@@ -24,7 +24,7 @@ from pipelines.sdk.stores.base import (
     manifest_digest,
 )
 from pipelines.sdk.stores.local import LocalArtifactStore, atomic_open, atomic_write, tree_checksum
-from pipelines.sdk.stores.objects import SCHEMES, ObjectArtifactStore, parse_store_url
+from pipelines.sdk.stores.objects import SCHEMES, ObjectArtifactStore, isolate_this_process, parse_store_url
 
 __all__ = [
     "ArtifactFilesMissing",
@@ -39,6 +39,7 @@ __all__ = [
     "atomic_open",
     "atomic_write",
     "check_store_url",
+    "isolate_this_process",
     "join_uri",
     "manifest_digest",
     "store_for_path",

@@ -18,8 +18,11 @@ import functools
 import inspect
 import io
 import os
+import pickle
 import re
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import IO, Any
@@ -106,16 +109,82 @@ def _first_line(exc: BaseException) -> str:
     return f"{text} ({', '.join(causes)})" if causes else text
 
 
+# obstore runs its requests on one tokio runtime per process, made on first use and
+# not fork-safe: a process forked after its parent used obstore hangs on its first
+# request. A Celery prefork worker's main process forks pool processes all its life
+# (at start, and to replace one that died), so it must never use obstore itself;
+# `isolate_this_process` makes every object-store call it makes (the reaper's
+# deletions) run in a fresh Python process instead. The reachability check always
+# does, since it runs in such processes before they can say so (Celery's Django
+# fixup runs the system checks in the worker's main process).
+_isolated_pid: int | None = None
+_HELPER_TIMEOUT = 300.0
+_HELPER = """
+import pickle, sys
+from pipelines.sdk.stores import store_from_url
+url, name, args, kwargs = pickle.loads(sys.stdin.buffer.read())
+try:
+    result = getattr(store_from_url(url), name)(*args, **kwargs)
+    outcome = (True, list(result) if name == "walk" else result)
+except BaseException as exc:
+    outcome = (False, exc)
+try:
+    data = pickle.dumps(outcome)
+except Exception as exc:
+    data = pickle.dumps((False, RuntimeError(f"{outcome[1]!r} ({exc})")))
+sys.stdout.buffer.write(data)
+"""
+
+
+def isolate_this_process() -> None:
+    """From now on, make this process's object-store calls in fresh helper processes."""
+    global _isolated_pid
+    _isolated_pid = os.getpid()
+
+
+def _isolated() -> bool:
+    return _isolated_pid == os.getpid()
+
+
+def _in_helper(store: ObjectArtifactStore, name: str, *args: Any, **kwargs: Any) -> Any:
+    """`store.<name>(*args, **kwargs)` in a fresh interpreter (no fork: see above)."""
+    payload = pickle.dumps((store.url, name, args, kwargs))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _HELPER], input=payload, capture_output=True, env=env, timeout=_HELPER_TIMEOUT
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ObjectStoreError(f"{store.url}: no answer within {_HELPER_TIMEOUT:.0f} s.") from exc
+    if done.returncode != 0 or not done.stdout:
+        detail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise ObjectStoreError(f"{store.url}: the object-store helper process failed: {detail[0]}")
+    ok, value = pickle.loads(done.stdout)  # our own child's answer
+    if ok:
+        return value
+    raise value
+
+
 def _requests(method: Any) -> Any:
-    """Run a store method with obstore's errors translated (see `_translated`)."""
+    """Run a store method with obstore's errors translated (see `_translated`), in a
+    forked child when this process is isolated (see `isolate_this_process`)."""
 
     @functools.wraps(method)
     def wrapper(self: ObjectArtifactStore, uri: str, *args: Any, **kwargs: Any) -> Any:
-        with _translated(uri):
-            result = method(self, uri, *args, **kwargs)
-            if inspect.isgenerator(result):
-                return iter(list(result))
-            return result
+        def call() -> Any:
+            with _translated(uri):
+                result = method(self, uri, *args, **kwargs)
+                return list(result) if inspect.isgenerator(result) else result
+
+        if _isolated():
+            if method.__name__ == "open":
+                raise ObjectStoreError(
+                    f"{uri}: files cannot be opened in a Celery worker's main process (obstore is not fork-safe)."
+                )
+            result = _in_helper(self, method.__name__, uri, *args, **kwargs)
+        else:
+            result = call()
+        return iter(result) if isinstance(result, list) and method.__name__ == "walk" else result
 
     return wrapper
 
@@ -281,7 +350,11 @@ class ObjectArtifactStore(ArtifactStore):
         obstore.copy(self._store, self.key(source), self.key(target))
 
     def check_reachable(self) -> None:
-        """List the prefix and write and delete a probe object, each tried once."""
+        """List the prefix and write and delete a probe object, each tried once, from a
+        fresh helper process (see `isolate_this_process` for why)."""
+        _in_helper(self, "_check_reachable")
+
+    def _check_reachable(self) -> None:
         import obstore
 
         client = self._make_client(retry_timeout=timedelta(seconds=10), max_retries=0)
