@@ -6,8 +6,9 @@ credentials for the bucket, no mount of the workers' disk), while the server can
 
 - `auto` (the default): read the store; when that fails because the store cannot
   be reached (missing path, permission, credentials, connection), download the
-  version from `GET /api/v1/artifact-versions/{id}/download/` instead, and keep
-  doing so for that store in this process. Said once, at INFO, with the reason.
+  version from `GET /api/v1/artifact-versions/{id}/download/` instead. A store that
+  refused this process (not just a missing path) is not asked again for five
+  minutes. Said once per store and process, at INFO, with the reason.
 - `store`: the store only (a worker, or a machine that must not pull bytes through
   the server).
 - `server`: always through the server.
@@ -26,6 +27,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -53,9 +55,11 @@ DOWNLOAD_HEADERS = ("X-Artifact-Layout", "X-Artifact-Uri", "X-Artifact-Size", "X
 
 logger = logging.getLogger("pipelines.sdk.artifacts")
 
-# Stores (by root) this process cannot use at all (credentials, permission,
-# connection), and why: later loads from them go straight to the server.
-_unreachable: dict[str, str] = {}
+# Stores (by root) this process could not use at all (credentials, permission,
+# connection), and when: loads from them go straight to the server for a while, then
+# the store is tried again (a long-lived process may get its mount or network back).
+_unreachable: dict[str, float] = {}
+RETRY_STORE_AFTER_SECONDS = 300.0
 # Stores whose fallback was logged: once per store and process.
 _said: set[str] = set()
 _lock = threading.Lock()
@@ -107,7 +111,8 @@ def load_version(
     if client is None or version_id is None or mode == "store":
         return load_artifact_version(**details)
     key = _store_key(uri)
-    if mode == "auto" and key not in _unreachable:
+    failed_at = _unreachable.get(key)
+    if mode == "auto" and (failed_at is None or time.monotonic() - failed_at > RETRY_STORE_AFTER_SECONDS):
         try:
             return load_artifact_version(**details)
         except ArtifactFilesMissing as exc:
@@ -122,7 +127,7 @@ def load_version(
             first = key not in _said
             _said.add(key)
             if unusable:
-                _unreachable[key] = reason
+                _unreachable[key] = time.monotonic()
         if first:
             logger.info(
                 "The artifact store %s cannot be read from this process (%s); loading its artifacts through "

@@ -679,3 +679,25 @@ def test_a_store_the_server_cannot_set_up_is_a_502(api, monkeypatch):
 
     assert response.status_code == 502
     assert _error(response)["code"] == "artifact_store_unreachable"
+
+
+def test_a_refusing_store_is_tried_again_after_a_while(sdk_client, fresh_fallbacks, monkeypatch):
+    from pipelines.sdk import artifact_access
+
+    first, second = save_value("first", [1]), save_value("second", [2])
+    monkeypatch.delenv("PIPELINES_ARTIFACT_ACCESS", raising=False)
+    real = artifact_access.load_artifact_version
+    refuse = [True]
+
+    def sometimes(*, uri, store=None, **kwargs):
+        if store is None and refuse[0]:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return real(uri=uri, store=store, **kwargs)
+
+    monkeypatch.setattr(artifact_access, "load_artifact_version", sometimes)
+    assert sdk_client.get_artifact_version(first.id).load() == [1]
+    refuse[0] = False
+    monkeypatch.setattr(artifact_access, "RETRY_STORE_AFTER_SECONDS", 0.0)
+
+    assert sdk_client.get_artifact_version(second.id).load() == [2]
+    assert len(sdk_client._session.downloads) == 1  # the second came from the store again
