@@ -40,6 +40,9 @@ def test_a_pipeline_runs_on_a_real_worker_with_its_artifacts_in_s3(
     assert int(array.load()[-1]) == store_pipelines.ARRAY_BYTES // 8 - 1
     summary = run.steps["summarize"].output.load()
     assert int(summary["size"][0]) == store_pipelines.ARRAY_BYTES // 8
+    expected_total = sum(range(store_pipelines.ARRAY_BYTES // 8))
+    assert run.steps["score"].output.load() == {"total": expected_total}
+    assert run.steps["read_scores"].output.load() == expected_total
     saved = ArtifactVersion.objects.get(artifact__name="array_facts")
     assert saved.status == ArtifactVersionStatus.READY
     assert saved.uri == f"{s3_store_url}/saved/{saved.id}"
