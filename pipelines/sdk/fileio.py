@@ -147,9 +147,7 @@ def stat(path: PathType) -> os.stat_result | dict[str, Any]:
     store = _store(target)
     if isinstance(store, LocalArtifactStore):
         return os.stat(store.resolve(target))
-    import obstore
-
-    return obstore.head(store._store, store.key(target))  # type: ignore[attr-defined]
+    return store.stat(target)  # type: ignore[attr-defined]
 
 
 def walk(

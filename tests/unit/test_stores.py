@@ -160,7 +160,9 @@ def test_a_writer_dropped_unclosed_writes_nothing(store: ArtifactStore) -> None:
     uri = _uri(store)
     handle = store.open(f"{uri}/data.bin", "wb")
     handle.write(b"half")
-    del handle
+    text = store.open(f"{uri}/text.txt", "w")
+    text.write("half")
+    del handle, text
     gc.collect()
 
     assert list(store.walk(uri)) == []

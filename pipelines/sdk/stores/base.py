@@ -230,6 +230,11 @@ class _TextWriter(io.TextIOWrapper):
             self.buffer.abort()  # type: ignore[attr-defined]
         self.close()
 
+    def __del__(self) -> None:
+        # Dropped unclosed, like the binary writer: nothing is written.
+        with contextlib.suppress(Exception):
+            self.buffer.abort()  # type: ignore[attr-defined]
+
 
 def wrap_mode(handle: IO[bytes], mode: str) -> IO[Any]:
     """`handle` as the text file `mode` asks for (UTF-8), or as is for binary."""

@@ -338,6 +338,14 @@ class ObjectArtifactStore(ArtifactStore):
         return sum(size for _, size in files)
 
     @_requests
+    def stat(self, uri: str) -> dict[str, Any]:
+        """obstore's metadata of the object at `uri` (path, size, last_modified, e_tag, version)."""
+        meta = self._head(self.key(uri))
+        if meta is None:
+            raise FileNotFoundError(f"No object at {uri}.")
+        return dict(meta)
+
+    @_requests
     def rename(self, source: str, target: str) -> None:
         import obstore
 
