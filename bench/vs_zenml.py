@@ -54,7 +54,7 @@ from engine_bench import (
     start_child,
     wait_for_http,
 )
-from zenml_venv import ZENML_VERSION, ensure_zenml, zenml_env
+from zenml_venv import ZENML_VERSION, ensure_zenml, fresh_zenml_repo, zenml_env
 
 from pipelines.supervisor import Child, Supervisor
 
@@ -152,13 +152,29 @@ def tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+def offline_prefix() -> list[str]:
+    """`unshare --net --`, where it works (as root): the process gets a network of its own with
+    nothing in it, which proves ZenML needs no network at run time; else nothing."""
+    if shutil.which("unshare") is None:
+        return []
+    probe = subprocess.run(["unshare", "--net", "--", "true"], capture_output=True, check=False)
+    return ["unshare", "--net", "--"] if probe.returncode == 0 else []
+
+
 def start_driver(
-    label: str, python: Path | str, system: str, pipelines_dir: Path, env: dict[str, str], cwd: Path, log_path: Path
+    label: str,
+    python: Path | str,
+    system: str,
+    pipelines_dir: Path,
+    env: dict[str, str],
+    cwd: Path,
+    log_path: Path,
+    prefix: list[str] | None = None,
 ) -> Driver:
-    log(f"starting the {label} SDK process")
+    log(f"starting the {label} SDK process" + (" with no network (unshare --net)" if prefix else ""))
     log_file = open(log_path, "w")  # noqa: SIM115 - the child writes to it until it exits
     process = subprocess.Popen(
-        [str(python), str(DRIVER), "--system", system, "--pipelines-dir", str(pipelines_dir)],
+        [*(prefix or []), str(python), str(DRIVER), "--system", system, "--pipelines-dir", str(pipelines_dir)],
         cwd=cwd,
         env=env,
         stdin=subprocess.PIPE,
@@ -525,7 +541,7 @@ def print_report(
     for label in labels:
         outside = results[label].get("outside")
         print(
-            f"{label}: connection attempts outside the loopback range during the run: "
+            f"{label}: name lookups and connection attempts beyond the loopback during the run: "
             + (", ".join(outside) if outside else "none")
         )
 
@@ -571,17 +587,26 @@ def main() -> int:
     supervisor = Supervisor(stop_timeout=STOP_TIMEOUT, poll_interval=0.1)
     drivers: dict[str, Driver] = {}
     stacks: dict[str, OurStack] = {}
+    results_notes: list[str] = []
     previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         if args.only != "ours":
             zenml_python = ensure_zenml(bench_root)
             env = zenml_env(bench_root)
             env["VS_ZENML_RETURN_MARK"] = str(bench_root / "zenml-return-mark")
-            repo = bench_root / "zenml-repo"
+            repo = fresh_zenml_repo(bench_root)
             # ZenML resolves step sources against its repository root: the pipelines
             # module is copied there rather than imported from the checkout.
             shutil.copy2(BENCH_DIR / "vs_zenml_pipelines_zenml.py", repo / "vs_zenml_pipelines_zenml.py")
-            drivers["zenml"] = start_driver("zenml", zenml_python, "zenml", repo, env, repo, bench_root / "zenml.log")
+            offline = offline_prefix()
+            results_notes.append(
+                "zenml: ran in a network namespace of its own with no network (unshare --net)"
+                if offline
+                else "zenml: ran with the machine's network (unshare --net is not available here)"
+            )
+            drivers["zenml"] = start_driver(
+                "zenml", zenml_python, "zenml", repo, env, repo, bench_root / "zenml.log", offline
+            )
         if args.only != "zenml":
             stacks["ours"] = start_our_stack("ours", args, supervisor, bench_root)
             drivers["ours"] = stacks["ours"].driver
@@ -596,6 +621,8 @@ def main() -> int:
             if not child.alive():
                 raise SystemExit(f"{child.name} died during the benchmark:\n{child.tail()}")
         print_report(args, results, list(drivers), stacks, load_before, started)
+        for note in results_notes:
+            print(note)
     except BaseException:
         for child in supervisor.children:
             log(f"last lines of the {child.name} log:\n{child.tail(20)}")

@@ -3,7 +3,8 @@
 Installed once under the data folder (`<data>/bench/zenml-venv`) with pip; later runs
 only check its version. Everything ZenML keeps (its config, the local SQLite store and
 the local artifact store) lives under `<data>/bench/zenml-config`, and `zenml init`
-marks a scratch folder, `<data>/bench/zenml-repo`, as the repository the driver runs in.
+marks a scratch folder, `<data>/bench/zenml-repo`, as the repository the driver runs in;
+both are made anew for every benchmark run.
 Nothing here imports ZenML: it is driven only as a subprocess.
 """
 
@@ -65,37 +66,49 @@ def installed_version(python: Path) -> str | None:
 
 
 def ensure_zenml(bench_root: Path, base_python: str = "python3") -> Path:
-    """Install ZenML (once) and `zenml init` the scratch repository; return the venv's python."""
+    """Install ZenML into its own virtualenv (once); return the virtualenv's python."""
     venv = bench_root / "zenml-venv"
     python = venv / "bin" / "python"
     version = installed_version(python)
-    if version != ZENML_VERSION:
-        if version is not None:
-            log(f"ZenML {version} found in {venv}; replacing it with {ZENML_VERSION}")
-            shutil.rmtree(venv)
-        log(f'installing "{ZENML_REQUIREMENT}" and numpy into {venv} (once; a few minutes)')
-        bench_root.mkdir(parents=True, exist_ok=True)
-        subprocess.run([base_python, "-m", "venv", str(venv)], check=True)
-        # numpy activates ZenML's numpy integration (its NumpyMaterializer); without
-        # it an array would be pickled.
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ZENML_REQUIREMENT, "numpy"],
-            check=True,
-        )
-        if installed_version(python) != ZENML_VERSION:
-            raise SystemExit(f"Installing {ZENML_REQUIREMENT} into {venv} did not give ZenML {ZENML_VERSION}.")
-    repo = bench_root / "zenml-repo"
-    if not (repo / ".zen").is_dir():
-        repo.mkdir(parents=True, exist_ok=True)
-        log(f"zenml init in {repo} (local orchestrator and artifact store, SQLite)")
-        result = subprocess.run(
-            [str(venv / "bin" / "zenml"), "init"],
-            cwd=repo,
-            env=zenml_env(bench_root),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise SystemExit(f"zenml init failed:\n{result.stdout}\n{result.stderr}")
+    if version == ZENML_VERSION:
+        return python
+    if version is not None:
+        log(f"ZenML {version} found in {venv}; replacing it with {ZENML_VERSION}")
+        shutil.rmtree(venv)
+    log(f'installing "{ZENML_REQUIREMENT}" and numpy into {venv} (once; a few minutes)')
+    bench_root.mkdir(parents=True, exist_ok=True)
+    subprocess.run([base_python, "-m", "venv", str(venv)], check=True)
+    # numpy activates ZenML's numpy integration (its NumpyMaterializer); without it an
+    # array would be pickled.
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ZENML_REQUIREMENT, "numpy"],
+        check=True,
+    )
+    if installed_version(python) != ZENML_VERSION:
+        raise SystemExit(f"Installing {ZENML_REQUIREMENT} into {venv} did not give ZenML {ZENML_VERSION}.")
     return python
+
+
+def fresh_zenml_repo(bench_root: Path) -> Path:
+    """An empty ZenML store and a freshly `zenml init`-ed scratch repository; return its folder.
+
+    Every benchmark run starts ZenML from nothing, as it starts this project from a new
+    data folder: both databases start empty, and the 100 MiB artifacts of earlier runs
+    do not pile up on the disk.
+    """
+    config, repo = bench_root / "zenml-config", bench_root / "zenml-repo"
+    shutil.rmtree(config, ignore_errors=True)
+    shutil.rmtree(repo, ignore_errors=True)
+    repo.mkdir(parents=True)
+    log(f"zenml init in {repo} (default stack: local orchestrator and artifact store, SQLite)")
+    result = subprocess.run(
+        [str(bench_root / "zenml-venv" / "bin" / "zenml"), "init"],
+        cwd=repo,
+        env=zenml_env(bench_root),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"zenml init failed:\n{result.stdout}\n{result.stderr}")
+    return repo
