@@ -479,6 +479,7 @@ def test_fileio_surface(store: ArtifactStore) -> None:
     assert (stat.st_size if isinstance(stat, os.stat_result) else stat["size"]) == 5
 
 
+@pytest.mark.filterwarnings("ignore:No materializer is registered for type type")
 def test_every_built_in_materializer_round_trips_on_every_store(store: ArtifactStore) -> None:
     import pandas as pd
 
