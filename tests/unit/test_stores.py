@@ -156,6 +156,27 @@ def test_a_write_that_raises_leaves_nothing_and_keeps_the_earlier_file(store: Ar
     assert list(store.walk(_uri(store))) == [("data.bin", 7)]
 
 
+def test_an_aborted_s3_write_leaves_no_multipart_upload_behind(s3_server, s3_store_url: str) -> None:
+    import boto3
+
+    store = store_from_url(s3_store_url)
+    uri = f"{_uri(store)}/big.bin"
+
+    def fail_mid_write() -> None:
+        with store.open(uri, "wb") as handle:
+            handle.write(b"x" * (12 * 1024 * 1024))  # two parts uploaded, a third buffered
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_mid_write()
+    client = boto3.client("s3", endpoint_url=s3_server.endpoint)
+
+    uploads = client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])  # type: ignore[attr-defined]
+
+    assert uploads == []
+    assert not store.exists(uri)
+
+
 def test_a_writer_dropped_unclosed_writes_nothing(store: ArtifactStore) -> None:
     uri = _uri(store)
     handle = store.open(f"{uri}/data.bin", "wb")
