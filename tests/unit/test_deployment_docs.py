@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -260,3 +261,23 @@ def test_check_deploy_names_the_store_when_it_cannot_be_reached(production_envir
     assert done.returncode != 0
     assert "pipelines.E010" in done.stderr
     assert "s3://pipelines-artifacts/prod" in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze to check unit files")
+def test_systemd_accepts_the_unit_files(tmp_path):
+    for path in (DEPLOY / "systemd").iterdir():
+        # A template is checked as one of its instances, the default queue's.
+        (tmp_path / path.name.replace("@.service", "@pipelines.service")).write_text(path.read_text())
+    done = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *sorted(str(path) for path in tmp_path.iterdir())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # This machine has no /srv/pipelines: the commands being absent is all it may say.
+    complaints = [
+        line
+        for line in (done.stdout + done.stderr).splitlines()
+        if line.strip() and "/srv/pipelines/app/.venv/bin/" not in line
+    ]
+    assert not complaints, "\n".join(complaints)
