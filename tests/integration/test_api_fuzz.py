@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.integration]
 # Per user: the examples each operation gets in each mode, and the time all may take
 # (CI's bound; set the variables for a deeper run by hand).
 EXAMPLES_PER_OPERATION = int(os.environ.get("PIPELINES_FUZZ_EXAMPLES", "12"))
-BUDGET_SECONDS = float(os.environ.get("PIPELINES_FUZZ_SECONDS", "80"))
+BUDGET_SECONDS = float(os.environ.get("PIPELINES_FUZZ_SECONDS", "75"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
