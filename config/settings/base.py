@@ -205,8 +205,8 @@ REST_FRAMEWORK = {
 
 # The one limit on a request body, for the API's JSON parser (pipelines/api/parsers.py)
 # and Django's forms alike; bigger bodies get 413. Sized for the largest spec the API
-# accepts: 10,000 steps (pipelines/sdk/spec.py) of up to ~1.6 KiB each. Django's
-# default of 2.5 MiB refused specs from about 5,200 steps.
+# accepts: MAX_STEPS (10,000, pipelines/sdk/spec.py) steps of up to ~1.6 KiB each.
+# Django's default of 2.5 MiB refused specs from about 5,200 steps.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 
 SPECTACULAR_SETTINGS = {

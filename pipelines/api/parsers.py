@@ -17,6 +17,8 @@ from rest_framework import exceptions, status
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 
+from pipelines.sdk.spec import MAX_STEPS
+
 # Far deeper than any spec, metadata value or parameter the SDK sends (a spec is about
 # six levels), far shallower than where Python's recursion limit would fail.
 MAX_JSON_DEPTH = 100
@@ -37,7 +39,7 @@ def too_large() -> RequestTooLarge:
     limit = body_limit() or 0
     return RequestTooLarge(
         f"The request body is larger than the limit of {limit:,} bytes ({limit / 2**20:g} MiB); "
-        "send less (a pipeline may have at most 10,000 steps)."
+        f"send less (a pipeline may have at most {MAX_STEPS:,} steps)."
     )
 
 

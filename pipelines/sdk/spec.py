@@ -18,6 +18,9 @@ from pipelines.sdk.step_options import queue_problem, timeout_problem
 SPEC_VERSION = 1
 DEFAULT_RUN_NAME_TEMPLATE = "{pipeline}-{date}-{time}"
 RUN_NAME_PLACEHOLDERS = ("pipeline", "date", "time")
+# The server's body limit (DATA_UPLOAD_MAX_MEMORY_SIZE in config/settings/base.py) is
+# sized so that a spec of this many steps fits.
+MAX_STEPS = 10_000
 
 
 class InputRef(TypedDict):
@@ -175,7 +178,7 @@ def validate_spec(spec: Any) -> PipelineSpec:
     _require(problem is None, problem or "")
     steps = spec.get("steps")
     _require(isinstance(steps, list) and len(steps) > 0, "A pipeline needs at least one step.")
-    _require(len(steps) <= 10_000, "A pipeline may have at most 10,000 steps.")
+    _require(len(steps) <= MAX_STEPS, f"A pipeline may have at most {MAX_STEPS:,} steps.")
     for index, step in enumerate(steps):
         _check_step(step, index)
 

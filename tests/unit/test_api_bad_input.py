@@ -22,6 +22,7 @@ from pipelines import pipeline, step
 from pipelines.api.parsers import MAX_JSON_DEPTH, JSONParser, RequestTooLarge
 from pipelines.models import PipelineRun
 from pipelines.sdk.exceptions import ServerError
+from pipelines.sdk.spec import MAX_STEPS
 from pipelines.services.runs import pipeline_run_create
 from pipelines.services.tokens import api_token_create
 from secrets_app import services as secret_services
@@ -228,7 +229,8 @@ def spec_of(width: int) -> dict:
 
 
 def test_a_spec_of_the_stated_limit_of_10000_steps_fits_the_body_limit(settings):
-    spec = spec_of(10_000)
+    assert MAX_STEPS == 10_000
+    spec = spec_of(MAX_STEPS)
     body = json.dumps(spec).encode()
 
     # With room to spare for step names, parameters and sources longer than these.
