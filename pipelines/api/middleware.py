@@ -1,10 +1,10 @@
 """Checks on every request before a view runs, and the API's error shape for the
 answers Django gives by itself.
 
-- NUL characters in the path or query string are refused with 400, on every URL:
-  PostgreSQL cannot store or compare text holding NUL (psycopg raises), which was a
-  500 on every lookup by name and every text filter. JSON bodies are checked by
-  `pipelines.api.parsers.JSONParser`.
+- NUL characters in the path, the query string or a header are refused with 400, on
+  every URL: PostgreSQL cannot store or compare text holding NUL (psycopg raises),
+  which was a 500 on every lookup by name, every text filter and, through the session
+  cookie, every page. JSON bodies are checked by `pipelines.api.parsers.JSONParser`.
 - Under /api/, a body declared larger than DATA_UPLOAD_MAX_MEMORY_SIZE is refused
   with 413 before it is read; one that does not declare its length is cut off by the
   parser.
@@ -52,6 +52,11 @@ class RequestGuard:
 def _nul_in(request: HttpRequest) -> str | None:
     if "\x00" in request.path:
         return "path"
+    for key, value in request.META.items():
+        # Headers reach the database too: the session cookie, the login limiter's
+        # user agent and client address.
+        if key.startswith("HTTP_") and isinstance(value, str) and "\x00" in value:
+            return f"header {key[5:].replace('_', '-').title()!r}"
     query = request.META.get("QUERY_STRING", "")
     if "%00" not in query and "\x00" not in query:
         return None

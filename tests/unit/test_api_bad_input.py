@@ -87,6 +87,19 @@ def test_a_nul_in_a_query_parameter_name_is_a_400(api):
     assert_error(api.get("/api/v1/runs/?na%00me=x"), 400, "NUL")
 
 
+@pytest.mark.parametrize("url", ["/api/v1/runs/", "/runs/"])
+def test_a_nul_in_the_session_cookie_is_a_400_not_a_database_error(client, url):
+    # PostgreSQL refused the session lookup: a 500 on every page and every API call.
+    response = client.get(url, HTTP_COOKIE="sessionid=abcdefghij\x00klm")
+
+    assert response.status_code == 400
+    assert b"header 'Cookie'" in response.content
+
+
+def test_a_nul_in_any_header_is_a_400(api):
+    assert_error(api.get("/api/v1/runs/", HTTP_USER_AGENT="bot\x00"), 400, "header 'User-Agent'")
+
+
 def test_pages_outside_the_api_refuse_a_nul_too(client, owner):
     client.force_login(owner)
 
