@@ -55,8 +55,6 @@ RUN_TIMEOUT = 240
 ADMIN = ("admin", "shared-nothing-admin-pw")  # a throwaway account of a throwaway database
 PY = sys.executable
 GUNICORN = [PY, "-m", "gunicorn", "config.wsgi", "-k", "gthread", "--threads", "8", "-w", "2"]
-# The README's worker unit, with fewer pool processes.
-WORKER = [PY, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO"]
 # Redis: a database number of the test's own, so that a worker of another test
 # session on the same Redis cannot take this deployment's messages (nor it theirs).
 REDIS_DB = 15
@@ -98,14 +96,6 @@ def _check_prerequisites() -> tuple[str, str]:
             _cannot_run(f"{name} at {urlparse(url).hostname}:{urlparse(url).port or port} is not reachable")
     if sys.platform != "linux" or shutil.which("unshare") is None or shutil.which("hostname") is None:
         _cannot_run("needs Linux with unshare(1) and hostname(1): each process gets mount and UTS namespaces")
-    probe = subprocess.run(
-        ["unshare", *_namespace_flags(), "sh", "-c", "mount -t tmpfs tmpfs /mnt && hostname probe"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        _cannot_run(f"unshare {' '.join(_namespace_flags())} with a tmpfs mount is not allowed here: {probe.stderr}")
     if broker_url.startswith("redis"):
         broker_url = urlunparse(urlparse(broker_url)._replace(path=f"/{REDIS_DB}"))
     return database_url, broker_url
@@ -139,9 +129,22 @@ def _own_machine(hostname: str, data: Path) -> list[str]:
     return ["unshare", *_namespace_flags(), "sh", "-c", script, "sh", str(data), hostname]
 
 
+def _check_namespaces(data: Path) -> None:
+    probe = subprocess.run([*_own_machine("probe", data), "true"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        flags = " ".join(_namespace_flags())
+        _cannot_run(f"unshare {flags} with a tmpfs mount and a host name is not allowed here: {probe.stderr}")
+
+
 def _then(setup: str, argv: list[str]) -> list[str]:
     """Run the shell command `setup`, then exec `argv` (its pid stays the one started)."""
     return ["sh", "-c", f'{setup} && exec "$@"', "sh", *argv]
+
+
+def _worker(queue: str, *, concurrency: int) -> list[str]:
+    """The README's worker unit for `queue` (`pipelines-worker@<queue>`), with fewer pool processes."""
+    celery = [PY, "-m", "celery", "-A", "config", "worker"]
+    return [*celery, "-Q", queue, "-n", f"{queue}@%h", "--concurrency", str(concurrency), "--loglevel", "INFO"]
 
 
 def _tail(path: Path, chars: int = 4000) -> str:
@@ -188,12 +191,14 @@ def _base_env(data: Path, *, database_url: str, broker_url: str, store_url: str,
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory, s3_server):
+def deployment(request, tmp_path_factory):
     database_url, broker_url = _check_prerequisites()
+    s3_server = request.getfixturevalue("s3_server")  # started only for a test that runs
     root = tmp_path_factory.mktemp("shared-nothing")
     data, logs = root / "data", root / "logs"
     data.mkdir()
     logs.mkdir()
+    _check_namespaces(data)
     port = free_port()
     server_url = f"http://127.0.0.1:{port}"
     store_url = f"s3://{s3_server.create_bucket()}/shared-nothing"
@@ -241,16 +246,14 @@ def deployment(tmp_path_factory, s3_server):
                 ),
                 "worker-a": supervisor.start(
                     "worker A",
-                    [*_own_machine("worker-a", data), *WORKER, "-Q", "pipelines", "-n", "pipelines@%h"]
-                    + ["--concurrency", "2"],
+                    [*_own_machine("worker-a", data), *_worker("pipelines", concurrency=2)],
                     env=with_store,
                     log_path=logs / "worker-a.log",
                     cwd=REPO,
                 ),
                 "worker-b": supervisor.start(
                     "worker B",
-                    [*_own_machine("worker-b", data), *WORKER, "-Q", sn.GPU_QUEUE, "-n", f"{sn.GPU_QUEUE}@%h"]
-                    + ["--concurrency", "1"],
+                    [*_own_machine("worker-b", data), *_worker(sn.GPU_QUEUE, concurrency=1)],
                     env=with_store,
                     log_path=logs / "worker-b.log",
                     cwd=REPO,
@@ -386,7 +389,7 @@ def test_the_dashboard_previews_and_downloads_every_output_through_the_web_serve
     for name, version in _outputs(deployment).items():
         page = requests.get(f"{deployment.server_url}/artifact-versions/{version.id}/", headers=cookie, timeout=60)
         assert page.status_code == 200, (name, page.status_code, page.text[:1000])
-        assert 'href="/artifact-versions/%d/download/"' % version.id in page.text
+        assert f'href="/artifact-versions/{version.id}/download/"' in page.text
         shown = _preview_text(page.text)
         if name == "model":
             assert json.loads(shown) == expected["model"]
@@ -427,7 +430,8 @@ CLIENT_SCRIPT = textwrap.dedent(
     from pipelines.client import Client
 
     run = Client().get_pipeline_run(int(sys.argv[1]))
-    results = {"aws_variables": sorted(name for name in os.environ if name.startswith("AWS_") and "DISABLED" not in name)}
+    aws = sorted(name for name in os.environ if name.startswith("AWS_") and name != "AWS_EC2_METADATA_DISABLED")
+    results = {"aws_variables": aws}
     for step in run.steps.values():
         for name, version in step.outputs.items():
             value = version.load()
