@@ -3,7 +3,8 @@
     make_features (default queue) -> train (queue "gpu") -> evaluate (default queue)
 
 `train` consumes the array `make_features` wrote and writes a dict that `evaluate`
-consumes with that array. The values come from plain functions the test calls too,
+consumes with that array; `evaluate` also asks the API, from its worker, where
+`train` ran. The values come from plain functions the test calls too,
 so it knows what every output must be; they use integer and element-wise float
 arithmetic only (no BLAS reductions), so every process computes the same bits.
 
@@ -16,7 +17,8 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from pipelines import pipeline, step
+from pipelines import get_step_context, log_metadata, pipeline, step
+from pipelines.client import Client
 
 GPU_QUEUE = "gpu"
 ROWS, COLUMNS = 300, 4
@@ -50,6 +52,10 @@ def train(features: np.ndarray) -> Annotated[dict, "model"]:
 
 @step
 def evaluate(features: np.ndarray, model: dict) -> Annotated[np.ndarray, "scaled"]:
+    # Client() in a step reaches the web server at the worker's PIPELINES_SERVER_URL,
+    # with the run-scoped token the worker made for this attempt.
+    run = Client().get_pipeline_run(get_step_context().pipeline_run.id)
+    log_metadata({"model_trained_on": run.steps["train"].worker})
     return scaled_value(features, model)
 
 

@@ -35,17 +35,18 @@ import sys
 import textwrap
 import uuid
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 import numpy as np
 import pytest
 
+from pipelines.sdk.responses import PipelineRun
 from pipelines.supervisor import Child, Supervisor, http_status
 from tests.integration import shared_nothing_pipelines as sn
 from tests.live_helpers import REPO
-from tests.s3_server import free_port
+from tests.s3_server import S3Server, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -156,11 +157,10 @@ class Deployment:
     server_url: str
     token: str
     store_url: str
-    data: Path
-    logs: Path
-    s3: object
-    run: object = None
-    children: dict[str, Child] = field(default_factory=dict)
+    data: Path  # the data folder's path on every "machine"; each mounts its own tmpfs there
+    s3: S3Server
+    children: dict[str, Child]
+    run: PipelineRun
 
 
 def _base_env(data: Path, *, database_url: str, broker_url: str, store_url: str, server_url: str) -> dict[str, str]:
@@ -274,9 +274,12 @@ def deployment(request, tmp_path_factory):
             for name in list(os.environ):
                 if name.startswith("AWS_"):  # this process submits; it needs no store
                     patch.delenv(name)
-            found = Deployment(server_url, token, store_url, data, logs, s3_server, children=children)
-            found.run = sn.shared_nothing_pipeline.with_options(wait=False)()
-            found.run.wait(raise_on_failure=False, timeout=RUN_TIMEOUT)
+            run = sn.shared_nothing_pipeline.with_options(wait=False)()
+            found = Deployment(server_url, token, store_url, data, s3_server, children, run)
+            try:
+                found.run.wait(raise_on_failure=False, timeout=RUN_TIMEOUT)
+            except Exception as exc:  # a timeout, no worker for a queue: say what each process logged
+                pytest.fail(f"The run did not end: {type(exc).__name__}: {exc}\n{_logs(found)}")
             yield found
             supervisor.checkpoint()  # every process lived to the end
     finally:
@@ -314,6 +317,8 @@ def test_a_run_across_two_workers_that_share_no_disk_completes_each_step_on_its_
         "train": ("gpu", "worker-b"),
         "evaluate": ("pipelines", "worker-a"),
     }
+    # Worker A reached the web server as a step's Client() (PIPELINES_SERVER_URL, run token).
+    assert run.steps["evaluate"].run_metadata["model_trained_on"].value == run.steps["train"].worker
     outputs = _outputs(deployment)
     # The data crossed: B read what A wrote, A read what B wrote.
     assert run.steps["train"].inputs["features"].id == outputs["features"].id
@@ -386,6 +391,10 @@ def test_the_dashboard_previews_and_downloads_every_output_through_the_web_serve
     assert deployment.run.status == "completed"
     expected = _expected()
     cookie = _dashboard_session(deployment.server_url)
+    run_page = requests.get(f"{deployment.server_url}/runs/{deployment.run.id}/", headers=cookie, timeout=60)
+    assert run_page.status_code == 200
+    for step in deployment.run.steps.values():  # each step's queue and worker, in its row
+        assert re.search(rf"<code>{step.queue}</code></td>\s*<td[^>]*>{re.escape(step.worker)}</td>", run_page.text)
     for name, version in _outputs(deployment).items():
         page = requests.get(f"{deployment.server_url}/artifact-versions/{version.id}/", headers=cookie, timeout=60)
         assert page.status_code == 200, (name, page.status_code, page.text[:1000])
