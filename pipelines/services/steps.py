@@ -456,10 +456,27 @@ def step_runs_redispatch_lost(*, grace: float, now: datetime | None = None) -> l
             status=StepStatus.QUEUED, dispatched_at=None, queued_at__lt=now - timedelta(seconds=grace)
         ).values_list("id", "queue")
     )
+    sent = []
     for step_run_id, queue in lost:
         with transaction.atomic():
             enqueue_steps_on_commit([step_run_id], queue=queue)
-    return [step_run_id for step_run_id, _ in lost]
+        sent.append(step_run_id)
+        if not _broker_took(step_run_id):
+            break  # see `_broker_took`
+    return sent
+
+
+def _broker_took(step_run_id: int) -> bool:
+    """Whether the message just sent for a step reached the broker: the publish writes
+    its dispatch mark only then.
+
+    A pass stops at the first refusal. The broker is away, and every further try would
+    cost the reaper (the worker's heartbeat thread) the connection timeout again;
+    the steps left over keep their marks and go on the next pass.
+    """
+    if transaction.get_connection().in_atomic_block:
+        return True  # a caller's transaction holds the publish until it commits
+    return StepRun.objects.filter(id=step_run_id, dispatched_at__isnull=False).exists()
 
 
 def resend_interval(*, waited: timedelta, after: float, longest: float) -> timedelta:
@@ -495,11 +512,16 @@ def step_runs_resend_unclaimed(*, after: float, longest: float, now: datetime | 
             # may hold the same row); the publish writes the mark again once the broker
             # has the message, and a failed publish leaves it clear, so the next pass of
             # `step_runs_redispatch_lost` tries again without waiting another interval.
-            if StepRun.objects.filter(id=step_run_id, status=StepStatus.QUEUED, dispatched_at=dispatched_at).update(
-                dispatched_at=None
-            ):
+            claimed = StepRun.objects.filter(
+                id=step_run_id, status=StepStatus.QUEUED, dispatched_at=dispatched_at
+            ).update(dispatched_at=None)
+            if claimed:
                 enqueue_steps_on_commit([step_run_id], queue=queue)
-                resent.append(step_run_id)
+        if not claimed:
+            continue
+        resent.append(step_run_id)
+        if not _broker_took(step_run_id):
+            break
     return resent
 
 

@@ -240,3 +240,43 @@ def test_the_intervals_come_from_the_environment_and_nonsense_is_refused():
     assert "PIPELINES_REQUEUE_MAX_INTERVAL" in inverted.stderr
     assert zero.returncode != 0
     assert "PIPELINES_REQUEUE_AFTER" in zero.stderr
+
+
+def _refusing_broker(monkeypatch) -> list[int]:
+    tried: list[int] = []
+
+    def refuse(step_run_id, queue):
+        tried.append(step_run_id)
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr("pipelines.dispatch.send_step", refuse)
+    return tried
+
+
+def test_while_the_broker_is_away_a_pass_gives_up_re_sending_at_the_first_refusal(owner, clock, published, monkeypatch):
+    steps = [_first_step(owner) for _ in range(3)]
+    clock.advance(AFTER + 1)
+    tried = _refusing_broker(monkeypatch)
+
+    # Each try would cost the worker's heartbeat thread a connection timeout.
+    assert step_runs_resend_unclaimed(after=AFTER, longest=LONGEST) == [steps[0].id]
+    assert tried == [steps[0].id]
+
+    published.clear()
+    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: published.append(step_run_id))
+    clock.advance(1)
+    assert step_runs_redispatch_lost(grace=30) == [steps[0].id]
+    assert sorted(step_runs_resend_unclaimed(after=AFTER, longest=LONGEST)) == sorted(s.id for s in steps[1:])
+    assert sorted(published) == sorted(s.id for s in steps)
+
+
+def test_while_the_broker_is_away_a_pass_gives_up_sending_never_sent_steps_at_the_first_refusal(
+    owner, clock, monkeypatch
+):
+    tried = _refusing_broker(monkeypatch)
+    steps = [_first_step(owner) for _ in range(3)]  # the broker never had them
+    assert len(tried) == 3
+    clock.advance(31)
+
+    assert step_runs_redispatch_lost(grace=30) == [steps[0].id]
+    assert tried[3:] == [steps[0].id]
