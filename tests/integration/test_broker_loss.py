@@ -90,8 +90,9 @@ def _manage(env: dict[str, str], *args: str) -> str:
 class RedisThatRestartsEmpty:
     """A Redis of the test's own; losing messages is killing it and starting it again."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, down_for: float) -> None:
         self.folder = folder
+        self.down_for = down_for
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = _start_redis(self.port, folder)
@@ -99,6 +100,8 @@ class RedisThatRestartsEmpty:
     def lose_messages(self) -> None:
         signal_group(self.process, signal.SIGKILL)
         self.process.wait()
+        # While it is away, sends fail: steps that end then cannot queue the next ones.
+        time.sleep(self.down_for)
         self.process = _start_redis(self.port, self.folder)
 
     def close(self) -> None:
@@ -142,8 +145,9 @@ def _rabbitmq_usable() -> bool:
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH (a private Redis)")
-def test_runs_in_flight_survive_redis_restarting_empty_and_no_step_runs_twice(tmp_path, monkeypatch):
-    broker = RedisThatRestartsEmpty(tmp_path)
+@pytest.mark.parametrize("down_for", [0.0, 5.0], ids=["restarted-at-once", "away-for-5-s"])
+def test_runs_in_flight_survive_redis_restarting_empty_and_no_step_runs_twice(tmp_path, monkeypatch, down_for):
+    broker = RedisThatRestartsEmpty(tmp_path, down_for=down_for)
     try:
         _runs_survive_losing_messages(tmp_path, monkeypatch, broker)
     finally:
@@ -208,8 +212,8 @@ def _runs_survive_losing_messages(tmp_path, monkeypatch, broker) -> None:
         lost_at = time.monotonic()
 
         # The bound: a lost message is sent again within REQUEUE_MAX_INTERVAL plus a
-        # reaper pass; then the work left, which takes the steps' own time over the
-        # pool, plus room for a busy two-core machine.
+        # reaper pass after the broker is back; then the work left, which takes the
+        # steps' own time over the pool, plus room for a busy two-core machine.
         work = RUNS * 3 * STEP_SECONDS / CONCURRENCY
         bound = REQUEUE_MAX_INTERVAL + REAPER_INTERVAL + work + 30
         pending = list(runs)
