@@ -55,7 +55,7 @@ START_TIMEOUT = 180  # two cores shared with other work: migrate and a cold guni
 RUN_TIMEOUT = 240
 ADMIN = ("admin", "shared-nothing-admin-pw")  # a throwaway account of a throwaway database
 PY = sys.executable
-GUNICORN = [PY, "-m", "gunicorn", "config.wsgi", "-k", "gthread", "--threads", "8", "-w", "2"]
+DEPLOY = REPO / "deploy"
 # Redis: a database number of the test's own, so that a worker of another test
 # session on the same Redis cannot take this deployment's messages (nor it theirs).
 REDIS_DB = 15
@@ -142,10 +142,17 @@ def _then(setup: str, argv: list[str]) -> list[str]:
     return ["sh", "-c", f'{setup} && exec "$@"', "sh", *argv]
 
 
-def _worker(queue: str, *, concurrency: int) -> list[str]:
-    """The README's worker unit for `queue` (`pipelines-worker@<queue>`), with fewer pool processes."""
-    celery = [PY, "-m", "celery", "-A", "config", "worker"]
-    return [*celery, "-Q", queue, "-n", f"{queue}@%h", "--concurrency", str(concurrency), "--loglevel", "INFO"]
+def _unit_command(unit: str, *, instance: str = "", smaller: dict[str, str]) -> list[str]:
+    """The ExecStart of a unit in deploy/systemd/ (the README's), as this checkout runs
+    it: its program from this virtualenv, `%i` the instance, systemd's `%%` unescaped,
+    and the values of the options in `smaller` swapped (fewer processes, another port)."""
+    lines = (DEPLOY / "systemd" / unit).read_text().splitlines()
+    (exec_start,) = (line.removeprefix("ExecStart=") for line in lines if line.startswith("ExecStart="))
+    argv = shlex.split(exec_start.replace("%i", instance).replace("%%", "%"))
+    argv[0] = str(Path(PY).parent / Path(argv[0]).name)
+    for option, value in smaller.items():
+        argv[argv.index(option) + 1] = value  # a ValueError here: the unit changed, update the test
+    return argv
 
 
 def _tail(path: Path, chars: int = 4000) -> str:
@@ -163,30 +170,40 @@ class Deployment:
     run: PipelineRun
 
 
-def _base_env(data: Path, *, database_url: str, broker_url: str, store_url: str, server_url: str) -> dict[str, str]:
-    """The one environment file of the README, as variables; secrets given directly
-    (no key file is shared: each data folder is private)."""
+def _deployment_env(
+    data: Path, *, database_url: str, broker_url: str, store_url: str, server_url: str
+) -> dict[str, str]:
+    """deploy/pipelines.env (the README's one environment file) with this deployment's
+    addresses. Its secrets are given as variables rather than *_FILE files: each
+    machine's data folder is private, and no key file is shared."""
     from cryptography.fernet import Fernet
 
+    documented = dict(
+        line.split("=", 1) for line in (DEPLOY / "pipelines.env").read_text().splitlines() if line[:1].isalpha()
+    )
+    ours = {
+        "PIPELINES_DATA_DIR": str(data),
+        "DJANGO_SECRET_KEY": f"shared-nothing-{uuid.uuid4().hex}{uuid.uuid4().hex}",
+        "FERNET_KEYS": Fernet.generate_key().decode(),
+        "DATABASE_URL": database_url,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "CELERY_BROKER_URL": broker_url,
+        "PIPELINES_ARTIFACT_STORE": store_url,
+        "PIPELINES_SERVER_URL": server_url,
+        "PIPELINES_SOURCE_ROOT": str(REPO),
+        # Plain http on the loopback: no proxy ends TLS here (README, "HTTPS behind a proxy").
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+    }
+    secrets = {name.removesuffix("_FILE") for name in documented if name.endswith("_FILE")}
+    assert secrets <= ours.keys(), f"deploy/pipelines.env has secrets this test does not give: {secrets - ours.keys()}"
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
         "HOME": str(data),
         "TMPDIR": str(data / "tmp"),
         "PYTHONUNBUFFERED": "1",
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "PIPELINES_DATA_DIR": str(data),
-        "DJANGO_SECRET_KEY": f"shared-nothing-{uuid.uuid4().hex}{uuid.uuid4().hex}",
-        "FERNET_KEYS": Fernet.generate_key().decode(),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        # Plain http on the loopback: no proxy ends TLS here (README, "HTTPS behind a proxy").
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": broker_url,
-        "PIPELINES_ARTIFACT_STORE": store_url,
-        "PIPELINES_SERVER_URL": server_url,
-        "PIPELINES_SOURCE_ROOT": str(REPO),
-        "LOG_LEVEL": "INFO",
+        **{name: value for name, value in documented.items() if not name.endswith("_FILE")},
+        **ours,
     }
 
 
@@ -203,7 +220,9 @@ def deployment(request, tmp_path_factory):
     server_url = f"http://127.0.0.1:{port}"
     store_url = f"s3://{s3_server.create_bucket()}/shared-nothing"
     database = FreshDatabase(database_url)
-    env = _base_env(data, database_url=database.url, broker_url=broker_url, store_url=store_url, server_url=server_url)
+    env = _deployment_env(
+        data, database_url=database.url, broker_url=broker_url, store_url=store_url, server_url=server_url
+    )
     with_store = {**env, **s3_server.environ}
     try:
         with Supervisor(stop_timeout=30, poll_interval=0.2) as supervisor, pytest.MonkeyPatch.context() as patch:
@@ -237,7 +256,10 @@ def deployment(request, tmp_path_factory):
                         *_own_machine("web", data),
                         *_then(
                             f"{py} manage.py collectstatic --noinput -v 0",
-                            [*GUNICORN, "-b", f"127.0.0.1:{port}", "--access-logfile", "-"],
+                            _unit_command(
+                                "pipelines-web.service",
+                                smaller={"-w": "2", "--threads": "8", "-b": f"127.0.0.1:{port}"},
+                            ),
                         ),
                     ],
                     env=with_store,
@@ -246,14 +268,24 @@ def deployment(request, tmp_path_factory):
                 ),
                 "worker-a": supervisor.start(
                     "worker A",
-                    [*_own_machine("worker-a", data), *_worker("pipelines", concurrency=2)],
+                    [
+                        *_own_machine("worker-a", data),
+                        *_unit_command(
+                            "pipelines-worker@.service", instance="pipelines", smaller={"--concurrency": "2"}
+                        ),
+                    ],
                     env=with_store,
                     log_path=logs / "worker-a.log",
                     cwd=REPO,
                 ),
                 "worker-b": supervisor.start(
                     "worker B",
-                    [*_own_machine("worker-b", data), *_worker(sn.GPU_QUEUE, concurrency=1)],
+                    [
+                        *_own_machine("worker-b", data),
+                        *_unit_command(
+                            "pipelines-worker@.service", instance=sn.GPU_QUEUE, smaller={"--concurrency": "1"}
+                        ),
+                    ],
                     env=with_store,
                     log_path=logs / "worker-b.log",
                     cwd=REPO,
