@@ -1,8 +1,11 @@
 """Shared nothing: a web server and two workers that share no disk, as on three machines.
 
-Deployed as the README's scale-out section says (production settings, gunicorn,
-one Celery worker per queue, secrets from the environment), on PostgreSQL, the
-broker and an S3 store (moto's server). Each process, and the store-less Client,
+Deployed as the README's scale-out section says: the environment of
+deploy/pipelines.env (production settings; secrets as variables), `manage.py
+migrate`, `createsuperuser`, `create_api_token` and `collectstatic`, then the
+ExecStart of deploy/systemd's web unit (gunicorn) and worker unit once per queue,
+on a PostgreSQL database of the test's own, the broker and an S3 store (moto's
+server). Each process, and the store-less Client,
 runs in a mount and UTS namespace of its own: an empty tmpfs over its data folder
 (keys, static files, temporary files, any local fallback) and a host name of its
 own. The data folder has the same path everywhere, as in the deployment's one
