@@ -5,12 +5,12 @@ deploy/pipelines.env (production settings; secrets as variables), `manage.py
 migrate`, `createsuperuser`, `create_api_token` and `collectstatic`, then the
 ExecStart of deploy/systemd's web unit (gunicorn) and worker unit once per queue,
 on a PostgreSQL database of the test's own, the broker and an S3 store (moto's
-server). Each process, and the store-less Client,
-runs in a mount and UTS namespace of its own: an empty tmpfs over its data folder
-(keys, static files, temporary files, any local fallback) and a host name of its
-own. The data folder has the same path everywhere, as in the deployment's one
-environment file, so a file one process wrote and another expected to read would
-be missing there: only PostgreSQL, the broker and the store connect them.
+server). Each process, and the store-less Client, runs in mount and UTS namespaces
+of its own: an empty tmpfs over its data folder (keys, static files, temporary
+files, any local fallback) and a host name of its own. The data folder has the
+same path everywhere, as in the deployment's one environment file, so a file one
+process wrote and another expected to read would be missing there: only
+PostgreSQL, the broker and the store connect them.
 
 A run whose steps alternate between worker A (`-Q pipelines`) and worker B
 (`-Q gpu`) passes an array and a dict from one to the other; the dashboard
