@@ -23,6 +23,7 @@ from pipelines.engine.log_capture import CapturedLog, capture_step_output
 from pipelines.engine.time_limit import StepTimeoutError, in_pool_process, time_limit
 from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
 from pipelines.sdk.artifact_loading import load_artifact_version
+from pipelines.sdk.artifact_saving import save_artifact_value
 from pipelines.sdk.context import (
     InputArtifact,
     OutputTarget,
@@ -276,14 +277,9 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
         artifact = output.get("artifact") or {}  # ArtifactConfig settings
         materializer = target.materializer or materializer_registry.materializer_for_value(item)
         try:
-            store.makedirs(target.uri)
-            saver = materializer(target.uri)
-            saver.artifact_store = store  # set after construction: __init__ may be overridden
-            # What the materializer streams through the file API is hashed on the way,
-            # so the checksum reads back only files written around it.
-            with store.recording(target.uri) as record:
-                saver.save(item)
-            checksum, size = store.checksum(target.uri, record=record)
+            saver, checksum, size = save_artifact_value(
+                store=store, uri=target.uri, materializer=materializer, value=item
+            )
             extracted = _extracted_metadata(saver, item)
         except Exception as exc:
             raise StepExecutionError(

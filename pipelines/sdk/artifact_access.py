@@ -21,7 +21,6 @@ they were read.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -42,7 +41,7 @@ from pipelines.sdk.stores import (
     manifest_digest,
     store_for_path,
 )
-from pipelines.sdk.stores.base import VERSION_PATH
+from pipelines.sdk.stores.base import VERSION_PATH, FileHash
 
 if TYPE_CHECKING:
     from pipelines.sdk.client import Client
@@ -186,7 +185,7 @@ def save_download(
     root = Path(folder) / "saved" / str(version_id)
     root.mkdir(parents=True)
     part = Path(folder) / f".download-{version_id}.part"
-    file_hash = hashlib.sha256()
+    file_hash = FileHash()
     received = 0
 
     try:
@@ -226,8 +225,8 @@ def save_download(
     if size is not None and size and total != size:
         problem = f"{total} bytes arrived, {size} were recorded"
     elif expected and manifest_digest(entries) != expected:
-        # Versions recorded before the manifest digest have the older tree digest,
-        # which the store's own check knows.
+        # Versions recorded before BLAKE3 (a SHA-256 manifest, or before that the tree
+        # digest) are checked by the store's own check, which knows them.
         try:
             store_for_path(local).verify(local, expected)
         except ArtifactIntegrityError:
@@ -263,7 +262,7 @@ def _unzip(part: Path, root: Path, *, limit: int | None, uri: str) -> list[tuple
                 raise ArtifactIntegrityError(f"The download of {uri} holds an unsafe entry name {name!r}.")
             target = root.joinpath(*parts)
             target.parent.mkdir(parents=True, exist_ok=True)
-            digest = hashlib.sha256()
+            digest = FileHash()
             size = 0
             try:
                 with archive.open(info) as source, open(target, "xb") as sink:

@@ -47,13 +47,38 @@ def load_artifact_version(
         from pipelines.sdk.stores import store_for_uri
 
         store = store_for_uri(uri)
+    if not checksum:  # never recorded (or verified already while it downloaded): exists?
+        _verify(store, uri, checksum)
+        return _reader(materializer, uri, store).load(type_from_path(data_type))
+    # The files are hashed as the materializer streams them, and the checksum is
+    # compared before the value is returned: one read of a large array, not two.
     try:
-        store.verify(uri, checksum)
+        with store.verifying(uri, checksum) as check:
+            value = _reader(materializer, uri, store).load(type_from_path(data_type))
+    except Exception as exc:
+        # Missing or damaged files may be why it failed: say so, naming the uri.
+        _verify(store, uri, checksum, cause=exc)
+        raise
+    try:
+        check.finish()
     except ArtifactIntegrityError:
         raise
     except FileNotFoundError as exc:
         raise ArtifactFilesMissing(f"The files of the artifact version at {uri} are missing ({exc}).") from exc
+    return value
+
+
+def _reader(materializer: str, uri: str, store: ArtifactStore) -> Any:
     reader = load_source(materializer)(uri)
     # Set after construction: a materializer may override __init__(self, uri).
     reader.artifact_store = store
-    return reader.load(type_from_path(data_type))
+    return reader
+
+
+def _verify(store: ArtifactStore, uri: str, checksum: str, *, cause: BaseException | None = None) -> None:
+    try:
+        store.verify(uri, checksum)
+    except ArtifactIntegrityError as exc:
+        raise exc from cause
+    except FileNotFoundError as exc:
+        raise ArtifactFilesMissing(f"The files of the artifact version at {uri} are missing ({exc}).") from exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import io
 import json
 import os
 import tracemalloc
@@ -16,9 +17,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from blake3 import blake3
 
 from pipelines.sdk import fileio
 from pipelines.sdk.artifact_loading import load_artifact_version
+from pipelines.sdk.artifact_saving import save_artifact_value
 from pipelines.sdk.materializers.base import BaseMaterializer
 from pipelines.sdk.materializers.numpy_materializer import NumpyMaterializer
 from pipelines.sdk.source import source_of
@@ -30,11 +33,13 @@ from pipelines.sdk.stores import (
     ObjectArtifactStore,
     StoreConfigError,
     StoreUnreachable,
+    base,
     manifest_digest,
     store_for_uri,
     store_from_url,
     tree_checksum,
 )
+from pipelines.sdk.stores.base import forget_verified
 from tests.s3_server import free_port
 
 
@@ -60,7 +65,8 @@ def _read(store: ArtifactStore, uri: str) -> bytes:
 
 
 def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    """A file's digest as versions record it (BLAKE3, tagged)."""
+    return "blake3:" + blake3(data).hexdigest()
 
 
 # Uris
@@ -224,7 +230,7 @@ def test_the_checksum_is_the_manifest_digest_and_the_record_saves_a_second_read(
 
     assert record.files == {"a.bin": (5, _sha(b"alpha")), "sub/b.txt": (4, _sha(b"beta"))}
     assert store.checksum(uri) == (expected, 9)
-    monkeypatch.setattr(type(store), "file_sha256", lambda *a: pytest.fail("read back a recorded file"))
+    monkeypatch.setattr(type(store), "file_digest", lambda *a: pytest.fail("read back a recorded file"))
     assert store.checksum(uri, record=record) == (expected, 9)
 
 
@@ -268,6 +274,210 @@ def test_a_local_version_recorded_with_the_old_tree_digest_still_verifies(tmp_pa
     _write(store, f"{uri}/a.bin", b"alphA")
     with pytest.raises(ArtifactIntegrityError, match=uri):
         store.verify(uri, old)
+
+
+def test_a_version_recorded_with_a_sha256_manifest_still_verifies(store: ArtifactStore) -> None:
+    # Versions saved before BLAKE3 hold SHA-256 file digests in their manifest.
+    uri = _uri(store)
+    _write(store, f"{uri}/a.bin", b"alpha")
+    _write(store, f"{uri}/b/c.txt", b"gamma")
+    old = manifest_digest(
+        [("a.bin", 5, hashlib.sha256(b"alpha").hexdigest()), ("b/c.txt", 5, hashlib.sha256(b"gamma").hexdigest())]
+    )
+
+    assert old != store.checksum(uri)[0]
+    assert store.verify(uri, old) == 10
+    assert (
+        load_artifact_version(
+            uri=uri, materializer=source_of(_BytesMaterializer), data_type="builtins.bytes", checksum=old, store=store
+        )
+        == b"alpha"
+    )
+    _write(store, f"{uri}/a.bin", b"alphA")
+    with pytest.raises(ArtifactIntegrityError, match=uri):
+        store.verify(uri, old)
+
+
+class _BytesMaterializer(NumpyMaterializer):
+    """Reads a.bin as it comes (a materializer that streams one file of several)."""
+
+    def load(self, data_type: type) -> bytes:
+        with self.artifact_store.open(f"{self.uri}/a.bin", "rb") as handle:
+            return handle.read()
+
+
+def _saved_array(store: ArtifactStore, array: np.ndarray) -> tuple[str, str]:
+    uri = _uri(store)
+    _, checksum, _ = save_artifact_value(store=store, uri=uri, materializer=NumpyMaterializer, value=array)
+    return uri, checksum
+
+
+def _load(store: ArtifactStore, uri: str, checksum: str) -> object:
+    return load_artifact_version(
+        uri=uri, materializer=source_of(NumpyMaterializer), data_type="numpy.ndarray", checksum=checksum, store=store
+    )
+
+
+def test_loading_hashes_the_array_as_it_streams_and_reads_it_once(
+    store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    array = np.arange(3 * 2**20, dtype=np.float64).reshape(3, -1)  # 24 MiB: the threaded path
+    uri, checksum = _saved_array(store, array)
+    forget_verified()  # as a process that did not write it
+    monkeypatch.setattr(type(store), "file_digest", lambda *a: pytest.fail("read the array a second time"))
+
+    assert np.array_equal(_load(store, uri, checksum), array)
+
+
+def test_a_file_verified_once_is_not_hashed_again_while_it_keeps_its_identity(
+    store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    array = np.arange(3 * 2**20, dtype=np.float64)
+    uri, checksum = _saved_array(store, array)
+    forget_verified()
+    assert np.array_equal(_load(store, uri, checksum), array)  # hashed as it streams, then noted
+    hashed = []
+    original = base.FileHash.update
+    monkeypatch.setattr(base.FileHash, "update", lambda self, data: hashed.append(len(data)) or original(self, data))
+    monkeypatch.setattr(base.FileHash, "update_beside", lambda *a: pytest.fail("hashed the array again"))
+
+    assert np.array_equal(_load(store, uri, checksum), array)
+    assert sum(hashed) < 1024  # at most the small header reads
+
+
+def test_the_process_that_wrote_a_local_file_loads_it_without_hashing_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    array = np.arange(3 * 2**20, dtype=np.float64)
+    uri, checksum = _saved_array(store, array)
+    monkeypatch.setattr(base.FileHash, "update_beside", lambda *a: pytest.fail("hashed the array again"))
+
+    assert np.array_equal(_load(store, uri, checksum), array)
+
+
+def test_a_verified_local_file_changed_in_place_with_its_mtime_put_back_is_caught(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    array = np.arange(1000, dtype=np.float64)
+    uri, checksum = _saved_array(store, array)
+    _load(store, uri, checksum)  # verified: its identity is known
+    path = Path(uri, "array.npy")
+    before = path.stat()
+    with open(path, "r+b") as handle:  # same size, same inode
+        handle.seek(-1, os.SEEK_END)
+        handle.write(b"\x01")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # ctime cannot be put back
+
+    with pytest.raises(ArtifactIntegrityError, match=f"{uri}.*do not match"):
+        _load(store, uri, checksum)
+
+
+def test_a_verified_object_replaced_by_one_of_the_same_size_is_caught(s3_store_url: str) -> None:
+    store = store_from_url(s3_store_url)
+    array = np.arange(1000, dtype=np.float64)
+    uri, checksum = _saved_array(store, array)
+    _load(store, uri, checksum)
+    damaged = array.copy()
+    damaged[0] = -1
+    buffer = io.BytesIO()
+    np.save(buffer, damaged)
+    import obstore
+
+    obstore.put(store._store, store.key(f"{uri}/array.npy"), buffer.getvalue())  # around our writer
+
+    with pytest.raises(ArtifactIntegrityError, match=f"{uri}.*do not match"):
+        _load(store, uri, checksum)
+
+
+@pytest.mark.parametrize("size", [5, 3 * 2**20])
+def test_loading_a_damaged_array_raises_naming_the_uri_before_returning_it(store: ArtifactStore, size: int) -> None:
+    # The damage keeps the .npy valid, so only the checksum can catch it.
+    array = np.arange(size, dtype=np.float64)
+    uri, checksum = _saved_array(store, array)
+    damaged = array.copy()
+    damaged[-1] += 1
+    with store.open(f"{uri}/array.npy", "wb") as handle:
+        np.save(handle, damaged)
+
+    with pytest.raises(ArtifactIntegrityError, match=f"{uri}.*do not match"):
+        _load(store, uri, checksum)
+
+
+def test_loading_an_array_whose_file_is_cut_short_raises_naming_the_uri(store: ArtifactStore) -> None:
+    uri, checksum = _saved_array(store, np.arange(1000, dtype=np.float64))
+    data = _read(store, f"{uri}/array.npy")
+    _write(store, f"{uri}/array.npy", data[:-8])
+
+    with pytest.raises(ArtifactIntegrityError, match=uri):
+        _load(store, uri, checksum)
+
+
+def test_a_file_read_out_of_order_is_hashed_again_at_the_end(store: ArtifactStore) -> None:
+    uri = _uri(store)
+    with store.recording(uri) as record:
+        _write(store, f"{uri}/a.bin", b"alpha")
+    checksum, _ = store.checksum(uri, record=record)
+    forget_verified()  # as a process that did not write it
+
+    with store.verifying(uri, checksum) as check, store.open(f"{uri}/a.bin", "rb") as handle:
+        handle.seek(2)
+        assert handle.read() == b"pha"
+    assert check.streamed["a.bin"][0] == 0  # nothing hashed in order
+    assert check.finish() == 5
+    _write(store, f"{uri}/a.bin", b"alphA")
+    with store.verifying(uri, checksum) as check, store.open(f"{uri}/a.bin", "rb") as handle:
+        handle.seek(2)
+        handle.read()
+    with pytest.raises(ArtifactIntegrityError, match=uri):
+        check.finish()
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(12, dtype=">i4").reshape(3, 4),
+        np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        np.arange(24.0).reshape(2, 3, 4)[:, ::2],  # not contiguous
+        np.zeros((0, 3)),
+        np.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")]),
+        np.array(["x", None], dtype=object),
+        np.array(3.5),
+    ],
+    ids=["big-endian", "fortran", "strided", "empty", "records", "objects", "scalar"],
+)
+def test_the_numpy_materializer_round_trips_every_layout_as_numpy_reads_it(
+    store: ArtifactStore, array: np.ndarray
+) -> None:
+    uri, checksum = _saved_array(store, array)
+
+    loaded = _load(store, uri, checksum)
+
+    assert loaded.dtype == array.dtype
+    assert loaded.shape == array.shape
+    assert loaded.tolist() == array.tolist()
+    assert bool(loaded.flags.f_contiguous) == bool(array.flags.f_contiguous)
+    if not array.dtype.hasobject:  # numpy's own reader agrees
+        with store.open(f"{uri}/array.npy", "rb") as handle:
+            assert np.load(io.BytesIO(handle.read())).tolist() == array.tolist()
+
+
+def test_an_object_reader_streams_in_order_and_seeks(store: ArtifactStore) -> None:
+    uri = _uri(store)
+    data = bytes(range(256)) * 4096 * 9  # 9 MiB: more than one streamed chunk
+    _write(store, f"{uri}/a.bin", data)
+    _write(store, f"{uri}/empty", b"")
+
+    with store.open(f"{uri}/a.bin", "rb") as handle:
+        assert handle.read(10) == data[:10]
+        assert handle.seek(-5, io.SEEK_END) == len(data) - 5
+        assert handle.read() == data[-5:]
+        handle.seek(4 * 2**20 - 3)
+        assert handle.read(6) == data[4 * 2**20 - 3 : 4 * 2**20 + 3]
+        handle.seek(0)
+        assert handle.read() == data
+    assert _read(store, f"{uri}/empty") == b""
+    with pytest.raises(FileNotFoundError if isinstance(store, LocalArtifactStore) else OSError):
+        store.open(f"{uri}/nothing", "rb")
 
 
 # Picking the store

@@ -26,6 +26,7 @@ from pipelines.sdk.stores.base import (
     check_mode,
     check_text,
     manifest_digest,
+    watch_read,
     wrap_mode,
 )
 
@@ -97,9 +98,8 @@ class LocalArtifactStore(ArtifactStore):
         if mode in WRITE_MODES:
             path.parent.mkdir(parents=True, exist_ok=True)
             return wrap_mode(_LocalWriter(path), mode)
-        if "b" in mode:
-            return open(path, "rb")
-        return open(path, encoding="utf-8")
+        handle = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+        return wrap_mode(watch_read(handle, str(path), _identity(os.fstat(handle.fileno()))), mode)
 
     def exists(self, uri: str) -> bool:
         return os.path.lexists(self.resolve(uri))
@@ -200,13 +200,20 @@ class _LocalWriter(StreamingWriter):
     def _sink_commit(self) -> None:
         self._file.flush()
         os.fsync(self._file.fileno())
-        self._file.close()
         os.replace(self._temp, self._target)
         _fsync_dir(self._target.parent)
+        # Of the file still open, after the rename (which sets ctime): the inode this
+        # writer hashed, whatever is at the path by now.
+        self._identity = _identity(os.fstat(self._file.fileno()))
+        self._file.close()
 
     def _sink_abort(self) -> None:
         self._file.close()
         self._temp.unlink(missing_ok=True)
+
+
+def _identity(info: os.stat_result) -> tuple[int, ...]:
+    return (info.st_size, info.st_dev, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def tree_checksum(path: str | os.PathLike[str]) -> tuple[str, int]:

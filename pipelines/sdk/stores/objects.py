@@ -38,6 +38,7 @@ from pipelines.sdk.stores.base import (
     check_mode,
     check_relative,
     check_text,
+    watch_read,
     wrap_mode,
 )
 
@@ -46,7 +47,12 @@ SCHEMES = ("s3", "gs", "az")
 # write's memory bounded (about 3 * PART_SIZE, whatever the file size) while
 # uploads overlap writing. S3 allows 10,000 parts: files up to about 48 GiB.
 PART_SIZE = 5 * 1024 * 1024  # the smallest part S3 accepts
-PARTS_IN_FLIGHT = 2
+PARTS_IN_FLIGHT = 4
+# Reads stream ranged GETs of this much, in chunks of STREAM_CHUNK (see _ObjectReader):
+# each GET must end within the client's 30 s request timeout (over 4.5 MB/s), and
+# fewer, longer GETs pay the service's time to first byte less often.
+READ_WINDOW = 128 * 1024 * 1024
+STREAM_CHUNK = 4 * 1024 * 1024
 _S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
 _DELETE_BATCH = 1000
 
@@ -260,10 +266,9 @@ class ObjectArtifactStore(ArtifactStore):
         key = self.key(uri)
         if mode in WRITE_MODES:
             return wrap_mode(_ObjectWriter(self._store, key, f"{self._base}/{key}"), mode)
-        import obstore
-
-        raw = _ObjectReader(obstore.open_reader(self._store, key, buffer_size=CHUNK_SIZE), uri)
-        return wrap_mode(io.BufferedReader(raw, buffer_size=CHUNK_SIZE), mode)
+        raw = _ObjectReader(self._store, key, uri)
+        handle = io.BufferedReader(raw, buffer_size=CHUNK_SIZE)
+        return wrap_mode(watch_read(handle, f"{self._base}/{key}", raw.identity), mode)
 
     def _head(self, key: str) -> dict[str, Any] | None:
         import obstore
@@ -382,12 +387,35 @@ class ObjectArtifactStore(ArtifactStore):
 
 
 class _ObjectReader(io.RawIOBase):
-    """obstore's ranged reader as a standard raw file (bytes out, seekable)."""
+    """An object as a standard raw file (bytes out, seekable), read by streaming GETs.
 
-    def __init__(self, reader: Any, uri: str) -> None:
+    Reading in order streams one ranged GET of up to READ_WINDOW bytes after another,
+    as fast as one plain GET (obstore's ranged reader asks again for every buffer, a
+    round trip per MiB); a seek elsewhere drops the stream and the next read starts
+    a new one there. The window bounds each request's length, so a slow link or a
+    huge object never runs a single request past the client's timeout.
+    """
+
+    def __init__(self, client: Any, key: str, uri: str) -> None:
         super().__init__()
-        self._reader = reader
+        self._client = client
+        self._key = key
         self._uri = uri
+        self._position = 0
+        self._size: int | None = None
+        self._stream: Iterator[bytes] | None = None
+        self._window_end = 0
+        self._chunk = memoryview(b"")
+        self._etag: str | None = None
+        # The first request now, so a missing object fails the open, as a missing file does.
+        self._next_chunk()
+
+    @property
+    def identity(self) -> tuple[int, str] | None:
+        """(size, ETag) of the object being read, once a GET returned it (see `note_verified`)."""
+        if self._size is None or not self._etag:
+            return None
+        return (self._size, self._etag)
 
     def readable(self) -> bool:
         return True
@@ -395,24 +423,89 @@ class _ObjectReader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
+    def _object_size(self) -> int:
+        if self._size is None:
+            import obstore
+
+            with _translated(self._uri):
+                self._size = int(obstore.head(self._client, self._key)["size"])
+        return self._size
+
+    def _next_chunk(self) -> bool:
+        """Make the next bytes at the position current; False at the end of the object."""
+        import obstore
+        import obstore.exceptions
+
+        while True:
+            if self._stream is not None:
+                with _translated(self._uri):
+                    chunk = next(self._stream, None)
+                if chunk is not None:
+                    self._chunk = memoryview(chunk)
+                    return True
+                self._stream = None
+                if self._size is not None and self._position >= self._size:
+                    return False
+                if self._position < self._window_end:
+                    raise ObjectStoreError(f"{self._uri}: the object ended early (it changed while it was read).")
+            if self._position > 0 and self._position >= self._object_size():
+                return False
+            end = self._position + READ_WINDOW
+            with _translated(self._uri):
+                options: dict[str, Any] = {"range": (self._position, end)}
+                if self._etag:
+                    # Every window from the object the first one came from: one that was
+                    # replaced meanwhile fails the read instead of mixing two objects.
+                    options["if_match"] = self._etag
+                try:
+                    result = obstore.get(self._client, self._key, options=options)
+                except obstore.exceptions.NotFoundError:
+                    raise
+                except obstore.exceptions.BaseError:
+                    # S3 refuses any range of an empty object.
+                    if self._position == 0 and self._object_size() == 0:
+                        return False
+                    raise
+                self._size = int(result.meta["size"])
+                self._etag = self._etag or result.meta.get("e_tag")
+                self._window_end = min(end, self._size)
+                self._stream = iter(result.stream(min_chunk_size=STREAM_CHUNK))
+
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        with _translated(self._uri):
-            data = self._reader.read(len(view))
-        count = len(data)
-        view[:count] = memoryview(data)
+        if not view:
+            return 0
+        if not self._chunk and not self._next_chunk():
+            return 0
+        count = min(len(view), len(self._chunk))
+        view[:count] = self._chunk[:count]
+        self._chunk = self._chunk[count:]
+        self._position += count
         return count
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        with _translated(self._uri):
-            return self._reader.seek(offset, whence)
+        if whence == io.SEEK_SET:
+            target = offset
+        elif whence == io.SEEK_CUR:
+            target = self._position + offset
+        elif whence == io.SEEK_END:
+            target = self._object_size() + offset
+        else:
+            raise ValueError(f"Invalid whence ({whence}).")
+        if target < 0:
+            raise OSError(f"{self._uri}: cannot seek to {target}.")
+        if target != self._position:
+            self._stream = None
+            self._chunk = memoryview(b"")
+            self._position = target
+        return target
 
     def tell(self) -> int:
-        return self._reader.tell()
+        return self._position
 
     def close(self) -> None:
-        if not self.closed:
-            self._reader.close()
+        self._stream = None
+        self._chunk = memoryview(b"")
         super().close()
 
 
