@@ -77,3 +77,18 @@ def fanout():
     """FANOUT_WIDTH steps that each sleep one second, all feeding one final step."""
     outputs = [sleep_one(i=i, id=f"sleep_{i}") for i in range(FANOUT_WIDTH)]
     join(*outputs, id="join")
+
+
+@pipeline(enable_cache=False)
+def short_chain(length: int = 7):
+    """`noop_chain` under another name, for the throughput figure (many runs at once)."""
+    previous = None
+    for i in range(length):
+        previous = noop(id=f"noop_{i:02d}", after=previous)
+
+
+@pipeline(enable_cache=False)
+def wide(width: int = 1000):
+    """`width` independent no-op steps, all ordered before one final no-op step."""
+    names = [noop(id=f"noop_{i:04d}") for i in range(width)]
+    noop(id="join", after=names)

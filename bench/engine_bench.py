@@ -2,7 +2,8 @@
 """Engine benchmark: chain latency, per-step overhead, fan-out parallelism, caching, SDK import time.
 
     .venv/bin/python bench/engine_bench.py [--repeat N] [--concurrency N] [--keep]
-                                           [--only chain|fanout|cache|import] [--purge] [--recreate-db]
+                                           [--only chain|fanout|cache|import|throughput] [--workers N]
+                                           [--purge] [--recreate-db]
 
 Uses whatever DATABASE_URL and CELERY_BROKER_URL say (none: the embedded default,
 SQLite + kombu's filesystem broker). Everything else is set up here, in a fresh
@@ -32,6 +33,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
@@ -58,6 +60,7 @@ TARGETS = {
     "fanout": ("<= 1.5 s (concurrency >= 10)", "sequential (~10 s)"),
     "import": ("<= 0.2 s", "1.45 s"),
     "cache": ("cached ≤ 30% of uncached", ""),
+    "throughput": (">= 200 steps/s (2 workers x 2)", ""),
 }
 
 
@@ -357,6 +360,48 @@ IMPORT_SNIPPET = (
 )
 
 
+def measure_throughput(args: argparse.Namespace, bp: Any, server: str, token: str) -> dict[str, Any]:
+    """Steps per second, first submit -> last run completed: `--runs` runs of 7 no-op
+    steps submitted at once, and one run of `--width` no-op steps feeding one join.
+    Failed runs and HTTP errors (a 500 on submit) end the benchmark."""
+    out: dict[str, Any] = {"throughput_short": [], "throughput_wide": []}
+
+    def timed(pipe: Any, count: int, steps: int, **params: Any) -> dict[str, float]:
+        quiet = io.StringIO()
+        t0 = time.perf_counter()
+        # "At once": from 8 threads, as 8 users' scripts would (one thread spends
+        # ~0.1 s per submission compiling and posting the spec).
+        with contextlib.redirect_stdout(quiet), ThreadPoolExecutor(max_workers=min(8, count)) as pool:
+            runs = list(pool.map(lambda _: pipe.with_options(wait=False)(**params), range(count)))
+            submitted = time.perf_counter() - t0
+            for run in runs:
+                run.wait(timeout=RUN_TIMEOUT * 5)
+        seconds = time.perf_counter() - t0
+        bad = [run.name for run in runs if run.status != "completed"]
+        if bad:
+            raise SystemExit(f"Runs did not complete: {bad}")
+        # The server's own window: first step claimed -> last run finished.
+        details = [api_get(server, token, f"runs/{run.id}/") for run in runs]
+        first = min(_ts(d["started_at"]) for d in details)
+        last = max(_ts(d["finished_at"]) for d in details)
+        return {"steps": count * steps, "seconds": seconds, "submit": submitted, "server": last - first}
+
+    for turn in range(args.repeat + 1):
+        short = timed(bp.short_chain, args.runs, 7, length=7)
+        wide = timed(bp.wide, 1, args.width + 1, width=args.width)
+        label = "warm-up" if turn == 0 else f"{turn}/{args.repeat}"
+        for name, r in ((f"{args.runs} x 7 steps", short), (f"wide {args.width}+1", wide)):
+            log(
+                f"throughput {label}, {name}: {r['steps'] / r['seconds']:.0f} steps/s submit to done "
+                f"({r['seconds']:.2f} s, submit {r['submit']:.2f} s), {r['steps'] / r['server']:.0f} steps/s "
+                f"first claim to last end ({r['server']:.2f} s)"
+            )
+        if turn:
+            out["throughput_short"].append(short)
+            out["throughput_wide"].append(wide)
+    return out
+
+
 def measure_import(runs: int) -> list[float]:
     log(f"import: {runs} fresh interpreters")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHONPATH", "PIPELINES_", "DJANGO_"))}
@@ -376,7 +421,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=5, help="measured runs per figure, after 1 warm-up (5)")
     parser.add_argument("--concurrency", type=int, default=10, help="worker processes (prefork) (10)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folder (logs, SQLite, broker)")
-    parser.add_argument("--only", choices=["chain", "fanout", "cache", "import"], help="measure only this")
+    parser.add_argument(
+        "--only", choices=["chain", "fanout", "cache", "import", "throughput"], help="measure only this"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (each --concurrency) (1)")
+    parser.add_argument("--runs", type=int, default=50, help="throughput: short runs submitted at once (50)")
+    parser.add_argument("--width", type=int, default=1000, help="throughput: steps of the wide run (1000)")
     parser.add_argument(
         "--recreate-db",
         action="store_true",
@@ -400,14 +450,15 @@ def fmt_ms(value: float) -> str:
 
 def main() -> int:
     args = parse_args()
-    if args.repeat < 1 or args.concurrency < 1:
-        raise SystemExit("--repeat and --concurrency must be at least 1.")
+    if min(args.repeat, args.concurrency, args.workers, args.runs, args.width) < 1:
+        raise SystemExit("--repeat, --concurrency, --workers, --runs and --width must be at least 1.")
     database_url = os.environ.get("DATABASE_URL", "")
     broker_url = os.environ.get("CELERY_BROKER_URL", "")
+    # The throughput figures load the machine for a while: measured only when asked for.
     want = {args.only} if args.only else {"chain", "fanout", "cache", "import"}
     results: dict[str, Any] = {}
 
-    if want & {"chain", "fanout", "cache"}:
+    if want & {"chain", "fanout", "cache", "throughput"}:
         data_dir = Path(tempfile.mkdtemp(prefix="pipelines-bench-"))
         supervisor = Supervisor(stop_timeout=STOP_TIMEOUT, poll_interval=0.1)
         # SIGTERM as an exit, so the `finally` below stops the children.
@@ -467,29 +518,33 @@ def run_server_benchmarks(
     server = f"http://127.0.0.1:{port}"
     log(f"starting gunicorn on {server}")
     web = start_child(supervisor, "gunicorn", gunicorn_command(port, threads=16), env, data_dir)
-    log(f"starting the Celery worker (prefork, concurrency {args.concurrency})")
-    worker = start_child(
-        supervisor,
-        "worker",
-        [
-            PYTHON,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--concurrency",
-            str(args.concurrency),
-            "-l",
-            "warning",
-            "--pool",
-            "prefork",
-            "-n",
-            f"bench-{os.getpid()}@%h",
-        ],
-        env,
-        data_dir,
-    )
+    log(f"starting {args.workers} Celery worker(s) (prefork, concurrency {args.concurrency} each)")
+    workers = [
+        start_child(
+            supervisor,
+            "worker" if n == 0 else f"worker{n + 1}",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--concurrency",
+                str(args.concurrency),
+                "-l",
+                "warning",
+                "--pool",
+                "prefork",
+                "-n",
+                f"bench-{os.getpid()}-{n}@%h",
+            ],
+            env,
+            data_dir,
+        )
+        for n in range(args.workers)
+    ]
+    worker = workers[0]
     wait_for_http(supervisor, server, token, web)
 
     # The SDK in this process, pointed at that server, like a user script.
@@ -524,7 +579,7 @@ def run_server_benchmarks(
     log("warming up every pool process (one fan-out run)")
     run_once(bp.fanout, server, token)
 
-    out: dict[str, Any] = {"server": server, "worker_pid": worker.process.pid}
+    out: dict[str, Any] = {"server": server, "worker_pids": [w.process.pid for w in workers]}
     if "chain" in want:
         for name, pipe in (("noop", bp.noop_chain), ("data", bp.data_chain)):
             for length in (1, CHAIN_LENGTH):
@@ -537,14 +592,16 @@ def run_server_benchmarks(
         out["fanout"] = measure("fan-out", args.repeat, lambda: run_once(bp.fanout, server, token))
     if "cache" in want:
         out.update(measure_cache(f"cached data chain of {CHAIN_LENGTH}", args.repeat, bp.cached_chain, server, token))
+    if "throughput" in want:
+        out.update(measure_throughput(args, bp, server, token))
     for child in supervisor.children:
         if not child.alive():
             raise SystemExit(f"{child.name} died during the benchmark:\n{child.tail()}")
-    out["foreign_steps"] = foreign_steps(out, worker.process.pid)
+    out["foreign_steps"] = foreign_steps(out, out["worker_pids"])
     return out
 
 
-def foreign_steps(out: dict[str, Any], worker_pid: int) -> int:
+def foreign_steps(out: dict[str, Any], worker_pids: list[int]) -> int:
     """Steps another worker on the same broker queue ran (they would skew the figures).
 
     A step run's `worker` ends with ":<pid>"; ours is the worker's main process or one
@@ -556,7 +613,7 @@ def foreign_steps(out: dict[str, Any], worker_pid: int) -> int:
         if name not in ours:
             pid = name.rpartition(":")[2]
             try:
-                ours[name] = int(pid) == worker_pid or os.getpgid(int(pid)) == worker_pid
+                ours[name] = int(pid) in worker_pids or os.getpgid(int(pid)) in worker_pids
             except (ValueError, ProcessLookupError, PermissionError):
                 ours[name] = False
         return ours[name]
@@ -564,7 +621,7 @@ def foreign_steps(out: dict[str, Any], worker_pid: int) -> int:
     count = 0
     for value in out.values():
         if isinstance(value, list):
-            for result in value:
+            for result in (r for r in value if isinstance(r, RunResult)):
                 count += sum(
                     1
                     for s in result.detail.get("steps", [])
@@ -595,7 +652,7 @@ def report(args: argparse.Namespace, database_url: str, broker_url: str, results
     print("Configuration")
     print(f"  database     {database_vendor(database_url)}" + (f"  ({redact(database_url)})" if database_url else ""))
     print(f"  broker       {broker_scheme(broker_url)}" + (f"  ({redact(broker_url)})" if broker_url else ""))
-    print(f"  worker       1 Celery worker, pool prefork, concurrency {args.concurrency}")
+    print(f"  worker       {args.workers} Celery worker(s), pool prefork, concurrency {args.concurrency} each")
     print("  web          gunicorn gthread, 2 workers x 16 threads")
     print(f"  machine      {cores} cores, {platform.machine()}, Python {platform.python_version()}, {versions}")
     print(f"  code         {code_version()}")
@@ -623,6 +680,15 @@ def report(args: argparse.Namespace, database_url: str, broker_url: str, results
         row("chain of 1 int step (data)", fmt_s(data1), None)
         row(f"chain of {CHAIN_LENGTH} int steps (data)", fmt_s(data20), None)
         row("per-step overhead, data chain", f"{1000 * data_per_step:7.1f} ms", None)
+    for key, label in (
+        ("throughput_short", f"{args.runs} runs x 7 no-op steps at once"),
+        ("throughput_wide", f"1 run of {args.width} no-op steps -> join"),
+    ):
+        if key in results:
+            rates = [r["steps"] / r["seconds"] for r in results[key]]
+            server = [r["steps"] / r["server"] for r in results[key]]
+            row(label, f"{statistics.median(rates):7.0f} steps/s (min {min(rates):.0f})", "throughput")
+            row("  same, first claim -> last end", f"{statistics.median(server):7.0f} steps/s", None)
     if "fanout" in results:
         row("fan-out 10 x sleep(1) -> join", fmt_s([r.wall for r in results["fanout"]]), "fanout")
     if "cache_uncached" in results:
