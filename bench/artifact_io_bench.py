@@ -137,35 +137,81 @@ def _timed_check(load: Callable[[], Any], expected: Any) -> float:
     return took
 
 
+def _pair(turn: int, baseline: Callable[[], float], ours: Callable[[], float]) -> tuple[float, float]:
+    """(baseline time, our time), the one that goes first alternating from turn to turn
+    (what runs right after a write or an upload may pay for it)."""
+    if turn % 2:
+        mine = ours()
+        return baseline(), mine
+    first = baseline()
+    return first, ours()
+
+
+def _turns(
+    repeat: int,
+    names: tuple[str, str],
+    save: tuple[Callable[[], float], Callable[[int], Version]],
+    load: tuple[Callable[[], float], Callable[[], Any]],
+    cleanup: Callable[[Version], None],
+    array: np.ndarray,
+) -> list[Figure]:
+    store_name, baseline = names
+    saves = Figure(f"{store_name} save", baseline[0])
+    loads = Figure(f"{store_name} load", baseline[1])
+    again = Figure(f"{store_name} load again", baseline[1])
+    base_save, our_save = save
+    base_load, expected = load
+    for turn in range(repeat + 1):  # turn 0 warms up (imports, first allocations, connections)
+        saved: list[Version] = []
+
+        def ours_save(turn: int = turn, saved: list[Version] = saved) -> float:
+            started = time.perf_counter()
+            saved.append(our_save(turn + 1))
+            return time.perf_counter() - started
+
+        def ours_load(saved: list[Version] = saved) -> float:
+            # As a Client process that did not write the file: nothing verified yet.
+            forget_verified()
+            return _timed_check(saved[0].load, array)
+
+        def ours_again(saved: list[Version] = saved) -> float:
+            return _timed_check(saved[0].load, array)
+
+        def base(expected: Any = expected) -> float:
+            return _timed_check(base_load, expected)
+
+        figures = (
+            (saves, _pair(turn, base_save, ours_save)),
+            (loads, _pair(turn, base, ours_load)),
+            (again, _pair(turn, base, ours_again)),
+        )
+        cleanup(saved[0])
+        if turn:
+            for figure, (b, o) in figures:
+                figure.add(b, o)
+    return [saves, loads, again]
+
+
 def bench_local(array: np.ndarray, repeat: int, folder: Path) -> list[Figure]:
     store = LocalArtifactStore(folder / "artifacts")
     baseline_path = folder / "baseline.npy"
-    save, load = Figure("local save", "np.save + fsync"), Figure("local load", "np.load")
-    again = Figure("local load again", "np.load")
 
-    def np_save() -> None:
+    def np_save() -> float:
+        started = time.perf_counter()
         with open(baseline_path, "wb") as handle:
             np.save(handle, array)
             handle.flush()
             os.fsync(handle.fileno())
+        return time.perf_counter() - started
 
-    for turn in range(repeat + 1):  # turn 0 warms up (imports, first allocations)
-        base = _timed(np_save)
-        started = time.perf_counter()
-        version = save_ours(store, array, turn + 1)
-        ours = time.perf_counter() - started
-        base_load = _timed_check(lambda: np.load(baseline_path), array)
-        # As a Client process that did not write the file: nothing verified yet.
-        forget_verified()
-        ours_load = _timed_check(version.load, array)
-        base_again = _timed_check(lambda: np.load(baseline_path), array)
-        ours_again = _timed_check(version.load, array)
-        store.remove(version.uri)
-        if turn:
-            save.add(base, ours)
-            load.add(base_load, ours_load)
-            again.add(base_again, ours_again)
-    return [save, load, again]
+    return _turns(
+        repeat,
+        ("local", ("np.save + fsync", "np.load")),
+        (np_save, lambda number: save_ours(store, array, number)),
+        (lambda: np.load(baseline_path), array),
+        lambda version: store.remove(version.uri),
+        array,
+    )
 
 
 def bench_s3(array: np.ndarray, repeat: int, folder: Path) -> list[Figure]:
@@ -184,26 +230,15 @@ def bench_s3(array: np.ndarray, repeat: int, folder: Path) -> list[Figure]:
         buffer = io.BytesIO()
         np.save(buffer, array)
         data = buffer.getvalue()
-        save, load = Figure("s3 save", "obstore put"), Figure("s3 load", "obstore get")
-        again = Figure("s3 load again", "obstore get")
-        for turn in range(repeat + 1):
-            key = f"raw/{turn}.npy"
-            base = _timed(lambda key=key: obstore.put(raw, key, data))
-            started = time.perf_counter()
-            version = save_ours(store, array, turn + 1)
-            ours = time.perf_counter() - started
-            base_load = _timed_check(lambda key=key: obstore.get(raw, key).bytes(), data)
-            forget_verified()
-            ours_load = _timed_check(version.load, array)
-            base_again = _timed_check(lambda key=key: obstore.get(raw, key).bytes(), data)
-            ours_again = _timed_check(version.load, array)
-            obstore.delete(raw, key)
-            store.remove(version.uri)
-            if turn:
-                save.add(base, ours)
-                load.add(base_load, ours_load)
-                again.add(base_again, ours_again)
-        return [save, load, again]
+        key = "raw/array.npy"
+        return _turns(
+            repeat,
+            ("s3", ("obstore put", "obstore get")),
+            (lambda: _timed(lambda: obstore.put(raw, key, data)), lambda number: save_ours(store, array, number)),
+            (lambda: obstore.get(raw, key).bytes(), data),
+            lambda version: (store.remove(version.uri), obstore.delete(raw, key)),
+            array,
+        )
     finally:
         server.stop()
 

@@ -372,6 +372,20 @@ def test_a_verified_local_file_changed_in_place_with_its_mtime_put_back_is_caugh
         _load(store, uri, checksum)
 
 
+def test_reading_an_object_in_order_is_one_get_not_one_per_buffer(s3_server, s3_store_url: str) -> None:
+    store = store_from_url(s3_store_url)
+    uri = f"{_uri(store)}/a.bin"
+    data = os.urandom(9 * 2**20)
+    _write(store, uri, data)
+    key = f"/{uri.removeprefix('s3://')}"
+
+    with store.open(uri, "rb") as handle:
+        assert handle.read() == data
+
+    gets = [line for line in s3_server.log_path.read_text().splitlines() if f"GET {key} " in line]
+    assert len(gets) == 1, gets
+
+
 def test_a_verified_object_replaced_by_one_of_the_same_size_is_caught(s3_store_url: str) -> None:
     store = store_from_url(s3_store_url)
     array = np.arange(1000, dtype=np.float64)

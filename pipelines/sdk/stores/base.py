@@ -95,7 +95,7 @@ def join_uri(uri: str, relative: str) -> str:
 FILE_DIGEST_PREFIX = "blake3:"
 # A hash runs beside the read or write of the same chunk on a helper thread (both
 # release the GIL) once a chunk is this large; below it the thread costs more than it saves.
-PARALLEL_HASH_BYTES = 4 * 1024 * 1024
+PARALLEL_HASH_BYTES = 8 * 1024 * 1024
 _hash_threads: dict[int, ThreadPoolExecutor] = {}
 
 

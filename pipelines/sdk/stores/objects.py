@@ -407,15 +407,18 @@ class _ObjectReader(io.RawIOBase):
         self._window_end = 0
         self._chunk = memoryview(b"")
         self._etag: str | None = None
+        self._modified: tuple[Any, Any] = (None, None)
         # The first request now, so a missing object fails the open, as a missing file does.
         self._next_chunk()
 
     @property
-    def identity(self) -> tuple[int, str] | None:
-        """(size, ETag) of the object being read, once a GET returned it (see `note_verified`)."""
+    def identity(self) -> tuple[Any, ...] | None:
+        """(size, ETag, Last-Modified, version) of the object being read, once a GET
+        returned it (see `note_verified`). A new upload changes Last-Modified, which
+        no client sets, whatever its ETag (an MD5 for single uploads)."""
         if self._size is None or not self._etag:
             return None
-        return (self._size, self._etag)
+        return (self._size, self._etag, *self._modified)
 
     def readable(self) -> bool:
         return True
@@ -467,7 +470,9 @@ class _ObjectReader(io.RawIOBase):
                         return False
                     raise
                 self._size = int(result.meta["size"])
-                self._etag = self._etag or result.meta.get("e_tag")
+                if self._etag is None:
+                    self._etag = result.meta.get("e_tag")
+                    self._modified = (result.meta.get("last_modified"), result.meta.get("version"))
                 self._window_end = min(end, self._size)
                 self._stream = iter(result.stream(min_chunk_size=STREAM_CHUNK))
 
