@@ -768,3 +768,19 @@ def test_a_50_mib_array_streams_through_the_store_without_being_held_twice(store
     assert save_peak < size * 0.85, f"saving peaked at {save_peak / 2**20:.0f} MiB"
     assert load_peak < size * 1.3, f"loading peaked at {load_peak / 2**20:.0f} MiB"
     assert store.verify(uri, checksum) == total
+
+
+def test_a_materializer_reading_lines_is_checked_and_reads_whole_lines(store: ArtifactStore) -> None:
+    uri = _uri(store)
+    lines = [f"row {i}\n".encode() for i in range(1000)]
+    with store.recording(uri) as record:
+        _write(store, f"{uri}/rows.txt", b"".join(lines))
+    checksum, _ = store.checksum(uri, record=record)
+    forget_verified()
+
+    with store.verifying(uri, checksum) as check, store.open(f"{uri}/rows.txt", "rb") as handle:
+        assert list(handle) == lines
+    assert check.streamed["rows.txt"][0] == len(b"".join(lines))  # hashed as it streamed
+    assert check.finish() == len(b"".join(lines))
+    with store.verifying(uri, checksum) as check, store.open(f"{uri}/rows.txt", "r") as text:
+        assert text.readline() == "row 0\n"

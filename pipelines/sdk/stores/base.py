@@ -209,6 +209,16 @@ _verified: dict[tuple[str, Identity], str] = {}
 _verified_lock = threading.Lock()
 
 
+def _new_verified_lock() -> None:
+    # A fork taken while another thread held the lock would leave it held in the child.
+    global _verified_lock
+    _verified_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_verified_lock)
+
+
 def verified_digest(key: str, identity: Identity | None) -> str | None:
     if identity is None:
         return None
@@ -632,6 +642,12 @@ class _HashingReader(io.BufferedIOBase):
 
     def read1(self, size: int = -1) -> bytes:
         return self.read(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        # IOBase's own would read one byte per call.
+        data = self._handle.readline(size if size is not None else -1)
+        self._advance(memoryview(data))
+        return data
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
