@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -53,10 +53,20 @@ def _truncate_logs(logs: str) -> str:
 
 def _lock_run(run_id: int) -> PipelineRun:
     # Serialises the end of steps within one run: two parallel branches finishing
-    # together must not both miss that their join step has become ready.
-    # Lock order: every transaction that writes both a run and its steps takes the
-    # run's row first (this lock, or the claim's update of the run), then step rows.
-    # The other order, which the claim used, deadlocked wide runs on PostgreSQL.
+    # together must not both miss that their join step has become ready (the one
+    # that locks second reads the other's committed end).
+    #
+    # Lock order: a step's end takes its own step's row first and the run's row
+    # last, just before it reads what became ready and commits, so the ends of a
+    # run's steps wait for each other only that long: every end of a 1,000-wide run
+    # waits on this row. A claim writes the run's row only after its own commit, so
+    # it never holds a step's row while it waits for the run. Stopping a run, and
+    # releasing a retry, lock the run, then unstarted steps (pending, queued,
+    # retrying), which no one waits for the run while holding: the row a step's end
+    # writes before the run's is its own running step, which a stop leaves alone.
+    # (The claim once wrote its step, then the run, while a step's end locked
+    # the run, then its step; with the request that sent 1,000 steps marking them
+    # as sent, PostgreSQL found deadlocks.)
     # FOR NO KEY UPDATE: rows inserted meanwhile that point at the run (metadata
     # logged by a step) need not wait for it.
     # Only the columns the step services read: the spec can be large.
@@ -96,10 +106,7 @@ def step_run_claim(
     now = timezone.now()
     attempt = seen_attempt + 1
     with transaction.atomic():
-        # The run's row first (see `_lock_run`). Should the claim then fail, the run
-        # was running already (another delivery claimed the step) or is not moved:
-        # a needless bump of its revision is all that is left.
-        pipeline_run_mark_running(run_id=run_id, now=now, seen_status=run_status)
+        _commit_without_flush()
         claimed = move_steps(
             [step_run_id],
             source=[StepStatus.QUEUED],
@@ -115,7 +122,51 @@ def step_run_claim(
         if not claimed:
             return None
         StepAttempt.objects.create(step_run_id=step_run_id, number=attempt, worker=worker[:255], started_at=now)
+    # After the commit, as a statement of its own: the claim holds no step's row while
+    # it waits for the run's (see `_lock_run`). Until then clients see the run as it
+    # was; a step's end that ends the run first finds it initializing, which may end.
+    with transaction.atomic():
+        _commit_without_flush()
+        if run_status in (None, RunStatus.INITIALIZING):
+            pipeline_run_mark_running(run_id=run_id, now=now, seen_status=run_status)
+        else:
+            _bump_unless_locked(run_id)
     return attempt
+
+
+def _commit_without_flush() -> None:
+    """Let this transaction commit without waiting for its WAL to reach the disk
+    (PostgreSQL's synchronous_commit off, for this transaction only); an fsync costs
+    5-15 ms on this kind of VM, more than all the rest of a step's bookkeeping.
+
+    For a claim, and the run's status or revision after it, only: a power cut may
+    lose such a commit made in the last moments (never half of it, and never one
+    older than a later synchronous commit, since the WAL is flushed in order), which
+    leaves the step queued, to be run again like a step whose worker died. A step's
+    end, with its outputs, still commits synchronously, so a completed step survives
+    a power cut.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('synchronous_commit', 'off', true)")
+
+
+def _bump_unless_locked(run_id: int) -> None:
+    """Tell waiting clients of a claim, unless another transaction holds the run's
+    row: whoever holds it commits after this claim did and bumps the revision itself
+    (every writer of a run's row does), so clients still see the claim. The ends of
+    a wide run's steps hold that row one after another; waiting there for a bump the
+    holder makes anyway halved a worker's pace."""
+    if connection.vendor != "postgresql":  # SQLite: one writer at a time, no row locks
+        pipeline_run_bump(run_id=run_id)
+        return
+    table = connection.ops.quote_name(PipelineRun._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET revision = revision + 1 WHERE id = "  # noqa: S608 (our table name)
+            f"(SELECT id FROM {table} WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED)",
+            [run_id],
+        )
 
 
 def step_run_heartbeat(*, step_run_id: int, attempt: int) -> bool:
@@ -261,9 +312,10 @@ def _after_step_end(run: PipelineRun, *, succeeded: bool = False, keep_next_to: 
 SUCCESSFUL = (StepStatus.COMPLETED, StepStatus.CACHED)
 
 
-def _after_step_success(run: PipelineRun, step_run_id: int, *, keep_next: bool) -> int | None:
+def _after_step_success(run_id: int, step_run_id: int, *, keep_next: bool) -> int | None:
     """`_after_step_end` for a step that completed, reading only what it can change:
     the pending steps downstream of it, and whether any step is left unfinished.
+    Locks the run (see `_lock_run`).
 
     A success makes no step unreachable, and only the steps that wait on this one
     can become ready. Reading every step of the run instead (what `_after_step_end`
@@ -271,44 +323,54 @@ def _after_step_success(run: PipelineRun, step_run_id: int, *, keep_next: bool) 
     crawled. A cache hit among the ready steps may make more ready, which needs the
     whole picture: then it goes the general way.
     """
+    # Read before the run's lock, to keep the time it is held short: which pending
+    # steps wait on this one. Their upstream never changes; no other step's end can
+    # queue them before this one commits (they wait on it too); a stop that moves
+    # them first is seen under the lock, and every move is conditional.
     rows = [
         _StepRow(*values)
-        for values in StepRun.objects.filter(pipeline_run_id=run.id)
+        for values in StepRun.objects.filter(pipeline_run_id=run_id)
         .filter(Q(status=StepStatus.PENDING) | Q(id=step_run_id))
         .values_list("id", "name", "status", "upstream", "spec__enable_cache", "queue")
     ]
     own = next(row for row in rows if row.id == step_run_id)
     waiting = [row for row in rows if row.status == StepStatus.PENDING and own.name in row.upstream]
-    others = {name for row in waiting for name in row.upstream if name != own.name}
-    if not others:
-        unfinished: set[str] = set()
-    elif len(waiting) == 1:
-        # One step waits (a chain, a join): does any other of its upstream still run?
-        # EXISTS stops at the first, where listing them all would read O(width) rows.
-        unfinished = others if _any_unsuccessful(run.id, others) else set()
-    else:
-        unfinished = set(
-            StepRun.objects.filter(pipeline_run_id=run.id, name__in=others)
-            .exclude(status__in=SUCCESSFUL)
-            .values_list("name", flat=True)
-        )
-    ready = [row for row in waiting if not unfinished.intersection(row.upstream)]
+    run = _lock_run(run_id)
+    ready = [row for row in waiting if row.upstream == [own.name] or not _waits_on_unfinished(run_id, row.id)]
     if any(row.enable_cache is not False for row in ready):
         return _after_step_end(run, succeeded=True, keep_next_to=step_run_id if keep_next else None)
     kept = None
     if ready and run.status != RunStatus.STOPPING:
         kept = _queue_ready(ready, keep_from=own.queue if keep_next else None)
-    elif not StepRun.objects.filter(pipeline_run_id=run.id).exclude(status__in=FINISHED_STEP_STATUSES).exists():
+    elif not StepRun.objects.filter(pipeline_run_id=run_id).exclude(status__in=FINISHED_STEP_STATUSES).exists():
         # Every step has ended: the run ends (completed, or failed by another branch).
-        statuses = list(StepRun.objects.filter(pipeline_run_id=run.id).values_list("status", flat=True))
+        statuses = list(StepRun.objects.filter(pipeline_run_id=run_id).values_list("status", flat=True))
         pipeline_run_finish_if_done(run=run, statuses=statuses)
         return None
-    pipeline_run_bump(run_id=run.id)
+    pipeline_run_bump(run_id=run_id)
     return kept
 
 
-def _any_unsuccessful(run_id: int, names: set[str]) -> bool:
-    return StepRun.objects.filter(pipeline_run_id=run_id, name__in=names).exclude(status__in=SUCCESSFUL).exists()
+def _waits_on_unfinished(run_id: int, step_run_id: int) -> bool:
+    """Whether an upstream step of this step has not succeeded yet: one statement
+    that takes the names from the step's own `upstream` column. (As a parameter list,
+    a join after 1,000 branches cost building and sending 1,000 parameters at every
+    branch's end, with the run's row locked.)"""
+    table = connection.ops.quote_name(StepRun._meta.db_table)
+    if connection.vendor == "postgresql":
+        names = f"SELECT jsonb_array_elements_text(upstream) FROM {table} WHERE id = %s"  # noqa: S608
+    elif connection.vendor == "sqlite":
+        names = f"SELECT value FROM json_each((SELECT upstream FROM {table} WHERE id = %s))"  # noqa: S608
+    else:
+        upstream = StepRun.objects.values_list("upstream", flat=True).get(id=step_run_id)
+        return StepRun.objects.filter(pipeline_run_id=run_id, name__in=upstream).exclude(status__in=SUCCESSFUL).exists()
+    sql = (
+        f"SELECT 1 FROM {table} WHERE pipeline_run_id = %s AND status NOT IN (%s, %s) "  # noqa: S608 (our table name)
+        f"AND name IN ({names}) LIMIT 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [run_id, *SUCCESSFUL, step_run_id])
+        return cursor.fetchone() is not None
 
 
 # --- ends of an attempt ----------------------------------------------------------------
@@ -328,24 +390,42 @@ class Completion:
 def _end_owned_attempt(
     *,
     step_run_id: int,
-    run: PipelineRun,
     attempt: int,
     target: str,
     outcome: str,
     inputs: dict[str, int],
     error: str = "",
     **fields: object,
-) -> PipelineRun | None:
-    """Inside a transaction, with the run locked: move the step to `target` if
-    `attempt` still owns it, close the attempt and record its inputs. Returns the
-    run, or None (nothing changed) when the attempt no longer owns the step."""
+) -> bool:
+    """Inside a transaction: move the step to `target` if `attempt` still owns it,
+    close the attempt and record its inputs. False (nothing changed) when the
+    attempt no longer owns the step."""
     if error:
         fields["error"] = error
     owned = move_steps([step_run_id], source=[StepStatus.RUNNING], target=target, current_attempt=attempt, **fields)
     if not owned:
-        return None
+        return False
     _end_attempt(step_run_id, attempt, outcome, error)
     _record_inputs(step_run_id, inputs)
+    return True
+
+
+class _StopStarted(Exception):
+    """The run began stopping between the read a decision was made on and its lock."""
+
+
+def _is_stopping(run_id: int) -> bool:
+    # Read without a lock: the step's row is written before the run's is locked
+    # (see `_lock_run`); the caller checks again under the lock.
+    return PipelineRun.objects.filter(id=run_id, status=RunStatus.STOPPING).exists()
+
+
+def _lock_run_as_seen(run_id: int, *, stopping: bool) -> PipelineRun:
+    """Lock the run; if whether it is stopping is no longer what the caller decided
+    on, raise `_StopStarted` to roll back the transaction and decide again."""
+    run = _lock_run(run_id)
+    if (run.status == RunStatus.STOPPING) != stopping:
+        raise _StopStarted
     return run
 
 
@@ -373,10 +453,10 @@ def step_run_complete(
     `model_version_id` is the step run's own (its model's, else its pipeline's, fixed
     when the run is created; the worker read it with the step): outputs are linked to it.
     """
+    run_id = run_id or _run_id_of(step_run_id)
     with transaction.atomic():
-        run = _end_owned_attempt(
+        if not _end_owned_attempt(
             step_run_id=step_run_id,
-            run=_lock_run(run_id or _run_id_of(step_run_id)),
             attempt=attempt,
             target=StepStatus.COMPLETED,
             outcome=AttemptOutcome.COMPLETED,
@@ -385,8 +465,7 @@ def step_run_complete(
             user_code_finished_at=timings.user_code_finished_at,
             finished_at=timezone.now(),
             logs=_truncate_logs(logs),
-        )
-        if run is None:
+        ):
             return Completion(recorded=False)
         artifact_versions_make_ready(step_run_id=step_run_id, outputs=outputs)
         if model_version_id and outputs:
@@ -395,7 +474,8 @@ def step_run_complete(
             )
         if step_metadata:
             run_metadata_create(entries=step_metadata, step_run_id=step_run_id, logged_by_id=step_run_id)
-        kept = _after_step_success(run, step_run_id, keep_next=keep_next)
+        # The run's row last, held only for what follows (see `_lock_run`).
+        kept = _after_step_success(run_id, step_run_id, keep_next=keep_next)
     return Completion(recorded=True, next_step_run_id=kept)
 
 
@@ -415,35 +495,36 @@ def step_run_fail(
     retry = StepRetryConfig.from_spec(step_run.spec.get("retry"))
     retries_used = step_run.failure_count
     now = timezone.now()
-    with transaction.atomic():
-        run = _lock_run(step_run.pipeline_run_id)
-        will_retry = (
-            retryable and retry is not None and retries_used < retry.max_retries and run.status != RunStatus.STOPPING
-        )
-        if will_retry:
-            when = {
-                "target": StepStatus.RETRYING,
-                "retry_at": now + timedelta(seconds=retry.wait_before(retries_used + 1)),
-            }
-        else:
-            when = {"target": StepStatus.FAILED, "finished_at": now}
-        run = _end_owned_attempt(
-            step_run_id=step_run_id,
-            run=run,
-            attempt=attempt,
-            outcome=AttemptOutcome.FAILED,
-            inputs=inputs,
-            error=error,
-            user_code_started_at=timings.user_code_started_at,
-            user_code_finished_at=timings.user_code_finished_at,
-            logs=_truncate_logs(logs),
-            failure_count=F("failure_count") + 1,
-            **when,
-        )
-        if run is None:
-            return False
-        _after_step_end(run)
-    return True
+    while True:
+        try:
+            with transaction.atomic():
+                # A stopping run retries nothing.
+                stopping = _is_stopping(step_run.pipeline_run_id)
+                will_retry = retryable and retry is not None and retries_used < retry.max_retries and not stopping
+                if will_retry:
+                    when = {
+                        "target": StepStatus.RETRYING,
+                        "retry_at": now + timedelta(seconds=retry.wait_before(retries_used + 1)),
+                    }
+                else:
+                    when = {"target": StepStatus.FAILED, "finished_at": now}
+                if not _end_owned_attempt(
+                    step_run_id=step_run_id,
+                    attempt=attempt,
+                    outcome=AttemptOutcome.FAILED,
+                    inputs=inputs,
+                    error=error,
+                    user_code_started_at=timings.user_code_started_at,
+                    user_code_finished_at=timings.user_code_finished_at,
+                    logs=_truncate_logs(logs),
+                    failure_count=F("failure_count") + 1,
+                    **when,
+                ):
+                    return False
+                _after_step_end(_lock_run_as_seen(step_run.pipeline_run_id, stopping=stopping))
+            return True
+        except _StopStarted:
+            continue
 
 
 # --- the reaper's work ---------------------------------------------------------------------
@@ -458,7 +539,9 @@ def step_runs_release_due_retries(*, now: datetime | None = None) -> list[int]:
     released = []
     for step_run_id, run_id, queue in due:
         with transaction.atomic():
-            _lock_run(run_id)  # before the step's row: see `_lock_run`
+            # The run's row first, as stopping the run does: both then write the
+            # retrying step, which no one holding the run's row waits for.
+            _lock_run(run_id)
             if move_steps(
                 [step_run_id],
                 source=[StepStatus.RETRYING],
@@ -485,39 +568,60 @@ def step_runs_reap_crashed(*, timeout: float, crash_budget: int, now: datetime |
     )
     reaped = []
     for step_run_id, run_id, attempt, crash_count, queue in stale:
-        with transaction.atomic():
-            run = _lock_run(run_id)
-            still_stale = {"heartbeat_at__lt": now - timedelta(seconds=timeout)}
-            if crash_count < crash_budget and run.status != RunStatus.STOPPING:
-                moved = move_steps(
-                    [step_run_id],
-                    source=[StepStatus.RUNNING],
-                    target=StepStatus.QUEUED,
-                    current_attempt=attempt,
-                    extra_filter=still_stale,
-                    crash_count=F("crash_count") + 1,
-                    queued_at=now,
-                    dispatched_at=None,
-                )
-                if moved:
-                    enqueue_steps_on_commit([step_run_id], queue=queue)
-            else:
-                moved = move_steps(
-                    [step_run_id],
-                    source=[StepStatus.RUNNING],
-                    target=StepStatus.FAILED if run.status != RunStatus.STOPPING else StepStatus.STOPPED,
-                    current_attempt=attempt,
-                    extra_filter=still_stale,
-                    crash_count=F("crash_count") + 1,
-                    finished_at=now,
-                    error=f"{WORKER_LOST}: the worker running attempt {attempt} stopped heartbeating "
-                    f"{crash_count + 1} time(s); the crash budget is {crash_budget}.",
-                )
-            if moved:
-                _end_attempt(step_run_id, attempt, AttemptOutcome.CRASHED, WORKER_LOST)
-                _after_step_end(run)
-                reaped.append(step_run_id)
+        while True:
+            try:
+                if _reap_one(step_run_id, run_id, attempt, crash_count, queue, timeout, crash_budget, now):
+                    reaped.append(step_run_id)
+                break
+            except _StopStarted:
+                continue
     return reaped
+
+
+def _reap_one(
+    step_run_id: int,
+    run_id: int,
+    attempt: int,
+    crash_count: int,
+    queue: str,
+    timeout: float,
+    crash_budget: int,
+    now: datetime,
+) -> bool:
+    """Give up on one stale attempt; False if it was not stale after all. The step's
+    row first, the run's last (see `_lock_run`)."""
+    with transaction.atomic():
+        stopping = _is_stopping(run_id)
+        still_stale = {"heartbeat_at__lt": now - timedelta(seconds=timeout)}
+        if crash_count < crash_budget and not stopping:
+            moved = move_steps(
+                [step_run_id],
+                source=[StepStatus.RUNNING],
+                target=StepStatus.QUEUED,
+                current_attempt=attempt,
+                extra_filter=still_stale,
+                crash_count=F("crash_count") + 1,
+                queued_at=now,
+                dispatched_at=None,
+            )
+            if moved:
+                enqueue_steps_on_commit([step_run_id], queue=queue)
+        else:
+            moved = move_steps(
+                [step_run_id],
+                source=[StepStatus.RUNNING],
+                target=StepStatus.FAILED if not stopping else StepStatus.STOPPED,
+                current_attempt=attempt,
+                extra_filter=still_stale,
+                crash_count=F("crash_count") + 1,
+                finished_at=now,
+                error=f"{WORKER_LOST}: the worker running attempt {attempt} stopped heartbeating "
+                f"{crash_count + 1} time(s); the crash budget is {crash_budget}.",
+            )
+        if moved:
+            _end_attempt(step_run_id, attempt, AttemptOutcome.CRASHED, WORKER_LOST)
+            _after_step_end(_lock_run_as_seen(run_id, stopping=stopping))
+        return bool(moved)
 
 
 def step_runs_redispatch_lost(*, grace: float, now: datetime | None = None) -> list[int]:

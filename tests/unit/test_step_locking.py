@@ -1,21 +1,26 @@
 """How a step's claim and end lock rows, and how much of a run the end reads.
 
-Every transaction that writes a run's row and its steps' rows takes the run's row
-first: a claim that wrote its step before the run, while a step's end locked the
-run before its step, deadlocked wide runs on PostgreSQL. The end of a step reads
-the steps it can make ready, not the whole run: in a run of 1,000 branches every
-end read 1,001 rows.
+A claim wrote its step, then the run, while a step's end locked the run, then its
+step: wide runs deadlocked on PostgreSQL. Now a claim writes the run only after its
+own transaction, and a step's end (success, failure, crash) writes its own step
+first and locks the run last, so the ends of a wide run's steps wait on the run's
+row only for their last statements. Stopping a run and releasing a retry lock the
+run, then unstarted steps, which no one waits for the run while holding. The end of
+a step reads the steps it can make ready, not the whole run: in a run of 1,000
+branches every end read 1,001 rows.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
 
-from pipelines.models import RunStatus, StepRun, StepStatus
+from pipelines.models import PipelineRun, RunStatus, StepRun, StepStatus
 from pipelines.services import steps as step_services
 from pipelines.services.runs import pipeline_run_create
 from pipelines.services.steps import (
@@ -42,8 +47,8 @@ def published(monkeypatch):
 
 class _Writes:
     """The tables each statement that locks rows touched, in order: updates and
-    SELECT ... FOR UPDATE (SQLite has no row locks, so there a SELECT inside a
-    transaction stands for the lock PostgreSQL would take)."""
+    SELECT ... FOR UPDATE (SQLite has no row locks: there `_lock_run`'s SELECT, the
+    one that reads the run's queue, stands for the lock PostgreSQL takes)."""
 
     def __init__(self) -> None:
         self.tables: list[str] = []
@@ -51,8 +56,8 @@ class _Writes:
     def __call__(self, execute, sql, params, many, context):
         text = sql.lstrip().upper()
         locks = "FOR UPDATE" in text or "FOR NO KEY UPDATE" in text
-        if not connection.features.has_select_for_update and connection.in_atomic_block:
-            locks = locks or text.startswith("SELECT")
+        if not connection.features.has_select_for_update:
+            locks = locks or (text.startswith("SELECT") and '"PIPELINES_PIPELINERUN"."QUEUE"' in text)
         if text.startswith("UPDATE") or locks:
             for table in ("PIPELINES_PIPELINERUN", "PIPELINES_STEPRUN"):
                 if f'"{table}"' in text.split(" WHERE ")[0]:
@@ -70,15 +75,21 @@ def _complete(step: StepRun, attempt: int, **kwargs):
 
 
 @pytest.mark.parametrize("run_status", [None, RunStatus.INITIALIZING, RunStatus.RUNNING])
-def test_a_claim_locks_the_run_before_its_step(owner, published, run_status):
+def test_a_claim_writes_the_run_only_after_committing_its_step(owner, published, run_status, monkeypatch):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = run.steps.get(name="load")
     writes = _Writes()
+    default = connections["default"]
+    commit = default.commit
+    monkeypatch.setattr(default, "commit", lambda: writes.tables.append("commit") or commit())
 
     with connection.execute_wrapper(writes):
         assert step_run_claim(step_run_id=load.id, worker="w", run_id=run.id, seen_attempt=0, run_status=run_status)
 
-    assert writes.first("pipelines_pipelinerun") < writes.first("pipelines_steprun")
+    assert writes.tables == ["pipelines_steprun", "commit", "pipelines_pipelinerun", "commit"]
+    run.refresh_from_db()
+    # (Told it was running already, the claim only bumps the run.)
+    assert run.status == (RunStatus.INITIALIZING if run_status == RunStatus.RUNNING else RunStatus.RUNNING)
 
 
 def test_a_failed_claim_leaves_the_step_and_its_run_as_they_were_but_for_a_bump(owner, published):
@@ -92,7 +103,7 @@ def test_a_failed_claim_leaves_the_step_and_its_run_as_they_were_but_for_a_bump(
     assert (load.status, load.attempt, load.worker) == (StepStatus.RUNNING, 1, "w")
 
 
-def test_a_step_end_and_a_released_retry_lock_the_run_before_the_step(owner, published):
+def test_a_failed_step_locks_the_run_after_its_step_and_a_released_retry_before(owner, published):
     spec = sample.numbers_pipeline.compile(scale=1)
     spec["steps"][0]["retry"] = {"max_retries": 1, "delay": 0, "backoff": 1}
     run = pipeline_run_create(spec=spec, user=owner)
@@ -102,12 +113,49 @@ def test_a_step_end_and_a_released_retry_lock_the_run_before_the_step(owner, pub
 
     with connection.execute_wrapper(writes):
         assert step_run_fail(step_run_id=load.id, attempt=attempt, error="boom", inputs={}, timings=NO_TIMINGS, logs="")
-    assert writes.first("pipelines_pipelinerun") < writes.first("pipelines_steprun")
+    assert writes.first("pipelines_steprun") < writes.first("pipelines_pipelinerun")
 
     writes = _Writes()
     with connection.execute_wrapper(writes):
         assert step_runs_release_due_retries(now=timezone.now() + timedelta(hours=1)) == [load.id]
     assert writes.first("pipelines_pipelinerun") < writes.first("pipelines_steprun")
+
+
+def test_a_completed_step_locks_the_run_after_its_own_row(owner, published):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    load = run.steps.get(name="load")
+    attempt = step_run_claim(step_run_id=load.id, worker="w")
+    writes = _Writes()
+
+    with connection.execute_wrapper(writes):
+        assert _complete(load, attempt)
+
+    assert writes.first("pipelines_steprun") < writes.first("pipelines_pipelinerun")
+
+
+def test_a_step_failing_while_its_run_starts_stopping_is_not_retried(owner, published, monkeypatch):
+    spec = sample.numbers_pipeline.compile(scale=1)
+    spec["steps"][0]["retry"] = {"max_retries": 3, "delay": 0, "backoff": 1}
+    run = pipeline_run_create(spec=spec, user=owner)
+    load = run.steps.get(name="load")
+    attempt = step_run_claim(step_run_id=load.id, worker="w")
+    # Read as running (as it was a moment before), stopping by the time it is locked.
+    PipelineRun.objects.filter(id=run.id).update(status=RunStatus.STOPPING)
+    stale_reads = [False]
+    real = step_services._is_stopping
+
+    def stale_then_real(run_id):
+        return stale_reads.pop() if stale_reads else real(run_id)
+
+    monkeypatch.setattr(step_services, "_is_stopping", stale_then_real)
+
+    assert step_run_fail(step_run_id=load.id, attempt=attempt, error="boom", inputs={}, timings=NO_TIMINGS, logs="")
+
+    load.refresh_from_db()
+    assert load.status == StepStatus.FAILED
+    assert load.failure_count == 1
+    run.refresh_from_db()
+    assert run.status == RunStatus.STOPPED
 
 
 def test_ending_a_branch_of_a_wide_run_reads_only_the_steps_it_can_make_ready(owner, published, monkeypatch):
@@ -182,3 +230,34 @@ def test_a_run_is_created_even_when_marking_its_steps_as_sent_fails(api, publish
     assert response.status_code == 201, response.content
     assert len(published) == 1
     assert StepRun.objects.get(id=published[0]).dispatched_at is None  # the reaper sends it again
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL only (SQLite locks the database)")
+def test_a_claim_does_not_wait_for_the_run_row_another_transaction_holds(owner, published):
+    run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=2), user=owner)
+    first, second = run.steps.get(name="branch_0000"), run.steps.get(name="branch_0001")
+    assert step_run_claim(step_run_id=first.id, worker="w")  # the run is running now
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_run_row() -> None:
+        try:
+            with transaction.atomic():
+                PipelineRun.objects.select_for_update().get(id=run.id)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_run_row)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        started = time.monotonic()
+        assert step_run_claim(
+            step_run_id=second.id, worker="w", run_id=run.id, seen_attempt=0, run_status=RunStatus.RUNNING
+        )
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
+        holder.join()
+    assert StepRun.objects.get(id=second.id).status == StepStatus.RUNNING
