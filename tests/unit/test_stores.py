@@ -784,3 +784,21 @@ def test_a_materializer_reading_lines_is_checked_and_reads_whole_lines(store: Ar
     assert check.finish() == len(b"".join(lines))
     with store.verifying(uri, checksum) as check, store.open(f"{uri}/rows.txt", "r") as text:
         assert text.readline() == "row 0\n"
+
+
+def test_verify_reads_back_only_files_whose_digest_this_process_does_not_know(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the step cache checks a version before reusing it, in the worker that wrote it.
+    # (An upload's identity is learnt from the first GET, so on S3 a read comes first.)
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    uri, checksum = _saved_array(store, np.arange(1000, dtype=np.float64))
+    original = base.FileHash.update
+    monkeypatch.setattr(base.FileHash, "update", lambda *a: pytest.fail("read back a file it wrote"))
+    assert store.verify(uri, checksum) > 8000
+
+    monkeypatch.setattr(base.FileHash, "update", original)
+    _write(store, f"{uri}/extra.txt", b"x")  # a new file: its digest is known too
+    forget_verified()
+    with pytest.raises(ArtifactIntegrityError, match=uri):
+        store.verify(uri, checksum)

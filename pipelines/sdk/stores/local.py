@@ -101,6 +101,13 @@ class LocalArtifactStore(ArtifactStore):
         handle = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
         return wrap_mode(watch_read(handle, str(path), _identity(os.fstat(handle.fileno()))), mode)
 
+    def identity_of(self, handle: IO[bytes]) -> tuple[int, ...] | None:
+        raw = getattr(handle, "_handle", handle)  # below a checked read's hashing wrapper
+        try:
+            return _identity(os.fstat(raw.fileno()))
+        except (AttributeError, OSError, ValueError):
+            return None
+
     def exists(self, uri: str) -> bool:
         return os.path.lexists(self.resolve(uri))
 

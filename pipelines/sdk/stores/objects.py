@@ -270,6 +270,10 @@ class ObjectArtifactStore(ArtifactStore):
         handle = io.BufferedReader(raw, buffer_size=CHUNK_SIZE)
         return wrap_mode(watch_read(handle, f"{self._base}/{key}", raw.identity), mode)
 
+    def identity_of(self, handle: IO[bytes]) -> tuple[Any, ...] | None:
+        raw = getattr(getattr(handle, "_handle", handle), "raw", None)  # below any hashing wrapper
+        return raw.identity if isinstance(raw, _ObjectReader) else None
+
     def _head(self, key: str) -> dict[str, Any] | None:
         import obstore
 
