@@ -802,3 +802,25 @@ def test_verify_reads_back_only_files_whose_digest_this_process_does_not_know(
     forget_verified()
     with pytest.raises(ArtifactIntegrityError, match=uri):
         store.verify(uri, checksum)
+
+
+def test_an_object_read_in_windows_fails_if_it_is_replaced_between_them(
+    s3_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.sdk.stores import objects
+
+    monkeypatch.setattr(objects, "READ_WINDOW", 2**20)
+    monkeypatch.setattr(objects, "STREAM_CHUNK", 2**19)
+    store = store_from_url(s3_store_url)
+    uri = f"{_uri(store)}/a.bin"
+    data = os.urandom(3 * 2**20 + 5)
+    _write(store, uri, data)
+    with store.open(uri, "rb") as handle:
+        assert handle.read() == data  # three windows and a bit, stitched in order
+
+    with store.open(uri, "rb") as handle:
+        first = handle.read(2**20 + 10)  # into the second window
+        _write(store, uri, os.urandom(len(data)))  # replaced: a new ETag
+        with pytest.raises(OSError, match=uri):
+            handle.read()
+    assert first == data[: 2**20 + 10]
