@@ -86,10 +86,10 @@ def join_uri(uri: str, relative: str) -> str:
 
 # Checksums -------------------------------------------------------------------------
 
-# Each file is hashed with BLAKE3: SHA-256 runs at ~1.6 GB/s here even with SHA-NI,
-# slower than the page cache and np.load (~4 GB/s), so it set the speed of every
-# save and load of a large artifact; BLAKE3 (a SIMD, cryptographic hash) is 3-4x
-# faster on one core. Its digests are written "blake3:<hex>", so a manifest of them
+# Each file is hashed with BLAKE3: SHA-256 runs at ~1.6 GB/s here even with SHA-NI
+# (less on a busy machine), while np.load reads a cached file at 4-10 GB/s, so it set
+# the speed of every save and load of a large artifact; BLAKE3 (a SIMD,
+# cryptographic hash) is 3-4x faster on one core. Its digests are written "blake3:<hex>", so a manifest of them
 # never equals one of the bare SHA-256 digests that versions saved before it were
 # recorded with (those still verify: see `ArtifactStore.verify`).
 FILE_DIGEST_PREFIX = "blake3:"
@@ -199,10 +199,11 @@ def note_written(key: str, size: int, digest: str) -> None:
 #
 # A file whose digest this process has established (it wrote the file, or read it
 # whole and the version's checksum matched) is not hashed again while it keeps the
-# same identity: on a local disk (device, inode, size, mtime, ctime) of the open file,
-# on an object store (size, ETag) of the object the GET returned. Any write through
-# the filesystem changes ctime (which no user can set) and any new upload the ETag,
-# so only damage below the filesystem during this process's life would go unseen.
+# same identity: on a local disk (size, device, inode, mtime, ctime) of the open file,
+# on an object store (size, ETag, Last-Modified, version) of the object the GET
+# returned. Any write through the filesystem changes ctime (which no user can set)
+# and any new upload Last-Modified, so only damage below the filesystem during this
+# process's life would go unseen (on a filesystem with nanosecond timestamps).
 Identity = tuple[Any, ...]  # by convention the size comes first
 _VERIFIED_LIMIT = 10_000
 _verified: dict[tuple[str, Identity], str] = {}
