@@ -8,7 +8,7 @@ several workers reaping at once do no harm.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepStatus
 from pipelines.services.steps import (
+    pipeline_runs_advance_stalled,
     step_runs_reap_crashed,
     step_runs_redispatch_lost,
     step_runs_release_due_retries,
@@ -35,6 +36,8 @@ class ReapReport:
     redispatched: list[int]
     resent: list[int]
     cleaned: int
+    # Runs moved on after a step's end was cut short between its two transactions.
+    advanced: list[int] = field(default_factory=list)
 
 
 def artifact_versions_cleanup_abandoned() -> int:
@@ -80,7 +83,8 @@ def reap_once() -> ReapReport:
         redispatched=step_runs_redispatch_lost(grace=knobs["REDISPATCH_AFTER"], now=now),
         resent=step_runs_resend_unclaimed(after=knobs["REQUEUE_AFTER"], longest=knobs["REQUEUE_MAX_INTERVAL"], now=now),
         cleaned=artifact_versions_cleanup_abandoned(),
+        advanced=pipeline_runs_advance_stalled(grace=knobs["REDISPATCH_AFTER"], now=now),
     )
-    if report.crashed or report.redispatched or report.resent or report.cleaned:
+    if report.crashed or report.redispatched or report.resent or report.cleaned or report.advanced:
         logger.warning("Reaper: %s", report)
     return report

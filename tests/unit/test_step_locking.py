@@ -261,3 +261,65 @@ def test_a_claim_does_not_wait_for_the_run_row_another_transaction_holds(owner, 
         release.set()
         holder.join()
     assert StepRun.objects.get(id=second.id).status == StepStatus.RUNNING
+
+
+def test_a_completion_commits_the_step_with_a_flush_before_touching_the_run(owner, published, monkeypatch):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    load = run.steps.get(name="load")
+    attempt = step_run_claim(step_run_id=load.id, worker="w")
+    events: list[str] = []
+    monkeypatch.setattr(step_services, "_commit_without_flush", lambda: events.append("no flush"))
+    default = connections["default"]
+    commit = default.commit
+    monkeypatch.setattr(default, "commit", lambda: events.append("commit") or commit())
+    writes = _Writes()
+
+    with connection.execute_wrapper(writes):
+        assert _complete(load, attempt)
+
+    # The step's own transaction ends with an ordinary (flushed) commit; only the
+    # one that locks the run skips the flush.
+    assert events == ["commit", "no flush", "commit"]
+    assert writes.first("pipelines_steprun") < writes.first("pipelines_pipelinerun")
+
+
+def test_a_step_end_cut_short_before_its_second_transaction_is_moved_on_by_the_reaper(owner, published, monkeypatch):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    load, total = run.steps.get(name="load"), run.steps.get(name="total")
+    published.clear()
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the worker died here")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(step_services, "_after_step_success", crash)
+        with pytest.raises(RuntimeError):
+            _complete(load, step_run_claim(step_run_id=load.id, worker="w"))
+    assert StepRun.objects.get(id=load.id).status == StepStatus.COMPLETED  # committed
+    assert StepRun.objects.get(id=total.id).status == StepStatus.PENDING  # never queued
+
+    # Within the grace period nothing is done (a step's end may be between its two transactions).
+    assert step_services.pipeline_runs_advance_stalled(grace=60) == []
+    later = timezone.now() + timedelta(seconds=61)
+    assert step_services.pipeline_runs_advance_stalled(grace=60, now=later) == [run.id]
+    assert published == [total.id]
+    assert step_services.pipeline_runs_advance_stalled(grace=60, now=later) == []  # queued: not stalled
+
+    with monkeypatch.context() as patched:
+        patched.setattr(step_services, "_after_step_success", crash)
+        with pytest.raises(RuntimeError):
+            _complete(total, step_run_claim(step_run_id=total.id, worker="w"))
+    assert PipelineRun.objects.get(id=run.id).status == RunStatus.RUNNING
+    assert step_services.pipeline_runs_advance_stalled(grace=60, now=timezone.now() + timedelta(seconds=61)) == [run.id]
+    assert PipelineRun.objects.get(id=run.id).status == RunStatus.COMPLETED
+
+
+def test_the_reaper_leaves_alone_a_run_with_work_under_way(owner, published):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    load = run.steps.get(name="load")
+    later = timezone.now() + timedelta(hours=1)
+
+    assert step_services.pipeline_runs_advance_stalled(grace=60, now=later) == []  # queued
+    step_run_claim(step_run_id=load.id, worker="w")
+    assert step_services.pipeline_runs_advance_stalled(grace=60, now=later) == []  # running
+    assert dict(run.steps.values_list("name", "status")) == {"load": "running", "total": "pending"}
