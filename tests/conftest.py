@@ -3,7 +3,9 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from pipelines import dispatch
 from pipelines.services.tokens import api_token_create
+from tests.fakes import FakeBroker
 
 # A live server and a real worker (one per session), for the integration and browser tests.
 pytest_plugins = ["tests.live_helpers"]
@@ -51,3 +53,17 @@ def s3_store_url(s3_server, monkeypatch) -> str:
     for name, value in s3_server.environ.items():
         monkeypatch.setenv(name, value)
     return f"s3://{s3_server.create_bucket()}/artifacts"
+
+
+@pytest.fixture
+def broker(monkeypatch) -> FakeBroker:
+    """The broker, faked: what would be sent is recorded (`.sent`, `.sent_to`), nothing runs."""
+    fake = FakeBroker()
+    monkeypatch.setattr(dispatch, "send_step", fake.send_step)
+    return fake
+
+
+@pytest.fixture
+def no_broker(broker) -> FakeBroker:
+    """For tests that only need sending to do nothing: `pytestmark = pytest.mark.usefixtures("no_broker")`."""
+    return broker

@@ -41,12 +41,11 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture
-def seeded(transactional_db, owner, monkeypatch) -> None:
+def seeded(transactional_db, owner, no_broker) -> None:
     """A run, its steps and a secret, so that some generated ids and names hit something.
 
     Runs are never sent to a broker: no worker takes part, and a generated run spec
     that happens to be valid must not run anything."""
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
     pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     secret_create(name="fuzz", values={"key": "value"}, user=owner)
 
@@ -135,12 +134,11 @@ def test_the_api_gives_an_ordinary_user_no_server_error_and_nothing_outside_its_
 
 
 # --- The body limit, over a real socket ------------------------------------------------
-def test_the_client_submits_a_spec_of_the_stated_limit_of_10000_steps(live_server, owner, monkeypatch):
+def test_the_client_submits_a_spec_of_the_stated_limit_of_10000_steps(live_server, owner, no_broker):
     # Refused with a bare 400 under Django's default 2.5 MiB body limit.
     from pipelines.client import Client
     from tests.unit.test_api_bad_input import spec_of
 
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
     client = Client(server_url=live_server.url, api_token=_token_of(owner))
 
     run = client.create_run(spec_of(10_000))

@@ -32,8 +32,7 @@ TOKEN_FIELDS = ("id", "user_id", "last_used_at", "expires_at", "step_run_id", "a
 
 
 @pytest.fixture
-def run(owner, monkeypatch) -> PipelineRun:
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
+def run(owner, no_broker) -> PipelineRun:
     return pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=3), user=owner)
 
 

@@ -25,12 +25,7 @@ from pipelines.services.tokens import api_token_create, run_token_create
 from pipelines.storage import artifact_store
 from tests.integration import sample_pipelines as sample
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 
 def client_for(user) -> APIClient:

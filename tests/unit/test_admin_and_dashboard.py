@@ -27,8 +27,7 @@ MODELS = [
 
 
 @pytest.fixture
-def run(owner, monkeypatch) -> PipelineRun:
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
+def run(owner, no_broker) -> PipelineRun:
     return pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
 
 

@@ -14,12 +14,7 @@ from pipelines.services.runs import pipeline_run_bump, pipeline_run_create
 from pipelines.services.tokens import api_token_revoke
 from tests.integration import sample_pipelines as sample
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 
 def test_requests_without_a_token_are_refused_with_401():

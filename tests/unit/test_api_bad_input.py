@@ -29,12 +29,7 @@ from secrets_app import services as secret_services
 from secrets_app.models import Secret
 from tests.integration import sample_pipelines as sample
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 
 @pytest.fixture

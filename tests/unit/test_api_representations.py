@@ -16,8 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def run(owner, monkeypatch) -> PipelineRun:
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
+def run(owner, no_broker) -> PipelineRun:
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=3), user=owner)
     PipelineRun.objects.filter(id=run.id).update(finished_at=datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC))
     return PipelineRun.objects.select_related("pipeline", "triggered_by").get(id=run.id)

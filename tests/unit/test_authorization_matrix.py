@@ -194,8 +194,7 @@ class World:
 
 
 @pytest.fixture
-def world(settings, tmp_path, django_user_model, monkeypatch) -> World:
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
+def world(settings, tmp_path, django_user_model, no_broker) -> World:
     use_fresh_store(settings, tmp_path)
     owner = django_user_model.objects.create_user("owner")
 

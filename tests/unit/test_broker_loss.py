@@ -56,13 +56,6 @@ def clock(monkeypatch) -> Clock:
 
 
 @pytest.fixture
-def published(monkeypatch) -> list[int]:
-    sent: list[int] = []
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append(step_run_id))
-    return sent
-
-
-@pytest.fixture
 def executions(tmp_path, monkeypatch):
     path = tmp_path / "executions.txt"
     monkeypatch.setenv(chain.EXECUTIONS_FILE_ENV, str(path))
@@ -80,34 +73,34 @@ def _first_step(owner) -> StepRun:
     return run.steps.get(name="first")
 
 
-def test_the_reaper_sends_again_a_queued_step_whose_message_the_broker_lost(owner, clock, published, knobs):
+def test_the_reaper_sends_again_a_queued_step_whose_message_the_broker_lost(owner, clock, broker, knobs):
     step = _first_step(owner)
-    assert published == [step.id]
+    assert broker.sent == [step.id]
     assert StepRun.objects.get(id=step.id).dispatched_at is not None
-    published.clear()  # the broker restarts empty
+    broker.sent.clear()  # the broker restarts empty
 
     clock.advance(AFTER + 1)
     report = reap_once()
 
     assert report.resent == [step.id]
-    assert published == [step.id]
+    assert broker.sent == [step.id]
     assert StepRun.objects.get(id=step.id).dispatched_at == clock.now
 
 
-def test_a_step_sent_less_than_the_interval_ago_is_left_alone(owner, clock, published, knobs):
+def test_a_step_sent_less_than_the_interval_ago_is_left_alone(owner, clock, broker, knobs):
     step = _first_step(owner)
-    published.clear()
+    broker.sent.clear()
 
     clock.advance(AFTER - 1)
     assert step_runs_resend_unclaimed(after=AFTER, longest=LONGEST) == []
-    assert published == []
+    assert broker.sent == []
     assert StepRun.objects.get(id=step.id).dispatched_at is not None
 
 
-def test_a_step_waiting_an_hour_behind_busy_workers_is_sent_again_with_a_doubling_interval(owner, clock, published):
+def test_a_step_waiting_an_hour_behind_busy_workers_is_sent_again_with_a_doubling_interval(owner, clock, broker):
     step = _first_step(owner)
     queued_at = clock.now
-    published.clear()
+    broker.sent.clear()
 
     resent_at = []
     for _ in range(3600 // 5):  # a reaper pass every 5 s for an hour
@@ -117,7 +110,7 @@ def test_a_step_waiting_an_hour_behind_busy_workers_is_sent_again_with_a_doublin
 
     # 60, 120, 240, 480 after it was queued, then every 600 s at most.
     assert resent_at == [60, 120, 240, 480, 960, 1560, 2160, 2760, 3360]
-    assert published == [step.id] * len(resent_at)
+    assert broker.sent == [step.id] * len(resent_at)
 
 
 def test_the_interval_is_the_wait_so_far_between_the_two_bounds():
@@ -126,21 +119,21 @@ def test_the_interval_is_the_wait_so_far_between_the_two_bounds():
     assert resend_interval(waited=timedelta(hours=5), after=AFTER, longest=LONGEST) == timedelta(seconds=LONGEST)
 
 
-def test_two_reapers_on_the_same_step_send_it_once(owner, clock, published):
+def test_two_reapers_on_the_same_step_send_it_once(owner, clock, broker):
     step = _first_step(owner)
-    published.clear()
+    broker.sent.clear()
     clock.advance(AFTER + 1)
 
     first = step_runs_resend_unclaimed(after=AFTER, longest=LONGEST)
     second = step_runs_resend_unclaimed(after=AFTER, longest=LONGEST)
 
     assert (first, second) == ([step.id], [])
-    assert published == [step.id]
+    assert broker.sent == [step.id]
 
 
-def test_a_reaper_that_read_the_row_before_another_sent_it_does_not_send_it_again(owner, clock, published, monkeypatch):
+def test_a_reaper_that_read_the_row_before_another_sent_it_does_not_send_it_again(owner, clock, broker, monkeypatch):
     step = _first_step(owner)
-    published.clear()
+    broker.sent.clear()
     clock.advance(AFTER + 1)
     # Another worker's reaper re-sends the step between this reaper's read and its update.
     from pipelines.services import steps as step_services
@@ -160,49 +153,46 @@ def test_a_reaper_that_read_the_row_before_another_sent_it_does_not_send_it_agai
 
     assert raced == [[step.id]]
     assert mine == []
-    assert published == [step.id]
+    assert broker.sent == [step.id]
 
 
-def test_a_claimed_step_is_never_sent_again(owner, clock, published):
+def test_a_claimed_step_is_never_sent_again(owner, clock, broker):
     step = _first_step(owner)
     step_run_claim(step_run_id=step.id, worker="busy")
-    published.clear()
+    broker.sent.clear()
 
     clock.advance(LONGEST * 10)
     assert step_runs_resend_unclaimed(after=AFTER, longest=LONGEST) == []
-    assert published == []
+    assert broker.sent == []
 
 
-def test_a_re_send_that_fails_is_tried_again_on_the_next_pass(owner, clock, published, monkeypatch):
+def test_a_re_send_that_fails_is_tried_again_on_the_next_pass(owner, clock, broker):
     step = _first_step(owner)
-    published.clear()
+    broker.sent.clear()
     clock.advance(AFTER + 1)
 
-    def broker_still_down(step_run_id, queue):
-        raise ConnectionError("broker unreachable")
-
-    monkeypatch.setattr("pipelines.dispatch.send_step", broker_still_down)
+    broker.down()
     assert step_runs_resend_unclaimed(after=AFTER, longest=LONGEST) == [step.id]
     # No dispatch mark: the broker never took the message, so the next pass sends it
     # without waiting another interval.
     assert StepRun.objects.get(id=step.id).dispatched_at is None
 
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: published.append(step_run_id))
+    broker.up()
     clock.advance(5)
     assert step_runs_redispatch_lost(grace=30) == [step.id]
-    assert published == [step.id]
+    assert broker.sent == [step.id]
     assert StepRun.objects.get(id=step.id).dispatched_at == clock.now
 
 
-def test_a_message_sent_again_that_was_not_lost_runs_the_step_once(owner, clock, published, executions, knobs):
+def test_a_message_sent_again_that_was_not_lost_runs_the_step_once(owner, clock, broker, executions, knobs):
     run = pipeline_run_create(spec=chain.chain_pipeline.compile(seconds=0), user=owner)
     first = run.steps.get(name="first")
     clock.advance(AFTER + 1)
     reap_once()
-    assert published == [first.id, first.id]  # the original and the copy
+    assert broker.sent == [first.id, first.id]  # the original and the copy
 
-    while published:  # every message is delivered, duplicates included
-        step_run_execute(step_run_id=published.pop(0))
+    while broker.sent:  # every message is delivered, duplicates included
+        step_run_execute(step_run_id=broker.sent.pop(0))
         clock.advance(1)
 
     run.refresh_from_db()
@@ -242,41 +232,28 @@ def test_the_intervals_come_from_the_environment_and_nonsense_is_refused():
     assert "PIPELINES_REQUEUE_AFTER" in zero.stderr
 
 
-def _refusing_broker(monkeypatch) -> list[int]:
-    tried: list[int] = []
-
-    def refuse(step_run_id, queue):
-        tried.append(step_run_id)
-        raise ConnectionError("broker unreachable")
-
-    monkeypatch.setattr("pipelines.dispatch.send_step", refuse)
-    return tried
-
-
-def test_while_the_broker_is_away_a_pass_gives_up_re_sending_at_the_first_refusal(owner, clock, published, monkeypatch):
+def test_while_the_broker_is_away_a_pass_gives_up_re_sending_at_the_first_refusal(owner, clock, broker):
     steps = [_first_step(owner) for _ in range(3)]
     clock.advance(AFTER + 1)
-    tried = _refusing_broker(monkeypatch)
+    broker.down()
 
     # Each try would cost the worker's heartbeat thread a connection timeout.
     assert step_runs_resend_unclaimed(after=AFTER, longest=LONGEST) == [steps[0].id]
-    assert tried == [steps[0].id]
+    assert broker.refused == [steps[0].id]
 
-    published.clear()
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: published.append(step_run_id))
+    broker.sent.clear()
+    broker.up()
     clock.advance(1)
     assert step_runs_redispatch_lost(grace=30) == [steps[0].id]
     assert sorted(step_runs_resend_unclaimed(after=AFTER, longest=LONGEST)) == sorted(s.id for s in steps[1:])
-    assert sorted(published) == sorted(s.id for s in steps)
+    assert sorted(broker.sent) == sorted(s.id for s in steps)
 
 
-def test_while_the_broker_is_away_a_pass_gives_up_sending_never_sent_steps_at_the_first_refusal(
-    owner, clock, monkeypatch
-):
-    tried = _refusing_broker(monkeypatch)
+def test_while_the_broker_is_away_a_pass_gives_up_sending_never_sent_steps_at_the_first_refusal(owner, clock, broker):
+    broker.down()
     steps = [_first_step(owner) for _ in range(3)]  # the broker never had them
-    assert len(tried) == 3
+    assert len(broker.refused) == 3
     clock.advance(31)
 
     assert step_runs_redispatch_lost(grace=30) == [steps[0].id]
-    assert tried[3:] == [steps[0].id]
+    assert broker.refused[3:] == [steps[0].id]

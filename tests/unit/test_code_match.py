@@ -22,29 +22,22 @@ SUBMITTED = "0" * 64
 
 
 @pytest.fixture
-def published(monkeypatch):
-    sent: list[int] = []
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append(step_run_id))
-    return sent
-
-
-@pytest.fixture
 def attempts(tmp_path, monkeypatch):
     path = tmp_path / "attempts.txt"
     monkeypatch.setenv(wp.ATTEMPTS_FILE_ENV, str(path))
     return lambda: len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def _run_with_hash(owner, published, code_hash: str) -> StepRun:
+def _run_with_hash(owner, broker, code_hash: str) -> StepRun:
     spec = wp.counted_pipeline.compile()
     spec["steps"][0]["code_hash"] = code_hash
     run = pipeline_run_create(spec=spec, user=owner)
-    step_run_execute(step_run_id=published.pop())
+    step_run_execute(step_run_id=broker.sent.pop())
     return StepRun.objects.get(pipeline_run=run)
 
 
-def test_a_step_whose_code_differs_on_the_worker_fails_naming_step_hashes_and_the_fix(owner, published, attempts):
-    step = _run_with_hash(owner, published, SUBMITTED)
+def test_a_step_whose_code_differs_on_the_worker_fails_naming_step_hashes_and_the_fix(owner, broker, attempts):
+    step = _run_with_hash(owner, broker, SUBMITTED)
 
     assert step.status == StepStatus.FAILED
     assert attempts() == 0  # the worker's copy never ran
@@ -58,10 +51,10 @@ def test_a_step_whose_code_differs_on_the_worker_fails_naming_step_hashes_and_th
     assert step.pipeline_run.status == "failed"
 
 
-def test_the_setting_runs_the_workers_copy_with_a_warning_in_the_steps_log(owner, published, attempts, settings):
+def test_the_setting_runs_the_workers_copy_with_a_warning_in_the_steps_log(owner, broker, attempts, settings):
     settings.PIPELINES = {**settings.PIPELINES, "ALLOW_CODE_MISMATCH": True}
 
-    step = _run_with_hash(owner, published, SUBMITTED)
+    step = _run_with_hash(owner, broker, SUBMITTED)
 
     assert step.status == StepStatus.COMPLETED
     assert attempts() == 1
@@ -70,30 +63,30 @@ def test_the_setting_runs_the_workers_copy_with_a_warning_in_the_steps_log(owner
     assert "PIPELINES_ALLOW_CODE_MISMATCH is on" in step.logs
 
 
-def test_the_code_it_was_submitted_with_runs_without_a_word(owner, published, attempts):
-    step = _run_with_hash(owner, published, wp.counted.code_hash)
+def test_the_code_it_was_submitted_with_runs_without_a_word(owner, broker, attempts):
+    step = _run_with_hash(owner, broker, wp.counted.code_hash)
 
     assert step.status == StepStatus.COMPLETED
     assert attempts() == 1
     assert "code hash" not in step.logs
 
 
-def test_a_spec_without_a_code_hash_is_not_checked(owner, published, attempts):
+def test_a_spec_without_a_code_hash_is_not_checked(owner, broker, attempts):
     # A spec written by hand (or by another tool) may leave the hash out.
-    step = _run_with_hash(owner, published, "")
+    step = _run_with_hash(owner, broker, "")
 
     assert step.status == StepStatus.COMPLETED
     assert attempts() == 1
 
 
-def test_a_mismatch_is_retried_per_the_steps_policy(owner, published, attempts):
+def test_a_mismatch_is_retried_per_the_steps_policy(owner, broker, attempts):
     # Half way through a deploy, another worker may already have the code.
     spec = wp.counted_pipeline.compile()
     spec["steps"][0]["code_hash"] = SUBMITTED
     spec["steps"][0]["retry"] = {"max_retries": 1, "delay": 60, "backoff": 1}
     run = pipeline_run_create(spec=spec, user=owner)
 
-    step_run_execute(step_run_id=published.pop())
+    step_run_execute(step_run_id=broker.sent.pop())
 
     step = StepRun.objects.get(pipeline_run=run)
     assert step.status == StepStatus.RETRYING
@@ -115,9 +108,7 @@ def edited_pipeline():
 """
 
 
-def test_a_module_edited_after_submission_fails_instead_of_running_the_new_code(
-    owner, published, tmp_path, monkeypatch
-):
+def test_a_module_edited_after_submission_fails_instead_of_running_the_new_code(owner, broker, tmp_path, monkeypatch):
     # What happens when a deploy lands between submission and execution: the worker
     # re-imports the changed module and must not run it under the submitted hash.
     name = f"edited_{tmp_path.name.replace('-', '_')}"
@@ -131,7 +122,7 @@ def test_a_module_edited_after_submission_fails_instead_of_running_the_new_code(
         path.write_text(MODULE.format(value=22))
         os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # a later mtime, whatever the clock
 
-        step_run_execute(step_run_id=published.pop())
+        step_run_execute(step_run_id=broker.sent.pop())
     finally:
         sys.modules.pop(name, None)
 

@@ -30,15 +30,10 @@ from pipelines.services.runs import pipeline_run_create
 from secrets_app.models import SecretRead
 from tests.integration import sample_pipelines as sample
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
 
 
 def make_run(user, scale: int = 1) -> PipelineRun:

@@ -14,7 +14,6 @@ import pytest
 from django.utils import timezone
 
 from pipelines.engine.cache import cache_key
-from pipelines.engine.executor import step_run_execute
 from pipelines.models import (
     ArtifactVersion,
     ArtifactVersionStatus,
@@ -37,17 +36,11 @@ from pipelines.services.steps import (
     step_runs_release_due_retries,
 )
 from pipelines.services.transitions import STEP_TRANSITIONS, IllegalTransition, check_transition, move_steps
+from tests.fakes import FakeBroker
 from tests.integration import sample_pipelines as sample
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = StepStatus
-
-
-@pytest.fixture
-def published(monkeypatch):
-    sent: list[int] = []
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append(step_run_id))
-    return sent
 
 
 @pytest.fixture
@@ -57,14 +50,9 @@ def calls(tmp_path, monkeypatch):
     return lambda: path.read_text().split() if path.exists() else []
 
 
-def _drain(published: list[int]) -> None:
-    while published:
-        step_run_execute(step_run_id=published.pop(0))
-
-
-def _run(pipeline, owner, published, **params) -> PipelineRun:
+def _run(pipeline, owner, broker, **params) -> PipelineRun:
     run = pipeline_run_create(spec=pipeline.compile(**params), user=owner)
-    _drain(published)
+    broker.drain()
     run.refresh_from_db()
     return run
 
@@ -91,7 +79,7 @@ def test_finished_statuses_have_no_way_out():
         assert STEP_TRANSITIONS[status] == frozenset()
 
 
-def test_a_move_from_the_wrong_status_changes_nothing(owner, published):
+def test_a_move_from_the_wrong_status_changes_nothing(owner, broker):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     total = run.steps.get(name="total")  # pending
 
@@ -148,9 +136,9 @@ def test_the_cache_key_ignores_what_does_not_change_outputs(change):
 
 
 # --- caching end to end (in-process) ---------------------------------------------------
-def test_a_repeated_run_reuses_outputs_without_running_user_code(owner, published, calls):
-    first = _run(sample.cached_pipeline, owner, published, size=4)
-    second = _run(sample.cached_pipeline, owner, published, size=4)
+def test_a_repeated_run_reuses_outputs_without_running_user_code(owner, broker, calls):
+    first = _run(sample.cached_pipeline, owner, broker, size=4)
+    second = _run(sample.cached_pipeline, owner, broker, size=4)
 
     assert first.status == second.status == RunStatus.COMPLETED
     assert _statuses(second) == {"cached_source": "cached", "cached_sum": "cached"}
@@ -163,28 +151,28 @@ def test_a_repeated_run_reuses_outputs_without_running_user_code(owner, publishe
         assert not reused.attempts.exists()
 
 
-def test_a_fully_cached_run_completes_without_sending_anything_to_the_broker(owner, published, calls):
-    _run(sample.cached_pipeline, owner, published, size=4)
+def test_a_fully_cached_run_completes_without_sending_anything_to_the_broker(owner, broker, calls):
+    _run(sample.cached_pipeline, owner, broker, size=4)
 
     second = pipeline_run_create(spec=sample.cached_pipeline.compile(size=4), user=owner)
 
-    assert published == []
+    assert broker.sent == []
     second.refresh_from_db()
     assert second.status == RunStatus.COMPLETED
     assert second.finished_at is not None
 
 
-def test_a_changed_parameter_misses_the_cache(owner, published, calls):
-    _run(sample.cached_pipeline, owner, published, size=4)
-    second = _run(sample.cached_pipeline, owner, published, size=5)
+def test_a_changed_parameter_misses_the_cache(owner, broker, calls):
+    _run(sample.cached_pipeline, owner, broker, size=4)
+    second = _run(sample.cached_pipeline, owner, broker, size=5)
 
     assert _statuses(second) == {"cached_source": "completed", "cached_sum": "completed"}
     assert calls().count("cached_source") == 2
 
 
 @pytest.mark.parametrize("damage", ["delete", "corrupt"])
-def test_the_cache_never_serves_a_missing_or_damaged_file(owner, published, calls, damage):
-    first = _run(sample.cached_pipeline, owner, published, size=4)
+def test_the_cache_never_serves_a_missing_or_damaged_file(owner, broker, calls, damage):
+    first = _run(sample.cached_pipeline, owner, broker, size=4)
     stored = first.steps.get(name="cached_source").output_links.get().artifact_version
     data_file = next(path for path in Path(stored.uri).rglob("*") if path.is_file())
     if damage == "delete":
@@ -192,7 +180,7 @@ def test_the_cache_never_serves_a_missing_or_damaged_file(owner, published, call
     else:
         data_file.write_bytes(b"tampered")
 
-    second = _run(sample.cached_pipeline, owner, published, size=4)
+    second = _run(sample.cached_pipeline, owner, broker, size=4)
 
     assert second.steps.get(name="cached_source").status == S.COMPLETED
     assert calls().count("cached_source") == 2
@@ -200,24 +188,24 @@ def test_the_cache_never_serves_a_missing_or_damaged_file(owner, published, call
     assert second.steps.get(name="cached_sum").status == S.COMPLETED
 
 
-def test_disabling_the_cache_runs_every_step(owner, published, calls):
-    _run(sample.cached_pipeline, owner, published, size=4)
-    second = _run(sample.cached_pipeline.with_options(enable_cache=False), owner, published, size=4)
+def test_disabling_the_cache_runs_every_step(owner, broker, calls):
+    _run(sample.cached_pipeline, owner, broker, size=4)
+    second = _run(sample.cached_pipeline.with_options(enable_cache=False), owner, broker, size=4)
 
     assert _statuses(second) == {"cached_source": "completed", "cached_sum": "completed"}
 
 
 # --- retries -----------------------------------------------------------------------------
-def test_a_failing_step_is_retried_and_every_attempt_is_recorded(owner, published):
+def test_a_failing_step_is_retried_and_every_attempt_is_recorded(owner, broker):
     run = pipeline_run_create(spec=sample.flaky_pipeline.compile(failures=2), user=owner)
-    _drain(published)
+    broker.drain()
     flaky = run.steps.get(name="flaky")
     assert flaky.status == S.RETRYING
     assert flaky.retry_at is not None
 
     for _ in range(2):
         assert step_runs_release_due_retries(now=timezone.now() + timedelta(seconds=1)) == [flaky.id]
-        _drain(published)
+        broker.drain()
 
     flaky.refresh_from_db()
     run.refresh_from_db()
@@ -233,12 +221,12 @@ def test_a_failing_step_is_retried_and_every_attempt_is_recorded(owner, publishe
     assert run.steps.get(name="total").output_links.get().artifact_version.size > 0
 
 
-def test_a_step_that_keeps_failing_fails_after_its_retries(owner, published):
+def test_a_step_that_keeps_failing_fails_after_its_retries(owner, broker):
     run = pipeline_run_create(spec=sample.flaky_pipeline.compile(failures=5), user=owner)
-    _drain(published)
+    broker.drain()
     for _ in range(2):
         step_runs_release_due_retries(now=timezone.now() + timedelta(seconds=1))
-        _drain(published)
+        broker.drain()
 
     run.refresh_from_db()
     assert _statuses(run)["flaky"] == S.FAILED
@@ -247,12 +235,12 @@ def test_a_step_that_keeps_failing_fails_after_its_retries(owner, published):
     assert run.steps.get(name="flaky").attempts.count() == 3
 
 
-def test_a_retry_waits_for_its_delay(owner, published):
+def test_a_retry_waits_for_its_delay(owner, broker):
     spec = sample.flaky_pipeline.compile(failures=1)
     flaky_spec = next(step for step in spec["steps"] if step["name"] == "flaky")
     flaky_spec["retry"] = {"max_retries": 3, "delay": 10, "backoff": 3}
     run = pipeline_run_create(spec=spec, user=owner)
-    _drain(published)
+    broker.drain()
     flaky = run.steps.get(name="flaky")
 
     failed_at = flaky.attempts.get(number=1).finished_at
@@ -262,8 +250,8 @@ def test_a_retry_waits_for_its_delay(owner, published):
     assert step_runs_release_due_retries(now=timezone.now() + timedelta(seconds=11)) == [flaky.id]
 
 
-def test_a_non_retryable_error_fails_the_step_at_once(owner, published):
-    run = _run(sample.refusing_pipeline, owner, published)
+def test_a_non_retryable_error_fails_the_step_at_once(owner, broker):
+    run = _run(sample.refusing_pipeline, owner, broker)
 
     step = run.steps.get(name="refuses")
     assert step.status == S.FAILED
@@ -272,25 +260,25 @@ def test_a_non_retryable_error_fails_the_step_at_once(owner, published):
 
 
 # --- crashed workers -------------------------------------------------------------------------
-def _claim_and_go_silent(run: PipelineRun, name: str, published: list[int]) -> StepRun:
+def _claim_and_go_silent(run: PipelineRun, name: str, broker: FakeBroker) -> StepRun:
     step = run.steps.get(name=name)
-    published.remove(step.id)
+    broker.sent.remove(step.id)
     step_run_claim(step_run_id=step.id, worker="doomed")
     StepRun.objects.filter(id=step.id).update(heartbeat_at=timezone.now() - timedelta(seconds=120))
     return step
 
 
-def test_the_reaper_retries_a_silent_step_then_fails_it_with_worker_lost(owner, published):
+def test_the_reaper_retries_a_silent_step_then_fails_it_with_worker_lost(owner, broker):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     for expected_crashes in (1, 2):
-        step = _claim_and_go_silent(run, "load", published)
+        step = _claim_and_go_silent(run, "load", broker)
         assert step_runs_reap_crashed(timeout=60, crash_budget=2) == [step.id]
         step.refresh_from_db()
         assert step.status == S.QUEUED
         assert step.crash_count == expected_crashes
-        assert published == [step.id]
+        assert broker.sent == [step.id]
 
-    step = _claim_and_go_silent(run, "load", published)
+    step = _claim_and_go_silent(run, "load", broker)
     step_runs_reap_crashed(timeout=60, crash_budget=2)
 
     step.refresh_from_db()
@@ -302,7 +290,7 @@ def test_the_reaper_retries_a_silent_step_then_fails_it_with_worker_lost(owner, 
     assert _statuses(run)["total"] == S.SKIPPED
 
 
-def test_the_reaper_leaves_a_heartbeating_step_alone(owner, published):
+def test_the_reaper_leaves_a_heartbeating_step_alone(owner, broker):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     step = run.steps.get(name="load")
     attempt = step_run_claim(step_run_id=step.id, worker="alive")
@@ -312,43 +300,39 @@ def test_the_reaper_leaves_a_heartbeating_step_alone(owner, published):
     assert StepRun.objects.get(id=step.id).status == S.RUNNING
 
 
-def test_a_reaped_attempt_can_no_longer_heartbeat_or_finish(owner, published):
+def test_a_reaped_attempt_can_no_longer_heartbeat_or_finish(owner, broker):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
-    step = _claim_and_go_silent(run, "load", published)
+    step = _claim_and_go_silent(run, "load", broker)
     step_runs_reap_crashed(timeout=60, crash_budget=2)
 
     assert not step_run_heartbeat(step_run_id=step.id, attempt=1)
     assert not step_run_complete(
         step_run_id=step.id, attempt=1, inputs={}, outputs=[], timings=StepTimings(None, None), logs="late"
     )
-    _drain(published)  # the retry runs as attempt 2 and wins
+    broker.drain()  # the retry runs as attempt 2 and wins
     step.refresh_from_db()
     assert step.status == S.COMPLETED
     assert step.attempt == 2
     assert ArtifactVersion.objects.filter(producer_step_run=step, status=ArtifactVersionStatus.READY).count() == 1
 
 
-def test_a_queued_step_whose_message_was_lost_is_sent_again(owner, monkeypatch):
+def test_a_queued_step_whose_message_was_lost_is_sent_again(owner, broker):
     # The broker never hears of the run: publishing fails after commit.
-    def broker_down(step_run_id, queue):
-        raise ConnectionError("broker unreachable")
-
-    monkeypatch.setattr("pipelines.dispatch.send_step", broker_down)
+    broker.down()
     pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = StepRun.objects.get(name="load")
     assert load.status == S.QUEUED
     assert load.dispatched_at is None
 
-    sent: list[int] = []
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append(step_run_id))
+    broker.up()
     assert step_runs_redispatch_lost(grace=30) == []  # too recent to tell
     assert step_runs_redispatch_lost(grace=30, now=timezone.now() + timedelta(seconds=31)) == [load.id]
 
-    assert sent == [load.id]
+    assert broker.sent == [load.id]
     assert StepRun.objects.get(id=load.id).dispatched_at is not None
 
 
-def test_a_dispatched_step_is_not_sent_again(owner, published):
+def test_a_dispatched_step_is_not_sent_again(owner, broker):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
 
     assert run.steps.get(name="load").dispatched_at is not None
@@ -356,22 +340,22 @@ def test_a_dispatched_step_is_not_sent_again(owner, published):
 
 
 # --- stopping ----------------------------------------------------------------------------------
-def test_stopping_a_run_before_it_starts_stops_every_step(owner, published):
+def test_stopping_a_run_before_it_starts_stops_every_step(owner, broker):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
 
     run = pipeline_run_stop(run=run)
 
     assert run.status == RunStatus.STOPPED
     assert set(_statuses(run).values()) == {S.STOPPED}
-    _drain(published)  # the message already sent finds nothing to do
+    broker.drain()  # the message already sent finds nothing to do
     assert set(_statuses(run).values()) == {S.STOPPED}
 
 
-def test_stopping_lets_a_running_step_finish_and_then_ends_the_run(owner, published):
+def test_stopping_lets_a_running_step_finish_and_then_ends_the_run(owner, broker):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = run.steps.get(name="load")
     attempt = step_run_claim(step_run_id=load.id, worker="w")
-    published.clear()
+    broker.sent.clear()
 
     run = pipeline_run_stop(run=run)
     assert run.status == RunStatus.STOPPING
@@ -382,28 +366,22 @@ def test_stopping_lets_a_running_step_finish_and_then_ends_the_run(owner, publis
     )
     run.refresh_from_db()
     assert run.status == RunStatus.STOPPED
-    assert published == []
+    assert broker.sent == []
 
 
-def test_stopping_a_finished_run_changes_nothing(owner, published):
-    run = _run(sample.numbers_pipeline, owner, published, scale=1)
+def test_stopping_a_finished_run_changes_nothing(owner, broker):
+    run = _run(sample.numbers_pipeline, owner, broker, scale=1)
 
     assert pipeline_run_stop(run=run).status == RunStatus.COMPLETED
 
 
 # --- artifact integrity ----------------------------------------------------------------------
-def test_pending_versions_of_a_finished_attempt_are_cleaned_up_with_their_files(owner, published, settings):
+def test_pending_versions_of_a_finished_attempt_are_cleaned_up_with_their_files(owner, broker, settings):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = run.steps.get(name="load")
     attempt = step_run_claim(step_run_id=load.id, worker="w")
     uri = str(
-        Path(settings.PIPELINES["ARTIFACT_STORE"])
-        / "runs"
-        / str(run.id)
-        / "steps"
-        / str(load.id)
-        / "attempt-1"
-        / "0"
+        Path(settings.PIPELINES["ARTIFACT_STORE"]) / "runs" / str(run.id) / "steps" / str(load.id) / "attempt-1" / "0"
     )
     reserved = artifact_versions_reserve(
         step_run_id=load.id, attempt=attempt, outputs=[PendingOutput(name="numbers", artifact_name="numbers", uri=uri)]
@@ -420,7 +398,7 @@ def test_pending_versions_of_a_finished_attempt_are_cleaned_up_with_their_files(
     assert not Path(uri).exists()
 
 
-def test_pending_versions_are_invisible_to_the_api(api, owner, published):
+def test_pending_versions_are_invisible_to_the_api(api, owner, broker):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = run.steps.get(name="load")
     step_run_claim(step_run_id=load.id, worker="w")
@@ -431,7 +409,7 @@ def test_pending_versions_are_invisible_to_the_api(api, owner, published):
     assert api.get("/api/v1/artifact-versions/").json()["count"] == 0
 
 
-def test_cleanup_decides_which_attempts_are_alive_in_one_statement(owner, published, django_assert_num_queries):
+def test_cleanup_decides_which_attempts_are_alive_in_one_statement(owner, broker, django_assert_num_queries):
     # Two reads (running steps, then pending versions) once let a step claimed between
     # them lose the files it was writing; one SELECT leaves no gap for that.
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
@@ -447,7 +425,7 @@ def test_cleanup_decides_which_attempts_are_alive_in_one_statement(owner, publis
         assert artifact_versions_cleanup_abandoned() == 0
 
 
-def test_pending_versions_of_an_earlier_attempt_are_cleaned_while_a_newer_one_runs(owner, published, settings):
+def test_pending_versions_of_an_earlier_attempt_are_cleaned_while_a_newer_one_runs(owner, broker, settings):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = run.steps.get(name="load")
     attempt = step_run_claim(step_run_id=load.id, worker="w")

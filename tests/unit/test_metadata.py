@@ -62,17 +62,10 @@ def test_entries_expose_value_type_and_key():
 
 
 # --- logging inside a step (in-process engine) -----------------------------------------
-@pytest.fixture
-def published(monkeypatch):
-    sent: list[int] = []
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append(step_run_id))
-    return sent
-
-
 @pytest.mark.django_db(transaction=True)
-def test_metadata_logged_in_a_step_lands_on_its_output_and_step_run(owner, published, api):
+def test_metadata_logged_in_a_step_lands_on_its_output_and_step_run(owner, broker, api):
     run = pipeline_run_create(spec=sample.metadata_pipeline.compile(), user=owner)
-    step_run_execute(step_run_id=published.pop())
+    step_run_execute(step_run_id=broker.sent.pop())
 
     body = api.get(f"/api/v1/runs/{run.id}/").json()
     (step,) = body["steps"]
@@ -90,7 +83,7 @@ def test_metadata_logged_in_a_step_lands_on_its_output_and_step_run(owner, publi
 
 
 @pytest.mark.django_db
-def test_the_api_logs_metadata_on_one_target(api, owner, published):
+def test_the_api_logs_metadata_on_one_target(api, owner, broker):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
 
     response = api.post(
@@ -115,7 +108,7 @@ def test_the_api_logs_metadata_on_one_target(api, owner, published):
         ({"pipeline_run": "RUN", "entries": [{"key": "k", "value": 1, "type": "weird"}]}, 400, "Unknown metadata type"),
     ],
 )
-def test_bad_metadata_requests_are_refused(api, owner, published, body, status, message):
+def test_bad_metadata_requests_are_refused(api, owner, broker, body, status, message):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     body = {k: (run.id if v == "RUN" else v) for k, v in body.items()}
 
@@ -127,7 +120,7 @@ def test_bad_metadata_requests_are_refused(api, owner, published, body, status, 
 
 
 @pytest.mark.django_db
-def test_a_metadata_row_needs_exactly_one_target(owner, published):
+def test_a_metadata_row_needs_exactly_one_target(owner, broker):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
 
     with pytest.raises(MetadataError, match="exactly one target"):

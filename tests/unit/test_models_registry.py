@@ -18,18 +18,11 @@ from tests.integration import sample_pipelines as sample
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def published(monkeypatch):
-    sent: list[int] = []
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append(step_run_id))
-    return sent
-
-
 def _with_model(model: Model):
     return pipeline(name="numbers_with_model", model=model, enable_cache=False)(sample.numbers_pipeline.entrypoint)
 
 
-def test_each_run_without_a_version_makes_the_next_numbered_version(owner, published):
+def test_each_run_without_a_version_makes_the_next_numbered_version(owner, broker):
     runs = [pipeline_run_create(spec=_with_model(Model(name="churn")).compile(scale=1), user=owner) for _ in range(3)]
 
     versions = [run.model_version for run in runs]
@@ -37,7 +30,7 @@ def test_each_run_without_a_version_makes_the_next_numbered_version(owner, publi
     assert {v.model.name for v in versions} == {"churn"}
 
 
-def test_a_named_version_is_reused_and_a_numbered_one_must_exist(owner, published):
+def test_a_named_version_is_reused_and_a_numbered_one_must_exist(owner, broker):
     first = pipeline_run_create(spec=_with_model(Model(name="churn", version="rc1")).compile(scale=1), user=owner)
     second = pipeline_run_create(spec=_with_model(Model(name="churn", version="rc1")).compile(scale=1), user=owner)
     by_number = pipeline_run_create(spec=_with_model(Model(name="churn", version=1)).compile(scale=1), user=owner)
@@ -65,10 +58,10 @@ def test_promoting_into_a_held_stage_needs_force_and_archives_the_holder(owner):
     assert ModelVersion.objects.get(id=v2.id).stage == ModelStage.PRODUCTION
 
 
-def test_a_runs_outputs_are_linked_to_its_model_version(owner, published, django_capture_on_commit_callbacks):
+def test_a_runs_outputs_are_linked_to_its_model_version(owner, broker, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         run = pipeline_run_create(spec=_with_model(Model(name="churn")).compile(scale=2), user=owner)
-    step_run_execute(step_run_id=published.pop())
+    step_run_execute(step_run_id=broker.sent.pop())
 
     linked = {link.artifact_version.artifact.name for link in run.model_version.artifact_links.all()}
     assert linked == {"numbers", "numbers_with_model::total::output"}
@@ -148,11 +141,11 @@ def shared_model_pipeline():
 
 
 def test_a_step_with_its_own_model_gets_a_version_and_links_only_its_outputs(
-    owner, published, django_capture_on_commit_callbacks
+    owner, broker, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         run = pipeline_run_create(spec=step_model_pipeline.compile(), user=owner)
-    step_run_execute(step_run_id=published.pop())  # load, then score in the same worker
+    step_run_execute(step_run_id=broker.sent.pop())  # load, then score in the same worker
 
     steps = {s.name: s for s in run.steps.all()}
     assert steps["load"].model_version_id is None
@@ -164,7 +157,7 @@ def test_a_step_with_its_own_model_gets_a_version_and_links_only_its_outputs(
     assert {link.artifact_version.artifact.name for link in own.artifact_links.all()} == {"score"}
 
 
-def test_a_step_naming_the_pipelines_model_shares_its_new_version(owner, published):
+def test_a_step_naming_the_pipelines_model_shares_its_new_version(owner, broker):
     run = pipeline_run_create(spec=shared_model_pipeline.compile(), user=owner)
 
     score_step = run.steps.get(name="score")

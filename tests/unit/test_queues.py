@@ -25,13 +25,6 @@ from tests.integration import worker_pipelines as wp
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def published(monkeypatch):
-    sent: list[tuple[int, str]] = []
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append((step_run_id, queue)))
-    return sent
-
-
 def _step(run, name: str) -> StepRun:
     return StepRun.objects.get(pipeline_run=run, name=name)
 
@@ -100,54 +93,54 @@ def test_the_api_answers_a_bad_queue_with_a_400_naming_it(api):
 
 
 # --- where messages go ------------------------------------------------------------------
-def test_each_step_is_sent_to_its_own_queue_and_the_others_to_the_servers(owner, published, settings):
+def test_each_step_is_sent_to_its_own_queue_and_the_others_to_the_servers(owner, broker, settings):
     run = pipeline_run_create(spec=wp.pool_pipeline.compile(), user=owner)
     first = _step(run, "on_default")
-    assert published == [(first.id, settings.PIPELINES["QUEUE"])]
+    assert broker.sent_to == [(first.id, settings.PIPELINES["QUEUE"])]
     assert (first.queue, _step(run, "on_gpu").queue) == (settings.PIPELINES["QUEUE"], "gpu")
 
-    published.clear()
+    broker.sent_to.clear()
     step_run_execute(step_run_id=first.id)
 
     # Not run inline by the worker of the default queue, though it just became ready.
     second = _step(run, "on_gpu")
-    assert published == [(second.id, "gpu")]
+    assert broker.sent_to == [(second.id, "gpu")]
     assert second.status == StepStatus.QUEUED
 
 
-def test_a_step_of_the_same_queue_is_still_run_inline(owner, published, settings):
+def test_a_step_of_the_same_queue_is_still_run_inline(owner, broker, settings):
     settings.PIPELINES = {**settings.PIPELINES, "RUN_NEXT_STEP_INLINE": True}
     run = pipeline_run_create(spec=wp.all_on_gpu_pipeline.compile(), user=owner)
-    assert published == [(_step(run, "on_default").id, "gpu")]
+    assert broker.sent_to == [(_step(run, "on_default").id, "gpu")]
 
 
-def test_a_pipeline_queue_becomes_the_runs_queue(owner, published):
+def test_a_pipeline_queue_becomes_the_runs_queue(owner, broker):
     run = pipeline_run_create(spec=wp.all_on_gpu_pipeline.compile(), user=owner)
 
     assert run.queue == "gpu"
 
 
-def test_retries_crash_recovery_and_lost_messages_go_to_the_steps_queue(owner, published):
+def test_retries_crash_recovery_and_lost_messages_go_to_the_steps_queue(owner, broker):
     run = pipeline_run_create(spec=wp.pool_pipeline.compile(), user=owner)
     gpu = _step(run, "on_gpu")
     now = timezone.now()
 
     StepRun.objects.filter(id=gpu.id).update(status=StepStatus.RETRYING, retry_at=now - timedelta(seconds=1))
-    published.clear()
+    broker.sent_to.clear()
     assert step_runs_release_due_retries(now=now) == [gpu.id]
-    assert published == [(gpu.id, "gpu")]
+    assert broker.sent_to == [(gpu.id, "gpu")]
 
     StepRun.objects.filter(id=gpu.id).update(
         status=StepStatus.RUNNING, attempt=1, heartbeat_at=now - timedelta(hours=1)
     )
-    published.clear()
+    broker.sent_to.clear()
     assert step_runs_reap_crashed(timeout=60, crash_budget=2, now=now) == [gpu.id]
-    assert published == [(gpu.id, "gpu")]
+    assert broker.sent_to == [(gpu.id, "gpu")]
 
     StepRun.objects.filter(id=gpu.id).update(dispatched_at=None, queued_at=now - timedelta(hours=1))
-    published.clear()
+    broker.sent_to.clear()
     assert gpu.id in step_runs_redispatch_lost(grace=1, now=now)
-    assert (gpu.id, "gpu") in published
+    assert (gpu.id, "gpu") in broker.sent_to
 
 
 # --- who serves which queue ------------------------------------------------------------------
@@ -168,7 +161,7 @@ def test_workers_alive_counts_the_live_workers_of_a_queue():
     assert workers_alive(queue="tpu") == 0
 
 
-def test_the_wait_answer_names_the_queues_of_queued_steps_that_no_live_worker_consumes(owner, published):
+def test_the_wait_answer_names_the_queues_of_queued_steps_that_no_live_worker_consumes(owner, broker):
     run = pipeline_run_create(spec=wp.pool_pipeline.compile(), user=owner)
     _worker("a@h", ["pipelines"])
     _worker("old-gpu@h", ["gpu"], seen_ago=3600)
@@ -180,7 +173,7 @@ def test_the_wait_answer_names_the_queues_of_queued_steps_that_no_live_worker_co
     assert run_progress(owner, run_id=run.id)["queues_without_workers"] == []
 
 
-def test_the_wait_endpoint_carries_the_queues_without_workers(api, owner, published):
+def test_the_wait_endpoint_carries_the_queues_without_workers(api, owner, broker):
     run = pipeline_run_create(spec=wp.all_on_gpu_pipeline.compile(), user=owner)
 
     body = api.get(f"/api/v1/runs/{run.id}/wait/", {"revision": 0, "timeout": 0}).json()
@@ -206,7 +199,7 @@ def test_a_waiting_client_still_understands_a_server_without_step_queues():
 
 
 # --- what people see --------------------------------------------------------------------------
-def test_the_api_shows_each_steps_queue_and_worker(api, owner, published):
+def test_the_api_shows_each_steps_queue_and_worker(api, owner, broker):
     run = pipeline_run_create(spec=wp.pool_pipeline.compile(), user=owner)
     StepRun.objects.filter(pipeline_run=run, name="on_gpu").update(worker="gpu-host:42")
 
@@ -215,7 +208,7 @@ def test_the_api_shows_each_steps_queue_and_worker(api, owner, published):
     assert (steps["on_gpu"]["queue"], steps["on_gpu"]["worker"]) == ("gpu", "gpu-host:42")
 
 
-def test_the_step_page_and_the_runs_step_table_show_queue_and_worker(client, owner, published):
+def test_the_step_page_and_the_runs_step_table_show_queue_and_worker(client, owner, broker):
     run = pipeline_run_create(spec=wp.pool_pipeline.compile(), user=owner)
     gpu = _step(run, "on_gpu")
     StepRun.objects.filter(id=gpu.id).update(worker="gpu-host:4242")

@@ -10,13 +10,8 @@ from pipelines.services.steps import StepTimings, step_run_claim, step_run_compl
 from pipelines.services.tokens import run_token_create
 from tests.integration import sample_pipelines as sample
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 ENTRY = [{"key": "k", "value": 1, "type": "int"}]
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
 
 
 @pytest.fixture

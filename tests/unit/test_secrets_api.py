@@ -23,14 +23,9 @@ from secrets_app.models import Secret, SecretRead
 from secrets_app.services import secret_create
 from tests.integration import sample_pipelines as sample
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 WRITE = ["add_secret", "change_secret", "delete_secret"]
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
 
 
 def grant(user, *codenames: str) -> None:

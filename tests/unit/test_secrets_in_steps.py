@@ -268,8 +268,7 @@ def test_what_the_worker_stream_logs_of_a_steps_output_is_not_captured_twice():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_values_a_step_reads_are_masked_in_its_log_error_and_metadata(secrets_api, owner, monkeypatch):
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
+def test_values_a_step_reads_are_masked_in_its_log_error_and_metadata(secrets_api, owner, no_broker):
     secrets_api.add("canary", {"token": CANARY})
     run = pipeline_run_create(spec=sample.canary_pipeline.compile(secret_name="canary"), user=owner)
 
@@ -300,9 +299,8 @@ def test_values_a_step_reads_are_masked_in_its_log_error_and_metadata(secrets_ap
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_value_with_a_non_ascii_letter_and_a_quote_is_masked_in_every_printed_form(secrets_api, owner, monkeypatch):
+def test_a_value_with_a_non_ascii_letter_and_a_quote_is_masked_in_every_printed_form(secrets_api, owner, no_broker):
     # json.dumps(value, ensure_ascii=False) used to print it in clear, in the log and metadata.
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
     value = 'pässw"rd-7f3a'
     secrets_api.add("letters", {"token": value})
     run = pipeline_run_create(spec=sample.encoded_canary_pipeline.compile(secret_name="letters"), user=owner)
@@ -320,8 +318,7 @@ def test_a_value_with_a_non_ascii_letter_and_a_quote_is_masked_in_every_printed_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_flushing_logs_writes_only_for_the_attempt_that_owns_the_running_step(owner, monkeypatch):
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
+def test_flushing_logs_writes_only_for_the_attempt_that_owns_the_running_step(owner, no_broker):
     run = pipeline_run_create(spec=sample.token_pipeline.compile(token_file="unused", secret_name="unused"), user=owner)
     step_run = run.steps.get()
     assert not step_run_flush_logs(step_run_id=step_run.id, attempt=1, logs="queued")
@@ -337,8 +334,7 @@ def test_flushing_logs_writes_only_for_the_attempt_that_owns_the_running_step(ow
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_flushed_log_is_truncated_like_a_final_one(owner, monkeypatch):
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
+def test_a_flushed_log_is_truncated_like_a_final_one(owner, monkeypatch, no_broker):
     monkeypatch.setattr("pipelines.services.steps.MAX_LOG_CHARS", 100)
     run = pipeline_run_create(spec=sample.token_pipeline.compile(token_file="unused", secret_name="unused"), user=owner)
     step_run = run.steps.get()
@@ -350,8 +346,7 @@ def test_a_flushed_log_is_truncated_like_a_final_one(owner, monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_heartbeat_flushes_the_masked_log_only_when_it_grew(owner, monkeypatch):
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: None)
+def test_the_heartbeat_flushes_the_masked_log_only_when_it_grew(owner, monkeypatch, no_broker):
     run = pipeline_run_create(spec=sample.token_pipeline.compile(token_file="unused", secret_name="unused"), user=owner)
     step_run = run.steps.get()
     attempt = step_run_claim(step_run_id=step_run.id, worker="w")

@@ -41,13 +41,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def published(monkeypatch):
-    sent: list[int] = []
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append(step_run_id))
-    return sent
-
-
-@pytest.fixture
 def calls(tmp_path, monkeypatch):
     path = tmp_path / "calls.txt"
     monkeypatch.setenv(sample.CALLS_FILE_ENV, str(path))
@@ -63,14 +56,9 @@ def use_store(settings):
     return use
 
 
-def _drain(published: list[int]) -> None:
-    while published:
-        step_run_execute(step_run_id=published.pop(0))
-
-
-def _run(pipeline, owner, published, **params) -> PipelineRun:
+def _run(pipeline, owner, broker, **params) -> PipelineRun:
     run = pipeline_run_create(spec=pipeline.compile(**params), user=owner)
-    _drain(published)
+    broker.drain()
     run.refresh_from_db()
     return run
 
@@ -80,11 +68,11 @@ def _output(run: PipelineRun, step: str) -> ArtifactVersion:
 
 
 def test_a_run_on_an_s3_store_writes_its_outputs_there_and_reads_them_back(
-    owner, published, use_store, s3_store_url, settings
+    owner, broker, use_store, s3_store_url, settings
 ):
     use_store(s3_store_url)
 
-    run = _run(sample.numbers_pipeline, owner, published, scale=2)
+    run = _run(sample.numbers_pipeline, owner, broker, scale=2)
 
     assert dict(run.steps.values_list("name", "status")) == {"load": "completed", "total": "completed"}
     for step in ("load", "total"):
@@ -95,33 +83,33 @@ def test_a_run_on_an_s3_store_writes_its_outputs_there_and_reads_them_back(
     assert not (Path(settings.DATA_DIR) / "artifacts" / "runs" / str(run.id)).exists()
 
 
-def test_the_cache_never_serves_damaged_or_missing_s3_bytes(owner, published, calls, use_store, s3_store_url):
+def test_the_cache_never_serves_damaged_or_missing_s3_bytes(owner, broker, calls, use_store, s3_store_url):
     use_store(s3_store_url)
-    first = _run(sample.cached_pipeline, owner, published, size=4)
+    first = _run(sample.cached_pipeline, owner, broker, size=4)
     stored = _output(first, "cached_source")
     store = store_for_uri(stored.uri)
     (relative, _), *_ = store.walk(stored.uri)
     with store.open(f"{stored.uri}/{relative}", "wb") as handle:
         handle.write(b"tampered")
 
-    second = _run(sample.cached_pipeline, owner, published, size=4)
+    second = _run(sample.cached_pipeline, owner, broker, size=4)
     store.remove(_output(second, "cached_source").uri)
-    third = _run(sample.cached_pipeline, owner, published, size=4)
+    third = _run(sample.cached_pipeline, owner, broker, size=4)
 
     assert second.steps.get(name="cached_source").status == StepStatus.COMPLETED
     assert third.steps.get(name="cached_source").status == StepStatus.COMPLETED
     assert calls().count("cached_source") == 3
 
 
-def test_a_damaged_s3_input_fails_its_step_with_an_error_naming_the_uri(owner, published, use_store, s3_store_url):
+def test_a_damaged_s3_input_fails_its_step_with_an_error_naming_the_uri(owner, broker, use_store, s3_store_url):
     use_store(s3_store_url)
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
-    step_run_execute(step_run_id=published.pop(0))  # load
+    step_run_execute(step_run_id=broker.sent.pop(0))  # load
     numbers = _output(run, "load")
     store = store_for_uri(numbers.uri)
     store.remove(numbers.uri)
 
-    _drain(published)
+    broker.drain()
 
     total = run.steps.get(name="total")
     assert total.status == StepStatus.FAILED
@@ -129,14 +117,14 @@ def test_a_damaged_s3_input_fails_its_step_with_an_error_naming_the_uri(owner, p
 
 
 def test_a_version_written_under_an_earlier_store_is_read_after_the_setting_changes(
-    owner, published, use_store, s3_store_url, tmp_path
+    owner, broker, use_store, s3_store_url, tmp_path
 ):
     use_store(str(tmp_path / "old-local-store"))
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=3), user=owner)
-    step_run_execute(step_run_id=published.pop(0))  # load, written to the local folder
+    step_run_execute(step_run_id=broker.sent.pop(0))  # load, written to the local folder
     use_store(s3_store_url)
 
-    _drain(published)  # total reads load's output from the folder, writes to S3
+    broker.drain()  # total reads load's output from the folder, writes to S3
 
     run.refresh_from_db()
     assert run.status == "completed"
@@ -147,7 +135,7 @@ def test_a_version_written_under_an_earlier_store_is_read_after_the_setting_chan
         assert handle.read() == "18"
 
 
-def test_the_reaper_removes_an_abandoned_attempts_files_from_s3(owner, published, use_store, s3_store_url):
+def test_the_reaper_removes_an_abandoned_attempts_files_from_s3(owner, broker, use_store, s3_store_url):
     use_store(s3_store_url)
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = run.steps.get(name="load")

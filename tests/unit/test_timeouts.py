@@ -169,19 +169,12 @@ def test_a_block_that_does_not_stop_is_handed_over_after_the_grace(monkeypatch):
 
 
 # --- through the executor --------------------------------------------------------------------
-@pytest.fixture
-def published(monkeypatch):
-    sent: list[int] = []
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append(step_run_id))
-    return sent
-
-
 @pytest.mark.django_db(transaction=True)
-def test_a_step_past_its_timeout_fails_with_an_error_that_says_so(owner, published):
+def test_a_step_past_its_timeout_fails_with_an_error_that_says_so(owner, broker):
     run = pipeline_run_create(spec=wp.sleepy_pipeline.compile(seconds=30), user=owner)
     started = time.monotonic()
 
-    step_run_execute(step_run_id=published.pop())
+    step_run_execute(step_run_id=broker.sent.pop())
 
     assert time.monotonic() - started < 10
     step = StepRun.objects.get(pipeline_run=run)
@@ -194,10 +187,10 @@ def test_a_step_past_its_timeout_fails_with_an_error_that_says_so(owner, publish
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_timed_out_step_is_retried_per_its_policy(owner, published):
+def test_a_timed_out_step_is_retried_per_its_policy(owner, broker):
     run = pipeline_run_create(spec=wp.sleepy_retried_pipeline.compile(seconds=30), user=owner)
 
-    step_run_execute(step_run_id=published.pop())
+    step_run_execute(step_run_id=broker.sent.pop())
 
     step = StepRun.objects.get(pipeline_run=run)
     assert step.status == StepStatus.RETRYING
@@ -205,10 +198,10 @@ def test_a_timed_out_step_is_retried_per_its_policy(owner, published):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_step_that_will_not_stop_is_recorded_as_failed_by_the_overrun_timer(owner, published, monkeypatch):
+def test_a_step_that_will_not_stop_is_recorded_as_failed_by_the_overrun_timer(owner, broker, monkeypatch):
     monkeypatch.setattr(tl, "HARD_STOP_GRACE", 0.5)
     run = pipeline_run_create(spec=wp.stubborn_pipeline.compile(seconds=4), user=owner)
-    step_id = published.pop()
+    step_id = broker.sent.pop()
     seen: dict[str, str] = {}
 
     def watch() -> None:
