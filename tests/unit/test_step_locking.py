@@ -38,13 +38,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 NO_TIMINGS = StepTimings(None, None)
 
 
-@pytest.fixture
-def published(monkeypatch):
-    sent: list[int] = []
-    monkeypatch.setattr("pipelines.dispatch.send_step", lambda step_run_id, queue: sent.append(step_run_id))
-    return sent
-
-
 class _Writes:
     """The tables each statement that locks rows touched, in order: updates and
     SELECT ... FOR UPDATE (SQLite has no row locks: there `_lock_run`'s SELECT, the
@@ -75,7 +68,7 @@ def _complete(step: StepRun, attempt: int, **kwargs):
 
 
 @pytest.mark.parametrize("run_status", [None, RunStatus.INITIALIZING, RunStatus.RUNNING])
-def test_a_claim_writes_the_run_only_after_committing_its_step(owner, published, run_status, monkeypatch):
+def test_a_claim_writes_the_run_only_after_committing_its_step(owner, broker, run_status, monkeypatch):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = run.steps.get(name="load")
     writes = _Writes()
@@ -92,7 +85,7 @@ def test_a_claim_writes_the_run_only_after_committing_its_step(owner, published,
     assert run.status == (RunStatus.INITIALIZING if run_status == RunStatus.RUNNING else RunStatus.RUNNING)
 
 
-def test_a_failed_claim_leaves_the_step_and_its_run_as_they_were_but_for_a_bump(owner, published):
+def test_a_failed_claim_leaves_the_step_and_its_run_as_they_were_but_for_a_bump(owner, broker):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = run.steps.get(name="load")
     assert step_run_claim(step_run_id=load.id, worker="w")
@@ -103,7 +96,7 @@ def test_a_failed_claim_leaves_the_step_and_its_run_as_they_were_but_for_a_bump(
     assert (load.status, load.attempt, load.worker) == (StepStatus.RUNNING, 1, "w")
 
 
-def test_a_failed_step_locks_the_run_after_its_step_and_a_released_retry_before(owner, published):
+def test_a_failed_step_locks_the_run_after_its_step_and_a_released_retry_before(owner, broker):
     spec = sample.numbers_pipeline.compile(scale=1)
     spec["steps"][0]["retry"] = {"max_retries": 1, "delay": 0, "backoff": 1}
     run = pipeline_run_create(spec=spec, user=owner)
@@ -121,7 +114,7 @@ def test_a_failed_step_locks_the_run_after_its_step_and_a_released_retry_before(
     assert writes.first("pipelines_pipelinerun") < writes.first("pipelines_steprun")
 
 
-def test_a_completed_step_locks_the_run_after_its_own_row(owner, published):
+def test_a_completed_step_locks_the_run_after_its_own_row(owner, broker):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = run.steps.get(name="load")
     attempt = step_run_claim(step_run_id=load.id, worker="w")
@@ -133,7 +126,7 @@ def test_a_completed_step_locks_the_run_after_its_own_row(owner, published):
     assert writes.first("pipelines_steprun") < writes.first("pipelines_pipelinerun")
 
 
-def test_a_step_failing_while_its_run_starts_stopping_is_not_retried(owner, published, monkeypatch):
+def test_a_step_failing_while_its_run_starts_stopping_is_not_retried(owner, broker, monkeypatch):
     spec = sample.numbers_pipeline.compile(scale=1)
     spec["steps"][0]["retry"] = {"max_retries": 3, "delay": 0, "backoff": 1}
     run = pipeline_run_create(spec=spec, user=owner)
@@ -158,7 +151,7 @@ def test_a_step_failing_while_its_run_starts_stopping_is_not_retried(owner, publ
     assert run.status == RunStatus.STOPPED
 
 
-def test_ending_a_branch_of_a_wide_run_reads_only_the_steps_it_can_make_ready(owner, published, monkeypatch):
+def test_ending_a_branch_of_a_wide_run_reads_only_the_steps_it_can_make_ready(owner, broker, monkeypatch):
     run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=200), user=owner)
     branch = run.steps.get(name="branch_0007")
     attempt = step_run_claim(step_run_id=branch.id, worker="w")
@@ -172,11 +165,11 @@ def test_ending_a_branch_of_a_wide_run_reads_only_the_steps_it_can_make_ready(ow
     assert sorted(values[1] for values in rows_read) == ["branch_0007", "join"]
 
 
-def test_the_join_of_a_wide_run_is_queued_by_its_last_branch_and_the_run_completes(owner, published):
+def test_the_join_of_a_wide_run_is_queued_by_its_last_branch_and_the_run_completes(owner, broker):
     run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=30), user=owner)
     branches = list(run.steps.exclude(name="join"))
     join = run.steps.get(name="join")
-    published.clear()
+    broker.sent.clear()
 
     for branch in branches[:-1]:
         assert _complete(branch, step_run_claim(step_run_id=branch.id, worker="w"), keep_next=True)
@@ -185,14 +178,14 @@ def test_the_join_of_a_wide_run_is_queued_by_its_last_branch_and_the_run_complet
 
     # Kept for the worker that ended the last branch, not sent to the broker.
     assert last.next_step_run_id == join.id
-    assert published == []
+    assert broker.sent == []
     assert StepRun.objects.get(id=join.id).status == StepStatus.QUEUED
     assert _complete(join, step_run_claim(step_run_id=join.id, worker="w"))
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
 
 
-def test_a_branch_ending_after_another_failed_ends_the_run_failed(owner, published):
+def test_a_branch_ending_after_another_failed_ends_the_run_failed(owner, broker):
     run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=2), user=owner)
     first, second = run.steps.get(name="branch_0000"), run.steps.get(name="branch_0001")
     assert step_run_fail(
@@ -214,7 +207,7 @@ def test_a_branch_ending_after_another_failed_ends_the_run_failed(owner, publish
     assert dict(run.steps.values_list("name", "status"))["join"] == StepStatus.SKIPPED
 
 
-def test_a_run_is_created_even_when_marking_its_steps_as_sent_fails(api, published, monkeypatch):
+def test_a_run_is_created_even_when_marking_its_steps_as_sent_fails(api, broker, monkeypatch):
     # The mark is written after the run's transaction committed (on PostgreSQL it
     # once lost a deadlock there): the caller must get its run, not a 500.
     def refuse(self, **fields):
@@ -228,12 +221,12 @@ def test_a_run_is_created_even_when_marking_its_steps_as_sent_fails(api, publish
     response = api.post("/api/v1/runs/", sample.numbers_pipeline.compile(scale=2), format="json")
 
     assert response.status_code == 201, response.content
-    assert len(published) == 1
-    assert StepRun.objects.get(id=published[0]).dispatched_at is None  # the reaper sends it again
+    assert len(broker.sent) == 1
+    assert StepRun.objects.get(id=broker.sent[0]).dispatched_at is None  # the reaper sends it again
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL only (SQLite locks the database)")
-def test_a_claim_does_not_wait_for_the_run_row_another_transaction_holds(owner, published):
+def test_a_claim_does_not_wait_for_the_run_row_another_transaction_holds(owner, broker):
     run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=2), user=owner)
     first, second = run.steps.get(name="branch_0000"), run.steps.get(name="branch_0001")
     assert step_run_claim(step_run_id=first.id, worker="w")  # the run is running now
@@ -263,7 +256,7 @@ def test_a_claim_does_not_wait_for_the_run_row_another_transaction_holds(owner, 
     assert StepRun.objects.get(id=second.id).status == StepStatus.RUNNING
 
 
-def test_a_completion_commits_the_step_with_a_flush_before_touching_the_run(owner, published, monkeypatch):
+def test_a_completion_commits_the_step_with_a_flush_before_touching_the_run(owner, broker, monkeypatch):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = run.steps.get(name="load")
     attempt = step_run_claim(step_run_id=load.id, worker="w")
@@ -283,10 +276,10 @@ def test_a_completion_commits_the_step_with_a_flush_before_touching_the_run(owne
     assert writes.first("pipelines_steprun") < writes.first("pipelines_pipelinerun")
 
 
-def test_a_step_end_cut_short_before_its_second_transaction_is_moved_on_by_the_reaper(owner, published, monkeypatch):
+def test_a_step_end_cut_short_before_its_second_transaction_is_moved_on_by_the_reaper(owner, broker, monkeypatch):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load, total = run.steps.get(name="load"), run.steps.get(name="total")
-    published.clear()
+    broker.sent.clear()
 
     def crash(*args, **kwargs):
         raise RuntimeError("the worker died here")
@@ -302,7 +295,7 @@ def test_a_step_end_cut_short_before_its_second_transaction_is_moved_on_by_the_r
     assert step_services.pipeline_runs_advance_stalled(grace=60) == []
     later = timezone.now() + timedelta(seconds=61)
     assert step_services.pipeline_runs_advance_stalled(grace=60, now=later) == [run.id]
-    assert published == [total.id]
+    assert broker.sent == [total.id]
     assert step_services.pipeline_runs_advance_stalled(grace=60, now=later) == []  # queued: not stalled
 
     with monkeypatch.context() as patched:
@@ -314,7 +307,7 @@ def test_a_step_end_cut_short_before_its_second_transaction_is_moved_on_by_the_r
     assert PipelineRun.objects.get(id=run.id).status == RunStatus.COMPLETED
 
 
-def test_the_reaper_leaves_alone_a_run_with_work_under_way(owner, published):
+def test_the_reaper_leaves_alone_a_run_with_work_under_way(owner, broker):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load = run.steps.get(name="load")
     later = timezone.now() + timedelta(hours=1)
