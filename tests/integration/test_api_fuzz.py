@@ -137,7 +137,7 @@ def test_the_api_gives_an_ordinary_user_no_server_error_and_nothing_outside_its_
 def test_the_client_submits_a_spec_of_the_stated_limit_of_10000_steps(live_server, owner, no_broker):
     # Refused with a bare 400 under Django's default 2.5 MiB body limit.
     from pipelines.client import Client
-    from tests.unit.test_api_bad_input import spec_of
+    from tests.unit.pipelines.api.test_api_bad_input import spec_of
 
     client = Client(server_url=live_server.url, api_token=_token_of(owner))
 

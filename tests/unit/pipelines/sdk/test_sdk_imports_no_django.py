@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 SDK = REPO_ROOT / "pipelines" / "sdk"
 
 NO_DJANGO = "assert not any(m == 'django' or m.startswith('django.') for m in sys.modules), sorted(sys.modules)"

@@ -21,7 +21,7 @@ from tests.unit.dashboard_data import make_run, make_step, png_bytes, save_files
 
 pytestmark = pytest.mark.django_db
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

@@ -150,7 +150,7 @@ class DefinedLater:
     [
         (int, "builtins.int"),
         (list[int], "builtins.list"),
-        (DefinedLater, "tests.unit.test_outputs.DefinedLater"),
+        (DefinedLater, "tests.unit.pipelines.sdk.test_outputs.DefinedLater"),
         (Any, None),
         (object, None),
         (Optional[int], None),  # noqa: UP045

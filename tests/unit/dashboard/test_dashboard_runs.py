@@ -570,7 +570,7 @@ def test_stopping_a_finished_run_changes_nothing(client, owner, run):
 
 
 def test_rerun_starts_a_new_run_of_the_same_spec_by_the_current_user(client, teammate, run):
-    # Re-running someone else's run needs the permission (see tests/unit/test_access.py).
+    # Re-running someone else's run needs the permission (see tests/unit/pipelines/test_access.py).
     teammate.user_permissions.add(Permission.objects.get(codename="change_pipelinerun"))
     client.force_login(teammate)
 

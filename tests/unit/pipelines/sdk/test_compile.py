@@ -38,7 +38,7 @@ from tests.unit.sample_steps import (
     with_empty_parens,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 BUILTIN = "pipelines.sdk.materializers.builtin:BuiltInMaterializer"
 CONTAINER = "pipelines.sdk.materializers.builtin:BuiltInContainerMaterializer"
 PICKLE = "pipelines.sdk.materializers.pickle_materializer:PickleMaterializer"
@@ -570,7 +570,7 @@ def test_pipeline_works_with_and_without_parentheses():
     spec = pipeline_with_a_name.compile()
 
     assert spec["pipeline"] == "renamed_pipeline"
-    assert spec["pipeline_source"] == "tests.unit.test_compile:pipeline_with_a_name"
+    assert spec["pipeline_source"] == "tests.unit.pipelines.sdk.test_compile:pipeline_with_a_name"
 
 
 def test_step_refuses_something_that_is_not_a_function():

@@ -31,7 +31,7 @@ from pipelines.sdk.materializers import registry as registry_module
 from pipelines.sdk.materializers.numpy_materializer import NumpyMaterializer
 from pipelines.sdk.materializers.pandas_materializer import PandasMaterializer
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 
 
 def _round_trip(materializer_cls: type[BaseMaterializer], value: Any, uri: Path) -> Any:

@@ -45,7 +45,7 @@ from pipelines.services.transitions import (
     StateMachine,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 MACHINES = {"step": STEPS, "run": RUNS, "model stage": MODEL_STAGES, "artifact version": ARTIFACT_VERSIONS}
 CHOICES = {
     "step": StepStatus.values,

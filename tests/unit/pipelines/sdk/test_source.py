@@ -18,7 +18,7 @@ from pipelines.sdk.source import code_hash, load_source, module_name_of, source_
 from tests.unit import sample_steps
 from tests.unit.sample_steps import Opaque, load, numbers_pipeline, total
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 
 
 class TempModule:

@@ -37,7 +37,7 @@ from tests.integration import sample_pipelines as sample
 from tests.s3_server import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture
