@@ -66,12 +66,7 @@ def test_a_run_survives_its_worker_being_killed_mid_step(running_worker, setting
         ready = ArtifactVersion.objects.filter(producer_step_run=step_run, status=ArtifactVersionStatus.READY)
         assert ready.count() == len(outputs)
     killed_attempt = (
-        Path(django_settings.PIPELINES["ARTIFACT_STORE"])
-        / "runs"
-        / str(run.id)
-        / "steps"
-        / str(step.id)
-        / "attempt-1"
+        Path(django_settings.PIPELINES["ARTIFACT_STORE"]) / "runs" / str(run.id) / "steps" / str(step.id) / "attempt-1"
     )
     assert not any(path.is_file() for path in killed_attempt.rglob("*"))
 

@@ -32,9 +32,7 @@ def one_process_worker(running_worker, settings, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("how", "named"), CASES)
-def test_a_step_that_exits_fails_once_with_the_exception_named_and_its_process_lives_on(
-    one_process_worker, how, named
-):
+def test_a_step_that_exits_fails_once_with_the_exception_named_and_its_process_lives_on(one_process_worker, how, named):
     run = sample.exiting_pipeline.with_options(wait=False)(how=how)
     # Well under the reaper's crash path (heartbeat timeout, then two more attempts).
     run.wait(raise_on_failure=False, timeout=30)
