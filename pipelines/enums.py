@@ -1,0 +1,7 @@
+"""`from pipelines.enums import ModelStages`, as `zenml.enums`."""
+
+from __future__ import annotations
+
+from pipelines.sdk.enums import ExecutionStatus, ModelStages
+
+__all__ = ["ExecutionStatus", "ModelStages"]

@@ -1,0 +1,1 @@
+"""`pipelines.metadata.metadata_types`, as `zenml.metadata.metadata_types`."""
