@@ -119,6 +119,7 @@ class HtmlReportMaterializer(BaseMaterializer):
     """Writes the string as report.html, which the dashboard previews in a sandboxed frame."""
 
     ASSOCIATED_TYPES = (str,)
+    SKIP_REGISTRATION = True  # for this step only, not every str the worker saves
 
     def load(self, data_type: type) -> Any:
         with open(os.path.join(self.uri, "report.html"), encoding="utf-8") as file:

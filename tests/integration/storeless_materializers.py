@@ -13,6 +13,7 @@ class SingleFileArrayMaterializer(BaseMaterializer):
     """A version that is one `.npy` file (its uri is the file), read through fileio."""
 
     ASSOCIATED_TYPES = ("numpy.ndarray",)
+    SKIP_REGISTRATION = True  # for the steps that name it, not every array
 
     def load(self, data_type: type) -> Any:
         import numpy as np

@@ -35,8 +35,6 @@ LAZY_MATERIALIZERS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-for _materializer in (BuiltInMaterializer, BytesMaterializer, BuiltInContainerMaterializer):
-    materializer_registry.register(_materializer)
 for _source, _type_names in LAZY_MATERIALIZERS.items():
     materializer_registry.register_lazy(_type_names, _source)
 

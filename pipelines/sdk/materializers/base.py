@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import inspect
 import os
 from functools import cached_property
 from pathlib import Path
@@ -23,11 +24,32 @@ class BaseMaterializer(abc.ABC):
     Subclasses set `ASSOCIATED_TYPES` and implement `load` and `save`. A type may be
     given as a class or, for libraries that are slow to import (numpy, pandas), as the
     string `"module.QualName"` so the registry can match it without importing anything.
+
+    Defining a subclass registers it for the `ASSOCIATED_TYPES` it sets itself, as in
+    ZenML; `SKIP_REGISTRATION = True` opts out (a materializer meant only for
+    `@step(output_materializers=...)`).
     """
 
     ASSOCIATED_TYPES: ClassVar[tuple[type | str, ...]] = ()
+    SKIP_REGISTRATION: ClassVar[bool] = False
     # What the artifact is to people browsing it: "data", "model", "schema", ...
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[str] = "data"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Only what the class says itself: a subclass that merely tweaks a built-in
+        # (streams one file differently, say) must not take over every type of its
+        # parent, nor inherit its parent's opt-out. Abstract intermediate classes have
+        # nothing to save with.
+        own = cls.__dict__
+        if own.get("SKIP_REGISTRATION", False) or not own.get("ASSOCIATED_TYPES"):
+            return
+        if inspect.isabstract(cls):
+            return
+        # Looked up on the module at call time so a test can swap the global registry.
+        from pipelines.sdk.materializers import registry
+
+        registry.materializer_registry.register(cls)
 
     def __init__(self, uri: str, artifact_store: ArtifactStore | None = None) -> None:
         self.uri = uri

@@ -23,6 +23,9 @@ class NumpyMaterializer(BaseMaterializer):
     binary that any numpy can read.
     """
 
+    # Registered lazily, by type name, in the package's __init__: registering again
+    # when this module is imported would override a user's later registration.
+    SKIP_REGISTRATION = True
     ASSOCIATED_TYPES = ("numpy.ndarray",)
 
     def load(self, data_type: type) -> Any:

@@ -28,6 +28,9 @@ _METADATA_COLUMNS = 50
 class PandasMaterializer(BaseMaterializer):
     # pandas 3 reports its public classes as `pandas.DataFrame`; older releases as
     # `pandas.core.frame.DataFrame`. Both are listed so either install matches.
+    # Registered lazily, by type name, in the package's __init__: registering again
+    # when this module is imported would override a user's later registration.
+    SKIP_REGISTRATION = True
     ASSOCIATED_TYPES = (
         "pandas.DataFrame",
         "pandas.Series",

@@ -85,10 +85,12 @@ class _Stub(BaseMaterializer):
 
 class AnimalMaterializer(_Stub):
     ASSOCIATED_TYPES = (Animal,)
+    SKIP_REGISTRATION = True  # the tests register it where they need it
 
 
 class DogMaterializer(_Stub):
     ASSOCIATED_TYPES = (Dog,)
+    SKIP_REGISTRATION = True
 
 
 @pytest.fixture
@@ -100,6 +102,13 @@ def uri(tmp_path: Path) -> Path:
 @pytest.fixture
 def registry() -> MaterializerRegistry:
     return materializer_registry.copy()
+
+
+@pytest.fixture(autouse=True)
+def _classes_defined_in_a_test_register_in_a_throwaway_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Defining a materializer registers it; one for int or dict defined here must not
+    # change how the rest of the session saves ints and dicts.
+    monkeypatch.setattr(registry_module, "materializer_registry", materializer_registry.copy())
 
 
 # The base class
