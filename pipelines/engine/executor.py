@@ -34,6 +34,7 @@ from pipelines.sdk.context import (
     step_context,
 )
 from pipelines.sdk.exceptions import NonRetryableError, StepContextError
+from pipelines.sdk.hooks import failure_is_final, run_hook
 from pipelines.sdk.masking import SecretMasker
 from pipelines.sdk.materializers import materializer_registry
 from pipelines.sdk.metadata import encode
@@ -374,7 +375,9 @@ def _run(attempt: _Attempt) -> Any:
                 result = step.entrypoint(**values, **step_run.parameters)
         finally:
             attempt.user_code_finished_at = timezone.now()
-        return _save_outputs(attempt, result)
+        saved = _save_outputs(attempt, result)
+        run_hook(step_run.spec.get("on_success"), kind="on_success", step_name=step_run.name)
+        return saved
 
 
 def step_run_execute(*, step_run_id: int) -> None:
@@ -445,6 +448,7 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
             # policy: SystemExit (sys.exit()), KeyboardInterrupt, GeneratorExit and
             # other BaseExceptions too. Let through, they would end the pool
             # process, and the reaper would run the step again as a crash.
+            _run_failure_hook(attempt, exc)
             _record_failure(attempt, exc, log.getvalue())
             return None
     completion = step_run_complete(
@@ -463,6 +467,18 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
         # A newer attempt owns the step; what this one wrote must not linger.
         _remove_files(attempt)
     return completion.next_step_run_id
+
+
+def _run_failure_hook(attempt: _Attempt, exc: BaseException) -> None:
+    """The step's on_failure hook, in its context and log, when no retry follows."""
+    step_run = attempt.step_run
+    hook = step_run.spec.get("on_failure")
+    try:
+        if hook and failure_is_final(step_run.spec, step_run.failure_count, exc):
+            with step_context(attempt.context or _context(attempt, step_run.cache_key)):
+                run_hook(hook, kind="on_failure", step_name=step_run.name, exception=exc)
+    except Exception:  # the failure must be recorded whatever happens here
+        logger.exception("Could not run the on_failure hook of step run %s", step_run.id)
 
 
 def _record_failure(attempt: _Attempt, exc: BaseException, logs: str) -> bool:

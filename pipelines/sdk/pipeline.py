@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
 from pipelines.sdk.exceptions import PipelineDefinitionError
+from pipelines.sdk.hooks import HOOK_KINDS, Hook, hook_spec
 from pipelines.sdk.model import Model
 from pipelines.sdk.outputs import type_path
 from pipelines.sdk.source import source_of, source_root
@@ -32,12 +33,15 @@ class Pipeline:
         wait: bool = True,
         model: Model | None = None,
         queue: str | None = None,
+        on_failure: Hook | None = None,
+        on_success: Hook | None = None,
     ) -> None:
         if model is not None and not isinstance(model, Model):
             raise PipelineDefinitionError(f"model= takes a pipelines.Model, got {model!r}.")
         self.model = model
         self.entrypoint = func
         self.name = name or func.__name__
+        self._set_hooks(on_failure=on_failure, on_success=on_success)
         # The queue of every step that names none (None: the server's PIPELINES_QUEUE).
         self.queue = self._check_queue(queue)
         self.enable_cache = enable_cache
@@ -53,9 +57,15 @@ class Pipeline:
         enable_cache: bool | None = None,
         wait: bool | None = None,
         queue: str | None = None,
+        on_failure: Hook | None = None,
+        on_success: Hook | None = None,
     ) -> Pipeline:
         """A copy with other run options: `my_pipeline.with_options(wait=False)(x=1)`."""
         other = copy.copy(self)
+        other._set_hooks(
+            on_failure=self.on_failure if on_failure is None else on_failure,
+            on_success=self.on_success if on_success is None else on_success,
+        )
         if queue is not None:
             other.queue = self._check_queue(queue)
         if run_name is not None:
@@ -65,6 +75,15 @@ class Pipeline:
         if wait is not None:
             other.wait = wait
         return other
+
+    def _set_hooks(self, *, on_failure: Hook | None, on_success: Hook | None) -> None:
+        """As in ZenML's static pipelines, a pipeline's hook is the default of each of
+        its steps that sets none (no separate run-level hook runs)."""
+        self.on_failure, self.on_success = on_failure, on_success
+        self.hook_specs = {
+            kind: hook_spec(hook, kind=kind, where=f"pipeline {self.name!r}")
+            for kind, hook in (("on_failure", on_failure), ("on_success", on_success))
+        }
 
     def _check_queue(self, queue: str | None) -> str | None:
         problem = queue_problem(queue, where=f"pipeline {self.name!r}")
@@ -145,6 +164,11 @@ class Pipeline:
             **({"model": step.model.to_spec()} if step.model else {}),
             **({"queue": step.queue or self.queue} if step.queue or self.queue else {}),
             **({"timeout": step.timeout} if step.timeout is not None else {}),
+            **{
+                kind: step.hook_specs[kind] or self.hook_specs[kind]
+                for kind in HOOK_KINDS
+                if step.hook_specs[kind] or self.hook_specs[kind]
+            },
         }
 
     def __call__(self, *args: Any, **kwargs: Any) -> PipelineRun:
@@ -176,6 +200,8 @@ def pipeline(
     wait: bool = True,
     model: Model | None = None,
     queue: str | None = None,
+    on_failure: Hook | None = None,
+    on_success: Hook | None = None,
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 

@@ -12,6 +12,7 @@ from graphlib import CycleError, TopologicalSorter
 from typing import Any, NotRequired, TypedDict
 
 from pipelines.sdk.exceptions import PipelinesError
+from pipelines.sdk.hooks import HOOK_KINDS, hook_spec_problem
 from pipelines.sdk.naming import artifact_version_problem, name_problem, source_problem, version_problem
 from pipelines.sdk.step_options import queue_problem, timeout_problem
 
@@ -48,6 +49,9 @@ class StepSpec(TypedDict):
     queue: NotRequired[str]
     # Seconds the step's function may run before its attempt fails.
     timeout: NotRequired[float]
+    # Hooks the worker imports: a source path, or {"source": ..., "kwargs": {...}}.
+    on_failure: NotRequired[str | dict[str, Any]]
+    on_success: NotRequired[str | dict[str, Any]]
 
 
 class PipelineSpec(TypedDict):
@@ -109,6 +113,9 @@ def _check_step(step: Any, index: int) -> None:
             ) from None
     _require(isinstance(step.get("extra") or {}, dict), f"{where}: extra must be an object.")
     for problem in (queue_problem(step.get("queue"), where=where), timeout_problem(step.get("timeout"), where=where)):
+        _require(problem is None, problem or "")
+    for kind in HOOK_KINDS:
+        problem = hook_spec_problem(step.get(kind), what=f"{where}: {kind}")
         _require(problem is None, problem or "")
     outputs = step.get("outputs", [])
     _require(isinstance(outputs, list), f"{where}: outputs must be a list.")
@@ -252,6 +259,7 @@ def validate_spec(spec: Any) -> PipelineSpec:
             **({"model": step["model"]} if step.get("model") else {}),
             **({"queue": step.get("queue") or spec["queue"]} if step.get("queue") or spec.get("queue") else {}),
             **({"timeout": float(step["timeout"])} if step.get("timeout") is not None else {}),
+            **{kind: step[kind] for kind in HOOK_KINDS if step.get(kind)},
         }
         for step in steps
     ]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, overload
 
 from pipelines.sdk.exceptions import PipelineDefinitionError
+from pipelines.sdk.hooks import Hook, hook_spec
 from pipelines.sdk.model import Model
 from pipelines.sdk.outputs import OutputSpec, parse_outputs
 from pipelines.sdk.retry import StepRetryConfig
@@ -17,7 +18,18 @@ from pipelines.sdk.tracing import active_trace
 
 MaterializerSpec = type | Mapping[str, type] | None
 # What `with_options` may change: every option of `@step`.
-STEP_OPTIONS = ("name", "enable_cache", "output_materializers", "retry", "extra", "model", "queue", "timeout")
+STEP_OPTIONS = (
+    "name",
+    "enable_cache",
+    "output_materializers",
+    "retry",
+    "extra",
+    "model",
+    "queue",
+    "timeout",
+    "on_failure",
+    "on_success",
+)
 
 
 class Step:
@@ -39,6 +51,8 @@ class Step:
         model: Model | None = None,
         queue: str | None = None,
         timeout: float | None = None,
+        on_failure: Hook | None = None,
+        on_success: Hook | None = None,
     ) -> None:
         if not callable(func):
             raise PipelineDefinitionError(f"@step needs a function, got {func!r}.")
@@ -65,6 +79,12 @@ class Step:
         self.queue = queue
         self.timeout = None if timeout is None else float(timeout)
         self.extra = dict(extra or {})
+        # Kept as given (with_options passes them on); the spec holds their source paths.
+        self.on_failure, self.on_success = on_failure, on_success
+        self.hook_specs = {
+            kind: hook_spec(hook, kind=kind, where=f"step {self.name!r}")
+            for kind, hook in (("on_failure", on_failure), ("on_success", on_success))
+        }
         self.signature = inspect.signature(func)
         self.outputs: list[OutputSpec] = parse_outputs(func)
         self.output_materializers = self._check_materializers(output_materializers)
@@ -158,6 +178,8 @@ def step(
     model: Model | None = None,
     queue: str | None = None,
     timeout: float | None = None,
+    on_failure: Hook | None = None,
+    on_success: Hook | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 
