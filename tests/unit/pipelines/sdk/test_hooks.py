@@ -146,3 +146,16 @@ def test_the_spec_refuses_a_malformed_hook_naming_the_step():
     spec["steps"][0]["on_failure"] = {"source": "a:b", "kwargs": [1]}
     with pytest.raises(SpecError, match=r"on_failure must be 'module:qualname' or"):
         validate_spec(spec)
+
+
+# ZenML's docs (hooks.md, "Sending alerts from hooks"), `zenml` -> `pipelines`:
+@step(on_failure=alerter_failure_hook, on_success=alerter_success_hook)
+def my_alerting_step():
+    pass
+
+
+def test_the_docs_alerter_hooks_snippet_defines_a_step_with_both_hooks():
+    assert my_alerting_step.hook_specs == {
+        "on_failure": "pipelines.hooks:alerter_failure_hook",
+        "on_success": "pipelines.hooks:alerter_success_hook",
+    }
