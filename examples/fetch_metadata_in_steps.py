@@ -58,7 +58,7 @@ def my_step() -> Annotated[dict, "context"]:
         "run": run_name,
         "step": step_name,
         "uri": uri,
-        "materializer": materializer.__name__,
+        "materializer": type(materializer).__name__,
     }
 
 

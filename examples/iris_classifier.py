@@ -60,7 +60,7 @@ def split_data(
 @step
 def train_model(train_set: pd.DataFrame, c: float = 1.0) -> Annotated[BaseEstimator, "classifier"]:
     context = get_step_context()
-    print(f"Training in {context.pipeline_run.name}; saving with {context.get_output_materializer().__name__}")
+    print(f"Training in {context.pipeline_run.name}; saving with {type(context.get_output_materializer()).__name__}")
     model = LogisticRegression(C=c, max_iter=500)
     model.fit(train_set.drop(columns="target"), train_set["target"])
     return model

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.sdk.current_step import get_step_context, step_context
 from pipelines.sdk.exceptions import StepContextError
 from pipelines.sdk.masking import SecretMasker
+
+if TYPE_CHECKING:
+    from pipelines.sdk.materializers.base import BaseMaterializer
 
 __all__ = [
     "InputArtifact",
@@ -151,10 +154,26 @@ class StepContext:
         existing = self.output_tags.setdefault(target, [])
         existing.extend(tag for tag in tags if tag not in existing)
 
-    def get_output_materializer(self, output_name: str | None = None) -> type | None:
-        """The materializer class that will save the output.
+    def get_output_materializer(
+        self,
+        output_name: str | None = None,
+        custom_materializer_class: type[BaseMaterializer] | None = None,
+        data_type: Any = None,
+    ) -> BaseMaterializer:
+        """A materializer instance for the output's folder, as ZenML's.
 
-        None when the step's annotation does not say the type: the type of the value
-        the step returns then picks the materializer.
+        `custom_materializer_class` wins; else the output's own materializer (its
+        annotation's or `output_materializers=`); else the one registered for
+        `data_type`. An output without annotation is saved by the type of the value
+        the step returns, which is not known yet: without `data_type` it gets the
+        default (pickle) materializer, as ZenML's does for `Any`.
         """
-        return self._output(output_name).materializer
+        from pipelines.sdk.materializers import PickleMaterializer, materializer_registry
+
+        target = self._output(output_name)
+        materializer_class = custom_materializer_class or target.materializer
+        if materializer_class is None:
+            # lookup, not materializer_for: asking is not saving, so no pickle warning.
+            found = None if data_type is None else materializer_registry.lookup(data_type)
+            materializer_class = found or PickleMaterializer
+        return materializer_class(target.uri)

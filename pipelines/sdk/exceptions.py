@@ -11,8 +11,12 @@ class PipelineDefinitionError(PipelinesError):
     """A pipeline or step is defined or called in a way that cannot run."""
 
 
-class StepContextError(PipelinesError):
-    """The step context was used outside a step, or asked for an unknown output."""
+class StepContextError(PipelinesError, RuntimeError):
+    """The step context was used outside a step, or asked for an unknown output.
+
+    A RuntimeError too: ZenML's `get_step_context()` raises one outside a step, and
+    code written for it catches that.
+    """
 
 
 class ServerError(PipelinesError):

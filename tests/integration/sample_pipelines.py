@@ -51,7 +51,7 @@ def describe_context() -> Annotated[dict[str, Any], "context"]:
         "step_name": ctx.step_name,
         "attempt": ctx.step_run.attempt,
         "uri": ctx.get_output_artifact_uri(),
-        "materializer": ctx.get_output_materializer().__name__,
+        "materializer": type(ctx.get_output_materializer()).__name__,
     }
 
 

@@ -16,7 +16,7 @@ from pipelines.sdk.context import (
     StepRunInfo,
     step_context,
 )
-from pipelines.sdk.materializers import BuiltInMaterializer, PickleMaterializer
+from pipelines.sdk.materializers import BuiltInContainerMaterializer, BuiltInMaterializer, PickleMaterializer
 
 
 def _context(step_name: str = "train", outputs: dict[str, OutputTarget] | None = None) -> StepContext:
@@ -49,6 +49,12 @@ TWO_OUTPUTS = {"model": _target("model"), "report": _target("report", PickleMate
 # --- get_step_context --------------------------------------------------------
 def test_get_step_context_outside_a_step_says_it_is_outside_a_step():
     with pytest.raises(StepContextError, match="outside a running step"):
+        get_step_context()
+
+
+def test_get_step_context_outside_a_step_is_a_runtime_error_as_zenmls():
+    # ZenML raises RuntimeError there; code written for it catches that.
+    with pytest.raises(RuntimeError, match="outside a running step"):
         get_step_context()
 
 
@@ -158,28 +164,50 @@ def test_with_one_output_the_output_name_may_be_omitted():
     context = _context(outputs=ONE_OUTPUT)
 
     assert context.get_output_artifact_uri() == "/store/model"
-    assert context.get_output_materializer() is BuiltInMaterializer
+    materializer = context.get_output_materializer()
+    assert type(materializer) is BuiltInMaterializer
+    assert materializer.uri == "/store/model"
 
 
 def test_with_one_output_its_name_may_be_given():
     context = _context(outputs=ONE_OUTPUT)
 
     assert context.get_output_artifact_uri("model") == "/store/model"
-    assert context.get_output_materializer("model") is BuiltInMaterializer
+    assert type(context.get_output_materializer("model")) is BuiltInMaterializer
 
 
 def test_with_several_outputs_each_is_found_by_name():
     context = _context(outputs=TWO_OUTPUTS)
 
     assert context.get_output_artifact_uri("report") == "/store/report"
-    assert context.get_output_materializer("report") is PickleMaterializer
+    assert type(context.get_output_materializer("report")) is PickleMaterializer
     assert context.get_output_artifact_uri(output_name="model") == "/store/model"
 
 
-def test_an_output_without_a_known_materializer_reports_none():
+def test_an_output_without_annotation_gets_the_default_materializer_instance():
+    # ZenML gives an instance for an `Any` output too (None before).
     context = _context(outputs={"anything": _target("anything", None)})
 
-    assert context.get_output_materializer() is None
+    materializer = context.get_output_materializer()
+
+    assert type(materializer) is PickleMaterializer
+    assert materializer.uri == "/store/anything"
+
+
+def test_an_output_without_annotation_gets_the_materializer_of_the_data_type_given():
+    context = _context(outputs={"anything": _target("anything", None)})
+
+    assert type(context.get_output_materializer(data_type=int)) is BuiltInMaterializer
+    assert type(context.get_output_materializer(data_type=dict[str, int])) is BuiltInContainerMaterializer
+
+
+def test_a_custom_materializer_class_is_made_for_the_outputs_folder():
+    context = _context(outputs=ONE_OUTPUT)
+
+    materializer = context.get_output_materializer(custom_materializer_class=PickleMaterializer)
+
+    assert type(materializer) is PickleMaterializer
+    assert materializer.uri == "/store/model"
 
 
 @pytest.mark.parametrize("method", ["get_output_artifact_uri", "get_output_materializer"])
