@@ -79,16 +79,21 @@ class Client:
                 status_code=401,
             )
         if response.status_code >= 400:
-            code = None
+            code, errors = None, None
             try:
                 body = response.json()
-                detail, code = body.get("detail", response.text), body.get("code")
+                detail, code, errors = body.get("detail", response.text), body.get("code"), body.get("errors")
             except (ValueError, AttributeError):
                 detail = response.text[:500]
+            if isinstance(errors, dict) and len(errors) > 1:
+                # The server's detail names the first field only and points to `errors`,
+                # which a user of the SDK never sees: name every field here.
+                detail = "Invalid input: " + _field_errors(errors)
             error = ServerError(
                 f"{method} {path} failed ({response.status_code}): {detail}", status_code=response.status_code
             )
             error.code = code  # type: ignore[attr-defined]  # the API's stable error code
+            error.errors = errors  # type: ignore[attr-defined]  # field -> messages, for a 400
             raise error
 
     def dashboard_url(self, run: PipelineRun) -> str:
@@ -389,3 +394,22 @@ def _mask_in_running_step(secret: Secret) -> None:
     masker = _running_step_masker()
     if masker is not None:
         masker.add_values(secret.secret_values.values())
+
+
+def _field_errors(errors: dict[str, Any], *, limit: int = 10) -> str:
+    """'a: msg; b.c: msg' from the API's `errors` (nested for nested fields and lists)."""
+    found: list[str] = []
+
+    def walk(value: Any, field: str) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{field}.{key}" if field else str(key))
+        elif isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
+            for index, item in enumerate(value):
+                walk(item, f"{field}[{index}]")
+        elif value:  # a list of messages; an empty dict or list is a valid item
+            found.append(f"{field}: {' '.join(map(str, value)) if isinstance(value, list) else value}")
+
+    walk(errors, "")
+    more = f" (and {len(found) - limit} more)" if len(found) > limit else ""
+    return "; ".join(found[:limit]) + more
