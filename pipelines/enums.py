@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pipelines.sdk.enums import ExecutionStatus, ModelStages
+from pipelines.sdk.enums import ExecutionStatus, ModelStages, VisualizationType
 
-__all__ = ["ExecutionStatus", "ModelStages"]
+__all__ = ["ExecutionStatus", "ModelStages", "VisualizationType"]

@@ -1,4 +1,5 @@
-"""ZenML's enums a user compares with or passes in: `ModelStages`, `ExecutionStatus`.
+"""ZenML's enums a user compares with or passes in: `ModelStages`, `ExecutionStatus`,
+`VisualizationType`.
 
 String enums, so each member is equal to (and is sent as) the plain string the
 server uses: `run.status == ExecutionStatus.COMPLETED` and
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ExecutionStatus", "ModelStages"]
+__all__ = ["ExecutionStatus", "ModelStages", "VisualizationType"]
 
 
 class ModelStages(StrEnum):
@@ -38,3 +39,13 @@ class ExecutionStatus(StrEnum):
     FAILED = "failed"
     STOPPED = "stopped"
     SKIPPED = "skipped"
+
+
+class VisualizationType(StrEnum):
+    """What `BaseMaterializer.save_visualizations` says a file it wrote is."""
+
+    CSV = "csv"
+    HTML = "html"
+    IMAGE = "image"
+    MARKDOWN = "markdown"
+    JSON = "json"

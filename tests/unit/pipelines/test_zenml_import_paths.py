@@ -13,7 +13,7 @@ import pytest
 
 from pipelines import ArtifactConfig, StepContext, StepRetryConfig, get_step_context, load_artifact, save_artifact, step
 from pipelines.sdk import log_artifact_metadata
-from pipelines.sdk.enums import ExecutionStatus, ModelStages
+from pipelines.sdk.enums import ExecutionStatus, ModelStages, VisualizationType
 from pipelines.sdk.materializers import (
     BaseMaterializer,
     BuiltInContainerMaterializer,
@@ -39,7 +39,11 @@ PATHS = {
     "pipelines.metadata.metadata_types": {"Uri": Uri, "Path": MetadataPath, "DType": DType, "StorageSize": StorageSize},
     "pipelines.config": {"StepRetryConfig": StepRetryConfig},
     "pipelines.config.retry_config": {"StepRetryConfig": StepRetryConfig},
-    "pipelines.enums": {"ModelStages": ModelStages, "ExecutionStatus": ExecutionStatus},
+    "pipelines.enums": {
+        "ModelStages": ModelStages,
+        "ExecutionStatus": ExecutionStatus,
+        "VisualizationType": VisualizationType,
+    },
     "pipelines.artifacts": {"ArtifactConfig": ArtifactConfig},
     "pipelines.artifacts.artifact_config": {"ArtifactConfig": ArtifactConfig},
     "pipelines.artifacts.utils": {
