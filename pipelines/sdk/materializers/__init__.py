@@ -1,8 +1,8 @@
 """Materializers turn step outputs into files in the artifact store and back.
 
-Importing this package registers the built-in materializers. numpy and pandas ones
-are registered by type name only: neither library (nor their materializer module)
-is imported until a value of theirs is saved or loaded, which keeps
+Importing this package registers the built-in materializers. numpy, pandas and
+pydantic ones are registered by type name only: none of those libraries (nor their
+materializer module) is imported until a value of theirs is saved or loaded, which keeps
 `from pipelines import step` fast.
 """
 
@@ -16,12 +16,15 @@ from pipelines.sdk.materializers.builtin import (
     BuiltInMaterializer,
     BytesMaterializer,
 )
+from pipelines.sdk.materializers.dataclass_materializer import DataclassMaterializer
+from pipelines.sdk.materializers.path_materializer import PathMaterializer
 from pipelines.sdk.materializers.pickle_materializer import PickleMaterializer
 from pipelines.sdk.materializers.registry import (
     MaterializerRegistry,
     materializer_registry,
     register_materializer,
 )
+from pipelines.sdk.materializers.structured_string_materializer import StructuredStringMaterializer
 
 # Kept in step with the classes' ASSOCIATED_TYPES (a test checks), which cannot be
 # read here without importing numpy and pandas.
@@ -33,6 +36,7 @@ LAZY_MATERIALIZERS: dict[str, tuple[str, ...]] = {
         "pandas.core.frame.DataFrame",
         "pandas.core.series.Series",
     ),
+    "pipelines.sdk.materializers.pydantic_materializer:PydanticMaterializer": ("pydantic.main.BaseModel",),
 }
 
 for _source, _type_names in LAZY_MATERIALIZERS.items():
@@ -41,6 +45,7 @@ for _source, _type_names in LAZY_MATERIALIZERS.items():
 _LAZY_CLASSES = {
     "NumpyMaterializer": "pipelines.sdk.materializers.numpy_materializer",
     "PandasMaterializer": "pipelines.sdk.materializers.pandas_materializer",
+    "PydanticMaterializer": "pipelines.sdk.materializers.pydantic_materializer",
 }
 
 
@@ -59,10 +64,14 @@ __all__ = [
     "BuiltInContainerMaterializer",
     "BuiltInMaterializer",
     "BytesMaterializer",
+    "DataclassMaterializer",
     "MaterializerRegistry",
     "NumpyMaterializer",
     "PandasMaterializer",
+    "PathMaterializer",
     "PickleMaterializer",
+    "PydanticMaterializer",
+    "StructuredStringMaterializer",
     "materializer_registry",
     "register_materializer",
 ]

@@ -9,6 +9,7 @@ imported the first time such a value shows up.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import threading
@@ -23,6 +24,8 @@ from pipelines.sdk.materializers.base import BaseMaterializer
 from pipelines.sdk.materializers.pickle_materializer import PickleMaterializer
 
 logger = logging.getLogger("pipelines.materializers")
+
+DATACLASS_KEY = "dataclasses.dataclass"
 
 _M = TypeVar("_M", bound=BaseMaterializer)
 
@@ -84,14 +87,24 @@ class MaterializerRegistry:
         self._add(names, source)
 
     def lookup(self, data_type: Any) -> type[BaseMaterializer] | None:
-        """The registered materializer for `data_type`, or None (no fallback, no warning)."""
-        for klass in _concrete_class(data_type).__mro__:
+        """The registered materializer for `data_type`, or None (no fallback, no warning).
+
+        A dataclass that nothing on its MRO is registered for gets the materializer
+        registered under "dataclasses.dataclass" (dataclasses share no base class).
+        """
+        concrete = _concrete_class(data_type)
+        for klass in concrete.__mro__:
             name = qualified_name(klass)
             with self._lock:
                 found = [self._by_type.get(klass), self._by_name.get(name)]
             entries = [entry for entry in found if entry is not None]
             if entries:
                 return self._resolve(name, max(entries, key=lambda entry: entry.order))
+        if dataclasses.is_dataclass(concrete):
+            with self._lock:
+                entry = self._by_name.get(DATACLASS_KEY)
+            if entry is not None:
+                return self._resolve(DATACLASS_KEY, entry)
         return None
 
     def materializer_for(self, data_type: Any) -> type[BaseMaterializer]:

@@ -472,6 +472,9 @@ def test_the_lazy_registrations_match_the_classes_associated_types() -> None:
     assert materializers.LAZY_MATERIALIZERS == {
         "pipelines.sdk.materializers.numpy_materializer:NumpyMaterializer": (NumpyMaterializer.ASSOCIATED_TYPES),
         "pipelines.sdk.materializers.pandas_materializer:PandasMaterializer": (PandasMaterializer.ASSOCIATED_TYPES),
+        "pipelines.sdk.materializers.pydantic_materializer:PydanticMaterializer": (
+            materializers.PydanticMaterializer.ASSOCIATED_TYPES
+        ),
     }
 
 
