@@ -12,8 +12,17 @@ from typing import Any
 
 from pipelines.sdk.context import StepContext
 from pipelines.sdk.current_step import current_step_context
-from pipelines.sdk.exceptions import StepContextError
+from pipelines.sdk.exceptions import ServerError, StepContextError
 from pipelines.sdk.metadata import encode
+
+# A step's API token writes only to its own run (pipelines.access.access_target_for_token).
+_WHERE_A_STEP_MAY_LOG = (
+    "Inside a step, metadata goes to an output of this step (artifact_name= one of its "
+    "outputs, or infer_artifact=True), to an artifact version this run produced "
+    "(artifact_name= and artifact_version=), or to this run and its steps. Other artifacts "
+    "take metadata from outside the run: log_metadata(..., artifact_name=, artifact_version=) "
+    "in a script or notebook with your own API token."
+)
 
 
 def _in_step() -> StepContext | None:
@@ -49,8 +58,8 @@ def log_metadata(
         if infer_artifact or artifact_name is not None:
             if artifact_name is not None and artifact_name not in context.outputs:
                 raise StepContextError(
-                    f"Step {context.step_name!r} has no output named {artifact_name!r}; to log to another "
-                    "artifact, pass artifact_version= too."
+                    f"Step {context.step_name!r} has no output named {artifact_name!r} (its outputs: "
+                    f"{', '.join(context.outputs) or 'none'}). {_WHERE_A_STEP_MAY_LOG}"
                 )
             context.add_output_metadata(metadata, output_name=artifact_name)
             return
@@ -58,15 +67,21 @@ def log_metadata(
             context.step_metadata.extend(entries)
             return
         run_id_name_or_prefix = context.pipeline_run.id
-    _send(
-        entries,
-        step_name=step_name,
-        run=run_id_name_or_prefix,
-        step_id=step_id,
-        artifact_version_id=artifact_version_id,
-        artifact_name=artifact_name,
-        artifact_version=artifact_version,
-    )
+    try:
+        _send(
+            entries,
+            step_name=step_name,
+            run=run_id_name_or_prefix,
+            step_id=step_id,
+            artifact_version_id=artifact_version_id,
+            artifact_name=artifact_name,
+            artifact_version=artifact_version,
+        )
+    except ServerError as exc:
+        if context is None or exc.status_code != 403:
+            raise
+        # The server's refusal is right but says nothing of what would work instead.
+        raise ServerError(f"{exc} {_WHERE_A_STEP_MAY_LOG}", status_code=403) from exc
 
 
 def _send(
