@@ -1,8 +1,9 @@
 """`from pipelines.materializers import BuiltInMaterializer`, as `zenml.materializers`.
 
 The materializers live in `pipelines.sdk.materializers`; this module only re-exports
-them. Names not listed here (numpy's and pandas' materializers, which import their
-library) are looked up there on first use, so importing this module stays cheap.
+them. Names not listed here (the numpy, pandas and pydantic materializers, which
+import their library) are looked up there on first use, so importing this module
+stays cheap.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from pipelines.sdk.materializers import (
     BuiltInContainerMaterializer,
     BuiltInMaterializer,
     BytesMaterializer,
+    DataclassMaterializer,
+    PathMaterializer,
     PickleMaterializer,
+    StructuredStringMaterializer,
 )
 
 __all__ = [
@@ -23,7 +27,10 @@ __all__ = [
     "BuiltInContainerMaterializer",
     "BuiltInMaterializer",
     "BytesMaterializer",
+    "DataclassMaterializer",
+    "PathMaterializer",
     "PickleMaterializer",
+    "StructuredStringMaterializer",
 ]
 
 

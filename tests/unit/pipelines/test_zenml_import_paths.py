@@ -19,10 +19,14 @@ from pipelines.sdk.materializers import (
     BuiltInContainerMaterializer,
     BuiltInMaterializer,
     BytesMaterializer,
+    DataclassMaterializer,
+    PathMaterializer,
     PickleMaterializer,
+    StructuredStringMaterializer,
 )
 from pipelines.sdk.metadata import DType, StorageSize, Uri, encode
 from pipelines.sdk.metadata import Path as MetadataPath
+from pipelines.sdk.types import CSVString, HTMLString, MarkdownString
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -34,11 +38,15 @@ PATHS = {
         "BuiltInContainerMaterializer": BuiltInContainerMaterializer,
         "BytesMaterializer": BytesMaterializer,
         "PickleMaterializer": PickleMaterializer,
+        "DataclassMaterializer": DataclassMaterializer,
+        "PathMaterializer": PathMaterializer,
+        "StructuredStringMaterializer": StructuredStringMaterializer,
     },
     "pipelines.materializers.base_materializer": {"BaseMaterializer": BaseMaterializer},
     "pipelines.metadata.metadata_types": {"Uri": Uri, "Path": MetadataPath, "DType": DType, "StorageSize": StorageSize},
     "pipelines.config": {"StepRetryConfig": StepRetryConfig},
     "pipelines.config.retry_config": {"StepRetryConfig": StepRetryConfig},
+    "pipelines.types": {"HTMLString": HTMLString, "MarkdownString": MarkdownString, "CSVString": CSVString},
     "pipelines.enums": {
         "ModelStages": ModelStages,
         "ExecutionStatus": ExecutionStatus,
@@ -66,9 +74,12 @@ def test_each_zenml_path_gives_the_sdks_own_objects(path):
 
 def test_the_lazy_materializers_resolve_through_the_zenml_path_to_the_same_class():
     from pipelines.materializers import PandasMaterializer as via_zenml_path
+    from pipelines.materializers import PydanticMaterializer as pydantic_via_zenml_path
     from pipelines.sdk.materializers.pandas_materializer import PandasMaterializer
+    from pipelines.sdk.materializers.pydantic_materializer import PydanticMaterializer
 
     assert via_zenml_path is PandasMaterializer
+    assert pydantic_via_zenml_path is PydanticMaterializer
 
 
 def test_an_unknown_name_under_the_materializers_path_is_an_attribute_error():
