@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from dashboard.links import id_link
 from dashboard.listing import paginate
 from dashboard.metadata_display import shown_metadata
-from dashboard.previews import preview_for, raw_file_for
+from dashboard.previews import RawFile, preview_for, raw_file_for
+from dashboard.visualizations import visualization_file, visualizations_for
 from pipelines import selectors
 from pipelines.artifact_download import StoredBytesError, StoreUnreadable, download_response
 from pipelines.storage import store_for_uri
@@ -105,6 +106,7 @@ def artifact_version_detail(request: HttpRequest, version_id: int) -> HttpRespon
             "page_obj": consumers.page_obj,
             "sort": consumers.sort,
             "preview": preview_for(version),
+            "visualizations": visualizations_for(version),
         },
     )
 
@@ -125,11 +127,24 @@ def artifact_version_download(request: HttpRequest, version_id: int) -> HttpResp
 @login_required
 @xframe_options_sameorigin
 def artifact_version_preview(request: HttpRequest, version_id: int) -> HttpResponse:
-    """Raw image or HTML bytes for the version page's <img> and sandboxed frame."""
+    """Raw image or HTML bytes for the version page's <img> and sandboxed frames: the
+    preview's file, or with `?visualization=N` the N-th recorded visualization."""
     version = get_object_or_404(selectors.artifact_versions_visible_to(request.user), id=version_id)
-    raw = raw_file_for(version)
+    wanted = request.GET.get("visualization")
+    if wanted is None:
+        raw = raw_file_for(version)
+        if raw is None:
+            raise Http404("This artifact version has no image or HTML preview.")
+        return _raw_response(raw)
+    if not (wanted.isascii() and wanted.isdigit()):
+        return HttpResponseBadRequest("visualization must be the visualization's number (0, 1, ...).")
+    raw = visualization_file(version, int(wanted))
     if raw is None:
-        raise Http404("This artifact version has no image or HTML preview.")
+        raise Http404("This artifact version has no such image or HTML visualization.")
+    return _raw_response(raw)
+
+
+def _raw_response(raw: RawFile) -> HttpResponse:
     try:
         handle = store_for_uri(raw.uri).open(raw.uri, "rb")
     except OSError:
