@@ -4,16 +4,23 @@ through the store; HTML only in the sandboxed frame, Markdown as escaped source.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from django.urls import reverse
 
+from pipelines import pipeline, step
+from pipelines.enums import VisualizationType
+from pipelines.io import fileio
+from pipelines.materializers.base_materializer import BaseMaterializer
 from pipelines.sdk.artifact_saving import save_artifact_value
 from pipelines.sdk.materializers import materializer_registry
 from pipelines.sdk.source import source_of
-from pipelines.sdk.types import CSVString, HTMLString, MarkdownString
+from pipelines.sdk.types import HTMLString, MarkdownString
 from pipelines.sdk.visualizations import MANIFEST
+from pipelines.services.runs import pipeline_run_create
 from pipelines.storage import artifact_store
+from pipelines.types import CSVString
 from tests.unit.dashboard_data import XSS, _save, png_bytes, save_files, save_value, use_fresh_store
 
 pytestmark = pytest.mark.django_db
@@ -158,3 +165,77 @@ def test_the_markdown_visualization_is_not_served_raw(client, owner):
     client.force_login(owner)
 
     assert _raw(client, version, 0).status_code == 404
+
+
+# ZenML's docs snippets (creating-custom-visualizations.md), zenml -> pipelines, run
+# through a real (in-process) step execution.
+
+
+@step
+def my_step() -> CSVString:
+    some_csv = "a,b,c\n1,2,3"
+    return CSVString(some_csv)
+
+
+class FacetsComparison:
+    def __init__(self, datasets: list[dict[str, str]]) -> None:
+        self.datasets = datasets
+
+
+VISUALIZATION_FILENAME = "visualization.html"
+
+
+class FacetsMaterializer(BaseMaterializer):
+    ASSOCIATED_TYPES = (FacetsComparison,)
+    ASSOCIATED_ARTIFACT_TYPE = "data_analysis"
+
+    def load(self, data_type: type) -> FacetsComparison:
+        with fileio.open(os.path.join(self.uri, "datasets.json"), "r") as f:
+            return FacetsComparison(json.load(f))
+
+    def save(self, data: FacetsComparison) -> None:
+        with fileio.open(os.path.join(self.uri, "datasets.json"), "w") as f:
+            json.dump(data.datasets, f)
+
+    def save_visualizations(self, data: FacetsComparison) -> dict[str, VisualizationType]:
+        html = "".join(f"<p>{d['name']}</p>" for d in data.datasets)  # Create a visualization for the custom type
+        visualization_path = os.path.join(self.uri, VISUALIZATION_FILENAME)
+        with fileio.open(visualization_path, "w") as f:
+            f.write(html)
+        return {visualization_path: VisualizationType.HTML}
+
+
+@step
+def facets_visualization_step() -> FacetsComparison:  # Return the custom type from your step
+    return FacetsComparison(datasets=[{"name": "reference"}, {"name": "comparison"}])
+
+
+@pipeline(enable_cache=False)
+def visualized_pipeline():
+    my_step()
+    facets_visualization_step()
+
+
+def test_the_docs_steps_visualizations_reach_the_version_page(
+    client, owner, broker, django_capture_on_commit_callbacks
+):
+    # Steps are sent after commit; the test's transaction never commits, so run the callbacks.
+    with django_capture_on_commit_callbacks(execute=True):
+        run = pipeline_run_create(spec=visualized_pipeline.compile(), user=owner)
+    broker.drain()
+
+    steps = {step.name: step for step in run.steps.all()}
+    assert {name: step.status for name, step in steps.items()} == {
+        "my_step": "completed",
+        "facets_visualization_step": "completed",
+    }, [step.error for step in steps.values()]
+    versions = {name: step.output_links.get().artifact_version for name, step in steps.items()}
+    csv_response, _ = _page(client, owner, versions["my_step"])
+    facets_response, _ = _page(client, owner, versions["facets_visualization_step"])
+    frame = _raw(client, versions["facets_visualization_step"], 0)
+
+    (table,) = csv_response.context["visualizations"]
+    assert (table.name, table.preview.columns, table.preview.rows) == ("output.csv", ["a", "b", "c"], [["1", "2", "3"]])
+    (report,) = facets_response.context["visualizations"]
+    assert (report.name, report.preview.kind) == ("visualization.html", "html")
+    assert b"".join(frame.streaming_content) == b"<p>reference</p><p>comparison</p>"
