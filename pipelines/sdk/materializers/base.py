@@ -5,12 +5,27 @@ from __future__ import annotations
 import abc
 import inspect
 import os
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from pipelines.sdk.stores import ArtifactStore
+
+
+# The registry installs itself here (install_registration) rather than being imported:
+# it imports this module. Classes defined before that wait in _pending.
+_register: Callable[[type[BaseMaterializer]], object] | None = None
+_pending: list[type[BaseMaterializer]] = []
+
+
+def install_registration(register: Callable[[type[BaseMaterializer]], object]) -> None:
+    """Make `register` what defining a materializer calls; registers those defined so far."""
+    global _register
+    _register = register
+    while _pending:
+        register(_pending.pop(0))
 
 
 class BaseMaterializer(abc.ABC):
@@ -46,10 +61,10 @@ class BaseMaterializer(abc.ABC):
             return
         if inspect.isabstract(cls):
             return
-        # Looked up on the module at call time so a test can swap the global registry.
-        from pipelines.sdk.materializers import registry
-
-        registry.materializer_registry.register(cls)
+        if _register is None:
+            _pending.append(cls)
+        else:
+            _register(cls)
 
     def __init__(self, uri: str, artifact_store: ArtifactStore | None = None) -> None:
         self.uri = uri

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pipelines.sdk.materializers import base
 from pipelines.sdk.materializers.base import BaseMaterializer
 from pipelines.sdk.materializers.pickle_materializer import PickleMaterializer
 
@@ -211,3 +212,8 @@ materializer_registry = MaterializerRegistry()
 def register_materializer(materializer_cls: type[_M], *, types: Iterable[type | str] | None = None) -> type[_M]:
     """Register in the global registry; usable as a class decorator."""
     return materializer_registry.register(materializer_cls, types=types)
+
+
+# Defining a materializer registers it in whatever `materializer_registry` is at that
+# moment (looked up at call time, so a test can swap in a copy).
+base.install_registration(lambda cls: register_materializer(cls))
