@@ -30,6 +30,7 @@ def save_artifact(
     from pipelines.sdk.metadata import encode
     from pipelines.sdk.responses import ArtifactVersion
     from pipelines.sdk.source import source_of
+    from pipelines.sdk.visualizations import save_visualizations
 
     client = Client()
     chosen = materializer or materializer_registry.materializer_for_value(data)
@@ -38,6 +39,7 @@ def save_artifact(
     )
     writer = chosen(pending["uri"])
     writer.save(data)
+    save_visualizations(store=writer.artifact_store, uri=pending["uri"], materializer=writer, value=data)
     try:
         metadata = encode(writer.extract_metadata(data) or {})
     except Exception:  # metadata is a nicety; the artifact is what matters
