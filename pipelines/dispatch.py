@@ -33,14 +33,20 @@ def enqueue_steps_on_commit(step_run_ids: list[int], *, queue: str) -> None:
 
     def publish() -> None:
         sent = []
-        for step_run_id in step_run_ids:
+        for position, step_run_id in enumerate(step_run_ids):
             try:
                 send_step(step_run_id, queue=queue)
             except Exception:
                 # The rows are committed, so nothing is lost: the reaper sends every
-                # queued step without a dispatch mark again.
-                logger.exception("Could not send step run %s to the broker; the reaper will retry", step_run_id)
-                continue
+                # queued step without a dispatch mark again. Stop at the first refusal:
+                # each further try would cost this request (a run's submission, a
+                # worker's step end) another connection timeout while the broker is away.
+                logger.exception(
+                    "Could not send step run %s to the broker; it and %d more will be sent by the reaper",
+                    step_run_id,
+                    len(step_run_ids) - position - 1,
+                )
+                break
             sent.append(step_run_id)
         # Only now is the message safe with the broker.
         if sent:
