@@ -112,7 +112,12 @@ class StepContext:
 
     @property
     def model(self) -> Any:
-        return self.model_version
+        """The run's model as a `Model` handle (ZenML's): `.name` is the model's name,
+        `.version` the version's name, `.number`, `.stage`, `.log_metadata(...)`, ..."""
+        from pipelines.sdk.model import Model
+
+        version = self.model_version
+        return Model(name=version.model_name, version=version.name, _resolved=version)
 
     @property
     def step_name(self) -> str:
