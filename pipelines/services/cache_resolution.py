@@ -16,6 +16,7 @@ from pipelines.models import (
     ArtifactKind,
     ArtifactVersionStatus,
     PipelineRun,
+    RunMetadata,
     StepRun,
     StepRunInput,
     StepRunOutput,
@@ -27,11 +28,14 @@ from pipelines.services.transitions import move_steps
 
 def step_runs_resolve_cached(*, run: PipelineRun, step_run_ids: list[int]) -> set[int]:
     """Mark the given pending, ready steps that hit the cache as cached; return their ids."""
-    specs = {
-        step_id: spec
-        for step_id, spec in StepRun.objects.filter(id__in=step_run_ids).values_list("id", "spec")
-        if spec.get("enable_cache", True)
-    }
+    specs: dict[int, dict] = {}
+    model_versions: dict[int, int | None] = {}
+    for step_id, spec, model_version_id in StepRun.objects.filter(id__in=step_run_ids).values_list(
+        "id", "spec", "model_version_id"
+    ):
+        if spec.get("enable_cache", True):
+            specs[step_id] = spec
+            model_versions[step_id] = model_version_id
     if not specs:
         return set()
     upstream_names = {ref["step"] for spec in specs.values() for ref in spec.get("inputs", {}).values()}
@@ -68,12 +72,44 @@ def step_runs_resolve_cached(*, run: PipelineRun, step_run_ids: list[int]) -> se
         StepRunOutput.objects.bulk_create(
             [StepRunOutput(step_run_id=step_id, name=name, artifact_version_id=av) for name, av in outputs.items()]
         )
-        if run.model_version_id:
+        # The step run's own version (its model's, else its pipeline's), with each
+        # output's kind from its ArtifactConfig, as the worker links a step it ran:
+        # a reused model output that became `data` left the run's version without a model.
+        if model_version_id := model_versions[step_id]:
             model_version_link_artifacts(
-                model_version_id=run.model_version_id, links=dict.fromkeys(outputs.values(), ArtifactKind.DATA)
+                model_version_id=model_version_id,
+                links={av: _output_kind(spec, name) for name, av in outputs.items()},
             )
+        _copy_step_metadata(source_id=source.id, step_run_id=step_id)
         StepRunInput.objects.bulk_create(
             [StepRunInput(step_run_id=step_id, name=name, artifact_version_id=av) for name, av in inputs.items()]
         )
         cached.add(step_id)
     return cached
+
+
+def _output_kind(spec: dict, output_name: str) -> str:
+    for output in spec.get("outputs", []):
+        if output["name"] == output_name and (output.get("artifact") or {}).get("is_model_artifact"):
+            return ArtifactKind.MODEL
+    return ArtifactKind.DATA
+
+
+def _copy_step_metadata(*, source_id: int, step_run_id: int) -> None:
+    """Give the cached step run its source's step metadata, as ZenML does: what the
+    step logged about itself (`log_metadata` in the step, an accuracy say) is what
+    readers of this run look up on its steps. The whole history is copied in order, so
+    the latest per key is the source's; `logged_by` keeps naming the step that logged it.
+    """
+    RunMetadata.objects.bulk_create(
+        [
+            RunMetadata(
+                key=entry.key,
+                value=entry.value,
+                type=entry.type,
+                step_run_id=step_run_id,
+                logged_by_id=entry.logged_by_id,
+            )
+            for entry in RunMetadata.objects.filter(step_run_id=source_id).order_by("id")
+        ]
+    )
