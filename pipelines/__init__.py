@@ -26,6 +26,7 @@ from pipelines.sdk import (
     StepRetryConfig,
     StorageSize,
     Uri,
+    add_tags,
     get_step_context,
     load_artifact,
     log_artifact_metadata,
@@ -33,6 +34,7 @@ from pipelines.sdk import (
     log_model_metadata,
     log_step_metadata,
     pipeline,
+    remove_tags,
     save_artifact,
     step,
 )
@@ -57,6 +59,7 @@ __all__ = [
     "StepRetryConfig",
     "StorageSize",
     "Uri",
+    "add_tags",
     "get_step_context",
     "load_artifact",
     "log_artifact_metadata",
@@ -64,6 +67,7 @@ __all__ = [
     "log_model_metadata",
     "log_step_metadata",
     "pipeline",
+    "remove_tags",
     "save_artifact",
     "step",
 ]

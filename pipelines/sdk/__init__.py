@@ -26,6 +26,7 @@ from pipelines.sdk.model import Model
 from pipelines.sdk.pipeline import Pipeline, pipeline
 from pipelines.sdk.retry import StepRetryConfig
 from pipelines.sdk.step import Step, step
+from pipelines.sdk.tags import add_tags, remove_tags
 
 __all__ = [
     "ArtifactConfig",
@@ -47,6 +48,7 @@ __all__ = [
     "StepRetryConfig",
     "StorageSize",
     "Uri",
+    "add_tags",
     "get_step_context",
     "load_artifact",
     "log_artifact_metadata",
@@ -54,6 +56,7 @@ __all__ = [
     "log_model_metadata",
     "log_step_metadata",
     "pipeline",
+    "remove_tags",
     "save_artifact",
     "step",
 ]
