@@ -176,6 +176,25 @@ def require_stage_change(user: User) -> None:
         )
 
 
+# Creating, editing and deleting models and model versions (API and Client), by
+# Django's own model permissions: (permission, what the refusal says).
+MODEL_WRITE_PERMISSIONS = {
+    ("model", "create"): ("pipelines.add_mlmodel", "Creating a model"),
+    ("model", "update"): ("pipelines.change_mlmodel", "Changing a model"),
+    ("model", "delete"): ("pipelines.delete_mlmodel", "Deleting a model"),
+    ("model_version", "create"): ("pipelines.add_modelversion", "Creating a model version"),
+    ("model_version", "update"): ("pipelines.change_modelversion", "Changing a model version"),
+    ("model_version", "delete"): ("pipelines.delete_modelversion", "Deleting a model version"),
+}
+
+
+def require_model_write(user: User, *, kind: str, action: str) -> None:
+    """403 unless the user holds the Django permission for this write."""
+    permission, what = MODEL_WRITE_PERMISSIONS[(kind, action)]
+    if not (may_read(user) and user.has_perm(permission)):
+        raise PermissionDenied(f"{what} needs the '{permission}' permission; ask an administrator.")
+
+
 def access_model_version_for_stage(
     user: User, *, version_id: int, queryset: QuerySet[ModelVersion] | None = None
 ) -> ModelVersion:

@@ -18,7 +18,7 @@ from pipelines.models import (
     StepAttempt,
     StepRun,
 )
-from pipelines.sdk.naming import artifact_version_problem, name_problem, source_problem
+from pipelines.sdk.naming import artifact_version_problem, name_problem, source_problem, version_problem
 from pipelines.selectors import latest_metadata
 
 _ZONE = zoneinfo.ZoneInfo(settings.TIME_ZONE)
@@ -303,6 +303,38 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 class StageSerializer(serializers.Serializer):
     stage = serializers.ChoiceField(choices=ModelStage.choices)
     force = serializers.BooleanField(default=False)
+
+
+class ModelWriteSerializer(serializers.Serializer):
+    """Create (name required) or change (only the fields given) a model."""
+
+    name = serializers.CharField(
+        trim_whitespace=False, required=False, help_text="1-200 letters, digits, '_', '-' or '.'."
+    )
+    description = serializers.CharField(allow_blank=True, required=False, max_length=10000)
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=50)
+
+    def validate_name(self, value: str) -> str:
+        if problem := name_problem(value, what="A model name"):
+            raise serializers.ValidationError(problem)
+        return value
+
+
+class ModelVersionWriteSerializer(serializers.Serializer):
+    """Create a version of `model` (name or id), or change a version (only the fields given)."""
+
+    model = serializers.CharField(required=False, help_text="The model's name or id (creating only).")
+    name = serializers.CharField(
+        trim_whitespace=False, required=False, allow_null=True, help_text="A name (not a number, not a stage)."
+    )
+    description = serializers.CharField(allow_blank=True, required=False, max_length=10000)
+    stage = serializers.ChoiceField(choices=ModelStage.choices, required=False)
+    force = serializers.BooleanField(default=False)
+
+    def validate_name(self, value: str | None) -> str | None:
+        if value is not None and (problem := version_problem(value, what="A model version")):
+            raise serializers.ValidationError(problem)
+        return value
 
 
 class SaveArtifactSerializer(serializers.Serializer):

@@ -32,7 +32,17 @@ from pipelines.services.artifacts import (
     artifact_version_start_saved,
 )
 from pipelines.services.metadata import run_metadata_create
-from pipelines.services.model_versions import ModelStageTaken, model_version_set_stage
+from pipelines.services.model_versions import (
+    ModelExists,
+    ModelStageTaken,
+    model_create,
+    model_delete,
+    model_update,
+    model_version_create,
+    model_version_delete,
+    model_version_set_stage,
+    model_version_update,
+)
 from pipelines.services.runs import pipeline_run_create, pipeline_run_stop
 from pipelines.storage import artifact_store
 
@@ -304,6 +314,39 @@ class ModelViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
     def get_queryset(self) -> QuerySet:
         return selectors.models_visible_to(self.request.user)
 
+    # Writes (Client().create_model, update_model, delete_model) need Django's model
+    # permissions, checked in `access`; a run token never writes here.
+    @extend_schema(request=s.ModelWriteSerializer, responses={201: s.ModelSerializer})
+    def create(self, request: Request) -> Response:
+        access.require_model_write(request.user, kind="model", action="create")
+        data = s.ModelWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if "name" not in data.validated_data:
+            raise ValidationError({"name": ["A model needs a name."]})
+        try:
+            model = model_create(**data.validated_data, user=request.user)
+        except ModelExists as exc:
+            raise ValidationError({"name": [str(exc)]}) from None
+        return Response(s.ModelSerializer(model).data, status=201)
+
+    @extend_schema(request=s.ModelWriteSerializer, responses=s.ModelSerializer)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        model = self.get_object()
+        access.require_model_write(request.user, kind="model", action="update")
+        data = s.ModelWriteSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        try:
+            model = model_update(model=model, **data.validated_data)
+        except ModelExists as exc:
+            raise ValidationError({"name": [str(exc)]}) from None
+        return Response(s.ModelSerializer(model).data)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        model = self.get_object()
+        access.require_model_write(request.user, kind="model", action="delete")
+        model_delete(model=model)
+        return Response(status=204)
+
 
 class ModelVersionViewSet(ReadOnlyViewSet):
     serializer_class = s.ModelVersionSerializer
@@ -313,6 +356,48 @@ class ModelVersionViewSet(ReadOnlyViewSet):
 
     def get_queryset(self) -> QuerySet:
         return selectors.model_versions_visible_to(self.request.user)
+
+    @extend_schema(request=s.ModelVersionWriteSerializer, responses={201: s.ModelVersionSerializer})
+    def create(self, request: Request) -> Response:
+        access.require_model_write(request.user, kind="model_version", action="create")
+        data = s.ModelVersionWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        if not fields.get("model"):
+            raise ValidationError({"model": ["Name the model (its name or id)."]})
+        model_id = id_from_path(fields["model"])
+        lookup = {"id": model_id} if model_id is not None else {"name": fields["model"]}
+        model = selectors.models_visible_to(request.user).filter(**lookup).first()
+        if model is None:
+            raise ValidationError({"model": [f"No model {fields['model']!r}; create it first."]})
+        try:
+            version = model_version_create(
+                model=model, name=fields.get("name"), description=fields.get("description", "")
+            )
+            if fields.get("stage"):
+                version = model_version_set_stage(version=version, stage=fields["stage"], force=fields["force"])
+        except ValueError as exc:  # a taken, numeric or stage name; a held stage
+            raise ValidationError(str(exc)) from None
+        return Response(s.ModelVersionSerializer(self.get_queryset().get(id=version.id)).data, status=201)
+
+    @extend_schema(request=s.ModelVersionWriteSerializer, responses=s.ModelVersionSerializer)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        version = self.get_object()
+        access.require_model_write(request.user, kind="model_version", action="update")
+        data = s.ModelVersionWriteSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields = {k: v for k, v in data.validated_data.items() if k != "model"}
+        try:
+            version = model_version_update(version=version, **fields)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        return Response(s.ModelVersionSerializer(self.get_queryset().get(id=version.id)).data)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        version = self.get_object()
+        access.require_model_write(request.user, kind="model_version", action="delete")
+        model_version_delete(version=version)
+        return Response(status=204)
 
     @extend_schema(request=s.StageSerializer, responses=s.ModelVersionSerializer)
     @action(detail=True, methods=["post"])

@@ -250,15 +250,61 @@ class Client:
         return self._list("model-versions/", ModelVersion, page=page, size=size, sort_by=sort_by, filters=filters)
 
     def update_model_version(
-        self, model_name_or_id: int | str, version_name_or_id: int | str, *, stage: str, force: bool = False
+        self,
+        model_name_or_id: int | str,
+        version_name_or_id: int | str,
+        stage: str | None = None,
+        force: bool = False,
+        name: str | None = None,
+        description: str | None = None,
     ) -> ModelVersion:
-        """Move a version to a stage; taking a stage another version holds needs force=True."""
+        """Rename a version, change its description and/or move it to a stage (taking
+        a stage another version holds needs force=True). An int is the version's id.
+        Needs `pipelines.change_modelversion`."""
         if isinstance(version_name_or_id, int):
             version_id = version_name_or_id
         else:
             version_id = self.get_model_version(model_name_or_id, version_name_or_id).id
-        data = self._request("POST", f"model-versions/{version_id}/stage/", json={"stage": stage, "force": force})
+        changes = {"stage": None if stage is None else str(stage), "name": name, "description": description}
+        body = {key: value for key, value in changes.items() if value is not None}
+        data = self._request("PATCH", f"model-versions/{version_id}/", json={**body, "force": force})
         return ModelVersion.from_api(data, self)
+
+    def create_model(self, name: str, description: str | None = None, tags: list[str] | None = None) -> ModelInfo:
+        """A new model. Needs `pipelines.add_mlmodel`."""
+        body = {"name": name, "description": description or "", "tags": list(tags or [])}
+        return ModelInfo.from_api(self._request("POST", "models/", json=body), self)
+
+    def update_model(
+        self,
+        model_name_or_id: int | str,
+        name: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+    ) -> ModelInfo:
+        """Rename a model or change its description or tags. Needs `pipelines.change_mlmodel`."""
+        changes = {"name": name, "description": description, "tags": tags}
+        body = {key: value for key, value in changes.items() if value is not None}
+        return ModelInfo.from_api(self._request("PATCH", f"models/{model_name_or_id}/", json=body), self)
+
+    def delete_model(self, model_name_or_id: int | str) -> None:
+        """Delete a model and its versions (runs and artifacts stay). Needs `pipelines.delete_mlmodel`."""
+        self._request("DELETE", f"models/{model_name_or_id}/")
+
+    def create_model_version(
+        self,
+        model_name_or_id: int | str,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> ModelVersion:
+        """The model's next numbered version, named `name` (else its number).
+        Needs `pipelines.add_modelversion`."""
+        body = {"model": str(model_name_or_id), "name": name, "description": description or ""}
+        return ModelVersion.from_api(self._request("POST", "model-versions/", json=body), self)
+
+    def delete_model_version(self, model_version_id: int) -> None:
+        """Delete a model version by id. Needs `pipelines.delete_modelversion`."""
+        self._request("DELETE", f"model-versions/{model_version_id}/")
 
     def _list(self, path: str, model: Any, *, page: int, size: int, sort_by: str, filters: dict[str, Any]) -> Page[Any]:
         if page < 1 or not 1 <= size <= 500:

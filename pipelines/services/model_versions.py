@@ -84,3 +84,89 @@ def model_version_link_artifacts(*, model_version_id: int, links: dict[int, str]
         ],
         ignore_conflicts=True,
     )
+
+
+# --- models and versions made or changed by people (Client().create_model, ...) ------
+class ModelExists(ValueError):
+    """The name is taken (a model's, or a version's within its model)."""
+
+
+STAGE_NAMES = (*ModelStage.values, "latest")
+
+
+def model_create(
+    *, name: str, description: str = "", tags: list[str] | None = None, user: AbstractBaseUser | None
+) -> MLModel:
+    if MLModel.objects.filter(name=name).exists():
+        raise ModelExists(f"A model named {name!r} exists already.")
+    return MLModel.objects.create(
+        name=name,
+        description=description or "",
+        tags=list(tags or []),
+        created_by=user if user and user.is_authenticated else None,
+    )
+
+
+def model_update(*, model: MLModel, **changes: Any) -> MLModel:
+    """Rename a model or change its description or tags (only the keys given)."""
+    new_name = changes.get("name")
+    if new_name is not None and MLModel.objects.filter(name=new_name).exclude(id=model.id).exists():
+        raise ModelExists(f"A model named {new_name!r} exists already.")
+    for key in ("name", "description", "tags"):
+        if changes.get(key) is not None:
+            setattr(model, key, changes[key])
+    model.save()
+    return model
+
+
+def model_delete(*, model: MLModel) -> None:
+    """Deletes the model, its versions and their links and metadata; runs and artifact
+    versions stay (their model version becomes none)."""
+    model.delete()
+
+
+def _check_version_name(model: MLModel, name: str, *, exclude_id: int | None = None) -> None:
+    # Numbers are given in order and stage names select versions: a version may be
+    # called neither, or `version="production"` would be ambiguous.
+    if name.isdigit():
+        raise ValueError(f"{name!r} is a number; version numbers are given automatically.")
+    if name in STAGE_NAMES:
+        raise ValueError(f"{name!r} is a stage name; choose another version name.")
+    if model.versions.filter(name=name).exclude(id=exclude_id).exists():
+        raise ModelExists(f"Model {model.name!r} has a version named {name!r} already.")
+
+
+def model_version_create(*, model: MLModel, name: str | None = None, description: str = "") -> ModelVersion:
+    """The model's next numbered version, named `name` (else its number)."""
+    with transaction.atomic():
+        MLModel.objects.select_for_update().filter(id=model.id).first()  # serialise numbering
+        if name is not None:
+            _check_version_name(model, name)
+        number = (model.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+        return ModelVersion.objects.create(
+            model=model, number=number, name=name or str(number), description=description or ""
+        )
+
+
+def model_version_update(
+    *,
+    version: ModelVersion,
+    name: str | None = None,
+    description: str | None = None,
+    stage: str | None = None,
+    force: bool = False,
+) -> ModelVersion:
+    """Rename a version, change its description and/or move it to a stage."""
+    if name is not None and name != version.name:
+        _check_version_name(version.model, name, exclude_id=version.id)
+        version.name = name
+    if description is not None:
+        version.description = description
+    version.save(update_fields=["name", "description"])
+    if stage is not None:
+        version = model_version_set_stage(version=version, stage=stage, force=force)
+    return version
+
+
+def model_version_delete(*, version: ModelVersion) -> None:
+    version.delete()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission
 
-from pipelines import Model, PipelineDefinitionError, save_artifact
+from pipelines import Model, PipelineDefinitionError, ServerError, save_artifact
 from pipelines.enums import ModelStages
 from pipelines.models import ModelStage, ModelVersion
 from pipelines.sdk.client import Client
@@ -107,3 +107,66 @@ def test_the_step_context_model_is_the_model_not_its_version(in_process_client, 
     assert (context.model_version.name, context.model_version.model_name) == ("1.0.5", "iris_classifier")
     model.log_metadata({"loss": 0.1})
     assert context.model.run_metadata["loss"].value == 0.1
+
+
+# --- Client().create_model ... delete_model_version ------------------------------------
+def _grant(user, *codenames):
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+
+
+def test_the_client_creates_updates_and_deletes_models_and_versions(in_process_client, owner):
+    _grant(owner, "add_mlmodel", "change_mlmodel", "delete_mlmodel")
+    _grant(owner, "add_modelversion", "change_modelversion", "delete_modelversion")
+    client = Client()
+
+    model = client.create_model(name="iris_classifier", description="Irises", tags=["cv"])
+    first = client.create_model_version(model_name_or_id="iris_classifier", name="1.0.5", description="first")
+    second = client.create_model_version(model_name_or_id=model.id)
+    renamed = client.update_model(model_name_or_id=model.id, name="iris", tags=["cv", "tabular"])
+    promoted = client.update_model_version(
+        model_name_or_id="iris", version_name_or_id="1.0.5", stage=ModelStages.PRODUCTION, name="v1"
+    )
+
+    assert (first.number, first.name, second.number, second.name) == (1, "1.0.5", 2, "2")
+    assert (renamed.name, renamed.tags, renamed.description) == ("iris", ["cv", "tabular"], "Irises")
+    assert (promoted.name, promoted.stage) == ("v1", "production")
+    assert Model(name="iris", version="production").number == 1
+
+    client.delete_model_version(second.id)
+    assert [v.number for v in client.list_model_versions("iris").items] == [1]
+    client.delete_model("iris")
+    assert not ModelVersion.objects.exists()
+
+
+def test_model_writes_need_django_s_model_permissions(in_process_client, owner, two_versions):
+    client = Client()
+
+    for call, permission in [
+        (lambda: client.create_model(name="other"), "pipelines.add_mlmodel"),
+        (lambda: client.update_model("iris_classifier", description="x"), "pipelines.change_mlmodel"),
+        (lambda: client.delete_model("iris_classifier"), "pipelines.delete_mlmodel"),
+        (lambda: client.create_model_version("iris_classifier"), "pipelines.add_modelversion"),
+        (lambda: client.update_model_version("iris_classifier", "1.0.5", name="b"), "pipelines.change_modelversion"),
+        (lambda: client.delete_model_version(two_versions[0].id), "pipelines.delete_modelversion"),
+    ]:
+        with pytest.raises(ServerError, match=f"403.*'{permission}'"):
+            call()
+    assert ModelVersion.objects.count() == 2
+
+
+def test_bad_model_writes_are_400s_that_say_why(in_process_client, owner, two_versions):
+    _grant(owner, "add_mlmodel", "add_modelversion", "change_modelversion")
+    client = Client()
+
+    for call, message in [
+        (lambda: client.create_model(name="iris_classifier"), "exists already"),
+        (lambda: client.create_model(name="no spaces"), "name"),
+        (lambda: client.create_model_version("nope"), "No model 'nope'"),
+        (lambda: client.create_model_version("iris_classifier", name="7"), "is a number"),
+        (lambda: client.create_model_version("iris_classifier", name="production"), "is a stage name"),
+        (lambda: client.create_model_version("iris_classifier", name="1.0.5"), "already"),
+        (lambda: client.update_model_version("iris_classifier", "1.0.5", stage="production"), "force=True"),
+    ]:
+        with pytest.raises(ServerError, match=message) as caught:
+            call()
+        assert caught.value.status_code == 400
