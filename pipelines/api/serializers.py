@@ -166,6 +166,11 @@ class StepRunDetailSerializer(StepRunSerializer):
         fields = [*StepRunSerializer.Meta.fields, "attempts", "logs"]
 
 
+class StepLogsSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    logs = serializers.CharField()
+
+
 def run_representation(run: PipelineRun) -> dict[str, Any]:
     # Built by hand, like version_representation: a page of runs is the dashboard's
     # and the Client's most frequent list, and DRF's field-by-field walk cost more

@@ -197,6 +197,13 @@ class StepRunViewSet(ReadOnlyViewSet):
             return selectors.steps_for_list(self.request.user)
         return selectors.steps_visible_to(self.request.user)
 
+    @extend_schema(responses={200: s.StepLogsSerializer})
+    @action(detail=True, methods=["get"])
+    def logs(self, request: Request, pk: str) -> Response:
+        """The step's captured log text, as stored (secret values it read are masked)."""
+        step = get_object_or_404(access.steps_visible(request.user).only("id", "logs"), id=id_from_path_or_404(pk))
+        return Response({"id": step.id, "logs": step.logs})
+
 
 class ArtifactViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
     serializer_class = s.ArtifactSerializer

@@ -121,6 +121,10 @@ class Client:
     def get_run_step(self, step_run_id: int) -> StepRun:
         return StepRun.from_api(self._request("GET", f"steps/{step_run_id}/"), self)
 
+    def get_step_logs(self, step_run_id: int) -> str:
+        """A step run's captured log text (secret values the step read are masked)."""
+        return self._request("GET", f"steps/{int(step_run_id)}/logs/")["logs"]
+
     def list_run_steps(self, *, page: int = 1, size: int = 50, sort_by: str = "id", **filters: Any) -> Page[StepRun]:
         """Step runs. Filters: run (id or name), status, name, metadata_key."""
         return self._list("steps/", StepRun, page=page, size=size, sort_by=sort_by, filters=filters)

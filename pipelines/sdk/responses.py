@@ -57,10 +57,24 @@ class Artifact:
     id: int
     name: str
     created_at: datetime | None
+    _client: Client | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_api(cls, data: dict[str, Any], client: Client | None) -> Artifact:
-        return cls(id=data["id"], name=data["name"], created_at=_time(data.get("created_at")))
+        return cls(id=data["id"], name=data["name"], created_at=_time(data.get("created_at")), _client=client)
+
+    @property
+    def versions(self) -> dict[str, ArtifactVersion]:
+        """Every ready version, keyed by version name, oldest first (as ZenML's)."""
+        client = _require_client(self._client, "artifact")
+        found: dict[str, ArtifactVersion] = {}
+        page = 1
+        while True:
+            batch = client.list_artifact_versions(artifact=self.id, page=page, size=500, sort_by="id")
+            found.update((version.version, version) for version in batch)
+            if page >= batch.total_pages:
+                return found
+            page += 1
 
 
 @dataclass
@@ -122,6 +136,21 @@ class ArtifactVersion:
         )
 
 
+def _require_client(client: Client | None, what: str) -> Client:
+    if client is None:
+        raise ValueError(f"This {what} was built without a Client; fetch it through Client() to navigate from it.")
+    return client
+
+
+@dataclass
+class StepConfig:
+    """A step run's configuration: its name, parameters and source (ZenML's `step.config`)."""
+
+    name: str
+    parameters: dict[str, Any]
+    source: str
+
+
 @dataclass
 class StepRun:
     id: int
@@ -144,6 +173,10 @@ class StepRun:
     # The Celery queue it was sent to and the worker (host:pid) of its latest attempt.
     queue: str = ""
     worker: str = ""
+    pipeline_run_id: int | None = None
+    # The captured log text, None when the answer did not carry it (a list's items).
+    _logs: str | None = field(default=None, repr=False, compare=False)
+    _client: Client | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_api(cls, data: dict[str, Any], client: Client | None) -> StepRun:
@@ -167,7 +200,29 @@ class StepRun:
             run_metadata=entries_from_api(data.get("run_metadata")),
             queue=data.get("queue", ""),
             worker=data.get("worker", ""),
+            pipeline_run_id=data.get("pipeline_run"),
+            _logs=data.get("logs"),
+            _client=client,
         )
+
+    @property
+    def config(self) -> StepConfig:
+        """The step's configuration as ZenML names it: `.config.parameters`."""
+        return StepConfig(name=self.name, parameters=self.parameters, source=self.source)
+
+    @property
+    def logs(self) -> str:
+        """The step's captured log text (secret values read in the step are masked)."""
+        if self._logs is None:
+            self._logs = _require_client(self._client, "step run").get_step_logs(self.id)
+        return self._logs
+
+    @property
+    def run(self) -> PipelineRun:
+        """The pipeline run this step belongs to (fetched from the server)."""
+        if self.pipeline_run_id is None:
+            raise ValueError(f"Step run {self.id} does not name its pipeline run.")
+        return _require_client(self._client, "step run").get_pipeline_run(self.pipeline_run_id)
 
     @property
     def output(self) -> ArtifactVersion:
@@ -188,8 +243,11 @@ class PipelineRun:
     created_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
-    steps: dict[str, StepRun]
-    run_metadata: dict[str, MetadataEntry] = field(default_factory=dict)
+    # None when built from a list's item, which carries neither: fetched on first use.
+    _steps: dict[str, StepRun] | None = field(repr=False)
+    _run_metadata: dict[str, MetadataEntry] | None = field(default=None, repr=False)
+    config: dict[str, Any] = field(default_factory=dict)
+    pipeline_id: int | None = None
     _client: Client | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -204,10 +262,40 @@ class PipelineRun:
             created_at=_time(data.get("created_at")),
             started_at=_time(data.get("started_at")),
             finished_at=_time(data.get("finished_at")),
-            steps={s["name"]: StepRun.from_api(s, client) for s in data.get("steps", [])},
-            run_metadata=entries_from_api(data.get("run_metadata")),
+            _steps={s["name"]: StepRun.from_api(s, client) for s in data["steps"]} if "steps" in data else None,
+            _run_metadata=entries_from_api(data["run_metadata"]) if "run_metadata" in data else None,
+            config=data.get("config") or {},
+            pipeline_id=data["pipeline"].get("id"),
             _client=client,
         )
+
+    @property
+    def steps(self) -> dict[str, StepRun]:
+        """The run's step runs by name (a list's item fetches them on first use)."""
+        if self._steps is None:
+            self._load_detail()
+        assert self._steps is not None
+        return self._steps
+
+    @property
+    def run_metadata(self) -> dict[str, MetadataEntry]:
+        if self._run_metadata is None:
+            self._load_detail()
+        assert self._run_metadata is not None
+        return self._run_metadata
+
+    def _load_detail(self) -> None:
+        if self._client is None:
+            # Built by hand without a Client: nothing to fetch from.
+            self._steps = {} if self._steps is None else self._steps
+            self._run_metadata = {} if self._run_metadata is None else self._run_metadata
+            return
+        self.refresh()
+
+    @property
+    def pipeline(self) -> PipelineModel:
+        """The pipeline this run belongs to (fetched from the server)."""
+        return _require_client(self._client, "run").get_pipeline(self.pipeline_id or self.pipeline_name)
 
     @property
     def finished(self) -> bool:
@@ -325,10 +413,38 @@ class PipelineModel:
     id: int
     name: str
     created_at: datetime | None
+    _client: Client | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_api(cls, data: dict[str, Any], client: Client | None) -> PipelineModel:
-        return cls(id=data["id"], name=data["name"], created_at=_time(data.get("created_at")))
+        return cls(id=data["id"], name=data["name"], created_at=_time(data.get("created_at")), _client=client)
+
+    def get_runs(self, **filters: Any) -> list[PipelineRun]:
+        """This pipeline's runs, newest first (the latest 50 unless `size` says otherwise)."""
+        filters.setdefault("size", 50)
+        return _require_client(self._client, "pipeline").list_pipeline_runs(pipeline=self.id, **filters).items
+
+    @property
+    def runs(self) -> list[PipelineRun]:
+        """The latest 50 runs of this pipeline, newest first (as ZenML's)."""
+        return self.get_runs()
+
+    @property
+    def last_run(self) -> PipelineRun:
+        """The newest run; RuntimeError when the pipeline has none (as ZenML's)."""
+        return self._newest({}, "runs")
+
+    @property
+    def last_successful_run(self) -> PipelineRun:
+        """The newest completed run; RuntimeError when there is none (as ZenML's)."""
+        return self._newest({"status": "completed"}, "successful runs")
+
+    def _newest(self, filters: dict[str, Any], what: str) -> PipelineRun:
+        found = self.get_runs(size=1, **filters)
+        if not found:
+            raise RuntimeError(f"Pipeline {self.name!r} has no {what}.")
+        # A list item carries no steps: fetch the whole run.
+        return _require_client(self._client, "pipeline").get_pipeline_run(found[0].id)
 
 
 @dataclass

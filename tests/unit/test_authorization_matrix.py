@@ -104,6 +104,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "run-stop": {"post": "stop or re-run"},
     "step-list": {"get": "read"},
     "step-detail": {"get": "read"},
+    "step-logs": {"get": "read"},
     "artifact-list": {"get": "read"},
     "artifact-detail": {"get": "read"},
     "artifact-version-list": {"get": "read", "post": "write own"},

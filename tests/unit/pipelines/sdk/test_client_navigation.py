@@ -1,0 +1,106 @@
+"""Navigating from the Client's answers as ZenML's "Fetching pipelines" page does:
+pipeline -> runs -> steps -> inputs/outputs, and back up."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.sdk.client import Client
+from pipelines.services.runs import pipeline_run_create
+from tests.integration import sample_pipelines as sample
+from tests.unit.pipelines.api.test_api_bad_input import InProcessTransport
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def client(api, monkeypatch) -> Client:
+    client = Client(server_url="http://pipelines.test", api_token="unused")
+    monkeypatch.setattr(client, "_http", lambda: InProcessTransport(api))
+    return client
+
+
+def _run(pipeline, owner, broker, **parameters):
+    run = pipeline_run_create(spec=pipeline.compile(**parameters), user=owner)
+    broker.drain()
+    run.refresh_from_db()
+    return run
+
+
+def test_a_pipeline_lists_its_runs_newest_first_and_names_its_last_and_last_successful(client, owner, broker):
+    first = _run(sample.numbers_pipeline, owner, broker, scale=1)
+    second = _run(sample.numbers_pipeline, owner, broker, scale=3)
+    failed = _run(sample.failing_pipeline, owner, broker)
+    _run(sample.chatty_pipeline, owner, broker)
+
+    pipeline = client.get_pipeline("numbers_pipeline")
+
+    assert [run.id for run in pipeline.runs] == [second.id, first.id]
+    assert pipeline.last_run.id == second.id
+    assert pipeline.last_successful_run.id == second.id
+    assert pipeline.last_run.steps["total"].output.load() == 18  # a whole run, steps included
+    failing = client.get_pipeline("failing_pipeline")
+    assert failing.last_run.id == failed.id
+    with pytest.raises(RuntimeError, match="'failing_pipeline' has no successful runs"):
+        failing.last_successful_run
+
+
+def test_the_docs_fetching_pipelines_snippets_run_with_pipelines_for_zenml(client, owner, broker):
+    _run(sample.numbers_pipeline, owner, broker, scale=2)
+
+    # From ZenML's "Fetching pipelines" page, `zenml` -> `pipelines` (and the names).
+    pipeline_model = client.get_pipeline("numbers_pipeline")
+    runs = pipeline_model.runs
+    last_run = pipeline_model.last_run
+    last_run = pipeline_model.runs[0]
+    steps = last_run.steps
+    step = last_run.steps["total"]
+    output = step.outputs["output"]
+    my_artifact_data = output.load()
+
+    assert len(runs) == 1
+    assert set(steps) == {"load", "total"}
+    assert my_artifact_data == 12
+    assert step.config.parameters == {"scale": 2}
+    assert step.inputs["numbers"].load() == [1, 2, 3]
+    assert step.inputs["numbers"].run_metadata == last_run.steps["load"].outputs["numbers"].run_metadata
+    assert last_run.pipeline.name == "numbers_pipeline"
+    assert last_run.pipeline.id == pipeline_model.id
+    assert isinstance(last_run.config, dict)
+
+
+def test_an_artifact_lists_its_versions_by_name(client, owner, broker):
+    first = _run(sample.numbers_pipeline, owner, broker, scale=1)
+    second = _run(sample.numbers_pipeline, owner, broker, scale=1)
+
+    versions = client.get_artifact("numbers").versions
+
+    produced = [first.steps.get(name="load"), second.steps.get(name="load")]
+    assert [version.producer_step_run_id for version in versions.values()] == [step.id for step in produced]
+    assert all(name == version.version for name, version in versions.items())
+    assert [version.load() for version in versions.values()] == [[1, 2, 3], [1, 2, 3]]
+
+
+def test_a_step_gives_its_captured_logs(client, owner, broker):
+    run = _run(sample.chatty_pipeline, owner, broker)
+
+    fetched = client.get_pipeline_run(run.id)
+    logs = fetched.steps["chatty"].logs  # a run's steps carry no logs: fetched on first use
+
+    assert "hello from stdout" in logs
+    assert "hello from stderr" in logs
+    assert "hello from logging" in logs
+    assert client.get_run_step(fetched.steps["chatty"].id).logs == logs
+    assert fetched.steps["chatty"].run.id == run.id
+
+
+def test_the_logs_endpoint_answers_the_stored_text_and_404_for_an_unknown_step(api, owner, broker):
+    run = _run(sample.chatty_pipeline, owner, broker)
+    step = run.steps.get(name="chatty")
+
+    answer = api.get(f"/api/v1/steps/{step.id}/logs/")
+
+    assert answer.status_code == 200
+    assert answer.json() == {"id": step.id, "logs": step.logs}
+    assert api.get(f"/api/v1/steps/{step.id + 1000}/logs/").status_code == 404
+    assert api.get("/api/v1/steps/x/logs/").status_code == 404
