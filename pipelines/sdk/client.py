@@ -25,6 +25,8 @@ from pipelines.sdk.secrets import Secret, SecretSummary
 
 VIEW_SECRET_VALUES_PERMISSION = "secrets_app.view_secret_values"  # noqa: S105  (a permission name)
 CREATE_RUN_TIMEOUT = 300.0
+# How many runs a name prefix may match before the ambiguity error stops listing them.
+PREFIX_MATCH_LIMIT = 10
 
 
 class Client:
@@ -105,8 +107,29 @@ class Client:
         # 10,000 steps took ~27 s on a busy PostgreSQL, close to the default 30 s.
         return PipelineRun.from_api(self._request("POST", "runs/", json=spec, timeout=CREATE_RUN_TIMEOUT), self)
 
-    def get_pipeline_run(self, run_id: int | str) -> PipelineRun:
-        return PipelineRun.from_api(self._request("GET", f"runs/{run_id}/"), self)
+    def get_pipeline_run(
+        self,
+        run_id: int | str | None = None,
+        *,
+        name_id_or_prefix: int | str | None = None,
+        allow_name_prefix_match: bool = True,
+    ) -> PipelineRun:
+        """A run by id, name or (as ZenML's) a prefix of its name that only one run has."""
+        key = _one_key("run_id", run_id, "name_id_or_prefix", name_id_or_prefix)
+        try:
+            return PipelineRun.from_api(self._request("GET", f"runs/{key}/"), self)
+        except ServerError as exc:
+            if exc.status_code != 404 or not isinstance(key, str) or not allow_name_prefix_match:
+                raise
+        # The server's name filter is a case-insensitive "contains": keep the prefixes.
+        found = self._request("GET", "runs/", params={"name": key, "limit": PREFIX_MATCH_LIMIT + 1})
+        names = sorted(run["name"] for run in found["results"] if run["name"].startswith(key))
+        if not names:
+            raise KeyError(f"No pipeline run with id, name or name prefix {key!r}.")
+        if len(names) > 1:
+            listed = ", ".join(names[:PREFIX_MATCH_LIMIT]) + (" ..." if len(names) > PREFIX_MATCH_LIMIT else "")
+            raise KeyError(f"{key!r} is the start of several run names ({listed}); give more of the name, or the id.")
+        return PipelineRun.from_api(self._request("GET", f"runs/{names[0]}/"), self)
 
     def stop_pipeline_run(self, run_id: int | str) -> PipelineRun:
         return PipelineRun.from_api(self._request("POST", f"runs/{run_id}/stop/"), self)
@@ -163,14 +186,20 @@ class Client:
         self._request("POST", "metadata/", json={**body, "entries": entries})
 
     # --- pipelines and artifacts --------------------------------------------------
-    def get_pipeline(self, name_or_id: int | str) -> PipelineModel:
-        return PipelineModel.from_api(self._request("GET", f"pipelines/{name_or_id}/"), self)
+    def get_pipeline(
+        self, name_or_id: int | str | None = None, *, name_id_or_prefix: int | str | None = None
+    ) -> PipelineModel:
+        key = _one_key("name_or_id", name_or_id, "name_id_or_prefix", name_id_or_prefix)
+        return PipelineModel.from_api(self._request("GET", f"pipelines/{key}/"), self)
 
     def list_pipelines(self, *, page: int = 1, size: int = 50, sort_by: str = "name") -> Page[PipelineModel]:
         return self._list("pipelines/", PipelineModel, page=page, size=size, sort_by=sort_by, filters={})
 
-    def get_artifact(self, name_or_id: int | str) -> Artifact:
-        return Artifact.from_api(self._request("GET", f"artifacts/{name_or_id}/"), self)
+    def get_artifact(
+        self, name_or_id: int | str | None = None, *, name_id_or_prefix: int | str | None = None
+    ) -> Artifact:
+        key = _one_key("name_or_id", name_or_id, "name_id_or_prefix", name_id_or_prefix)
+        return Artifact.from_api(self._request("GET", f"artifacts/{key}/"), self)
 
     def list_artifacts(self, *, page: int = 1, size: int = 50, sort_by: str = "name", **filters: Any) -> Page[Artifact]:
         """Artifacts. Filters: name (contains)."""
@@ -230,14 +259,32 @@ class Client:
             raise
 
     # --- models -------------------------------------------------------------------
-    def get_model(self, name_or_id: int | str) -> ModelInfo:
-        return ModelInfo.from_api(self._request("GET", f"models/{name_or_id}/"), self)
+    def get_model(self, name_or_id: int | str | None = None, *, model_name_or_id: int | str | None = None) -> ModelInfo:
+        key = _one_key("name_or_id", name_or_id, "model_name_or_id", model_name_or_id)
+        return ModelInfo.from_api(self._request("GET", f"models/{key}/"), self)
 
     def list_models(self, *, page: int = 1, size: int = 50, sort_by: str = "name", **filters: Any) -> Page[ModelInfo]:
         return self._list("models/", ModelInfo, page=page, size=size, sort_by=sort_by, filters=filters)
 
-    def get_model_version(self, model_name_or_id: int | str, version_or_stage: int | str = "latest") -> ModelVersion:
-        """A version by name, number, stage (staging, production, archived) or `latest`."""
+    def get_model_version(
+        self,
+        model_name_or_id: int | str,
+        version_or_stage: int | str | None = None,
+        *,
+        model_version_name_or_number_or_id: int | str | None = None,
+    ) -> ModelVersion:
+        """A version by name, number, stage (staging, production, archived) or `latest`
+        (the default). `model_version_name_or_number_or_id` is ZenML's name for the
+        second argument; an int there is a number, as here ids and numbers are both ints."""
+        if version_or_stage is None and model_version_name_or_number_or_id is None:
+            version_or_stage = "latest"
+        else:
+            version_or_stage = _one_key(
+                "version_or_stage",
+                version_or_stage,
+                "model_version_name_or_number_or_id",
+                model_version_name_or_number_or_id,
+            )
         found = self.list_model_versions(model_name_or_id, version=str(version_or_stage), size=1)
         if not found.items:
             raise KeyError(f"Model {model_name_or_id!r} has no version {version_or_stage!r}.")
@@ -332,9 +379,16 @@ class Client:
             items=[model.from_api(item, self) for item in data["results"]], page=page, size=size, total=data["count"]
         )
 
-    def get_artifact_version(self, name_or_id: int | str, version: str | int | None = None) -> ArtifactVersion:
+    def get_artifact_version(
+        self,
+        name_or_id: int | str | None = None,
+        version: str | int | None = None,
+        *,
+        name_id_or_prefix: int | str | None = None,
+    ) -> ArtifactVersion:
         """A ready artifact version by id, or by artifact name and version (the newest,
         by creation, when no version is given)."""
+        name_or_id = _one_key("name_or_id", name_or_id, "name_id_or_prefix", name_id_or_prefix)
         if version is None and isinstance(name_or_id, int):
             return ArtifactVersion.from_api(self._request("GET", f"artifact-versions/{name_or_id}/"), self)
         params: dict[str, Any] = {"artifact": name_or_id}
@@ -350,13 +404,14 @@ class Client:
         return ArtifactVersion.from_api(data, self)
 
     # --- secrets ------------------------------------------------------------------
-    def get_secret(self, name_or_id: int | str) -> Secret:
+    def get_secret(self, name_or_id: int | str | None = None, *, name_id_or_prefix: int | str | None = None) -> Secret:
         """A secret with its values, by name (a str) or id (an int).
 
         Inside a step, every value read is masked (`****`) in the step's logs, error
         and metadata. Reading values needs the `secrets_app.view_secret_values`
         permission (a step's run token acts as the user who started the run).
         """
+        name_or_id = _one_key("name_or_id", name_or_id, "name_id_or_prefix", name_id_or_prefix)
         summary = self._find_secret(name_or_id)
         try:
             data = self._request("GET", f"secrets/{summary.id}/values/")
@@ -432,6 +487,15 @@ class Client:
             "`python manage.py secret list`; create one with Client().create_secret(name, values) "
             "or `python manage.py secret create`."
         )
+
+
+def _one_key(name: str, value: Any, zenml_name: str, zenml_value: Any) -> Any:
+    """The one of two spellings of a getter's argument given (ours, or ZenML's keyword)."""
+    if value is not None and zenml_value is not None:
+        raise TypeError(f"Give {name} or {zenml_name}, not both.")
+    if value is None and zenml_value is None:
+        raise TypeError(f"Missing the argument {name} (ZenML's {zenml_name}).")
+    return value if value is not None else zenml_value
 
 
 def _running_step_masker() -> SecretMasker | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.sdk.client import Client
+from pipelines.sdk.exceptions import ServerError
 from pipelines.services.runs import pipeline_run_create
 from tests.integration import sample_pipelines as sample
 from tests.unit.pipelines.api.test_api_bad_input import InProcessTransport
@@ -104,3 +105,56 @@ def test_the_logs_endpoint_answers_the_stored_text_and_404_for_an_unknown_step(a
     assert answer.json() == {"id": step.id, "logs": step.logs}
     assert api.get(f"/api/v1/steps/{step.id + 1000}/logs/").status_code == 404
     assert api.get("/api/v1/steps/x/logs/").status_code == 404
+
+
+def test_a_run_is_found_by_a_prefix_of_its_name_when_only_one_run_has_it(client, owner, broker):
+    run = _run(sample.numbers_pipeline, owner, broker, scale=1)
+    _run(sample.chatty_pipeline, owner, broker)
+
+    found = client.get_pipeline_run("numbers_pipeline-")
+
+    assert found.id == run.id
+    assert client.get_pipeline_run(name_id_or_prefix=run.name[:-1]).id == run.id
+    assert client.get_pipeline_run(name_id_or_prefix=run.id).name == run.name
+    assert client.get_pipeline_run(run.name).id == run.id
+
+
+def test_an_ambiguous_run_name_prefix_lists_the_runs_it_matches(client, owner, broker):
+    first = _run(sample.numbers_pipeline, owner, broker, scale=1)
+    second = _run(sample.numbers_pipeline, owner, broker, scale=1)
+
+    with pytest.raises(KeyError, match="is the start of several run names") as caught:
+        client.get_pipeline_run("numbers_pipeline")
+    assert first.name in str(caught.value)
+    assert second.name in str(caught.value)
+    with pytest.raises(KeyError, match="No pipeline run with id, name or name prefix 'nothing'"):
+        client.get_pipeline_run("nothing")
+    with pytest.raises(ServerError):  # prefixes only when asked for (ZenML's allow_name_prefix_match)
+        client.get_pipeline_run("numbers_pipeline", allow_name_prefix_match=False)
+
+
+def test_the_getters_take_zenmls_keyword_names(client, owner, broker):
+    run = _run(sample.numbers_pipeline, owner, broker, scale=1)
+
+    assert client.get_pipeline(name_id_or_prefix="numbers_pipeline").name == "numbers_pipeline"
+    assert client.get_artifact(name_id_or_prefix="numbers").name == "numbers"
+    version = client.get_artifact_version(name_id_or_prefix="numbers")
+    assert version.producer_step_run_id == run.steps.get(name="load").id
+    assert client.get_artifact_version(name_id_or_prefix=version.id).id == version.id
+    with pytest.raises(TypeError, match="Give name_or_id or name_id_or_prefix, not both"):
+        client.get_pipeline("numbers_pipeline", name_id_or_prefix="numbers_pipeline")
+    with pytest.raises(TypeError, match="Missing the argument run_id"):
+        client.get_pipeline_run()
+
+
+def test_the_model_getters_take_zenmls_keyword_names(client, owner):
+    from pipelines.models import MLModel, ModelVersion
+
+    model = MLModel.objects.create(name="churn")
+    ModelVersion.objects.create(model=model, number=1, name="first")
+
+    assert client.get_model(model_name_or_id="churn").id == model.id
+    found = client.get_model_version(model_name_or_id="churn", model_version_name_or_number_or_id="first")
+    assert found.number == 1
+    assert client.get_model_version("churn", model_version_name_or_number_or_id=1).name == "first"
+    assert client.get_model_version("churn").name == "first"  # latest
