@@ -10,6 +10,7 @@ from typing import Any
 from pipelines.sdk.config import load_client_config
 from pipelines.sdk.current_step import current_step_context
 from pipelines.sdk.exceptions import AuthenticationError, ServerError
+from pipelines.sdk.filter_syntax import translate_filters, translate_sort
 from pipelines.sdk.masking import SecretMasker
 from pipelines.sdk.responses import (
     Artifact,
@@ -360,7 +361,12 @@ class Client:
     def _list(self, path: str, model: Any, *, page: int, size: int, sort_by: str, filters: dict[str, Any]) -> Page[Any]:
         if page < 1 or not 1 <= size <= 500:
             raise ValueError("page starts at 1, and size is between 1 and 500.")
-        params = {**filters, "limit": size, "offset": (page - 1) * size, "ordering": sort_by}
+        params = {
+            **translate_filters(path, filters),
+            "limit": size,
+            "offset": (page - 1) * size,
+            "ordering": translate_sort(sort_by),
+        }
         try:
             data = self._request("GET", path, params=params)
         except ServerError as exc:

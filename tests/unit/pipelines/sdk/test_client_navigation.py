@@ -158,3 +158,41 @@ def test_the_model_getters_take_zenmls_keyword_names(client, owner):
     assert found.number == 1
     assert client.get_model_version("churn", model_version_name_or_number_or_id=1).name == "first"
     assert client.get_model_version("churn").name == "first"  # latest
+
+
+def test_list_filters_take_zenmls_operator_syntax(client, owner, broker):
+    from datetime import UTC, datetime, timedelta
+
+    first = _run(sample.numbers_pipeline, owner, broker, scale=1)
+    second = _run(sample.numbers_pipeline, owner, broker, scale=1)
+    _run(sample.chatty_pipeline, owner, broker)
+    at = second.created_at.isoformat()
+    before = (first.created_at - timedelta(days=1)).isoformat()
+
+    newest_first = client.list_pipeline_runs(pipeline="numbers_pipeline", sort_by="desc:created")
+    oldest_first = client.list_pipeline_runs(pipeline="numbers_pipeline", sort_by="asc:created")
+    assert [run.id for run in newest_first] == [second.id, first.id]
+    assert [run.id for run in oldest_first] == [first.id, second.id]
+    assert [run.id for run in client.list_pipeline_runs(pipeline="numbers_pipeline", created=f"gte:{at}")] == [
+        second.id
+    ]
+    assert [run.id for run in client.list_pipeline_runs(pipeline="numbers_pipeline", created=f"lt:{at}")] == [first.id]
+    assert client.list_pipeline_runs(created=f"gt:{at}", name="contains:numbers").total == 0
+    assert client.list_pipeline_runs(created=f"gt:{before}").total == 3
+    assert client.list_pipeline_runs(status="equals:completed").total == 3
+    now = datetime.now(UTC).isoformat()
+    assert client.list_artifact_versions(artifact="numbers", created=f"lte:{now}").total == 2
+    assert client.list_artifact_versions(artifact="numbers", created=f"gt:{now}").total == 0
+
+
+def test_an_unsupported_operator_is_an_error_naming_what_works(client):
+    with pytest.raises(ValueError, match="created takes the operators gte, gt, lte, lt, equals"):
+        client.list_pipeline_runs(created="contains:2024")
+    with pytest.raises(ValueError, match="name takes the operators contains"):
+        client.list_pipeline_runs(name="startswith:numbers")
+    with pytest.raises(ValueError, match="not an ISO date"):
+        client.list_pipeline_runs(created="gt:yesterday")
+    with pytest.raises(ValueError, match="'asc:' or 'desc:'"):
+        client.list_pipeline_runs(sort_by="down:created")
+    with pytest.raises(ServerError, match="created_after"):  # an unknown field: the server lists the valid ones
+        client.list_pipeline_runs(colour="equals:red")
