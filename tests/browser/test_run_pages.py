@@ -107,9 +107,14 @@ def test_an_artifact_versions_page_previews_json_and_a_dataframe(logged_in_page,
     expect(page.locator("pre.preview-text")).to_contain_text('"greeting": "hello preview"')
 
     page.goto(f"/artifact-versions/{table.id}/")
-    preview = page.locator(".preview-table table")
+    preview = page.locator("#preview .preview-table table")
     expect(preview.locator("thead th")).to_have_text(["word", "length"])
     expect(preview.locator("tbody tr").first).to_contain_text("hello")
+    # The pandas materializer's own CSV visualization (its head, index included) is
+    # shown apart from the preview.
+    visualization = page.locator("#visualizations table")
+    expect(visualization.locator("thead th")).to_have_text(["", "word", "length"])
+    expect(visualization.locator("tbody tr").first).to_contain_text("hello")
     assert ArtifactVersion.objects.get(id=table.id).artifact.name == "table"
 
 
