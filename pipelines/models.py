@@ -248,6 +248,13 @@ class MLModel(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
+    # ZenML's model card: `Model(license=..., audience=..., ...)`, shown on the model page.
+    license = models.TextField(blank=True)
+    audience = models.TextField(blank=True)
+    use_cases = models.TextField(blank=True)
+    limitations = models.TextField(blank=True)
+    trade_offs = models.TextField(blank=True)
+    ethics = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -268,7 +268,19 @@ class RunProgressSerializer(serializers.Serializer):
 class ModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = MLModel
-        fields = ["id", "name", "description", "tags", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "tags",
+            "license",
+            "audience",
+            "use_cases",
+            "limitations",
+            "trade_offs",
+            "ethics",
+            "created_at",
+        ]
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -318,6 +330,13 @@ class ModelWriteSerializer(serializers.Serializer):
     )
     description = serializers.CharField(allow_blank=True, required=False, max_length=10000)
     tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=50)
+    # The model card (ZenML's Model(license=..., ...)).
+    license = serializers.CharField(allow_blank=True, required=False, max_length=10000)
+    audience = serializers.CharField(allow_blank=True, required=False, max_length=10000)
+    use_cases = serializers.CharField(allow_blank=True, required=False, max_length=10000)
+    limitations = serializers.CharField(allow_blank=True, required=False, max_length=10000)
+    trade_offs = serializers.CharField(allow_blank=True, required=False, max_length=10000)
+    ethics = serializers.CharField(allow_blank=True, required=False, max_length=10000)
 
     def validate_name(self, value: str) -> str:
         if problem := name_problem(value, what="A model name"):

@@ -322,9 +322,12 @@ class Client:
         data = self._request("PATCH", f"model-versions/{version_id}/", json={**body, "force": force})
         return ModelVersion.from_api(data, self)
 
-    def create_model(self, name: str, description: str | None = None, tags: list[str] | None = None) -> ModelInfo:
-        """A new model. Needs `pipelines.add_mlmodel`."""
-        body = {"name": name, "description": description or "", "tags": list(tags or [])}
+    def create_model(
+        self, name: str, description: str | None = None, tags: list[str] | None = None, **card: str | None
+    ) -> ModelInfo:
+        """A new model; `card` is ZenML's model card (license, audience, use_cases,
+        limitations, trade_offs, ethics). Needs `pipelines.add_mlmodel`."""
+        body = {"name": name, "description": description or "", "tags": list(tags or []), **_card(card)}
         return ModelInfo.from_api(self._request("POST", "models/", json=body), self)
 
     def update_model(
@@ -333,9 +336,11 @@ class Client:
         name: str | None = None,
         description: str | None = None,
         tags: list[str] | None = None,
+        **card: str | None,
     ) -> ModelInfo:
-        """Rename a model or change its description or tags. Needs `pipelines.change_mlmodel`."""
-        changes = {"name": name, "description": description, "tags": tags}
+        """Rename a model or change its description, tags or model card fields.
+        Needs `pipelines.change_mlmodel`."""
+        changes = {"name": name, "description": description, "tags": tags, **_card(card)}
         body = {key: value for key, value in changes.items() if value is not None}
         return ModelInfo.from_api(self._request("PATCH", f"models/{model_name_or_id}/", json=body), self)
 
@@ -502,6 +507,20 @@ def _one_key(name: str, value: Any, zenml_name: str, zenml_value: Any) -> Any:
     if value is None and zenml_value is None:
         raise TypeError(f"Missing the argument {name} (ZenML's {zenml_name}).")
     return value if value is not None else zenml_value
+
+
+# pipelines.sdk.model.CARD_FIELDS (equal by a test): not imported, as Model reads
+# through the Client and the two would import each other.
+MODEL_CARD_FIELDS = ("license", "audience", "use_cases", "limitations", "trade_offs", "ethics")
+
+
+def _card(fields: dict[str, str | None]) -> dict[str, str]:
+    """The model card fields given (a TypeError for any other keyword, as a signature would)."""
+    if unknown := sorted(set(fields) - set(MODEL_CARD_FIELDS)):
+        raise TypeError(
+            f"Unexpected keyword argument(s) {', '.join(unknown)}; model card fields are {MODEL_CARD_FIELDS}."
+        )
+    return {key: value for key, value in fields.items() if value is not None}
 
 
 def _running_step_masker() -> SecretMasker | None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 # What `version=` may name besides a version: a stage, or the newest version.
 STAGE_NAMES = ("latest", "staging", "production", "archived", "none")
+CARD_FIELDS = ("license", "audience", "use_cases", "limitations", "trade_offs", "ethics")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,13 @@ class Model:
     version: str | int | None = None
     description: str | None = None
     tags: list[str] = field(default_factory=list)
+    # ZenML's model card, kept on the model when a run first creates it.
+    license: str | None = None
+    audience: str | None = None
+    use_cases: str | None = None
+    limitations: str | None = None
+    trade_offs: str | None = None
+    ethics: str | None = None
     # The version this handle resolved to; not part of the model's identity.
     _resolved: Any = field(default=None, repr=False, compare=False, hash=False)
 
@@ -61,6 +69,7 @@ class Model:
             "version": None if self.version is None else str(self.version),
             "description": self.description,
             "tags": list(self.tags),
+            **{key: getattr(self, key) for key in CARD_FIELDS if getattr(self, key) is not None},
         }
 
     # --- the handle: an existing version, read through the Client -------------------

@@ -13,6 +13,8 @@ from pipelines.sdk.spec import SpecError
 from pipelines.services.transitions import move_model_version
 
 LIVE_STAGES = (ModelStage.STAGING, ModelStage.PRODUCTION)
+# ZenML's model card fields, kept on MLModel.
+CARD_FIELDS = ("license", "audience", "use_cases", "limitations", "trade_offs", "ethics")
 
 
 class ModelStageTaken(ValueError):
@@ -27,6 +29,7 @@ def model_version_resolve(*, spec_model: dict[str, Any], user: AbstractBaseUser 
         defaults={
             "description": spec_model.get("description") or "",
             "tags": spec_model.get("tags") or [],
+            **{key: str(spec_model[key]) for key in CARD_FIELDS if spec_model.get(key) is not None},
             "created_by": user if user and user.is_authenticated else None,
         },
     )
@@ -95,7 +98,7 @@ STAGE_NAMES = (*ModelStage.values, "latest")
 
 
 def model_create(
-    *, name: str, description: str = "", tags: list[str] | None = None, user: AbstractBaseUser | None
+    *, name: str, description: str = "", tags: list[str] | None = None, user: AbstractBaseUser | None, **card: str
 ) -> MLModel:
     if MLModel.objects.filter(name=name).exists():
         raise ModelExists(f"A model named {name!r} exists already.")
@@ -103,6 +106,7 @@ def model_create(
         name=name,
         description=description or "",
         tags=list(tags or []),
+        **{key: card[key] or "" for key in CARD_FIELDS if key in card},
         created_by=user if user and user.is_authenticated else None,
     )
 
@@ -112,7 +116,7 @@ def model_update(*, model: MLModel, **changes: Any) -> MLModel:
     new_name = changes.get("name")
     if new_name is not None and MLModel.objects.filter(name=new_name).exclude(id=model.id).exists():
         raise ModelExists(f"A model named {new_name!r} exists already.")
-    for key in ("name", "description", "tags"):
+    for key in ("name", "description", "tags", *CARD_FIELDS):
         if changes.get(key) is not None:
             setattr(model, key, changes[key])
     model.save()

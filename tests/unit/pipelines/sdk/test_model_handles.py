@@ -170,3 +170,60 @@ def test_bad_model_writes_are_400s_that_say_why(in_process_client, owner, two_ve
         with pytest.raises(ServerError, match=message) as caught:
             call()
         assert caught.value.status_code == 400
+
+
+# --- the model card ----------------------------------------------------------------------
+CARD = {
+    "license": "Apache 2.0",
+    "audience": "Botanists",
+    "use_cases": "Sorting irises",
+    "limitations": "Three species only",
+    "trade_offs": "Speed over accuracy",
+    "ethics": "No personal data",
+}
+
+
+def test_a_run_s_model_card_is_kept_on_the_model_and_shown_on_its_page(owner, no_broker):
+    from pipelines import pipeline
+    from pipelines.models import MLModel
+    from pipelines.services.runs import pipeline_run_create
+    from tests.integration import sample_pipelines as sample
+
+    model = Model(name="iris_classifier", description="Irises", tags=["cv"], **CARD)
+    numbers = pipeline(name="numbers_with_card", model=model, enable_cache=False)(sample.numbers_pipeline.entrypoint)
+    pipeline_run_create(spec=numbers.compile(scale=1), user=owner)
+
+    stored = MLModel.objects.get(name="iris_classifier")
+    assert {key: getattr(stored, key) for key in CARD} == CARD
+    from django.test import Client as PageClient
+    from django.urls import reverse
+
+    page = PageClient()
+    page.force_login(owner)
+    html = page.get(reverse("dashboard:model-detail", args=[stored.id])).content.decode()
+    for label, value in [("License", "Apache 2.0"), ("Use cases", "Sorting irises"), ("Trade-offs", "Speed over")]:
+        assert f"<dt>{label}</dt><dd>{value}" in html
+
+
+def test_the_client_creates_and_updates_a_model_card(in_process_client, owner, api):
+    from pipelines.models import MLModel
+
+    _grant(owner, "add_mlmodel", "change_mlmodel")
+    client = Client()
+
+    client.create_model(name="iris_classifier", license="MIT", ethics="none")
+    client.update_model("iris_classifier", limitations="small data")
+    with pytest.raises(TypeError, match="colour"):
+        client.create_model(name="other", colour="red")
+
+    stored = MLModel.objects.get(name="iris_classifier")
+    assert (stored.license, stored.ethics, stored.limitations) == ("MIT", "none", "small data")
+    assert api.get("/api/v1/models/iris_classifier/").json()["limitations"] == "small data"
+
+
+def test_the_client_and_the_model_name_the_same_card_fields():
+    from pipelines.sdk.client import MODEL_CARD_FIELDS
+    from pipelines.sdk.model import CARD_FIELDS
+    from pipelines.services.model_versions import CARD_FIELDS as STORED
+
+    assert MODEL_CARD_FIELDS == CARD_FIELDS == STORED
