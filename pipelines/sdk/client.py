@@ -139,7 +139,9 @@ class Client:
         self, *, page: int = 1, size: int = 50, sort_by: str = "-created_at", **filters: Any
     ) -> Page[PipelineRun]:
         """Runs, newest first. Filters: pipeline, status, name (contains), created_after,
-        created_before (ISO datetimes), metadata_key."""
+        created_before (ISO datetimes), metadata_key; in ZenML's syntax too:
+        created="gt:2024-01-01" (gt, gte, lt, lte, equals), name="contains:x",
+        status="equals:completed", sort_by="desc:created" or "asc:name"."""
         return self._list("runs/", PipelineRun, page=page, size=size, sort_by=sort_by, filters=filters)
 
     def get_run_step(self, step_run_id: int) -> StepRun:
