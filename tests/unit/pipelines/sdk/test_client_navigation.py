@@ -10,6 +10,7 @@ from pipelines.sdk.exceptions import ServerError
 from pipelines.services.runs import pipeline_run_create
 from tests.integration import sample_pipelines as sample
 from tests.unit.pipelines.api.test_api_bad_input import InProcessTransport
+from tests.unit.pipelines.engine.test_secrets_in_steps import secrets_api  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -196,3 +197,24 @@ def test_an_unsupported_operator_is_an_error_naming_what_works(client):
         client.list_pipeline_runs(sort_by="down:created")
     with pytest.raises(ServerError, match="created_after"):  # an unknown field: the server lists the valid ones
         client.list_pipeline_runs(colour="equals:red")
+
+
+def test_the_logs_endpoint_answers_a_steps_log_with_the_secret_values_it_read_masked(
+    secrets_api,  # noqa: F811  (the fixture imported above)
+    api,
+    owner,
+    no_broker,
+):
+    from pipelines.engine.executor import step_run_execute
+    from tests.integration import secret_pipelines
+    from tests.unit.pipelines.engine.test_secrets_in_steps import CANARY, MASK
+
+    secrets_api.add("canary", {"token": CANARY})
+    run = pipeline_run_create(spec=secret_pipelines.canary_pipeline.compile(secret_name="canary"), user=owner)
+    for step_run in run.steps.all():
+        step_run_execute(step_run_id=step_run.id)
+
+    logs = api.get(f"/api/v1/steps/{run.steps.get(name='leak_everywhere').id}/logs/").json()["logs"]
+
+    assert CANARY not in logs
+    assert f"printed: {MASK}" in logs
