@@ -261,14 +261,17 @@ class StreamingWriter(io.BufferedIOBase):
         self._identity: Identity | None = None
 
     # What a concrete store provides.
+    @abc.abstractmethod
     def _sink_write(self, data: memoryview) -> None:
-        raise NotImplementedError
+        """Pass on one chunk of the file (already counted and hashed)."""
 
+    @abc.abstractmethod
     def _sink_commit(self) -> None:
-        raise NotImplementedError
+        """Make the whole file appear at its key, durably, or raise."""
 
+    @abc.abstractmethod
     def _sink_abort(self) -> None:
-        raise NotImplementedError
+        """Drop what was written: nothing may appear at the key."""
 
     def writable(self) -> bool:
         return True
