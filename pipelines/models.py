@@ -54,6 +54,8 @@ class PipelineRun(models.Model):
         "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
     triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # A list of tag strings, as ZenML's (`@pipeline(tags=[...])`, `add_tags(run=...)`).
+    tags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -182,6 +184,7 @@ class StepAttempt(models.Model):
 
 class Artifact(models.Model):
     name = models.CharField(max_length=200, unique=True)
+    tags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -272,6 +275,7 @@ class ModelVersion(models.Model):
     name = models.CharField(max_length=100)
     stage = models.CharField(max_length=20, choices=ModelStage.choices, default=ModelStage.NONE)
     description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

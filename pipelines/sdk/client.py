@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines.sdk.client_schedules import ScheduleMethods
+from pipelines.sdk.client_triggers import TriggerMethods
 from pipelines.sdk.config import load_client_config
 from pipelines.sdk.current_step import current_step_context
 from pipelines.sdk.exceptions import AuthenticationError, ServerError
@@ -30,7 +32,7 @@ CREATE_RUN_TIMEOUT = 300.0
 PREFIX_MATCH_LIMIT = 10
 
 
-class Client:
+class Client(ScheduleMethods, TriggerMethods):
     def __init__(self, server_url: str | None = None, api_token: str | None = None) -> None:
         config = load_client_config(server_url, api_token)
         self.server_url = config.server_url
