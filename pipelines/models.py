@@ -17,6 +17,10 @@ class Pipeline(models.Model):
     name = models.CharField(max_length=200, unique=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Retention, applied daily by the `prune_by_retention` task: keep the last N
+    # finished runs and/or the runs of the last D days (empty: keep everything).
+    retention_keep_runs = models.PositiveIntegerField(null=True, blank=True)
+    retention_keep_days = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -441,3 +445,42 @@ class ApiToken(models.Model):
         # Keys are 256 random bits, so a fast hash is enough: there is nothing to
         # brute-force, unlike a password.
         return hashlib.sha256(key.encode()).hexdigest()
+
+
+class PrunedArtifactVersion(models.Model):
+    """The tombstone of an artifact version `prune` deleted.
+
+    Written in the transaction that deletes the version's row; its files are
+    deleted after that commit, then `files_deleted_at` is set. A prune that was
+    interrupted finishes the tombstones still without it. Kept afterwards, so that
+    a reader who loaded the row before it went learns why the files are gone.
+    """
+
+    version_id = models.PositiveBigIntegerField(unique=True)
+    artifact_name = models.CharField(max_length=200)
+    version = models.CharField(max_length=100, blank=True)
+    uri = models.CharField(max_length=1000)
+    size = models.PositiveBigIntegerField(default=0)
+    pruned_at = models.DateTimeField()
+    files_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(files_deleted_at__isnull=True), name="pruned_files_pending_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.artifact_name}:{self.version} (pruned)"
+
+
+class BackupLease(models.Model):
+    """A backup in progress: while one is held, prune deletes no files (rows only),
+    so the store copy taken after the database dump has every file the dump names."""
+
+    holder = models.CharField(max_length=255)
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.holder} until {self.expires_at:%Y-%m-%d %H:%M}"
