@@ -1,4 +1,4 @@
-"""`from pipelines.config import StepRetryConfig`, as `zenml.config`.
+"""`from pipelines.config import StepRetryConfig, Schedule`, as `zenml.config`.
 
 Not the Django settings (those are the top-level `config` package).
 """
@@ -6,5 +6,6 @@ Not the Django settings (those are the top-level `config` package).
 from __future__ import annotations
 
 from pipelines.sdk.retry import StepRetryConfig
+from pipelines.sdk.schedules import Schedule
 
-__all__ = ["StepRetryConfig"]
+__all__ = ["Schedule", "StepRetryConfig"]
