@@ -215,6 +215,11 @@ class ArtifactVersion(models.Model):
     data_type = models.CharField(max_length=500, blank=True)
     checksum = models.CharField(max_length=64, blank=True)
     size = models.PositiveBigIntegerField(default=0)
+    # A small version's files themselves ({relative path: ASCII text}, a few KiB at
+    # most), committed with the step that made it: readers in the engine load from
+    # here; the copy in the store is written without an fsync (see
+    # pipelines/sdk/artifact_saving.py).
+    inline_files = models.JSONField(null=True, blank=True)
     producer_step_run = models.ForeignKey(
         StepRun, null=True, on_delete=models.SET_NULL, related_name="produced_versions"
     )

@@ -1,6 +1,6 @@
-# Placeholder in the migration chain; its operations are filled in by the change it names.
+# Small artifact versions kept in their row (pipelines/sdk/artifact_saving.py).
 
-from django.db import migrations
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
@@ -8,4 +8,10 @@ class Migration(migrations.Migration):
         ("pipelines", "0012_retention"),
     ]
 
-    operations = []
+    operations = [
+        migrations.AddField(
+            model_name="artifactversion",
+            name="inline_files",
+            field=models.JSONField(blank=True, null=True),
+        ),
+    ]
