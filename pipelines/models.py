@@ -41,6 +41,83 @@ class RunStatus(models.TextChoices):
 FINISHED_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.STOPPED)
 
 
+class RunTrigger(models.TextChoices):
+    CODE = "code"  # a `@pipeline` function called where its code is
+    API = "api"  # started without the code: the API, Client().trigger_pipeline, the dashboard's Run
+    RERUN = "rerun"  # the dashboard's Re-run of another run
+    SCHEDULE = "schedule"
+
+
+class DagKind(models.TextChoices):
+    STATIC = "static"  # its steps do not depend on the parameters: the stored spec is reused
+    DYNAMIC = "dynamic"  # its body shapes the DAG from them: compiled again on a worker
+
+
+class PipelineVersion(models.Model):
+    """One compiled shape of a pipeline (its spec without parameter values), stored
+    so that runs of it can start without its code."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    spec_hash = models.CharField(max_length=64)
+    spec = models.JSONField()
+    parameter_schema = models.JSONField(default=list)
+    dag = models.CharField(max_length=10, choices=DagKind.choices)
+    # Where a worker imports the pipeline function from to compile a dynamic DAG.
+    pipeline_source = models.CharField(max_length=500, blank=True)
+    source_root = models.CharField(max_length=1000, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pipeline", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "number"], name="pipeline_version_unique_number"),
+            models.UniqueConstraint(fields=["pipeline", "spec_hash"], name="pipeline_version_unique_spec"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline.name} v{self.number}"
+
+    @property
+    def starts_without_code(self) -> bool:
+        """Old specs did not record their parameters: they can only be re-run as they are."""
+        return "parameter_schema" in self.spec
+
+
+class RunRequestStatus(models.TextChoices):
+    PENDING = "pending"  # waiting for a worker to compile the pipeline
+    COMPILING = "compiling"  # a worker claimed it
+    STARTED = "started"  # the run exists (`run`)
+    FAILED = "failed"  # compiling failed (`error`)
+
+
+class RunRequest(models.Model):
+    """A run of a dynamic-DAG pipeline asked for without its code: a worker that has
+    the code compiles it with `parameters` and starts the run."""
+
+    pipeline_version = models.ForeignKey(PipelineVersion, on_delete=models.CASCADE, related_name="requests")
+    parameters = models.JSONField(default=dict)
+    enable_cache = models.BooleanField(null=True)
+    run_name = models.CharField(max_length=255, blank=True)
+    trigger = models.CharField(max_length=20, choices=RunTrigger.choices)
+    rerun_of = models.ForeignKey("PipelineRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The schedule that fired it (an id: schedules are a later migration's model).
+    schedule_id = models.PositiveBigIntegerField(null=True, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=20, choices=RunRequestStatus.choices, default=RunRequestStatus.PENDING)
+    run = models.OneToOneField("PipelineRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="request")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"request {self.id} ({self.status})"
+
+
 class PipelineRun(models.Model):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="runs")
     name = models.CharField(max_length=255, unique=True)
@@ -60,6 +137,13 @@ class PipelineRun(models.Model):
     triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     # A list of tag strings, as ZenML's (`@pipeline(tags=[...])`, `add_tags(run=...)`).
     tags = models.JSONField(default=list, blank=True)
+    # What started it (RunTrigger), the run it re-runs, and the stored version of the
+    # pipeline it ran (recorded for every run, so it can be started again without code).
+    trigger = models.CharField(max_length=20, choices=RunTrigger.choices, default=RunTrigger.CODE)
+    rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+    pipeline_version = models.ForeignKey(
+        "PipelineVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -13,6 +13,7 @@ from pipelines.sdk.exceptions import PipelineDefinitionError
 from pipelines.sdk.hooks import HOOK_KINDS, Hook, hook_spec
 from pipelines.sdk.model import Model
 from pipelines.sdk.outputs import type_path
+from pipelines.sdk.parameter_trace import parameter_schema, trace_bindings
 from pipelines.sdk.source import source_of, source_root
 from pipelines.sdk.spec import DEFAULT_RUN_NAME_TEMPLATE, SPEC_VERSION, PipelineSpec, SpecError, validate_spec
 from pipelines.sdk.step_options import queue_problem
@@ -117,12 +118,16 @@ class Pipeline:
             self.entrypoint(**parameters)
         if not trace.invocations:
             raise PipelineDefinitionError(f"Pipeline {self.name!r} calls no steps.")
+        bindings = trace_bindings(self.entrypoint, self.signature, trace.invocations, self.name)
         spec = {
             "version": SPEC_VERSION,
             "pipeline": self.name,
             "pipeline_source": source_of(self.entrypoint),
             "run_name_template": self.run_name_template,
             "parameters": parameters,
+            "parameter_schema": parameter_schema(self.entrypoint, self.signature),
+            "dag": "dynamic" if bindings is None else "static",
+            **({"parameter_bindings": bindings} if bindings else {}),
             "source_root": str(source_root()),
             "enable_cache": self.enable_cache,
             "steps": [self._step_spec(inv) for inv in trace.invocations.values()],

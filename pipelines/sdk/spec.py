@@ -6,6 +6,8 @@ client gets the same clear messages as the SDK.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import string
 from graphlib import CycleError, TopologicalSorter
@@ -54,12 +56,32 @@ class StepSpec(TypedDict):
     on_success: NotRequired[str | dict[str, Any]]
 
 
+class ParameterDecl(TypedDict):
+    """One parameter of the pipeline function, from its signature."""
+
+    name: str
+    # A JSON type (PARAMETER_TYPES) from the annotation; None: any JSON value.
+    type: str | None
+    # The annotation allows None (`int | None`).
+    nullable: bool
+    # Absent when the parameter has no default (a trigger must then give it).
+    default: NotRequired[Any]
+
+
 class PipelineSpec(TypedDict):
     version: int
     pipeline: str
     pipeline_source: NotRequired[str]
     run_name_template: str
     parameters: dict[str, Any]
+    # The pipeline function's parameters: what a run started without the code may set.
+    parameter_schema: NotRequired[list[ParameterDecl]]
+    # "static": the steps do not depend on the parameters' values, so a new run reuses
+    # this spec through `parameter_bindings`; "dynamic": the body shapes the DAG from
+    # them, so a new run is compiled again where the code is (a worker).
+    dag: NotRequired[str]
+    # step name -> {step argument: pipeline parameter it passes through unchanged}.
+    parameter_bindings: NotRequired[dict[str, dict[str, str]]]
     source_root: NotRequired[str]
     enable_cache: bool
     steps: list[StepSpec]
@@ -69,6 +91,19 @@ class PipelineSpec(TypedDict):
 
 class SpecError(ValueError):
     """The spec cannot run; the message says why and how to fix it."""
+
+
+class ParameterError(SpecError):
+    """A value given for a pipeline parameter does not fit its declaration; `field`
+    names the parameter."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+PARAMETER_TYPES = ("string", "integer", "number", "boolean", "array", "object")
+DAG_KINDS = ("static", "dynamic")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -96,6 +131,13 @@ def _check_step(step: Any, index: int) -> None:
             isinstance(ref, dict) and isinstance(ref.get("step"), str) and isinstance(ref.get("output"), str),
             f"{where}: input {input_name!r} must be {{'step': ..., 'output': ...}}.",
         )
+    external = step.get("external_inputs", {})
+    _require(
+        isinstance(external, dict)
+        and all(type(av) is int and av > 0 for av in external.values())
+        and not set(external) & set(step.get("inputs", {})),
+        f"{where}: external_inputs must map input names that are not in inputs to artifact version ids.",
+    )
     _require(
         isinstance(step.get("after", []), list) and all(isinstance(a, str) for a in step.get("after", [])),
         f"{where}: after must be a list of step names.",
@@ -213,7 +255,7 @@ def validate_spec(spec: Any) -> PipelineSpec:
             _require(
                 name in by_name, f"Step {step['name']!r} runs after {name!r}, which is not a step of this pipeline."
             )
-        overlap = set(step.get("inputs", {})) & set(step.get("parameters", {}))
+        overlap = (set(step.get("inputs", {})) | set(step.get("external_inputs", {}))) & set(step.get("parameters", {}))
         _require(not overlap, f"Step {step['name']!r} gets {', '.join(sorted(overlap))} both as input and parameter.")
         graph[step["name"]] = upstream
     try:
@@ -230,6 +272,7 @@ def validate_spec(spec: Any) -> PipelineSpec:
     _check_model(spec.get("model"), "model")
     for step in steps:
         _check_model(step.get("model"), f"step {step['name']!r}: model")
+    _check_parameter_schema(spec, by_name)
 
     normalized = dict(spec)
     normalized["version"] = SPEC_VERSION
@@ -243,6 +286,8 @@ def validate_spec(spec: Any) -> PipelineSpec:
             "code_hash": step.get("code_hash", ""),
             "parameters": step.get("parameters", {}),
             "inputs": step.get("inputs", {}),
+            # Existing artifact versions as inputs (ExternalArtifact): name -> id.
+            **({"external_inputs": step["external_inputs"]} if step.get("external_inputs") else {}),
             "after": step.get("after", []),
             "outputs": [
                 {
@@ -268,3 +313,153 @@ def validate_spec(spec: Any) -> PipelineSpec:
 
 def upstream_of(step: StepSpec) -> set[str]:
     return {ref["step"] for ref in step["inputs"].values()} | set(step["after"])
+
+
+def _check_parameter_schema(spec: dict[str, Any], steps_by_name: dict[str, Any]) -> None:
+    """The optional keys of specs compiled since parameters were declared; older
+    specs (without them) stay valid and can only be re-run as they are."""
+    schema = spec.get("parameter_schema")
+    if schema is None:
+        _require(spec.get("parameter_bindings") is None, "parameter_bindings needs a parameter_schema.")
+        return
+    _require(isinstance(schema, list), "parameter_schema must be a list of {'name', 'type', 'nullable', 'default'}.")
+    names = []
+    for index, decl in enumerate(schema):
+        where = f"parameter_schema[{index}]"
+        _require(isinstance(decl, dict) and isinstance(decl.get("name"), str), f"{where} must name a parameter.")
+        _require(
+            decl.get("type") is None or decl.get("type") in PARAMETER_TYPES,
+            f"{where}: type must be null or one of {', '.join(PARAMETER_TYPES)}.",
+        )
+        _require(isinstance(decl.get("nullable", False), bool), f"{where}: nullable must be true or false.")
+        names.append(decl["name"])
+    _require(len(set(names)) == len(names), "parameter_schema names a parameter twice.")
+    _require(spec.get("dag", "dynamic") in DAG_KINDS, f"dag must be one of {', '.join(DAG_KINDS)}.")
+    bindings = spec.get("parameter_bindings") or {}
+    _require(isinstance(bindings, dict), "parameter_bindings must be an object.")
+    for step_name, arguments in bindings.items():
+        _require(step_name in steps_by_name, f"parameter_bindings names {step_name!r}, which is not a step.")
+        _require(isinstance(arguments, dict), f"parameter_bindings[{step_name!r}] must be an object.")
+        for argument, parameter in arguments.items():
+            _require(
+                parameter in names and argument in steps_by_name[step_name].get("parameters", {}),
+                f"parameter_bindings[{step_name!r}][{argument!r}] must name a step parameter and a pipeline parameter.",
+            )
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def parameter_value_problem(decl: ParameterDecl, value: Any) -> str | None:
+    """Why `value` does not fit the parameter, or None when it does."""
+    expected = decl.get("type")
+    if value is None:
+        if decl.get("nullable") or expected is None:
+            return None
+        return f"Parameter {decl['name']!r} takes {_a(expected)}, not null."
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return f"Parameter {decl['name']!r} must be a JSON value."
+    actual = _type_name(value)
+    if expected is None or actual == expected or (expected == "number" and actual == "integer"):
+        return None
+    shown = json.dumps(value)[:80]
+    or_null = " or null" if decl.get("nullable") else ""
+    return f"Parameter {decl['name']!r} takes {_a(expected)}{or_null}, got {_a(actual)} ({shown})."
+
+
+def _a(type_name: str) -> str:
+    return f"an {type_name}" if type_name[0] in "aeiou" else f"a {type_name}"
+
+
+def resolve_parameters(spec: PipelineSpec, values: Any) -> dict[str, Any]:
+    """The parameters of a new run of `spec`: `values` checked against its schema,
+    the defaults for the ones not given. Raises ParameterError naming the parameter."""
+    schema = spec.get("parameter_schema")
+    if schema is None:
+        raise ParameterError(
+            "parameters",
+            f"Pipeline {spec['pipeline']!r} was compiled by an SDK that did not record its "
+            "parameters; run it once more from its code to start runs of it without the code.",
+        )
+    if not isinstance(values, dict):
+        raise ParameterError("parameters", "parameters must be an object of parameter name -> value.")
+    declared = {decl["name"]: decl for decl in schema}
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        raise ParameterError(
+            unknown[0],
+            f"Pipeline {spec['pipeline']!r} has no parameter {unknown[0]!r}; its parameters are: "
+            f"{', '.join(declared) or 'none'}.",
+        )
+    resolved: dict[str, Any] = {}
+    for name, decl in declared.items():
+        if name in values:
+            problem = parameter_value_problem(decl, values[name])
+            if problem:
+                raise ParameterError(name, problem)
+            resolved[name] = values[name]
+        elif "default" in decl:
+            resolved[name] = decl["default"]
+        else:
+            raise ParameterError(name, f"Parameter {name!r} has no default; give it a value.")
+    return resolved
+
+
+def bind_parameters(spec: PipelineSpec, parameters: dict[str, Any]) -> PipelineSpec:
+    """A copy of a static spec whose steps take `parameters` (already resolved)
+    where the pipeline function passed its parameters to them."""
+    if spec.get("dag") != "static":
+        raise SpecError(f"Pipeline {spec['pipeline']!r} has a dynamic DAG: compile it again with the parameters.")
+    bound = copy.deepcopy(spec)
+    bound["parameters"] = dict(parameters)
+    bindings = spec.get("parameter_bindings") or {}
+    for step in bound["steps"]:
+        for argument, parameter in bindings.get(step["name"], {}).items():
+            step["parameters"][argument] = parameters[parameter]
+    return bound
+
+
+def spec_shape_hash(spec: PipelineSpec) -> str:
+    """What identifies a version of a pipeline: its spec without the parameter values.
+
+    A static spec's bound step arguments are replaced by the parameter's name; a
+    dynamic one is identified by its code (its steps differ with the values).
+    """
+    shape: dict[str, Any] = {k: v for k, v in spec.items() if k != "parameters"}
+    bindings = spec.get("parameter_bindings") or {}
+    if spec.get("dag") == "dynamic":
+        shape["steps"] = sorted({(step["source"], step["code_hash"]) for step in spec["steps"]})
+    else:
+        shape["steps"] = [
+            {
+                **step,
+                "parameters": {
+                    argument: (
+                        {"$parameter": bindings[step["name"]][argument]}
+                        if argument in bindings.get(step["name"], {})
+                        else value
+                    )
+                    for argument, value in step["parameters"].items()
+                },
+            }
+            for step in spec["steps"]
+        ]
+    encoded = json.dumps(shape, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
