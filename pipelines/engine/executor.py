@@ -41,6 +41,7 @@ from pipelines.sdk.metadata import encode
 from pipelines.sdk.source import add_import_roots, load_source, source_of
 from pipelines.sdk.step import Step
 from pipelines.services.artifacts import PendingOutput, SavedOutput, artifact_versions_reserve
+from pipelines.services.external_inputs import external_input_ids, external_input_versions
 from pipelines.services.steps import (
     StepTimings,
     step_run_claim,
@@ -167,8 +168,15 @@ def _check_code(step_run: StepRun, step: Step) -> None:
 def _resolve_inputs(step_run: StepRun) -> dict[str, ArtifactVersion]:
     """The ready artifact versions this step's inputs point at."""
     refs = step_run.spec.get("inputs", {})
-    if not refs:
+    external = external_input_ids(step_run.spec)
+    if not refs and not external:
         return {}
+    versions = external_input_versions(step_run.spec)
+    for name, av in external.items():
+        if name not in versions:
+            raise StepExecutionError(f"Input {name!r} needs artifact version {av}, which is not ready.")
+    if not refs:
+        return versions
     links = {
         (link.step_run.name, link.name): link.artifact_version
         for link in StepRunOutput.objects.filter(
@@ -177,7 +185,6 @@ def _resolve_inputs(step_run: StepRun) -> dict[str, ArtifactVersion]:
             artifact_version__status=ArtifactVersionStatus.READY,
         ).select_related("step_run", "artifact_version__artifact")
     }
-    versions = {}
     for name, ref in refs.items():
         version = links.get((ref["step"], ref["output"]))
         if version is None:
@@ -217,7 +224,7 @@ def _describe_inputs(step_run: StepRun, versions: dict[str, ArtifactVersion]) ->
             version=version.version or "",
             uri=version.uri,
             materializer=version.materializer,
-            producer_step=refs[name]["step"],
+            producer_step=refs[name]["step"] if name in refs else "",  # "": an external input
         )
         for name, version in versions.items()
     }

@@ -15,6 +15,7 @@ from pipelines.sdk.exceptions import (
     ServerError,
     StepContextError,
 )
+from pipelines.sdk.external_artifact import ExternalArtifact
 from pipelines.sdk.metadata import DType, MetadataError, Path, StorageSize, Uri
 from pipelines.sdk.metadata_logging import (
     log_artifact_metadata,
@@ -32,6 +33,7 @@ __all__ = [
     "ArtifactConfig",
     "AuthenticationError",
     "DType",
+    "ExternalArtifact",
     "MetadataError",
     "Model",
     "NoWorkerError",

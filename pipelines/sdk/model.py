@@ -59,11 +59,8 @@ class Model:
         return self.version is not None and str(self.version) in STAGE_NAMES
 
     def to_spec(self) -> dict[str, Any]:
-        # A run makes or reuses a concrete version; a stage only names one to read.
-        if self._names_a_stage():
-            raise PipelineDefinitionError(
-                f"{str(self.version)!r} is a stage, not a version; runs make or reuse a concrete version."
-            )
+        # A stage (or "latest") names an existing version: the server resolves it when
+        # the run is created, and refuses the run when no version holds the stage.
         return {
             "name": self.name,
             "version": None if self.version is None else str(self.version),

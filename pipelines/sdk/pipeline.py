@@ -161,6 +161,7 @@ class Pipeline:
                 name: {"step": handle.invocation_id, "output": handle.output_name}
                 for name, handle in invocation.inputs.items()
             },
+            **({"external_inputs": invocation.external_inputs} if invocation.external_inputs else {}),
             "after": invocation.after,
             "outputs": outputs,
             "enable_cache": self.enable_cache if step.enable_cache is None else step.enable_cache,

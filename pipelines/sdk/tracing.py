@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipelines.sdk.exceptions import PipelineDefinitionError
+from pipelines.sdk.external_artifact import external_input_id
 
 if TYPE_CHECKING:
     from pipelines.sdk.step import Step
@@ -47,6 +48,8 @@ class Invocation:
     parameters: dict[str, Any]
     inputs: dict[str, OutputHandle]
     after: list[str]
+    # Inputs that are existing artifact versions (ExternalArtifact, an ArtifactVersion): name -> id.
+    external_inputs: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,10 +104,13 @@ class Trace:
             ) from None
 
         inputs: dict[str, OutputHandle] = {}
+        external_inputs: dict[str, int] = {}
         parameters: dict[str, Any] = {}
         for name, value in bound.arguments.items():
             if isinstance(value, OutputHandle):
                 inputs[name] = value
+            elif (artifact_version_id := external_input_id(value)) is not None:
+                external_inputs[name] = artifact_version_id
             elif isinstance(value, InvocationHandle):
                 raise PipelineDefinitionError(
                     f"{value.invocation_id!r} has no outputs, so it cannot be the input "
@@ -133,6 +139,7 @@ class Trace:
             parameters=parameters,
             inputs=inputs,
             after=self._after_ids(after),
+            external_inputs=external_inputs,
         )
         handles = [OutputHandle(identifier, output.name) for output in step.outputs]
         if not handles:
@@ -154,7 +161,8 @@ def _json_parameter(step_name: str, name: str, value: Any) -> Any:
         raise PipelineDefinitionError(
             f"The parameter {name!r} of step {step_name!r} is a {type(value).__name__}, "
             "which is not JSON. Parameters must be JSON values (str, int, float, bool, None, "
-            "lists and dicts of them); pass other objects as the output of a step."
+            "lists and dicts of them); pass other objects as the output of a step, or as "
+            "ExternalArtifact(value=...) to save them as an input artifact."
         ) from None
     return value
 

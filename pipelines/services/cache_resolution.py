@@ -22,6 +22,7 @@ from pipelines.models import (
     StepRunOutput,
     StepStatus,
 )
+from pipelines.services.external_inputs import external_input_ids
 from pipelines.services.model_versions import model_version_link_artifacts
 from pipelines.services.transitions import move_steps
 
@@ -51,6 +52,7 @@ def step_runs_resolve_cached(*, run: PipelineRun, step_run_ids: list[int]) -> se
     for step_id, spec in specs.items():
         refs = spec.get("inputs", {})
         inputs = {name: produced.get((ref["step"], ref["output"])) for name, ref in refs.items()}
+        inputs.update(external_input_ids(spec))  # checked ready when the run was created
         if None in inputs.values():
             continue
         key = cache_key(spec, inputs)  # type: ignore[arg-type]

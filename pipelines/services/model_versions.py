@@ -23,7 +23,11 @@ class ModelStageTaken(ValueError):
 
 def model_version_resolve(*, spec_model: dict[str, Any], user: AbstractBaseUser | None) -> ModelVersion:
     """The version a run works on: a new numbered one when the spec names none, else
-    the named (or numbered) one, created if it does not exist yet."""
+    the named (or numbered) one, created if it does not exist yet, or the existing
+    version holding a stage (`production`, ...; `latest` is the newest version)."""
+    wanted_stage = spec_model.get("version")
+    if wanted_stage is not None and str(wanted_stage) in STAGE_NAMES:
+        return _version_in_stage(spec_model["name"], str(wanted_stage))
     model, _ = MLModel.objects.get_or_create(
         name=spec_model["name"],
         defaults={
@@ -46,6 +50,25 @@ def model_version_resolve(*, spec_model: dict[str, Any], user: AbstractBaseUser 
     return ModelVersion.objects.create(
         model=model, number=number, name=wanted or str(number), description=spec_model.get("description") or ""
     )
+
+
+def _version_in_stage(model_name: str, stage: str) -> ModelVersion:
+    """A run on a stage works on the version holding it (ZenML's inference pipelines)."""
+    versions = ModelVersion.objects.filter(model__name=model_name).order_by("-number")
+    if stage != "latest":
+        versions = versions.filter(stage=stage)
+    found = versions.first()
+    if found is None:
+        if not MLModel.objects.filter(name=model_name).exists():
+            raise SpecError(
+                f"Model {model_name!r} does not exist, so it has no {stage!r} version; run a training "
+                "pipeline with this model first."
+            )
+        raise SpecError(
+            f"Model {model_name!r} has no version in stage {stage!r}; promote one first "
+            f"(Model(name={model_name!r}, version=...).set_stage({stage!r})) or name a version."
+        )
+    return found
 
 
 def model_version_set_stage(*, version: ModelVersion, stage: str, force: bool = False) -> ModelVersion:

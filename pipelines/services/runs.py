@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from pipelines.models import ModelVersion, Pipeline, PipelineRun, StepRun, StepStatus
 from pipelines.sdk.spec import PipelineSpec, upstream_of, validate_spec
+from pipelines.services.external_inputs import external_inputs_check
 from pipelines.services.model_versions import model_version_resolve
 from pipelines.services.run_status import (
     pipeline_run_bump,
@@ -91,6 +92,7 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
     cannot run; nothing is stored then.
     """
     valid = validate_spec(spec)
+    external_inputs_check(valid, user=user)
     with transaction.atomic():
         pipeline, _ = Pipeline.objects.get_or_create(
             name=valid["pipeline"], defaults={"created_by": user if user and user.is_authenticated else None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission
 
-from pipelines import Model, PipelineDefinitionError, ServerError, save_artifact
+from pipelines import Model, ServerError, save_artifact
 from pipelines.enums import ModelStages
 from pipelines.models import ModelStage, ModelVersion
 from pipelines.sdk.client import Client
@@ -82,10 +82,9 @@ def test_metadata_and_artifacts_through_the_handle(in_process_client, two_versio
         model.load_artifact("other")
 
 
-def test_a_stage_still_cannot_be_a_run_s_version():
-    # A run makes or reuses a concrete version; the stage is refused when compiled.
-    with pytest.raises(PipelineDefinitionError, match="is a stage"):
-        Model(name="churn", version="production").to_spec()
+def test_a_stage_is_a_run_s_version_resolved_by_the_server():
+    # The server resolves the stage when the run is created (test_external_artifacts).
+    assert Model(name="churn", version="production").to_spec()["version"] == "production"
 
 
 def test_the_step_context_model_is_the_model_not_its_version(in_process_client, two_versions):
