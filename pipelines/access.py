@@ -21,7 +21,7 @@ from typing import TypeAlias
 
 from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from pipelines.models import (
@@ -129,7 +129,9 @@ def access_target_for_token(token: ApiToken | None, *, kind: str, target_id: int
         "pipeline_run": PipelineRun.objects.filter(id=target_id).filter(id=run_id),
         "step_run": StepRun.objects.filter(id=target_id, pipeline_run_id=run_id),
         "artifact_version": ArtifactVersion.objects.filter(id=target_id, producer_step_run__pipeline_run_id=run_id),
-        "model_version": ModelVersion.objects.filter(id=target_id, runs__id=run_id),
+        "model_version": ModelVersion.objects.filter(id=target_id).filter(
+            Q(runs__id=run_id) | Q(step_runs__pipeline_run_id=run_id)  # the run's or a step's own model
+        ),
     }
     if not owned[kind].exists():
         raise PermissionDenied("A step's run token may only log metadata on its own run.")

@@ -39,18 +39,35 @@ def log_metadata(
     artifact_name: str | None = None,
     artifact_version: str | int | None = None,
     infer_artifact: bool = False,
+    model_version_id: int | None = None,
+    model_name: str | None = None,
+    model_version: str | int | None = None,
+    infer_model: bool = False,
 ) -> None:
-    """Log metadata to a step run, a pipeline run or an artifact version.
+    """Log metadata to a step run, a pipeline run, an artifact version or a model version.
 
     - inside a step with no target: the running step;
     - `infer_artifact=True` (or `artifact_name` naming an output) inside a step: that
       output's artifact version;
     - `artifact_version_id`, or `artifact_name` (+ `artifact_version`, else latest);
     - `step_id`, or `step_name` with `run_id_name_or_prefix`;
-    - `run_id_name_or_prefix` alone: the pipeline run.
+    - `run_id_name_or_prefix` alone: the pipeline run;
+    - `infer_model=True` inside a step: the step's model version (its own model's,
+      else its pipeline's); `model_version_id`; or `model_name` with `model_version`
+      (a name, number, stage or `latest`, the default).
     """
     entries = encode(metadata)
     context = _in_step()
+    if infer_model or model_version_id is not None or model_name is not None or model_version is not None:
+        _log_model_metadata(
+            entries,
+            context,
+            model_version_id=model_version_id,
+            model_name=model_name,
+            model_version=model_version,
+            infer_model=infer_model,
+        )
+        return
     explicit = any(
         value is not None for value in (step_id, artifact_version_id, artifact_version, run_id_name_or_prefix)
     )
@@ -82,6 +99,44 @@ def log_metadata(
             raise
         # The server's refusal is right but says nothing of what would work instead.
         raise ServerError(f"{exc} {_WHERE_A_STEP_MAY_LOG}", status_code=403) from exc
+
+
+def _log_model_metadata(
+    entries: list[dict[str, Any]],
+    context: StepContext | None,
+    *,
+    model_version_id: int | None,
+    model_name: str | None,
+    model_version: str | int | None,
+    infer_model: bool,
+) -> None:
+    from pipelines.sdk.client import Client
+
+    given = [
+        name
+        for name, present in (
+            ("infer_model=True", infer_model),
+            ("model_version_id", model_version_id is not None),
+            ("model_name", model_name is not None),
+        )
+        if present
+    ]
+    if len(given) > 1:
+        raise ValueError(f"log_metadata() takes one model target; got {' and '.join(given)}.")
+    if model_version is not None and model_name is None:
+        raise ValueError("log_metadata(model_version=...) needs model_name= too (or model_version_id=).")
+    if infer_model:
+        if context is None:
+            raise StepContextError(
+                "log_metadata(infer_model=True) works only inside a step of a pipeline with a model; "
+                "elsewhere pass model_name= and model_version=, or model_version_id=."
+            )
+        target_id = context.model_version.id
+    elif model_version_id is not None:
+        target_id = int(model_version_id)
+    else:
+        target_id = Client().get_model_version(model_name, "latest" if model_version is None else model_version).id
+    Client().create_run_metadata(entries, model_version_id=target_id)
 
 
 def _send(
