@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard.views import artifacts, compare, explorer, home, models, pipelines, runs, steps
+from dashboard.views import artifacts, compare, explorer, home, models, pipelines, runs, search, steps, workers
 
 app_name = "dashboard"
 
@@ -43,4 +43,7 @@ urlpatterns = [
     path("compare/", compare.compare_runs, name="compare"),
     path("metadata/", explorer.metadata_explorer, name="metadata-explorer"),
     path("metadata/points/", explorer.metadata_points, name="metadata-points"),
+    # Workers and search
+    path("workers/", workers.worker_list, name="worker-list"),
+    path("search/", search.search, name="search"),
 ]

@@ -37,6 +37,7 @@ from pipelines.models import (
     StepRun,
     StepRunInput,
     StepRunOutput,
+    WorkerHeartbeat,
 )
 
 # Moving a model version between stages is a release decision.
@@ -100,6 +101,11 @@ def model_versions_visible(user: User) -> QuerySet[ModelVersion]:
 
 def metadata_visible(user: User) -> QuerySet[RunMetadata]:
     return _visible(user, RunMetadata.objects.all())
+
+
+def workers_visible(user: User) -> QuerySet[WorkerHeartbeat]:
+    """The workers page: hosts, queues and what each runs are the team's to see, as runs are."""
+    return _visible(user, WorkerHeartbeat.objects.all())
 
 
 def access_run(user: User, *, run_id: int, queryset: QuerySet[PipelineRun] | None = None) -> PipelineRun:
@@ -238,3 +244,41 @@ def access_pending_artifact_version(user: User, token: ApiToken | None, *, versi
             f"Artifact version {version_id} may only be finished by the process that started saving it."
         )
     return version
+
+
+# --- tags (add_tags / remove_tags) ---------------------------------------------------
+
+# Who may tag what. People: a run's owner or RUN_CONTROL_PERMISSION (as stopping it);
+# artifacts and artifact versions, any signed-in user (as saving them); models and
+# model versions, Django's change permission (as editing them). A step's run token:
+# its own run, the artifact versions its run produced (and their artifacts), and its
+# run's or steps' model versions.
+def require_tagging(user: User, token: ApiToken | None, *, kind: str, target_id: int) -> None:
+    """403 unless the caller may add or remove tags on this (visible) object."""
+    if token is not None:
+        run_id = token.run_id
+        own = {
+            "run": PipelineRun.objects.filter(id=target_id, id__in=[run_id]),
+            "artifact": Artifact.objects.filter(id=target_id, versions__producer_step_run__pipeline_run_id=run_id),
+            "artifact_version": ArtifactVersion.objects.filter(
+                id=target_id, producer_step_run__pipeline_run_id=run_id
+            ),
+            "model": MLModel.objects.none(),
+            "model_version": ModelVersion.objects.filter(id=target_id).filter(
+                Q(runs__id=run_id) | Q(step_runs__pipeline_run_id=run_id)
+            ),
+        }
+        if not own[kind].exists():
+            raise PermissionDenied(
+                "A step's run token may only tag its own run, the artifact versions its run produced "
+                "(and their artifacts) and its run's model version."
+            )
+        return
+    if kind == "run":
+        require_run_control(user, PipelineRun.objects.only("id", "name", "triggered_by_id").get(id=target_id), action="tag")
+    elif kind == "model":
+        require_model_write(user, kind="model", action="update")
+    elif kind == "model_version":
+        require_model_write(user, kind="model_version", action="update")
+    elif not may_read(user):
+        raise PermissionDenied("Tagging artifacts needs a signed-in, active user.")

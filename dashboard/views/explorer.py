@@ -53,19 +53,41 @@ def _shown(point: dict[str, Any], target: str, link: Callable[[int], str]) -> di
     return {"x": point["time"].isoformat(), "y": point["value"], "label": label, "url": link(point["target_id"])}
 
 
+def _opening_series(request: HttpRequest, keys: list[str]) -> tuple[str, str]:
+    """The (key, target) the page shows: the one asked for, else the most recently
+    logged numeric metadata that has points (never a key and target with nothing
+    to plot, which would draw an empty chart); ("", "run") when nothing has points."""
+    key = request.GET.get("key", "")
+    if key in keys:
+        if "target" in request.GET:
+            return key, _target(request)
+        # A key alone: the first target it was logged on.
+        targets = selectors.metadata_key_targets(request.user, key=key)
+        return key, targets[0] if targets else "run"
+    latest = selectors.metadata_latest_series(request.user)
+    if latest is not None:
+        return latest
+    return (keys[0] if keys else ""), _target(request)
+
+
 @login_required
 def metadata_explorer(request: HttpRequest) -> HttpResponse:
     keys = selectors.numeric_metadata_keys(request.user)
-    key = request.GET.get("key", "")
-    if key not in keys:
-        key = "accuracy" if "accuracy" in keys else (keys[0] if keys else "")
-    target = _target(request)
+    key, target = _opening_series(request, keys)
     latest = []
+    key_targets: list[tuple[str, str]] = []
     if key:
         points = selectors.metadata_points(request.user, key=key, target=target, limit=TABLE_POINTS)
         link = _linker(target)
         latest = [{**_shown(point, target, link), "time": point["time"]} for point in points]
-    points_url = f"{reverse('dashboard:metadata-points')}?{_query(key, target)}" if key else ""
+        if not latest:
+            # Say where this key does have points, each a link that plots it there.
+            key_targets = [
+                (TARGETS[other], f"{reverse('dashboard:metadata-explorer')}?{_query(key, other)}")
+                for other in selectors.metadata_key_targets(request.user, key=key)
+                if other != target
+            ]
+    points_url = f"{reverse('dashboard:metadata-points')}?{_query(key, target)}" if latest else ""
     return render(
         request,
         "dashboard/metadata_explorer.html",
@@ -76,6 +98,7 @@ def metadata_explorer(request: HttpRequest) -> HttpResponse:
             "targets": TARGETS.items(),
             "target_label": TARGETS[target],
             "latest": latest,
+            "key_targets": key_targets,
             "points_url": points_url,
             "max_points": MAX_POINTS,
         },

@@ -145,6 +145,40 @@ def metadata_points(user: access.User, *, key: str, target: str, limit: int = 20
     return [{**point, "names": names[point["target_id"]]} for point in points.values() if point["target_id"] in names]
 
 
+def metadata_latest_series(user: access.User, *, look_back: int = 50) -> tuple[str, str] | None:
+    """(key, target) of the most recently logged numeric metadata that has a point to
+    plot, or None when no numeric metadata has one: what the explorer opens on.
+
+    Reads the newest `look_back` numeric rows backwards along the primary key; a row
+    whose value is not finite, or whose target is hidden (a pending artifact
+    version), gives way to the next (key, target) pair.
+    """
+    rows = (
+        access.metadata_visible(user)
+        .filter(type__in=NUMERIC_METADATA_TYPES)
+        .order_by("-id")
+        .values_list("key", *(f"{field}_id" for field in METADATA_TARGETS.values()))[:look_back]
+    )
+    tried: set[tuple[str, str]] = set()
+    for key, *target_ids in rows:
+        for target, target_id in zip(METADATA_TARGETS, target_ids, strict=True):
+            if target_id is None or (key, target) in tried:
+                continue
+            tried.add((key, target))
+            if metadata_points(user, key=key, target=target, limit=1):
+                return key, target
+    return None
+
+
+def metadata_key_targets(user: access.User, *, key: str) -> list[str]:
+    """The explorer's targets on which `key` was logged with a numeric value (one
+    indexed probe each), in `METADATA_TARGETS` order."""
+    visible = access.metadata_visible(user).filter(key=key, type__in=NUMERIC_METADATA_TYPES)
+    return [
+        target for target, field in METADATA_TARGETS.items() if visible.filter(**{f"{field}__isnull": False}).exists()
+    ]
+
+
 def _target_names(user: access.User, field: str, ids: list[int]) -> dict[int, list[str]]:
     """What labels a metadata target: a run's name, a model's and version's names, ..."""
     if not ids:

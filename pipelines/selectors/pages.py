@@ -10,6 +10,7 @@ the visible outer row).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from pipelines.models import (
     StepRun,
     StepRunInput,
     StepRunOutput,
+    StepStatus,
 )
 from pipelines.selectors.api import (
     RUN_LARGE_FIELDS,
@@ -279,6 +281,34 @@ def run_live_state(user: access.User, *, run_id: int) -> tuple[dict[str, Any], l
     if row is None:
         return None
     return row, run_step_rows(user, run_id=run_id)
+
+
+@dataclass(frozen=True)
+class CachedSources:
+    count: int  # the run's cached steps
+    # The runs they reused outputs from, in the order first met: `{"run_id",
+    # "run_name", "steps": [{"id", "name"}]}`; a source run since deleted has run_id None.
+    runs: list[dict[str, Any]]
+
+
+def run_cached_sources(user: access.User, *, run_id: int) -> CachedSources:
+    """A run's cached steps grouped by the run whose outputs they reused: one query."""
+    rows = (
+        access.steps_visible(user)
+        .filter(pipeline_run_id=run_id, status=StepStatus.CACHED)
+        .order_by("id")
+        .values("id", "name", "cached_from__pipeline_run_id", "cached_from__pipeline_run__name")
+    )
+    sources: dict[int | None, dict[str, Any]] = {}
+    count = 0
+    for row in rows:
+        count += 1
+        source_id = row["cached_from__pipeline_run_id"]
+        group = sources.setdefault(
+            source_id, {"run_id": source_id, "run_name": row["cached_from__pipeline_run__name"] or "", "steps": []}
+        )
+        group["steps"].append({"id": row["id"], "name": row["name"]})
+    return CachedSources(count=count, runs=list(sources.values()))
 
 
 def pipeline_latest_run(user: access.User, *, pipeline_id: int) -> PipelineRun | None:

@@ -146,6 +146,8 @@ ROUTES: dict[str, dict[str, str]] = {
     "dashboard:compare": {"get": "read"},
     "dashboard:metadata-explorer": {"get": "read"},
     "dashboard:metadata-points": {"get": "read"},
+    "dashboard:worker-list": {"get": "read"},
+    "dashboard:search": {"get": "read"},
 }
 # Django's own pages (admin: staff and its model permissions; sign-in and password
 # pages), walked by Django's tests, not this one; the favicon is a public redirect.
@@ -302,6 +304,7 @@ def world(settings, tmp_path, django_user_model, no_broker) -> World:
         "dashboard:model-version-stage:post": {"stage": "staging"},
         "dashboard:compare:get": {"run": [run.id, other.id]},
         "dashboard:metadata-points:get": {"key": "accuracy", "target": "run"},
+        "dashboard:search:get": {"q": "numbers"},
     }
     return World(ids=ids, clients={caller: client_for(caller) for caller in CALLERS}, bodies=bodies)
 

@@ -42,6 +42,12 @@
       status.textContent = "The chart could not be loaded; the table below lists the latest values.";
       return;
     }
+    if (!points.length) {
+      // An empty time axis would read 1/1/1970: say so in words instead of drawing one.
+      canvas.parentElement.hidden = true;
+      status.textContent = "Nothing to plot: no finite values of this key on these objects.";
+      return;
+    }
     status.textContent = points.length + " point" + (points.length === 1 ? "" : "s") + " plotted.";
     const dateText = (ms) => new Date(ms).toLocaleString();
     const series = points.map((p) => ({ x: Date.parse(p.x), y: p.y }));

@@ -46,13 +46,22 @@ window.RunTimeline = (() => {
     return found;
   }
 
+  /* Why there are no bars: cached steps run nowhere, and a finished run may have
+     ended before any step was queued. */
+  function emptyText(data) {
+    if (data.steps.length && data.steps.every((step) => step.status === "cached")) {
+      return "No bars: every step was cached, so none ran. The runs they were cached from are listed below.";
+    }
+    return data.finished ? "No step ran in this run." : "No step has been queued yet.";
+  }
+
   function render(container, data) {
     const now = Date.parse(data.now) || Date.now();
     const rows = data.steps.map((step) => ({ step, phases: phasesOf(step, now) }));
     const starts = rows.flatMap((row) => row.phases.map((p) => p[1]));
     const ends = rows.flatMap((row) => row.phases.map((p) => p[2]));
     if (!starts.length) {
-      container.replaceChildren(el("p", "muted", "No step has been queued yet."));
+      container.replaceChildren(el("p", "muted", emptyText(data)));
       return;
     }
     const t0 = Math.min(...starts);
