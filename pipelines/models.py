@@ -7,6 +7,7 @@ import hashlib
 import operator
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -19,8 +20,8 @@ class Pipeline(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Retention, applied daily by the `prune_by_retention` task: keep the last N
     # finished runs and/or the runs of the last D days (empty: keep everything).
-    retention_keep_runs = models.PositiveIntegerField(null=True, blank=True)
-    retention_keep_days = models.PositiveIntegerField(null=True, blank=True)
+    retention_keep_runs = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    retention_keep_days = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
 
     class Meta:
         ordering = ["name"]

@@ -1,6 +1,7 @@
 # Retention: per-pipeline keep settings, tombstones of pruned artifact versions, and
 # the lease a backup holds so that prune deletes no files while it runs.
 
+import django.core.validators
 from django.db import migrations, models
 
 
@@ -13,12 +14,16 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="pipeline",
             name="retention_keep_days",
-            field=models.PositiveIntegerField(blank=True, null=True),
+            field=models.PositiveIntegerField(
+                blank=True, null=True, validators=[django.core.validators.MinValueValidator(1)]
+            ),
         ),
         migrations.AddField(
             model_name="pipeline",
             name="retention_keep_runs",
-            field=models.PositiveIntegerField(blank=True, null=True),
+            field=models.PositiveIntegerField(
+                blank=True, null=True, validators=[django.core.validators.MinValueValidator(1)]
+            ),
         ),
         migrations.CreateModel(
             name="BackupLease",
