@@ -87,6 +87,10 @@ class PipelineSpec(TypedDict):
     steps: list[StepSpec]
     # The queue of the steps that name none.
     queue: NotRequired[str]
+    # The run's tags, and ZenML's `extra` / `settings` (stored in the run's config).
+    tags: NotRequired[list[str]]
+    extra: NotRequired[dict[str, Any]]
+    settings: NotRequired[dict[str, Any]]
 
 
 class SpecError(ValueError):
@@ -272,6 +276,8 @@ def validate_spec(spec: Any) -> PipelineSpec:
     _check_model(spec.get("model"), "model")
     for step in steps:
         _check_model(step.get("model"), f"step {step['name']!r}: model")
+        _require(isinstance(step.get("settings") or {}, dict), f"step {step['name']!r}: settings must be an object.")
+    _check_run_options(spec)
     _check_parameter_schema(spec, by_name)
 
     normalized = dict(spec)
@@ -304,11 +310,27 @@ def validate_spec(spec: Any) -> PipelineSpec:
             **({"model": step["model"]} if step.get("model") else {}),
             **({"queue": step.get("queue") or spec["queue"]} if step.get("queue") or spec.get("queue") else {}),
             **({"timeout": float(step["timeout"])} if step.get("timeout") is not None else {}),
+            **({"settings": step["settings"]} if step.get("settings") else {}),
             **{kind: step[kind] for kind in HOOK_KINDS if step.get(kind)},
         }
         for step in steps
     ]
     return normalized  # type: ignore[return-value]
+
+
+def _check_run_options(spec: dict[str, Any]) -> None:
+    """The run's tags (distinct strings), `extra` and `settings` (objects), as the run
+    configuration gives them (`pipelines.sdk.run_config`)."""
+    tags = spec.get("tags", [])
+    _require(
+        isinstance(tags, list)
+        and len(tags) <= 50
+        and all(isinstance(tag, str) and 0 < len(tag.strip()) <= 100 for tag in tags)
+        and len(set(tags)) == len(tags),
+        "tags must be a list of at most 50 distinct non-empty strings of at most 100 characters.",
+    )
+    for key in ("extra", "settings"):
+        _require(isinstance(spec.get(key, {}), dict), f"{key} must be an object.")
 
 
 def upstream_of(step: StepSpec) -> set[str]:
@@ -440,16 +462,20 @@ def spec_shape_hash(spec: PipelineSpec) -> str:
     """What identifies a version of a pipeline: its spec without the parameter values.
 
     A static spec's bound step arguments are replaced by the parameter's name; a
-    dynamic one is identified by its code (its steps differ with the values).
+    dynamic one is identified by its code (its steps differ with the values). The
+    cache setting and the run name template are options of a run, not of the version.
     """
-    shape: dict[str, Any] = {k: v for k, v in spec.items() if k != "parameters"}
+    # Run options a trigger may change (use cache, run name) make no new version either.
+    shape: dict[str, Any] = {
+        k: v for k, v in spec.items() if k not in ("parameters", "enable_cache", "run_name_template")
+    }
     bindings = spec.get("parameter_bindings") or {}
     if spec.get("dag") == "dynamic":
         shape["steps"] = sorted({(step["source"], step["code_hash"]) for step in spec["steps"]})
     else:
         shape["steps"] = [
             {
-                **step,
+                **{k: v for k, v in step.items() if k != "enable_cache"},
                 "parameters": {
                     argument: (
                         {"$parameter": bindings[step["name"]][argument]}

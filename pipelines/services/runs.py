@@ -10,10 +10,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from pipelines.models import ModelVersion, Pipeline, PipelineRun, StepRun, StepStatus
+from pipelines.models import ModelVersion, Pipeline, PipelineRun, RunTrigger, StepRun, StepStatus
 from pipelines.sdk.spec import PipelineSpec, upstream_of, validate_spec
 from pipelines.services.external_inputs import external_inputs_check
 from pipelines.services.model_versions import model_version_resolve
+from pipelines.services.pipeline_versions import pipeline_version_record
 from pipelines.services.run_status import (
     pipeline_run_bump,
     pipeline_run_finish_if_done,
@@ -30,7 +31,12 @@ def _render_run_name(template: str, *, pipeline: str, now: datetime) -> str:
 
 
 def _create_run_row(
-    *, pipeline: Pipeline, spec: PipelineSpec, user: AbstractBaseUser | None, model_version: ModelVersion | None
+    *,
+    pipeline: Pipeline,
+    spec: PipelineSpec,
+    user: AbstractBaseUser | None,
+    model_version: ModelVersion | None,
+    origin: dict[str, object],
 ) -> PipelineRun:
     base_name = _render_run_name(spec["run_name_template"], pipeline=pipeline.name, now=timezone.now())[:240]
     config = {
@@ -59,6 +65,7 @@ def _create_run_row(
         except IntegrityError:
             if not PipelineRun.objects.filter(name=name).exists():
                 raise
+                    **origin,
     raise IntegrityError(f"Could not find a free run name for {base_name!r}.")
 
 
@@ -85,11 +92,20 @@ def _resolve_model_versions(spec: PipelineSpec, *, user: AbstractBaseUser | None
     return versions
 
 
-def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> PipelineRun:
+def pipeline_run_create(
+    *,
+    spec: object,
+    user: AbstractBaseUser | None,
+    trigger: str = RunTrigger.CODE,
+    rerun_of: PipelineRun | None = None,
+    schedule_id: int | None = None,
+) -> PipelineRun:
     """Validate a compiled spec, store the run and its steps, queue the first steps.
 
-    Raises SpecError (a ValueError) with a message for the caller when the spec
-    cannot run; nothing is stored then.
+    The spec's version is recorded (`pipeline_version_record`) so the run can be
+    started again without the code; `trigger`, `rerun_of` and `schedule_id` say what
+    started it. Raises SpecError (a ValueError) with a message for the caller when
+    the spec cannot run; nothing is stored then.
     """
     valid = validate_spec(spec)
     external_inputs_check(valid, user=user)
@@ -101,7 +117,13 @@ def pipeline_run_create(*, spec: object, user: AbstractBaseUser | None) -> Pipel
         pipeline_model_version = step_model_versions.get(None)
         # A run whose models are all set on steps is listed under the first of them.
         model_version = pipeline_model_version or next(iter(step_model_versions.values()), None)
-        run = _create_run_row(pipeline=pipeline, spec=valid, user=user, model_version=model_version)
+        origin = {
+            "trigger": trigger,
+            "rerun_of": rerun_of,
+            "pipeline_version": pipeline_version_record(pipeline=pipeline, spec=valid, user=user),
+            **({"schedule_id": schedule_id} if schedule_id is not None else {}),
+        }
+        run = _create_run_row(pipeline=pipeline, spec=valid, user=user, model_version=model_version, origin=origin)
         StepRun.objects.bulk_create(
             [
                 StepRun(

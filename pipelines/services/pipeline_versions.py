@@ -1,0 +1,46 @@
+"""Recording the compiled shapes of a pipeline, so runs of it can start without its code.
+
+Every run's spec is recorded (`pipeline_run_create` calls this), deduplicated by its
+hash without parameter values: two runs of the same code with other parameters share
+one version, a changed step or DAG makes a new one.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from pipelines.models import DagKind, Pipeline, PipelineVersion
+from pipelines.sdk.spec import PipelineSpec, spec_shape_hash
+
+
+def pipeline_version_record(
+    *, pipeline: Pipeline, spec: PipelineSpec, user: AbstractBaseUser | None
+) -> PipelineVersion:
+    """The version of `pipeline` with this spec's shape, made (with the next number) if new."""
+    spec_hash = spec_shape_hash(spec)
+    for _ in range(5):
+        existing = PipelineVersion.objects.filter(pipeline=pipeline, spec_hash=spec_hash).first()
+        if existing is not None:
+            return existing
+        number = (PipelineVersion.objects.filter(pipeline=pipeline).aggregate(n=Max("number"))["n"] or 0) + 1
+        try:
+            # Two submissions at once may both pick this number or this hash: the
+            # constraints refuse the second, which reads again.
+            with transaction.atomic():
+                return PipelineVersion.objects.create(
+                    pipeline=pipeline,
+                    number=number,
+                    spec_hash=spec_hash,
+                    spec=spec,
+                    parameter_schema=spec.get("parameter_schema") or [],
+                    # Specs from before parameters were recorded: re-run as they are only.
+                    dag=spec.get("dag") or DagKind.STATIC,
+                    pipeline_source=spec.get("pipeline_source", ""),
+                    source_root=spec.get("source_root", ""),
+                    created_by=user if user is not None and user.is_authenticated else None,
+                )
+        except IntegrityError:
+            continue
+    raise IntegrityError(f"Could not record a version of pipeline {pipeline.name!r}; try again.")
