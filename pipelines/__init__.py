@@ -39,6 +39,7 @@ from pipelines.sdk import (
     save_artifact,
     step,
 )
+from pipelines.sdk.pipeline_context import get_pipeline_context
 
 __all__ = [
     "ArtifactConfig",
@@ -62,6 +63,7 @@ __all__ = [
     "StorageSize",
     "Uri",
     "add_tags",
+    "get_pipeline_context",
     "get_step_context",
     "load_artifact",
     "log_artifact_metadata",

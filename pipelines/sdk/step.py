@@ -11,10 +11,19 @@ from pipelines.sdk.exceptions import PipelineDefinitionError
 from pipelines.sdk.hooks import Hook, hook_spec
 from pipelines.sdk.model import Model
 from pipelines.sdk.outputs import OutputSpec, parse_outputs
+from pipelines.sdk.pipeline_context import configured_step_options
 from pipelines.sdk.retry import StepRetryConfig
+from pipelines.sdk.run_config import (
+    MEANINGLESS,
+    STEP_KEYS,
+    ConfigurationConflictError,
+    Where,
+    check_settings,
+    check_step_options,
+)
 from pipelines.sdk.source import code_hash, source_of
 from pipelines.sdk.step_options import queue_problem, timeout_problem
-from pipelines.sdk.tracing import active_trace
+from pipelines.sdk.tracing import InvocationHandle, OutputHandle, active_trace
 
 MaterializerSpec = type | Mapping[str, type] | None
 # What `with_options` may change: every option of `@step`.
@@ -29,7 +38,11 @@ STEP_OPTIONS = (
     "timeout",
     "on_failure",
     "on_success",
+    "settings",
 )
+# Options that are dictionaries: `with_options(merge=True)` (the default, as ZenML's)
+# adds their keys to the current ones instead of replacing the whole dictionary.
+MERGED_OPTIONS = ("parameters", "extra", "settings")
 
 
 class Step:
@@ -53,6 +66,7 @@ class Step:
         timeout: float | None = None,
         on_failure: Hook | None = None,
         on_success: Hook | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> None:
         if not callable(func):
             raise PipelineDefinitionError(f"@step needs a function, got {func!r}.")
@@ -79,6 +93,12 @@ class Step:
         self.queue = queue
         self.timeout = None if timeout is None else float(timeout)
         self.extra = dict(extra or {})
+        # ZenML's settings (resources, docker): stored with the run, without effect here.
+        self.settings = check_settings(settings or {}, Where(prefix=f"step {self.name!r}: "))
+        # Parameters set by configuration (with_options(parameters=...), a YAML file's
+        # steps.<name>.parameters): each invocation gets them unless the code passes
+        # the same value (another value is a ConfigurationConflictError, as ZenML's).
+        self.parameters: dict[str, Any] = {}
         # Kept as given (with_options passes them on); the spec holds their source paths.
         self.on_failure, self.on_success = on_failure, on_success
         self.hook_specs = {
@@ -116,19 +136,62 @@ class Step:
                 )
         return dict(materializers)
 
-    def with_options(self, **options: Any) -> Step:
-        """A copy with other options, as `@step(...)` takes them:
-        `train.with_options(queue="gpu", timeout=600)`. The worker imports the
-        decorated step by its source path and takes these options from the run's spec."""
-        unknown = sorted(set(options) - set(STEP_OPTIONS))
+    def with_options(self, *, merge: bool = True, **options: Any) -> Step:
+        """A copy with other options, as `@step(...)` takes them, and ZenML's
+        `parameters=` and `settings=`: `train.with_options(queue="gpu", timeout=600)`.
+        The worker imports the decorated step by its source path and takes these
+        options from the run's spec. With `merge=True` (the default) `parameters`,
+        `extra` and `settings` add to the current ones instead of replacing them."""
+        copy = Step(self.entrypoint, **self._current_options())
+        copy.parameters = dict(self.parameters)
+        return copy.configure(merge=merge, **options)
+
+    def configure(self, *, merge: bool = True, **options: Any) -> Step:
+        """Change this step's options in place (every pipeline that uses it sees the
+        change) and return it; `with_options` leaves the step as it is."""
+        options = self._normalize_options(options)
+        parameters = options.pop("parameters", None)
+        current = self._current_options()
+        if merge:
+            for key in MERGED_OPTIONS:
+                if key in options and key != "parameters":
+                    options[key] = {**current[key], **options[key]}
+        configured = Step(self.entrypoint, **{**current, **options})
+        if parameters is not None:
+            configured.parameters = {**self.parameters, **parameters} if merge else dict(parameters)
+        else:
+            configured.parameters = dict(self.parameters)
+        configured._check_parameters()
+        self.__dict__.update(configured.__dict__)
+        return self
+
+    def _current_options(self) -> dict[str, Any]:
+        current = {name: getattr(self, name) for name in STEP_OPTIONS}
+        current["output_materializers"] = self.output_materializers or None
+        return current
+
+    def _normalize_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """ZenML's keywords (a retry or model given as a mapping, failure_hook_source,
+        outputs, the always-on flags) as this step's own options; meaningless ones refused."""
+        accepted = sorted({*STEP_OPTIONS, *STEP_KEYS})
+        unknown = sorted(set(options) - set(accepted) - set(MEANINGLESS))
         if unknown:
             raise PipelineDefinitionError(
                 f"with_options of step {self.name!r} does not take {', '.join(unknown)}; "
-                f"it takes: {', '.join(STEP_OPTIONS)}."
+                f"it takes: {', '.join(accepted)}."
             )
-        current = {name: getattr(self, name) for name in STEP_OPTIONS}
-        current["output_materializers"] = self.output_materializers or None
-        return Step(self.entrypoint, **{**current, **options})
+        own = {key: options[key] for key in ("name", "output_materializers") if key in options}
+        rest = {key: value for key, value in options.items() if key not in own}
+        return {**own, **_check_step_keywords(rest, Where(prefix=f"step {self.name!r}: "))}
+
+    def _check_parameters(self) -> None:
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in self.signature.parameters.values())
+        unknown = sorted(set(self.parameters) - set(self.signature.parameters))
+        if unknown and not takes_any:
+            raise PipelineDefinitionError(
+                f"The configured parameter(s) {', '.join(unknown)} of step {self.name!r} are not arguments of "
+                f"the step; it takes: {', '.join(self.signature.parameters) or 'none'}."
+            )
 
     @property
     def source(self) -> str:
@@ -157,7 +220,37 @@ class Step:
         # parameters of those names.
         invocation_id = kwargs.pop("id", None) if "id" not in self.signature.parameters else None
         after = kwargs.pop("after", None) if "after" not in self.signature.parameters else None
-        return trace.add_invocation(self, args, kwargs, invocation_id=invocation_id, after=after)
+        # The run configuration's `steps.<invocation id>` options win over the step's own.
+        identifier = trace._new_id(self, invocation_id)
+        configured = configured_step_options(identifier)
+        step = self.with_options(**configured) if configured else self
+        kwargs = step._with_configured_parameters(identifier, args, kwargs)
+        return trace.add_invocation(step, args, kwargs, invocation_id=invocation_id, after=after)
+
+    def _with_configured_parameters(
+        self, invocation_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`kwargs` plus the configured parameters the call does not pass."""
+        if not self.parameters:
+            return kwargs
+        try:
+            given = self.signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:
+            return kwargs  # add_invocation says what is wrong with the call
+        merged = dict(kwargs)
+        for name, value in self.parameters.items():
+            if name not in given:
+                merged[name] = value
+                continue
+            passed = given[name]
+            if isinstance(passed, OutputHandle | InvocationHandle) or passed != value:
+                shown = "a step's output" if isinstance(passed, OutputHandle | InvocationHandle) else repr(passed)
+                raise ConfigurationConflictError(
+                    f"Configured parameter for the step {invocation_id!r} conflict with parameter passed in "
+                    f"runtime: {name!r} is {value!r} in the configuration and {shown} in the code. Remove it "
+                    "from one of them (the configuration file's steps.<name>.parameters or the call)."
+                )
+        return merged
 
     def __repr__(self) -> str:
         return f"<Step {self.name}>"
@@ -180,6 +273,7 @@ def step(
     timeout: float | None = None,
     on_failure: Hook | None = None,
     on_success: Hook | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 
@@ -188,3 +282,11 @@ def step(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     if func is not None:
         return Step(func, **options)
     return lambda f: Step(f, **options)
+
+
+def _check_step_keywords(options: dict[str, Any], where: Where) -> dict[str, Any]:
+    """`check_step_options` for keywords given in code: a hook may be a function and
+    `queue` / `timeout` are checked by the Step itself."""
+    passthrough = {key: options[key] for key in ("on_failure", "on_success", "queue", "timeout") if key in options}
+    rest = {key: value for key, value in options.items() if key not in passthrough}
+    return {**check_step_options(rest, where), **passthrough}

@@ -44,6 +44,10 @@ def _create_run_row(
         "run_name_template": spec["run_name_template"],
         "source_root": spec.get("source_root", ""),
         "pipeline_source": spec.get("pipeline_source", ""),
+        # As ZenML's run configuration: `extra`, `settings` (stored, without effect) and tags.
+        "extra": spec.get("extra", {}),
+        "settings": spec.get("settings", {}),
+        "tags": spec.get("tags", []),
     }
     # Names must be unique; a template without {time} (or two runs in the same
     # microsecond) gets a numeric suffix instead of an error.
@@ -61,11 +65,12 @@ def _create_run_row(
                     # The queue of its steps that name none of their own.
                     queue=spec.get("queue") or settings.PIPELINES["QUEUE"],
                     model_version=model_version,
+                    tags=list(spec.get("tags", [])),
+                    **origin,
                 )
         except IntegrityError:
             if not PipelineRun.objects.filter(name=name).exists():
                 raise
-                    **origin,
     raise IntegrityError(f"Could not find a free run name for {base_name!r}.")
 
 
