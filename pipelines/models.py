@@ -145,6 +145,8 @@ class PipelineRun(models.Model):
     pipeline_version = models.ForeignKey(
         "PipelineVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
+    # The schedule that started it (trigger "schedule").
+    schedule = models.ForeignKey("Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -574,3 +576,86 @@ class BackupLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.holder} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class Schedule(models.Model):
+    """When a pipeline runs by itself: a cron expression read in `timezone`, every
+    `interval_seconds` from `start_time`, or once at `run_once_start_time`.
+
+    `spec` (with `parameters`) is what each occurrence runs. Occurrences up to
+    `handled_until` are done (fired, or skipped: missed ones without `catchup`, the
+    ones during a pause); `next_due_at` is when the scheduler's tick looks again.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="schedules")
+    pipeline_version = models.ForeignKey(
+        "PipelineVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="schedules"
+    )
+    spec = models.JSONField()
+    parameters = models.JSONField(default=dict, blank=True)
+    enable_cache = models.BooleanField(null=True, blank=True)
+    cron_expression = models.CharField(max_length=200, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    interval_seconds = models.PositiveIntegerField(null=True, blank=True)
+    start_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    run_once_start_time = models.DateTimeField(null=True, blank=True)
+    catchup = models.BooleanField(default=False)
+    paused = models.BooleanField(default=False)
+    handled_until = models.DateTimeField(null=True, blank=True)
+    last_fired_due_at = models.DateTimeField(null=True, blank=True)
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(cron_expression__gt="", interval_seconds__isnull=True, run_once_start_time__isnull=True)
+                    | Q(cron_expression="", interval_seconds__isnull=False, run_once_start_time__isnull=True)
+                    | Q(cron_expression="", interval_seconds__isnull=True, run_once_start_time__isnull=False)
+                ),
+                name="schedule_one_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(interval_seconds__isnull=True) | Q(interval_seconds__gte=1),
+                name="schedule_interval_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(start_time__isnull=True)
+                | Q(end_time__isnull=True)
+                | Q(end_time__gt=models.F("start_time")),
+                name="schedule_ends_after_start",
+            ),
+        ]
+        indexes = [
+            # The scheduler's tick: active schedules whose next occurrence has come.
+            models.Index(fields=["next_due_at"], condition=Q(paused=False), name="schedule_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScheduleFiring(models.Model):
+    """One occurrence of a schedule that was started. The unique (schedule, due_at)
+    is what makes firing idempotent: a second scheduler, or a redelivered tick, loses
+    the insert and starts nothing."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="firings")
+    due_at = models.DateTimeField()
+    run = models.ForeignKey(PipelineRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Why no run started (the spec no longer validates, say); empty when one did.
+    error = models.TextField(blank=True)
+    fired_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-due_at"]
+        constraints = [models.UniqueConstraint(fields=["schedule", "due_at"], name="schedule_firing_unique_due")]
+
+    def __str__(self) -> str:
+        return f"{self.schedule.name} @ {self.due_at.isoformat()}"

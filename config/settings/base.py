@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "django_filters",
+    # Celery beat's schedule in the database: `celery -A config beat` is the one scheduler.
+    "django_celery_beat",
     "pipelines",
     "secrets_app",
     "dashboard",
@@ -288,6 +290,19 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # health-checked (pipelines.worker_signals).
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TIMEZONE = "UTC"
+# `celery -A config beat` keeps its schedule in the database (django-celery-beat), so
+# a restarted scheduler knows what it sent. Schedules of ours (pipelines.Schedule)
+# are fired by one tick task that finds the due ones; firing is idempotent per
+# (schedule, due time), so a second beat process sends ticks that start nothing twice.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "pipelines-schedules-tick": {
+        "task": "pipelines.schedules_tick",
+        "schedule": 1.0,
+        # A tick that waited behind busy workers is stale: the next one does its work.
+        "options": {"expires": 10.0},
+    },
+}
 
 
 # --- The product's own knobs ---------------------------------------------------

@@ -85,7 +85,9 @@ def _field(text: str, name: str, low: int, high: int, names: dict[str, int]) -> 
         step = 1
         if step_text:
             if not step_text.isdigit() or int(step_text) < 1:
-                raise CronError(f"Step {step_text!r} in the {name} field must be a whole number of at least 1.")
+                raise CronError(
+                    f"Step {step_text!r} in the {name} field must be a whole number of at least 1. Example: {EXAMPLE}."
+                )
             step = int(step_text)
         if base == "*":
             start, end = low, high
@@ -98,7 +100,9 @@ def _field(text: str, name: str, low: int, high: int, names: dict[str, int]) -> 
         if not (low <= start <= high and low <= end <= high):
             raise CronError(f"{part!r} is outside {low}-{high} in the {name} field. Example: {EXAMPLE}.")
         if start > end:
-            raise CronError(f"Range {part!r} in the {name} field runs backwards; write the smaller number first.")
+            raise CronError(
+                f"Range {part!r} in the {name} field runs backwards; put the smaller first. Example: {EXAMPLE}."
+            )
         values.update(range(start, end + 1, step))
     return values
 
