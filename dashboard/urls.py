@@ -13,6 +13,7 @@ urlpatterns = [
     # Pipelines and runs
     path("pipelines/", pipelines.pipeline_list, name="pipeline-list"),
     path("pipelines/<int:pipeline_id>/", pipelines.pipeline_detail, name="pipeline-detail"),
+    path("pipelines/<int:pipeline_id>/run/", pipelines.pipeline_run, name="pipeline-run"),
     path("runs/", runs.run_list, name="run-list"),
     path("runs/<int:run_id>/", runs.run_detail, name="run-detail"),
     path("runs/<int:run_id>/live/", runs.run_live, name="run-live"),

@@ -172,6 +172,21 @@ def access_run_for_control(
     return run
 
 
+def may_start_runs(user: User) -> bool:
+    """Starting a run, from code (`POST /api/v1/runs/`) or without it (a stored
+    version with new parameters: the API, the Client's trigger_pipeline, the
+    dashboard's Run form): one rule, any signed-in person. A step's run token may
+    not (the API refuses its writes); re-running someone else's run is
+    `require_run_control`'s."""
+    return may_read(user)
+
+
+def require_run_start(user: User) -> None:
+    """403 unless the user may start runs."""
+    if not may_start_runs(user):
+        raise PermissionDenied("Starting a run needs a signed-in, active user.")
+
+
 def may_change_stage(user: User) -> bool:
     return may_read(user) and bool(user.has_perm(STAGE_PERMISSION))
 

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from dashboard.listing import paginate
+from dashboard.run_form import RunForm
 from dashboard.run_graph import run_graph
 from dashboard.views.runs import RUN_SORTS, filtered_runs
-from pipelines import selectors
+from pipelines import access, selectors
+from pipelines.models import PipelineRun, RunTrigger
+from pipelines.selectors.versions import pipeline_version_for_trigger, run_requests_visible_to
+from pipelines.services.triggers import start_run
 
 PIPELINE_SORTS = {
     "name": "name",
@@ -62,5 +70,75 @@ def pipeline_detail(request: HttpRequest, pipeline_id: int) -> HttpResponse:
         "trend": trend,
         "latest": latest,
         "graph": graph,
+        # The Run button: the newest stored version, if it records its parameters.
+        "may_start_run": access.may_start_runs(request.user)
+        and (version := pipeline_version_for_trigger(request.user, pipeline_id=pipeline.id, number=None)) is not None
+        and version.starts_without_code,
     }
     return render(request, "dashboard/pipeline_detail.html", context)
+
+
+def _rerun_source(request: HttpRequest, run_id: Any, pipeline_id: int) -> PipelineRun | None:
+    """The run a Re-run form repeats: the user must be allowed to re-run it (404, 403)."""
+    if run_id in (None, ""):
+        return None
+    try:
+        run_id = int(run_id)
+    except (TypeError, ValueError):
+        raise Http404("No such run.") from None
+    runs = selectors.runs_visible_to(request.user).select_related(None).filter(pipeline_id=pipeline_id)
+    return access.access_run_for_control(
+        request.user, run_id=run_id, queryset=runs.only("id", "name", "triggered_by_id", "parameters"), action="re-run"
+    )
+
+
+@login_required
+def pipeline_run(request: HttpRequest, pipeline_id: int) -> HttpResponse:
+    """The Run form (`?rerun=<run id>`: Re-run, prefilled with that run's parameters):
+    a typed input per parameter of the newest stored version, "use cache", a run
+    name. Submitting starts the run and opens it; a pipeline whose DAG depends on its
+    parameters is compiled by a worker first, which this page shows (`?request=`)."""
+    pipeline = get_object_or_404(selectors.pipelines_visible_to(request.user), id=pipeline_id)
+    access.require_run_start(request.user)
+    version = pipeline_version_for_trigger(request.user, pipeline_id=pipeline.id, number=None)
+    context: dict[str, Any] = {"pipeline": pipeline, "version": version}
+    request_id = request.GET.get("request", "")
+    if request_id.isascii() and request_id.isdigit():
+        run_request = run_requests_visible_to(request.user, pipeline_id=pipeline.id).filter(id=int(request_id)).first()
+        if run_request is None:
+            raise Http404("No such run request.")
+        if run_request.run_id is not None:
+            return redirect("dashboard:run-detail", run_id=run_request.run_id)
+        context["run_request"] = run_request
+    if version is None or not version.starts_without_code:
+        return render(request, "dashboard/pipeline_run.html", context)
+    rerun = _rerun_source(request, request.POST.get("rerun") or request.GET.get("rerun"), pipeline.id)
+    values = (
+        rerun.parameters
+        if rerun is not None
+        else {d["name"]: d["default"] for d in version.parameter_schema if "default" in d}
+    )
+    initial = {"enable_cache": bool(version.spec.get("enable_cache", True)), "rerun": rerun.id if rerun else None}
+    form = RunForm(request.POST or None, schema=version.parameter_schema, values=values, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            started = start_run(
+                pipeline_version=version,
+                parameters=form.parameters(),
+                enable_cache=form.cleaned_data["enable_cache"],
+                run_name=form.cleaned_data["run_name"] or None,
+                user=request.user,
+                trigger=RunTrigger.RERUN if rerun is not None else RunTrigger.API,
+                rerun_of=rerun,
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc.message_dict)
+        else:
+            if isinstance(started, PipelineRun):
+                what = f", a re-run of {rerun.name}" if rerun is not None else ""
+                messages.success(request, f"Started {started.name}{what}.")
+                return redirect("dashboard:run-detail", run_id=started.id)
+            messages.info(request, "A worker is compiling the pipeline with these parameters; its run opens here.")
+            return redirect(f"{reverse('dashboard:pipeline-run', args=[pipeline.id])}?request={started.id}")
+    context.update(form=form, rerun=rerun)
+    return render(request, "dashboard/pipeline_run.html", context)

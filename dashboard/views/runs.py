@@ -16,7 +16,7 @@ from dashboard.listing import paginate
 from dashboard.metadata_display import shown_metadata
 from dashboard.run_graph import run_graph, run_state, step_table
 from pipelines import access, selectors
-from pipelines.models import PipelineRun, RunStatus
+from pipelines.models import PipelineRun, RunStatus, RunTrigger
 from pipelines.sdk.spec import SpecError
 from pipelines.services.runs import pipeline_run_create, pipeline_run_stop
 
@@ -152,7 +152,7 @@ def run_rerun(request: HttpRequest, run_id: int) -> HttpResponse:
     inputs and code are unchanged hit the cache as usual."""
     run = _run_to_control(request, run_id, "id", "name", "spec", action="re-run")
     try:
-        new_run = pipeline_run_create(spec=run.spec, user=request.user)
+        new_run = pipeline_run_create(spec=run.spec, user=request.user, trigger=RunTrigger.RERUN, rerun_of=run)
     except SpecError as exc:
         messages.error(request, f"Could not re-run {run.name}: {exc}")
         return redirect("dashboard:run-detail", run_id=run.id)

@@ -21,6 +21,7 @@ from pipelines.api import filters
 from pipelines.api import serializers as s
 from pipelines.api.hot_reads import artifact_version_representation
 from pipelines.api.schema import ErrorSerializer
+from pipelines.api.trigger_views import PipelineTriggerMixin
 from pipelines.artifact_download import StoredBytesError, StoreUnreadable, download_response
 from pipelines.models import FINISHED_RUN_STATUSES
 from pipelines.sdk.metadata import METADATA_TARGETS, MetadataError
@@ -106,7 +107,7 @@ class IdOrNameLookupMixin:
         return obj
 
 
-class PipelineViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
+class PipelineViewSet(PipelineTriggerMixin, IdOrNameLookupMixin, ReadOnlyViewSet):
     serializer_class = s.PipelineSerializer
 
     def get_queryset(self) -> QuerySet:

@@ -97,6 +97,9 @@ ROUTES: dict[str, dict[str, str]] = {
     # REST API, /api/v1/
     "api-root": {"get": "read"},
     "pipeline-list": {"get": "read"},
+    "pipeline-runs": {"post": "start runs"},
+    "pipeline-versions": {"get": "read"},
+    "pipeline-run-requests": {"get": "read"},
     "pipeline-detail": {"get": "read"},
     "run-list": {"get": "read", "post": "start runs"},
     "run-detail": {"get": "read"},
@@ -126,6 +129,7 @@ ROUTES: dict[str, dict[str, str]] = {
     # Dashboard (sessions only: an API token opens no page)
     "dashboard:home": {"get": "read"},
     "dashboard:pipeline-list": {"get": "read"},
+    "dashboard:pipeline-run": {"get": "start runs", "post": "start runs"},
     "dashboard:pipeline-detail": {"get": "read"},
     "dashboard:run-list": {"get": "read"},
     "dashboard:run-detail": {"get": "read"},
