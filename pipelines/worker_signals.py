@@ -65,6 +65,22 @@ def refuse_an_unreachable_artifact_store(sender: object = None, **kwargs: object
         raise SystemExit(f"pipelines: not starting the worker: {exc}") from None
 
 
+@worker_init.connect
+def refuse_an_unusable_database(sender: object = None, **kwargs: object) -> None:
+    """A worker whose database does not answer, or lacks migrations, would log an error
+    every few seconds and run nothing: it exits at start instead, saying what to do."""
+    from pipelines.health import database_problem
+
+    problem = database_problem()
+    connection.close()  # the pool processes fork from this one: no shared connection
+    if problem is not None:
+        logger.critical("Not starting: %s", problem)
+        raise SystemExit(
+            f"pipelines: not starting the worker: {problem}. Check DATABASE_URL and that "
+            "`python manage.py migrate` ran against it."
+        )
+
+
 @worker_ready.connect
 def start_heartbeat(sender: object = None, **kwargs: object) -> None:
     hostname = getattr(sender, "hostname", None) or "worker"

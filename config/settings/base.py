@@ -51,6 +51,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz, answered before the host check and the HTTPS redirect:
+    # load balancers ask by address over plain http (pipelines/api/health.py).
+    "pipelines.api.health.HealthProbes",
+    # Request latency by route pattern, for /metrics.
+    "pipelines.api.health.RequestLatency",
     "django.middleware.security.SecurityMiddleware",
     # NUL in paths and queries (PostgreSQL refuses them), API bodies over the limit, JSON errors under /api/.
     "pipelines.api.middleware.RequestGuard",
@@ -368,6 +373,9 @@ PIPELINES = {
     "ALLOW_CODE_MISMATCH": env.bool("PIPELINES_ALLOW_CODE_MISMATCH", default=False),
     # Longest a client's wait request is held open before it asks again.
     "LONG_POLL_SECONDS": env.float("PIPELINES_LONG_POLL_SECONDS", default=20.0),
+    # The bearer token that opens /metrics (also PIPELINES_METRICS_TOKEN_FILE); unset,
+    # /metrics refuses everyone.
+    "METRICS_TOKEN": env.str("PIPELINES_METRICS_TOKEN", default=""),
 }
 
 if not 0 < PIPELINES["REQUEUE_AFTER"] <= PIPELINES["REQUEUE_MAX_INTERVAL"]:

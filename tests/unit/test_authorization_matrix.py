@@ -88,6 +88,10 @@ RULES: dict[str, set[str]] = {
     # (A credential that fails, an inactive user's token or an ended run token, is
     # still refused with 401 here, as everywhere in the API.)
     "anyone": {"anonymous", *USERS, "run_token"},
+    # Load balancer probes: answered to everyone, whatever credential they carry (none is read).
+    "public": set(CALLERS),
+    # /metrics opens only to PIPELINES_METRICS_TOKEN, which no caller here holds.
+    "metrics token": set(),
 }
 
 # --- the table: route name -> {method: rule} -------------------------------------------
@@ -126,6 +130,10 @@ ROUTES: dict[str, dict[str, str]] = {
     "secret-values": {"get": "read secret values"},
     "api-schema": {"get": "anyone"},
     "api-docs": {"get": "anyone"},
+    # Operations: probes and Prometheus metrics (pipelines/api/health.py)
+    "healthz": {"get": "public"},
+    "readyz": {"get": "public"},
+    "metrics": {"get": "metrics token"},
     # Dashboard (sessions only: an API token opens no page)
     "dashboard:home": {"get": "read"},
     "dashboard:pipeline-list": {"get": "read"},

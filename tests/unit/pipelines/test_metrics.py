@@ -1,0 +1,193 @@
+"""/metrics: who may scrape it, and what it says (parsed with prometheus_client's own parser)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+from rest_framework.test import APIClient
+
+from pipelines.models import StepRun, StepStatus
+from pipelines.services.runs import pipeline_run_create
+from pipelines.services.steps import StepTimings, step_run_claim, step_run_complete
+from pipelines.services.tokens import api_token_create
+from pipelines.services.workers import worker_heartbeat
+from secrets_app.services import secret_create, secret_read_values
+from tests.integration import sample_pipelines as sample
+from tests.unit.dashboard_data import use_fresh_store
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
+
+TOKEN = "metrics-token-0123456789abcdef"
+
+
+@pytest.fixture
+def metrics_on(settings, tmp_path):
+    use_fresh_store(settings, tmp_path)
+    settings.PIPELINES = {**settings.PIPELINES, "METRICS_TOKEN": TOKEN}
+
+
+def scrape(token: str | None = TOKEN) -> tuple[int, str, object]:
+    client = APIClient()
+    if token is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = client.get("/metrics", HTTP_ACCEPT="application/openmetrics-text;version=1.0.0,text/plain;q=0.5")
+    return response.status_code, response.content.decode(), response
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for point in family.samples:
+            found[(point.name, tuple(sorted(point.labels.items())))] = point.value
+    return found
+
+
+# --- who may scrape ---------------------------------------------------------------------
+
+
+def test_the_metrics_token_opens_it_in_the_prometheus_text_format(metrics_on):
+    status, text, response = scrape()
+
+    assert status == 200
+    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+    names = {family.name for family in text_string_to_metric_families(text)}
+    assert {
+        "pipelines_runs",
+        "pipelines_runs_finished",
+        "pipelines_steps_finished",
+        "pipelines_step_cache_hits",
+        "pipelines_steps_queued",
+        "pipelines_step_duration_seconds",
+        "pipelines_step_queue_wait_seconds",
+        "pipelines_workers_alive",
+        "pipelines_queue_workers_alive",
+        "pipelines_step_attempts",
+        "pipelines_step_retries",
+        "pipelines_secret_reads",
+        "pipelines_artifact_bytes_written",
+        "pipelines_http_request_duration_seconds",
+    } <= names
+
+
+def test_without_credentials_it_is_401_and_asks_for_a_bearer(metrics_on):
+    status, text, response = scrape(token=None)
+
+    assert status == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert TOKEN not in text
+
+
+def test_a_wrong_token_is_refused_and_not_echoed(metrics_on):
+    status, text, _ = scrape(token="metrics-token-0123456789abcdeX")
+
+    assert status == 401
+    assert "metrics-token" not in text
+
+
+def test_a_users_api_token_does_not_open_it(metrics_on, owner):
+    _, key = api_token_create(user=owner)
+
+    status, text, _ = scrape(token=key)
+
+    assert status == 403
+    assert "PIPELINES_METRICS_TOKEN" in text
+
+
+def test_unset_nobody_may_read_it_and_the_answer_says_which_variable_to_set(settings, owner):
+    settings.PIPELINES = {**settings.PIPELINES, "METRICS_TOKEN": ""}
+    _, key = api_token_create(user=owner)
+
+    assert scrape(token=None)[0] == 401
+    assert scrape(token="")[0] == 401
+    status, text, _ = scrape(token=key)
+    assert status == 403
+    assert "Metrics are off: set PIPELINES_METRICS_TOKEN" in text
+
+
+def test_the_token_comparison_is_constant_time():
+    import inspect
+
+    from pipelines.api import health
+
+    assert "hmac.compare_digest" in inspect.getsource(health.MetricsTokenAuthentication.authenticate)
+
+
+# --- what it says ------------------------------------------------------------------------
+
+
+def finish_step(step: StepRun, *, queued_for: float, ran_for: float) -> None:
+    attempt = step_run_claim(step_run_id=step.id, worker="w@host")
+    step_run_complete(
+        step_run_id=step.id, attempt=attempt, inputs={}, outputs=[], timings=StepTimings(None, None), logs=""
+    )
+    now = timezone.now()
+    StepRun.objects.filter(id=step.id).update(
+        queued_at=now - timedelta(seconds=queued_for + ran_for),
+        started_at=now - timedelta(seconds=ran_for),
+        finished_at=now,
+    )
+
+
+def test_runs_steps_histograms_workers_and_secret_reads_come_from_the_database(metrics_on, owner):
+    first = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=2), user=owner)
+    finish_step(first.steps.get(name="load"), queued_for=0.02, ran_for=3.0)
+    StepRun.objects.filter(pipeline_run=first, name="total").update(status=StepStatus.CACHED)
+    worker_heartbeat(hostname="w@host", queues=["pipelines", "gpu"], started_at=timezone.now())
+    secret = secret_create(name="warehouse", values={"password": "hunter2"}, user=owner)
+    secret_read_values(secret=secret, user=owner, via="api")
+    secret_read_values(secret=secret, user=owner, via="cli")
+
+    status, text, _ = scrape()
+
+    assert status == 200
+    found = samples(text)
+    pipeline = (("pipeline", "numbers_pipeline"),)
+    assert sum(v for (name, _), v in found.items() if name == "pipelines_runs") == 2
+    assert found[("pipelines_step_cache_hits_total", pipeline)] == 1
+    assert found[("pipelines_steps_finished_total", (*pipeline, ("status", "completed")))] == 1
+    # The step that ran 3 s: in the 5 s bucket, not the 1 s one; count and sum.
+    assert found[("pipelines_step_duration_seconds_bucket", (("le", "1.0"), *pipeline))] == 0
+    assert found[("pipelines_step_duration_seconds_bucket", (("le", "5.0"), *pipeline))] == 1
+    assert found[("pipelines_step_duration_seconds_bucket", (("le", "+Inf"), *pipeline))] == 1
+    assert found[("pipelines_step_duration_seconds_count", pipeline)] == 1
+    assert found[("pipelines_step_duration_seconds_sum", pipeline)] == pytest.approx(3.0, abs=0.01)
+    queue = (("queue", "pipelines"),)
+    assert found[("pipelines_step_queue_wait_seconds_bucket", (("le", "0.01"), *queue))] == 0
+    assert found[("pipelines_step_queue_wait_seconds_bucket", (("le", "0.05"), *queue))] == 1
+    assert found[("pipelines_step_queue_wait_seconds_sum", queue)] == pytest.approx(0.02, abs=0.005)
+    # The second run's first step waits in its queue.
+    assert found[("pipelines_steps_queued", queue)] >= 1
+    assert found[("pipelines_workers_alive", ())] == 1
+    assert found[("pipelines_queue_workers_alive", (("queue", "gpu"),))] == 1
+    assert found[("pipelines_secret_reads_total", (("via", "api"),))] == 1
+    assert found[("pipelines_secret_reads_total", (("via", "cli"),))] == 1
+    assert "hunter2" not in text
+
+
+def test_request_latency_is_labelled_by_route_pattern_never_by_id(metrics_on, api, owner):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    assert api.get(f"/api/v1/runs/{run.id}/").status_code == 200
+
+    _, text, _ = scrape()
+
+    routes = {
+        point.labels["route"]
+        for family in text_string_to_metric_families(text)
+        if family.name == "pipelines_http_request_duration_seconds"
+        for point in family.samples
+    }
+    # DRF's router writes its patterns as regular expressions.
+    assert "api/v1/runs/(?P<pk>[^/.]+)/$" in routes
+    assert f"api/v1/runs/{run.id}/" not in routes
+
+
+def test_a_scrape_costs_a_fixed_number_of_queries(metrics_on, owner, django_assert_max_num_queries):
+    for scale in range(5):
+        pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=scale), user=owner)
+
+    with django_assert_max_num_queries(12):
+        assert scrape()[0] == 200
