@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from dashboard.views import artifacts, compare, explorer, home, models, pipelines, runs, search, steps, workers
+from dashboard.views import schedules as schedule_views
 
 app_name = "dashboard"
 
@@ -47,4 +48,9 @@ urlpatterns = [
     # Workers and search
     path("workers/", workers.worker_list, name="worker-list"),
     path("search/", search.search, name="search"),
+    # Schedules (pause/resume and delete: the creator, or pipelines.change_/delete_schedule)
+    path("schedules/", schedule_views.schedule_list, name="schedule-list"),
+    path("schedules/<int:schedule_id>/", schedule_views.schedule_detail, name="schedule-detail"),
+    path("schedules/<int:schedule_id>/pause/", schedule_views.schedule_pause, name="schedule-pause"),
+    path("schedules/<int:schedule_id>/delete/", schedule_views.schedule_remove, name="schedule-delete"),
 ]

@@ -34,6 +34,7 @@ from pipelines.models import (
     Pipeline,
     PipelineRun,
     RunMetadata,
+    Schedule,
     StepRun,
     StepRunInput,
     StepRunOutput,
@@ -114,6 +115,54 @@ def access_run(user: User, *, run_id: int, queryset: QuerySet[PipelineRun] | Non
     if run is None:
         raise Http404("No such run.")
     return run
+
+
+# --- schedules ---------------------------------------------------------------------
+
+# Changing (pause, resume, edit) or deleting a schedule someone else made; its
+# creator may always. Making one is starting runs later: any signed-in person.
+SCHEDULE_PERMISSIONS = {"change": "pipelines.change_schedule", "delete": "pipelines.delete_schedule"}
+
+
+def schedules_visible(user: User) -> QuerySet[Schedule]:
+    """Schedules are the team's to see, as the runs they start are."""
+    return _visible(user, Schedule.objects.all())
+
+
+def may_create_schedule(user: User) -> bool:
+    """Any signed-in person (the API refuses a step's run token, as for runs)."""
+    return may_read(user)
+
+
+def may_change_schedule(user: User, schedule: Schedule, *, action: str = "change") -> bool:
+    if not may_read(user):
+        return False
+    return schedule.created_by_id == user.pk or bool(user.has_perm(SCHEDULE_PERMISSIONS[action]))
+
+
+def require_schedule_change(user: User, schedule: Schedule, *, action: str = "change") -> None:
+    """403 unless the user made this (visible) schedule or holds the permission for `action`."""
+    if not may_change_schedule(user, schedule, action=action):
+        raise PermissionDenied(
+            f"Only the user who made schedule {schedule.name} may {action} it, or a user with the "
+            f"'{SCHEDULE_PERMISSIONS[action]}' permission; ask an administrator."
+        )
+
+
+def access_schedule(user: User, *, schedule_id: int, queryset: QuerySet[Schedule] | None = None) -> Schedule:
+    """A schedule the user may read (404 otherwise)."""
+    schedule = (queryset if queryset is not None else schedules_visible(user)).filter(id=schedule_id).first()
+    if schedule is None:
+        raise Http404("No such schedule.")
+    return schedule
+
+
+def access_schedule_for_change(user: User, *, schedule_id: int, action: str = "change") -> Schedule:
+    """A schedule the user may change or delete: 404 if invisible, 403 if not theirs
+    and they lack the permission."""
+    schedule = access_schedule(user, schedule_id=schedule_id)
+    require_schedule_change(user, schedule, action=action)
+    return schedule
 
 
 # --- run tokens --------------------------------------------------------------------

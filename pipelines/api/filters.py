@@ -73,6 +73,7 @@ def _has_metadata(queryset: QuerySet, name: str, value: str) -> QuerySet:
 class PipelineRunFilter(django_filters.FilterSet):
     pipeline = django_filters.CharFilter(method=_id_or_name("pipeline"), help_text="Pipeline id or name.")
     status = django_filters.CharFilter()
+    schedule = django_filters.NumberFilter(field_name="schedule_id", help_text="Runs this schedule started (its id).")
     name = django_filters.CharFilter(lookup_expr="icontains")
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework.routers import DefaultRouter
 
 from pipelines.api import views
+from pipelines.api.schedules import ScheduleViewSet
 
 # No `.json` suffix routes: the API speaks only JSON, and the custom actions (`wait`,
 # `stop`, ...) take no `format` argument, so `runs/1/wait.json` was a 500. Any suffix
@@ -17,5 +18,6 @@ router.register("artifact-versions", views.ArtifactVersionViewSet, basename="art
 router.register("metadata", views.RunMetadataViewSet, basename="metadata")
 router.register("models", views.ModelViewSet, basename="model")
 router.register("model-versions", views.ModelVersionViewSet, basename="model-version")
+router.register("schedules", ScheduleViewSet, basename="schedule")
 
 urlpatterns = router.urls

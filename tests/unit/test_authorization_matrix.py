@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 from pipelines.services.artifacts import artifact_version_start_saved
 from pipelines.services.model_versions import model_version_resolve
 from pipelines.services.runs import pipeline_run_create
+from pipelines.services.schedules import schedule_create
 from pipelines.services.steps import StepTimings, step_run_claim, step_run_complete
 from pipelines.services.tokens import api_token_create, run_token_create
 from pipelines.storage import artifact_store
@@ -42,6 +43,8 @@ PERMISSIONS = {
     "change_modelversion": "pipelines",
     "delete_modelversion": "pipelines",
     "change_pipelinerun": "pipelines",
+    "change_schedule": "pipelines",
+    "delete_schedule": "pipelines",
     "add_secret": "secrets_app",
     "change_secret": "secrets_app",
     "delete_secret": "secrets_app",
@@ -73,6 +76,10 @@ RULES: dict[str, set[str]] = {
     # step attempt holding the run token; superusers included, nobody else may).
     "finish": {"run_token"},
     "stop or re-run": {"owner"} | holders("change_pipelinerun"),
+    # Schedules: made by people (not steps); changed or deleted by their creator or a holder.
+    "create schedule": ANY_USER,
+    "change schedule": {"owner"} | holders("change_schedule"),
+    "delete schedule": {"owner"} | holders("delete_schedule"),
     "change stage": holders("change_modelversion"),
     "add model": holders("add_mlmodel"),
     "change model": holders("change_mlmodel"),
@@ -128,6 +135,8 @@ ROUTES: dict[str, dict[str, str]] = {
     "secret-list": {"get": "read", "post": "add secret"},
     "secret-detail": {"get": "read", "put": "change secret", "patch": "change secret", "delete": "delete secret"},
     "secret-values": {"get": "read secret values"},
+    "schedule-list": {"get": "read", "post": "create schedule"},
+    "schedule-detail": {"get": "read", "patch": "change schedule", "delete": "delete schedule"},
     "api-schema": {"get": "anyone"},
     "api-docs": {"get": "anyone"},
     # Operations: probes and Prometheus metrics (pipelines/api/health.py)
@@ -158,6 +167,10 @@ ROUTES: dict[str, dict[str, str]] = {
     "dashboard:compare": {"get": "read"},
     "dashboard:metadata-explorer": {"get": "read"},
     "dashboard:metadata-points": {"get": "read"},
+    "dashboard:schedule-list": {"get": "read"},
+    "dashboard:schedule-detail": {"get": "read"},
+    "dashboard:schedule-pause": {"post": "change schedule"},
+    "dashboard:schedule-delete": {"post": "delete schedule"},
     "dashboard:worker-list": {"get": "read"},
     "dashboard:search": {"get": "read"},
 }
@@ -267,6 +280,7 @@ def world(settings, tmp_path, django_user_model, no_broker) -> World:
     (folder / "data.json").write_text("[1]")
     model_version = model_version_resolve(spec_model={"name": "churn"}, user=owner)
     secret = secret_create(name="warehouse", values={"password": "hunter2"}, user=owner)
+    schedule = schedule_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner, interval_seconds=3600)
 
     def client_for(caller: str) -> Callable[[bool], Any]:
         def make(is_api: bool) -> Any:
@@ -297,6 +311,7 @@ def world(settings, tmp_path, django_user_model, no_broker) -> World:
         "model": model_version.model_id,
         "model_version": model_version.id,
         "secret": secret.id,
+        "schedule": schedule.id,
     }
     bodies = {
         "run-list:post": sample.numbers_pipeline.compile(scale=1),
@@ -305,6 +320,8 @@ def world(settings, tmp_path, django_user_model, no_broker) -> World:
         "metadata-list:post": {"pipeline_run": run.id, "entries": [{"key": "k", "value": 1, "type": "int"}]},
         "model-version-stage:post": {"stage": "staging"},
         "model-list:post": {"name": "new-model"},
+        "schedule-list:post": {"spec": sample.numbers_pipeline.compile(scale=1), "cron_expression": "0 * * * *"},
+        "schedule-detail:patch": {"active": False},
         "model-detail:patch": {"description": "changed"},
         "model-version-list:post": {"model": "churn"},
         "model-version-detail:patch": {"description": "changed"},
@@ -331,6 +348,7 @@ _PATH_OBJECT = {
     "model": "model",
     "model-version": "model_version",
     "secret": "secret",
+    "schedule": "schedule",
 }
 
 
