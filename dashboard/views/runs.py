@@ -35,6 +35,7 @@ class RunFilterForm(forms.Form):
     pipeline = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any pipeline")
     status = forms.MultipleChoiceField(choices=RunStatus.choices, required=False, widget=forms.CheckboxSelectMultiple)
     name = forms.CharField(required=False, max_length=255, label="Name contains")
+    tag = forms.CharField(required=False, max_length=100, label="Tag")
     created_after = forms.DateTimeField(
         required=False, label="Created after", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
@@ -72,6 +73,7 @@ def filtered_runs(request: HttpRequest, *, pipeline_id: int | None = None) -> tu
             created_after=data["created_after"],
             created_before=data["created_before"],
             name=data["name"],
+            tag=data["tag"],
             metadata_key=data["metadata_key"],
             metadata_value=data["metadata_value"],
         )

@@ -78,6 +78,18 @@ class PipelineRunFilter(django_filters.FilterSet):
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte")
     metadata_key = django_filters.CharFilter(method=_has_metadata, help_text="Runs with metadata under this key.")
+    tag = django_filters.CharFilter(method="_tags", help_text="Runs with this tag; repeated, with all of them.")
+
+    def _tags(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        # `?tag=a&tag=b`: every tag given (ZenML's `tags=[...]`), not only the last.
+        values = self.data.getlist(name) if hasattr(self.data, "getlist") else [value]
+        for index, tag in enumerate(dict.fromkeys(tag for tag in values if tag)):
+            if connection.vendor == "postgresql":
+                queryset = queryset.filter(tags__contains=[tag])
+            else:  # as _has_tag, under an alias of its own per tag
+                at = StrIndex(Cast("tags", TextField()), Value(json.dumps(tag)))
+                queryset = queryset.annotate(**{f"_run_tag_{index}": at}).filter(**{f"_run_tag_{index}__gt": 0})
+        return queryset
 
     class Meta:
         model = PipelineRun

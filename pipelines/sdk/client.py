@@ -143,7 +143,12 @@ class Client(ScheduleMethods, TriggerMethods):
         """Runs, newest first. Filters: pipeline, status, name (contains), created_after,
         created_before (ISO datetimes), metadata_key; in ZenML's syntax too:
         created="gt:2024-01-01" (gt, gte, lt, lte, equals), name="contains:x",
-        status="equals:completed", sort_by="desc:created" or "asc:name"."""
+        status="equals:completed", sort_by="desc:created" or "asc:name"; tag="x" (runs
+        with that tag) or tags=["x", "y"] (runs with all of them)."""
+        if "tags" in filters:  # ZenML's list form; the API takes `tag`, repeated
+            tags = filters.pop("tags")
+            given = [filters.pop("tag")] if "tag" in filters else []
+            filters["tag"] = [*given, *([tags] if isinstance(tags, str) else list(tags or []))]
         return self._list("runs/", PipelineRun, page=page, size=size, sort_by=sort_by, filters=filters)
 
     def get_run_step(self, step_run_id: int) -> StepRun:

@@ -248,6 +248,8 @@ class PipelineRun:
     _run_metadata: dict[str, MetadataEntry] | None = field(default=None, repr=False)
     config: dict[str, Any] = field(default_factory=dict)
     pipeline_id: int | None = None
+    # As ZenML's `run.tags` (its tags' names here): @pipeline(tags=...), with_options, YAML.
+    tags: list[str] = field(default_factory=list)
     _client: Client | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -266,6 +268,7 @@ class PipelineRun:
             _run_metadata=entries_from_api(data["run_metadata"]) if "run_metadata" in data else None,
             config=data.get("config") or {},
             pipeline_id=data["pipeline"].get("id"),
+            tags=list(data.get("tags") or []),
             _client=client,
         )
 

@@ -284,7 +284,7 @@ def _string(value: Any, where: Where, path: tuple[str, ...]) -> str:
     return value
 
 
-MAX_TAGS = 50
+MAX_TAGS = 100
 MAX_TAG_LENGTH = 100
 
 

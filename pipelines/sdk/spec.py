@@ -324,10 +324,10 @@ def _check_run_options(spec: dict[str, Any]) -> None:
     tags = spec.get("tags", [])
     _require(
         isinstance(tags, list)
-        and len(tags) <= 50
+        and len(tags) <= 100
         and all(isinstance(tag, str) and 0 < len(tag.strip()) <= 100 for tag in tags)
         and len(set(tags)) == len(tags),
-        "tags must be a list of at most 50 distinct non-empty strings of at most 100 characters.",
+        "tags must be a list of at most 100 distinct non-empty strings of at most 100 characters.",
     )
     for key in ("extra", "settings"):
         _require(isinstance(spec.get(key, {}), dict), f"{key} must be an object.")

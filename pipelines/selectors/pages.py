@@ -14,8 +14,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Exists, F, FloatField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.db.models.functions import Cast, Coalesce, Length, NullIf, Right, Substr
+from django.db import connection
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    FloatField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce, Length, NullIf, Right, StrIndex, Substr
 
 from pipelines import access
 from pipelines.models import (
@@ -186,6 +200,7 @@ def runs_filtered(
     name: str = "",
     metadata_key: str = "",
     metadata_value: str | None = None,
+    tag: str = "",
 ) -> QuerySet[PipelineRun]:
     """The runs list with its filters. A metadata filter matches a run on which the
     key was ever logged (with `metadata_value`: logged with that value, compared
@@ -201,6 +216,8 @@ def runs_filtered(
         runs = runs.filter(created_at__lt=created_before)
     if name:
         runs = runs.filter(name__icontains=name)
+    if tag:
+        runs = _with_tag(runs, tag)
     if metadata_key:
         entries = RunMetadata.objects.filter(key=metadata_key, pipeline_run=OuterRef("pk"))
         if metadata_value is not None and metadata_value != "":
@@ -210,6 +227,15 @@ def runs_filtered(
             entries = entries.filter(matches)
         runs = runs.filter(Exists(entries))
     return runs
+
+
+def _with_tag(runs: QuerySet[PipelineRun], tag: str) -> QuerySet[PipelineRun]:
+    """Runs whose tags hold exactly `tag` (as the API's `?tag=`)."""
+    if connection.vendor == "postgresql":
+        return runs.filter(tags__contains=[tag])
+    # SQLite: no JSON containment in the ORM; find the tag as JSON wrote it, case and all.
+    at = StrIndex(Cast("tags", TextField()), Value(json.dumps(tag)))
+    return runs.annotate(_tag_at=at).filter(_tag_at__gt=0)
 
 
 def runs_active(user: access.User) -> QuerySet[PipelineRun]:

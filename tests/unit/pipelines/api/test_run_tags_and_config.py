@@ -1,0 +1,112 @@
+"""Run tags and the run configuration on the server: stored from the spec
+(@pipeline(tags=...), with_options, a YAML file), in the API's run representation and
+the Client's PipelineRun, filterable with `?tag=` (the API, the dashboard) and
+`list_pipeline_runs(tag=...)` / `tags=[...]` (the Client, as ZenML's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.client import Client
+from pipelines.models import PipelineRun
+from pipelines.sdk.spec import SpecError, validate_spec
+from pipelines.services.runs import pipeline_run_create
+from tests.integration import sample_pipelines as sample
+from tests.unit.pipelines.api.test_api_bad_input import InProcessTransport
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+@pytest.fixture(autouse=True)
+def _source_root(monkeypatch):
+    monkeypatch.setenv("PIPELINES_SOURCE_ROOT", str(REPO_ROOT))
+
+
+@pytest.fixture
+def client(api, monkeypatch) -> Client:
+    client = Client(server_url="http://pipelines.test", api_token="unused")
+    monkeypatch.setattr(client, "_http", lambda: InProcessTransport(api))
+    return client
+
+
+def _run(owner, *tags: str, **options) -> PipelineRun:
+    pipeline = sample.numbers_pipeline.with_options(tags=list(tags), **options)
+    return pipeline_run_create(spec=pipeline.compile(scale=1), user=owner)
+
+
+def test_a_runs_tags_extra_and_settings_are_stored_from_its_spec(owner):
+    run = _run(owner, "nightly", "gpu", extra={"team": "ml"}, settings={"resources": {"cpu_count": 2}})
+
+    run.refresh_from_db()
+    assert run.tags == ["nightly", "gpu"]
+    assert run.config["tags"] == ["nightly", "gpu"]
+    assert run.config["extra"] == {"team": "ml"}
+    assert run.config["settings"] == {"resources": {"cpu_count": 2}}
+
+
+def test_a_run_without_tags_has_none(owner):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    assert PipelineRun.objects.get(id=run.id).tags == []
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [("nightly", "tags must be a list"), ([1], "tags must be a list"), (["a", "a"], "distinct"), ([""], "non-empty")],
+)
+def test_the_server_refuses_malformed_tags_in_a_spec(tags, message):
+    spec = dict(sample.numbers_pipeline.compile(scale=1), tags=tags)
+    with pytest.raises(SpecError, match=message):
+        validate_spec(spec)
+
+
+def test_a_spec_with_bad_tags_posted_by_hand_is_a_400_naming_them(api):
+    spec = dict(sample.numbers_pipeline.compile(scale=1), tags="nightly")
+    response = api.post("/api/v1/runs/", spec, format="json")
+    assert response.status_code == 400
+    assert "tags must be a list" in response.content.decode()
+
+
+def test_the_api_shows_and_filters_runs_by_tag(api, owner):
+    nightly = _run(owner, "nightly")
+    both = _run(owner, "nightly", "gpu")
+    _run(owner, "Nightly")
+    _run(owner)
+
+    listed = api.get("/api/v1/runs/", {"tag": "nightly"}).json()
+    assert {item["id"] for item in listed["results"]} == {nightly.id, both.id}
+    assert {tuple(item["tags"]) for item in listed["results"]} == {("nightly",), ("nightly", "gpu")}
+    every = api.get("/api/v1/runs/?tag=nightly&tag=gpu").json()
+    assert [item["id"] for item in every["results"]] == [both.id]
+    assert api.get(f"/api/v1/runs/{both.id}/").json()["tags"] == ["nightly", "gpu"]
+
+
+def test_the_client_filters_runs_by_tag_as_zenml(client, owner):
+    nightly = _run(owner, "nightly")
+    both = _run(owner, "nightly", "gpu")
+
+    assert {run.id for run in client.list_pipeline_runs(tag="nightly")} == {nightly.id, both.id}
+    assert [run.id for run in client.list_pipeline_runs(tags=["nightly", "gpu"])] == [both.id]
+    assert [run.id for run in client.list_pipeline_runs(tag="equals:gpu")] == [both.id]
+    assert client.get_pipeline_run(both.id).tags == ["nightly", "gpu"]
+    assert client.list_pipeline_runs(tag="nightly")[0].tags in (["nightly"], ["nightly", "gpu"])
+
+
+def test_the_dashboard_shows_tags_and_filters_the_runs_list_by_tag(client, owner):
+    from django.test import Client as BrowserClient
+
+    tagged = _run(owner, "nightly", "gpu")
+    other = _run(owner, "weekly")
+    browser = BrowserClient()
+    browser.force_login(owner)
+
+    page = browser.get("/runs/", {"tag": "gpu"}).content.decode()
+    assert tagged.name in page
+    assert other.name not in page
+    assert 'href="/runs/?tag=nightly"' in page
+    detail = browser.get(f"/runs/{tagged.id}/").content.decode()
+    assert 'id="run-tags"' in detail
+    assert ">gpu</a>" in detail
