@@ -345,5 +345,5 @@ def _schedule(value: Any, pipeline_name: str) -> Any:
         )
     try:
         return Schedule(**value)
-    except TypeError as exc:
-        raise PipelineDefinitionError(f"The schedule of pipeline {pipeline_name!r} is not valid: {exc}.") from None
+    except (TypeError, ValueError) as exc:
+        raise PipelineDefinitionError(f"The schedule of pipeline {pipeline_name!r} is not valid: {exc}") from None

@@ -110,3 +110,37 @@ def test_the_dashboard_shows_tags_and_filters_the_runs_list_by_tag(client, owner
     detail = browser.get(f"/runs/{tagged.id}/").content.decode()
     assert 'id="run-tags"' in detail
     assert ">gpu</a>" in detail
+
+
+# --- a schedule from the configuration: calling the pipeline creates it ---------------
+def test_a_yaml_schedule_makes_the_call_create_a_schedule_instead_of_a_run(api, owner, monkeypatch, tmp_path):
+    from pipelines.models import Schedule as ScheduleRow
+    from pipelines.sdk.client import Client as SdkClient
+    from pipelines.sdk.schedules import Schedule
+
+    monkeypatch.setenv("PIPELINES_SERVER_URL", "http://pipelines.test")
+    monkeypatch.setenv("PIPELINES_API_TOKEN", "unused")
+    monkeypatch.setattr(SdkClient, "_http", lambda self: InProcessTransport(api))
+    config = tmp_path / "run.yaml"
+    config.write_text('schedule:\n  cron_expression: "0 3 * * *"\n  name: nightly-numbers\ntags: [scheduled]\n')
+
+    configured = sample.numbers_pipeline.with_options(config_path=str(config))
+    assert configured.schedule == Schedule(cron_expression="0 3 * * *", name="nightly-numbers")
+    response = configured(scale=5)
+
+    assert PipelineRun.objects.count() == 0
+    row = ScheduleRow.objects.get(name="nightly-numbers")
+    assert row.cron_expression == "0 3 * * *"
+    assert response.name == "nightly-numbers"
+
+
+def test_a_bad_yaml_schedule_is_refused_when_configured(tmp_path):
+    from pipelines import PipelineDefinitionError
+
+    config = tmp_path / "run.yaml"
+    config.write_text("schedule:\n  cron_expression: not a cron\n")
+    with pytest.raises(PipelineDefinitionError, match="The schedule of pipeline 'numbers_pipeline' is not valid"):
+        sample.numbers_pipeline.with_options(config_path=str(config))
+    config.write_text("schedule:\n  every: 5\n")
+    with pytest.raises(PipelineDefinitionError, match="unexpected keyword argument 'every'"):
+        sample.numbers_pipeline.with_options(config_path=str(config))
