@@ -204,11 +204,9 @@ def create_schedule(
         from pipelines.sdk.client import Client
 
         client = Client()
+    # The spec carries its parameters and cache settings; each occurrence runs it as is.
     body = {"spec": spec, **schedule.to_api()}
-    enable_cache = spec.get("enable_cache") if isinstance(spec, dict) else None
-    if enable_cache is not None:
-        body["enable_cache"] = enable_cache
-    data = client._request("POST", "/api/v1/schedules/", json=body)
+    data = client._request("POST", "schedules/", json=body)
     response = ScheduleResponse.from_api(data, client)
     name = getattr(pipeline, "name", None) or spec.get("name", "pipeline")
     when = response.cron_expression or (

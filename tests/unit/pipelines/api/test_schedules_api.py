@@ -1,0 +1,167 @@
+"""/api/v1/schedules/ and the Client's schedule methods (ZenML's names), through the API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from pipelines.config import Schedule
+from pipelines.models import Schedule as ScheduleRow
+from pipelines.sdk.client import Client
+from pipelines.sdk.exceptions import ServerError
+from pipelines.sdk.schedules import create_schedule
+from pipelines.services.tokens import api_token_create
+from tests.unit import trigger_pipelines as tp
+from tests.unit.pipelines.api.test_api_bad_input import InProcessTransport
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
+
+
+@pytest.fixture
+def client(api, monkeypatch) -> Client:
+    client = Client(server_url="http://pipelines.test", api_token="unused")
+    monkeypatch.setattr(client, "_http", lambda: InProcessTransport(api))
+    return client
+
+
+def post(api, **fields):
+    return api.post("/api/v1/schedules/", {"spec": tp.words_pipeline.compile(), **fields}, format="json")
+
+
+def test_a_cron_schedule_is_created_and_answered_with_its_next_due_times_and_page(api):
+    response = post(api, cron_expression="0 9 * * mon-fri", timezone="Europe/Paris", name="weekday-mornings")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["name"] == "weekday-mornings"
+    assert body["pipeline_name"] == "words_pipeline"
+    assert (body["timezone"], body["active"], body["catchup"]) == ("Europe/Paris", True, False)
+    assert len(body["next_due_times"]) == 3
+    assert body["url"].endswith(f"/schedules/{body['id']}/")
+    assert body["parameters"] == {"word": "hi", "times": 2, "suffix": "!", "ratio": None}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "says"),
+    [
+        ({"cron_expression": "every monday"}, "cron_expression", "*/5 * * * *"),
+        ({}, "cron_expression", "Give a cron_expression"),
+        ({"cron_expression": "* * * * *", "interval_seconds": 60}, "interval_seconds", "Give one of"),
+        (
+            {"interval_seconds": 60, "start_time": "2030-01-02T00:00:00Z", "end_time": "2030-01-01T00:00:00Z"},
+            "end_time",
+            "must be after start_time",
+        ),
+        ({"interval_seconds": 0}, "interval_seconds", ""),
+        ({"interval_seconds": "soon"}, "interval_seconds", ""),
+        ({"cron_expression": "* * * * *", "timezone": "Nowhere/Land"}, "timezone", "IANA"),
+        ({"cron_expression": "* * * * *", "parameters": {"times": "many"}}, "times", ""),
+        ({"cron_expression": "* * * * *", "start_time": "tomorrow"}, "start_time", ""),
+    ],
+)
+def test_a_schedule_that_cannot_work_is_a_400_naming_the_field(api, fields, field, says):
+    response = post(api, **fields)
+    assert response.status_code == 400, response.content
+    errors = response.json()["errors"]
+    assert field in errors
+    assert says in " ".join(errors[field])
+    assert not ScheduleRow.objects.exists()
+
+
+@pytest.mark.parametrize("body", [[], "x", {"spec": "no"}, {"spec": {"steps": 3}, "cron_expression": "* * * * *"}])
+def test_a_body_of_any_other_shape_is_a_400(api, body):
+    assert api.post("/api/v1/schedules/", body, format="json").status_code == 400
+
+
+def test_pausing_resuming_and_editing_through_patch(api):
+    schedule_id = post(api, interval_seconds=3600).json()["id"]
+    url = f"/api/v1/schedules/{schedule_id}/"
+    assert api.patch(url, {"active": False}, format="json").json()["next_due_times"] == []
+    body = api.patch(url, {"active": True, "cron_expression": "*/5 * * * *"}, format="json").json()
+    assert (body["active"], body["cron_expression"], body["interval_seconds"]) == (True, "*/5 * * * *", None)
+    assert api.patch(url, {"cron_expression": "61 * * * *"}, format="json").status_code == 400
+    assert api.patch(url, {}, format="json").status_code == 400
+    assert api.patch(url, {"active": True, "paused": True}, format="json").status_code == 400
+
+
+def test_another_users_schedule_is_read_but_not_changed_without_the_permission(api, teammate):
+    schedule_id = post(api, interval_seconds=3600).json()["id"]
+    other = APIClient()
+    _, key = api_token_create(user=teammate)
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    url = f"/api/v1/schedules/{schedule_id}/"
+    assert other.get(url).status_code == 200
+    refused = other.patch(url, {"active": False}, format="json")
+    assert refused.status_code == 403
+    assert "pipelines.change_schedule" in refused.json()["detail"]
+    assert other.delete(url).status_code == 403
+    assert ScheduleRow.objects.get(id=schedule_id).paused is False
+
+
+def test_the_list_costs_the_same_queries_for_one_schedule_or_many(api):
+    post(api, interval_seconds=3600, name="one")
+    with CaptureQueriesContext(connection) as one:
+        assert api.get("/api/v1/schedules/").status_code == 200
+    for index in range(5):
+        post(api, cron_expression="0 * * * *", name=f"more-{index}")
+    with CaptureQueriesContext(connection) as many:
+        assert api.get("/api/v1/schedules/").json()["count"] == 6
+    assert len(many) == len(one)
+
+
+def test_the_docs_schedule_snippet_registers_a_schedule_and_prints_where_to_see_it(client, capsys):
+    # ZenML's "Schedule a pipeline": cron, or a start time and interval.
+    schedule = Schedule(cron_expression="5 14 * * 3")
+    made = create_schedule(tp.words_pipeline, tp.words_pipeline.compile(word="x"), schedule, client=client)
+    assert made.cron_expression == "5 14 * * 3"
+    assert made.parameters["word"] == "x"
+    assert f"/schedules/{made.id}/" in capsys.readouterr().out
+    interval = Schedule(start_time=datetime.now(), interval_second=1800, name="half-hourly")
+    made = create_schedule(tp.words_pipeline, tp.words_pipeline.compile(), interval, client=client)
+    assert (made.name, made.interval_second) == ("half-hourly", timedelta(seconds=1800))
+
+
+def test_client_list_get_update_and_delete_schedules_as_zenmls(client):
+    first = create_schedule(
+        tp.words_pipeline,
+        tp.words_pipeline.compile(),
+        Schedule(cron_expression="0 * * * *", name="hourly-report"),
+        client=client,
+    )
+    create_schedule(
+        tp.words_pipeline,
+        tp.words_pipeline.compile(),
+        Schedule(cron_expression="0 0 * * *", name="nightly"),
+        client=client,
+    )
+    assert [s.name for s in client.list_schedules()] == ["hourly-report", "nightly"]
+    assert [s.name for s in client.list_schedules(pipeline_id=first.pipeline_id, name="night")] == ["nightly"]
+    assert client.get_schedule("hourly").id == first.id  # a prefix only one has
+    assert client.get_schedule(first.id).name == "hourly-report"
+    updated = client.update_schedule(name_id_or_prefix="hourly-report", cron_expression="30 * * * *")
+    assert updated.cron_expression == "30 * * * *"
+    paused = client.update_schedule("hourly-report", active=False, parameters={"word": "paused"})
+    assert (paused.active, paused.parameters["word"]) == (False, "paused")
+    assert [s.name for s in client.list_schedules(active=False)] == ["hourly-report"]
+    assert client.update_schedule("hourly-report", interval_second=timedelta(minutes=5)).interval_second == timedelta(
+        minutes=5
+    )
+    with pytest.raises(ServerError, match="times"):
+        client.update_schedule("nightly", parameters={"times": "x"})
+    client.delete_schedule("hourly-report")
+    with pytest.raises(KeyError):
+        client.get_schedule("hourly-report")
+    assert [s.name for s in client.list_schedules()] == ["nightly"]
+
+
+def test_a_schedule_outside_the_sdk_is_a_value_error_naming_what_to_give():
+    with pytest.raises(ValueError, match="cron expression"):
+        Schedule()
+    with pytest.raises(ValueError, match="end_time"):
+        Schedule(
+            interval_second=60, start_time=datetime(2030, 1, 2, tzinfo=UTC), end_time=datetime(2030, 1, 1, tzinfo=UTC)
+        )
+    assert Schedule(interval_second=timedelta(minutes=2)).to_api()["interval_seconds"] == 120
