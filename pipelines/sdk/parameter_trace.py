@@ -132,15 +132,22 @@ def _derives_from_a_parameter(value: Any) -> bool:
 
 
 def trace_bindings(
-    func: Callable[..., Any], signature: inspect.Signature, real: dict[str, Invocation], pipeline_name: str
+    func: Callable[..., Any],
+    signature: inspect.Signature,
+    real: dict[str, Invocation],
+    pipeline_name: str,
+    *,
+    context: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> dict[str, dict[str, str]] | None:
-    """The step arguments bound to pipeline parameters if the DAG is static, else None."""
+    """The step arguments bound to pipeline parameters if the DAG is static, else None.
+
+    `context` makes what the real trace had around the body (the pipeline context)."""
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in signature.parameters.values()):
         return None
     placeholders = {name: Placeholder(name) for name in signature.parameters}
     try:
         # Its prints were seen in the real trace already.
-        with contextlib.redirect_stdout(io.StringIO()), tracing(pipeline_name) as trace:
+        with contextlib.redirect_stdout(io.StringIO()), tracing(pipeline_name) as trace, context():
             func(**placeholders)
     except Exception:
         return None

@@ -213,7 +213,9 @@ class Pipeline:
             self.entrypoint(**parameters)
         if not trace.invocations:
             raise PipelineDefinitionError(f"Pipeline {self.name!r} calls no steps.")
-        bindings = trace_bindings(self.entrypoint, self.signature, trace.invocations, self.name)
+        bindings = trace_bindings(
+            self.entrypoint, self.signature, trace.invocations, self.name, context=lambda: pipeline_context(self)
+        )
         spec = {
             "version": SPEC_VERSION,
             "pipeline": self.name,
