@@ -29,6 +29,14 @@ BROKER_TIMEOUT = 2.0
 STORE_CHECK_TTL = 30.0
 
 
+def _log_failure(what: str, exc: BaseException) -> None:
+    # One line, no traceback: a probe that fails every few seconds must not flood the
+    # log. The driver's own message says which host or file; drivers and kombu leave
+    # passwords out of theirs.
+    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+    logger.warning("Readiness: %s: %s: %s", what, type(exc).__name__, first_line)
+
+
 class CheckFailed(Exception):
     """A check did not pass; `reason` is safe to show to anyone."""
 
@@ -73,7 +81,7 @@ def check_database() -> None:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:
-        logger.warning("Readiness: the database is not reachable", exc_info=True)
+        _log_failure("the database is not reachable", exc)
         raise CheckFailed(f"the database does not answer ({type(exc).__name__})") from None
 
 
@@ -83,7 +91,7 @@ def check_migrations() -> None:
     try:
         missing = unapplied_migrations()
     except Exception as exc:
-        logger.warning("Readiness: could not read the applied migrations", exc_info=True)
+        _log_failure("could not read the applied migrations", exc)
         raise CheckFailed(f"could not read the applied migrations ({type(exc).__name__})") from None
     if missing:
         raise CheckFailed(
@@ -118,7 +126,7 @@ def check_broker() -> None:
         with app.connection_for_write(connect_timeout=BROKER_TIMEOUT) as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT)
     except Exception as exc:
-        logger.warning("Readiness: the broker is not reachable", exc_info=True)
+        _log_failure("the broker is not reachable", exc)
         raise CheckFailed(f"the broker does not answer ({type(exc).__name__})") from None
 
 
@@ -138,7 +146,7 @@ def check_artifact_store() -> None:
     try:
         store.check_reachable()
     except (StoreError, OSError) as exc:
-        logger.warning("Readiness: the artifact store is not usable", exc_info=True)
+        _log_failure("the artifact store is not usable", exc)
         raise CheckFailed(
             f"the artifact store cannot be written to ({type(exc).__name__}); see the server log"
         ) from None
