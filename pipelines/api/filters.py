@@ -66,6 +66,63 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcDateTimeField
 
 
+# ZenML's string operators, `?name=startswith:train` (see StringFilter).
+STRING_OPERATORS = {
+    "equals": "exact",
+    "notequals": "exact",
+    "contains": "icontains",
+    "startswith": "istartswith",
+    "endswith": "iendswith",
+    "oneof": "in",
+    "in": "in",
+}
+
+
+def _operands(value: str) -> list[str]:
+    """`oneof:`/`in:` take a JSON list (ZenML's form, `oneof:["a","b"]`) or `a,b`."""
+    if value.startswith("["):
+        try:
+            items = json.loads(value)
+        except ValueError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(item, str | int) for item in items):
+            raise exceptions.ValidationError(
+                f'{value!r} is not a JSON list of strings; write oneof:["a","b"] or oneof:a,b.'
+            )
+        return [str(item) for item in items]
+    return [item for item in value.split(",") if item]
+
+
+class StringFilter(django_filters.CharFilter):
+    """A string field with ZenML's operators: `equals:`, `notequals:`, `contains:`,
+    `startswith:`, `endswith:` (case-insensitive but equals), `oneof:`/`in:` (a JSON
+    list or commas); a value without an operator keeps the filter's own lookup.
+    Names and versions hold no ':', so `word:` is always an operator: an unknown one
+    is a 400 naming the valid ones."""
+
+    def filter(self, qs: QuerySet, value: Any) -> QuerySet:
+        if value in ([], (), {}, "", None):
+            return qs
+        operator, colon, operand = str(value).partition(":")
+        if not colon:
+            return super().filter(qs, value)
+        if operator not in STRING_OPERATORS:
+            raise exceptions.ValidationError(
+                {
+                    self.field_name: [
+                        f"Unknown operator {operator!r} in {value!r}; use one of "
+                        f"{', '.join(op + ':' for op in STRING_OPERATORS)} (or a plain value)."
+                    ]
+                }
+            )
+        lookup = {
+            f"{self.field_name}__{STRING_OPERATORS[operator]}": _operands(operand)
+            if STRING_OPERATORS[operator] == "in"
+            else operand
+        }
+        return qs.exclude(**lookup) if operator == "notequals" else qs.filter(**lookup)
+
+
 def _has_metadata(queryset: QuerySet, name: str, value: str) -> QuerySet:
     return queryset.filter(metadata__key=value).distinct()
 
@@ -74,7 +131,7 @@ class PipelineRunFilter(django_filters.FilterSet):
     pipeline = django_filters.CharFilter(method=_id_or_name("pipeline"), help_text="Pipeline id or name.")
     status = django_filters.CharFilter()
     schedule = django_filters.NumberFilter(field_name="schedule_id", help_text="Runs this schedule started (its id).")
-    name = django_filters.CharFilter(lookup_expr="icontains")
+    name = StringFilter(lookup_expr="icontains", help_text="Contains; or ZenML's equals:, startswith:, ...")
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte")
     metadata_key = django_filters.CharFilter(method=_has_metadata, help_text="Runs with metadata under this key.")
@@ -99,7 +156,7 @@ class PipelineRunFilter(django_filters.FilterSet):
 class StepRunFilter(django_filters.FilterSet):
     run = django_filters.CharFilter(method=_id_or_name("pipeline_run"), help_text="Run id or name.")
     status = django_filters.CharFilter()
-    name = django_filters.CharFilter()
+    name = StringFilter(help_text="Equals; or ZenML's contains:, startswith:, ...")
     metadata_key = django_filters.CharFilter(method=_has_metadata)
 
     class Meta:
@@ -108,7 +165,11 @@ class StepRunFilter(django_filters.FilterSet):
 
 
 class ArtifactFilter(django_filters.FilterSet):
-    name = django_filters.CharFilter(lookup_expr="icontains")
+    name = StringFilter(lookup_expr="icontains", help_text="Contains; or ZenML's equals:, startswith:, ...")
+    tag = django_filters.CharFilter(method="_tag", help_text="Artifacts with this tag.")
+
+    def _tag(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return _has_tag(queryset, name, value)
 
     class Meta:
         model = Artifact
@@ -128,7 +189,7 @@ def _has_tag(queryset: QuerySet, name: str, value: str) -> QuerySet:
 
 class ArtifactVersionFilter(django_filters.FilterSet):
     artifact = django_filters.CharFilter(method=_id_or_name("artifact"), help_text="Artifact id or name.")
-    version = django_filters.CharFilter()
+    version = StringFilter(help_text="Equals; or ZenML's contains:, startswith:, ...")
     tag = django_filters.CharFilter(method=_has_tag)
     metadata_key = django_filters.CharFilter(method=_has_metadata)
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -140,7 +201,11 @@ class ArtifactVersionFilter(django_filters.FilterSet):
 
 
 class ModelFilter(django_filters.FilterSet):
-    name = django_filters.CharFilter(lookup_expr="icontains")
+    name = StringFilter(lookup_expr="icontains", help_text="Contains; or ZenML's equals:, startswith:, ...")
+    tag = django_filters.CharFilter(method="_tag", help_text="Models with this tag.")
+
+    def _tag(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return _has_tag(queryset, name, value)
 
     class Meta:
         model = MLModel
@@ -161,6 +226,10 @@ class ModelVersionFilter(django_filters.FilterSet):
     model = django_filters.CharFilter(method=_id_or_name("model"), help_text="Model id or name.")
     version = django_filters.CharFilter(method=_version_or_stage, help_text="Name, number, stage or `latest`.")
     stage = django_filters.CharFilter()
+    tag = django_filters.CharFilter(method="_tag", help_text="Versions with this tag.")
+
+    def _tag(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return _has_tag(queryset, name, value)
 
     class Meta:
         model = ModelVersion

@@ -47,7 +47,7 @@ class PipelineRefSerializer(serializers.ModelSerializer):
 class ArtifactSerializer(serializers.ModelSerializer):
     class Meta:
         model = Artifact
-        fields = ["id", "name", "created_at"]
+        fields = ["id", "name", "tags", "created_at"]
 
 
 VERSION_FIELDS = (
@@ -300,6 +300,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "name",
             "stage",
             "description",
+            "tags",
             "created_at",
             "run_metadata",
             "artifacts",

@@ -21,6 +21,7 @@ from pipelines.api import filters
 from pipelines.api import serializers as s
 from pipelines.api.hot_reads import artifact_version_representation
 from pipelines.api.schema import ErrorSerializer
+from pipelines.api.tag_views import TagsActionMixin
 from pipelines.api.trigger_views import PipelineTriggerMixin
 from pipelines.artifact_download import StoredBytesError, StoreUnreadable, download_response
 from pipelines.models import FINISHED_RUN_STATUSES
@@ -114,7 +115,8 @@ class PipelineViewSet(PipelineTriggerMixin, IdOrNameLookupMixin, ReadOnlyViewSet
         return selectors.pipelines_visible_to(self.request.user)
 
 
-class PipelineRunViewSet(IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyViewSet):
+class PipelineRunViewSet(TagsActionMixin, IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyViewSet):
+    tag_kind = "run"
     filterset_class = filters.PipelineRunFilter
     ordering_fields = ["id", "name", "status", "created_at", "started_at", "finished_at"]
 
@@ -206,7 +208,8 @@ class StepRunViewSet(ReadOnlyViewSet):
         return Response({"id": step.id, "logs": step.logs})
 
 
-class ArtifactViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
+class ArtifactViewSet(TagsActionMixin, IdOrNameLookupMixin, ReadOnlyViewSet):
+    tag_kind = "artifact"
     serializer_class = s.ArtifactSerializer
     filterset_class = filters.ArtifactFilter
     ordering_fields = ["id", "name", "created_at"]
@@ -215,7 +218,8 @@ class ArtifactViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
         return selectors.artifacts_visible_to(self.request.user)
 
 
-class ArtifactVersionViewSet(ReadOnlyViewSet):
+class ArtifactVersionViewSet(TagsActionMixin, ReadOnlyViewSet):
+    tag_kind = "artifact_version"
     serializer_class = s.ArtifactVersionSerializer
     filterset_class = filters.ArtifactVersionFilter
     ordering_fields = ["id", "number", "created_at", "size"]
@@ -314,7 +318,8 @@ class ArtifactVersionViewSet(ReadOnlyViewSet):
         return Response(s.ArtifactVersionSerializer(self.get_queryset().get(id=version.id)).data)
 
 
-class ModelViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
+class ModelViewSet(TagsActionMixin, IdOrNameLookupMixin, ReadOnlyViewSet):
+    tag_kind = "model"
     serializer_class = s.ModelSerializer
     filterset_class = filters.ModelFilter
     ordering_fields = ["id", "name", "created_at"]
@@ -356,7 +361,8 @@ class ModelViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
         return Response(status=204)
 
 
-class ModelVersionViewSet(ReadOnlyViewSet):
+class ModelVersionViewSet(TagsActionMixin, ReadOnlyViewSet):
+    tag_kind = "model_version"
     serializer_class = s.ModelVersionSerializer
     filterset_class = filters.ModelVersionFilter
     ordering_fields = ["id", "number", "created_at"]

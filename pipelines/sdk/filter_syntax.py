@@ -1,6 +1,7 @@
 """ZenML's filter syntax for the Client's `list_*` methods, translated to the API's filters.
 
-ZenML writes `created="gt:2024-01-01"` and `sort_by="desc:created"`; the API has
+ZenML writes `created="gt:2024-01-01"`, `name="startswith:train"` and `sort_by="desc:created"`;
+names take the string operators on the server (passed through); the API has
 `created_after` / `created_before` (inclusive) and DRF's `ordering=-created_at`. Only
 what the API can answer exactly is translated; anything else is a ValueError naming
 what works, rather than a filter silently ignored.
@@ -12,13 +13,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 # ZenML's operators, for the error message: which ones a field here accepts is below.
-OPERATORS = ("equals", "contains", "startswith", "endswith", "gt", "gte", "lt", "lte", "in", "oneof")
+OPERATORS = ("equals", "notequals", "contains", "startswith", "endswith", "gt", "gte", "lt", "lte", "in", "oneof")
+# The string operators the API itself applies (pipelines.api.filters.StringFilter).
+STRING_OPERATORS = ("equals", "notequals", "contains", "startswith", "endswith", "oneof", "in")
 # ZenML's field names that differ from the API's.
 SORT_FIELDS = {"created": "created_at", "updated": "created_at"}
 # The API's smallest time step: `gt`/`lt` become the inclusive bounds one step away.
 _TICK = timedelta(microseconds=1)
-# Fields whose API filter is a case-insensitive "contains" (runs, artifacts, models).
-_CONTAINS_FIELDS = {"runs/": {"name"}, "artifacts/": {"name"}, "models/": {"name"}}
+# Fields whose API filter takes ZenML's string operators itself: passed through.
+_STRING_FIELDS = {
+    "runs/": {"name"},
+    "steps/": {"name"},
+    "artifacts/": {"name"},
+    "models/": {"name"},
+    "artifact-versions/": {"version"},
+}
 # Lists whose API has created_after / created_before.
 _CREATED_LISTS = {"runs/", "artifact-versions/"}
 
@@ -62,10 +71,10 @@ def _translate(path: str, key: str, operator: str, operand: str) -> dict[str, An
             when = _datetime(key, operand)
             return {name: (when + shift).isoformat() for name, shift in bounds[operator].items()}
         valid = ", ".join(bounds)
-    elif key in _CONTAINS_FIELDS.get(path, ()):
-        if operator == "contains":
-            return {key: operand}
-        valid = "contains"
+    elif key in _STRING_FIELDS.get(path, ()):
+        if operator in STRING_OPERATORS:
+            return {key: f"{operator}:{operand}"}
+        valid = ", ".join(STRING_OPERATORS)
     else:
         if operator == "equals":
             return {key: operand}

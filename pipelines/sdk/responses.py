@@ -58,10 +58,17 @@ class Artifact:
     name: str
     created_at: datetime | None
     _client: Client | None = field(default=None, repr=False, compare=False)
+    tags: list[str] = field(default_factory=list)
 
     @classmethod
     def from_api(cls, data: dict[str, Any], client: Client | None) -> Artifact:
-        return cls(id=data["id"], name=data["name"], created_at=_time(data.get("created_at")), _client=client)
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            created_at=_time(data.get("created_at")),
+            _client=client,
+            tags=list(data.get("tags") or []),
+        )
 
     @property
     def versions(self) -> dict[str, ArtifactVersion]:
@@ -475,6 +482,7 @@ class ModelVersion:
     artifacts: list[tuple[str, ArtifactVersion]]
     run_ids: list[int]
     _client: Client | None = field(default=None, repr=False, compare=False)
+    tags: list[str] = field(default_factory=list)
 
     @classmethod
     def from_api(cls, data: dict[str, Any], client: Client | None) -> ModelVersion:
@@ -488,6 +496,7 @@ class ModelVersion:
             artifacts=[(a["kind"], ArtifactVersion.from_api(a["artifact_version"], client)) for a in data["artifacts"]],
             run_ids=[run["id"] for run in data.get("runs", [])],
             _client=client,
+            tags=list(data.get("tags") or []),
         )
 
     def _find(self, name: str, version: str | int | None, kind: str | None) -> ArtifactVersion | None:

@@ -76,6 +76,8 @@ RULES: dict[str, set[str]] = {
     # step attempt holding the run token; superusers included, nobody else may).
     "finish": {"run_token"},
     "stop or re-run": {"owner"} | holders("change_pipelinerun"),
+    # Tagging a run: as stopping it, and a step's run token on its own run.
+    "tag run": {"owner", "run_token"} | holders("change_pipelinerun"),
     # Schedules: made by people (not steps); changed or deleted by their creator or a holder.
     "create schedule": ANY_USER,
     "change schedule": {"owner"} | holders("change_schedule"),
@@ -116,22 +118,27 @@ ROUTES: dict[str, dict[str, str]] = {
     "run-detail": {"get": "read"},
     "run-wait": {"get": "read"},
     "run-stop": {"post": "stop or re-run"},
+    "run-tags": {"post": "tag run"},
     "step-list": {"get": "read"},
     "step-detail": {"get": "read"},
     "step-logs": {"get": "read"},
     "artifact-list": {"get": "read"},
     "artifact-detail": {"get": "read"},
+    "artifact-tags": {"post": "write own"},
     "artifact-version-list": {"get": "read", "post": "write own"},
     "artifact-version-lookup": {"get": "read"},
     "artifact-version-detail": {"get": "read"},
     "artifact-version-finish": {"post": "finish"},
     "artifact-version-download": {"get": "read"},
+    "artifact-version-tags": {"post": "write own"},
     "metadata-list": {"post": "write own"},
     "model-list": {"get": "read", "post": "add model"},
     "model-detail": {"get": "read", "patch": "change model", "delete": "delete model"},
+    "model-tags": {"post": "change model"},
     "model-version-list": {"get": "read", "post": "add model version"},
     "model-version-detail": {"get": "read", "patch": "change model version", "delete": "delete model version"},
     "model-version-stage": {"post": "change stage"},
+    "model-version-tags": {"post": "change model version"},
     "secret-list": {"get": "read", "post": "add secret"},
     "secret-detail": {"get": "read", "put": "change secret", "patch": "change secret", "delete": "delete secret"},
     "secret-values": {"get": "read secret values"},
@@ -319,6 +326,10 @@ def world(settings, tmp_path, django_user_model, no_broker) -> World:
         "artifact-version-finish:post": {"materializer": "pipelines.materializers:JsonMaterializer", "data_type": ""},
         "metadata-list:post": {"pipeline_run": run.id, "entries": [{"key": "k", "value": 1, "type": "int"}]},
         "model-version-stage:post": {"stage": "staging"},
+        **{
+            f"{kind}-tags:post": {"add": ["matrix"]}
+            for kind in ("run", "artifact", "artifact-version", "model", "model-version")
+        },
         "model-list:post": {"name": "new-model"},
         "schedule-list:post": {"spec": sample.numbers_pipeline.compile(scale=1), "cron_expression": "0 * * * *"},
         "schedule-detail:patch": {"active": False},
