@@ -450,7 +450,9 @@ def test_the_pipeline_context_holds_the_configuration_of_this_call(tmp_path):
         config_path=_yaml(tmp_path, "extra: {source: yaml}\nenable_cache: false\n"), model=model
     )
     configured.compile()
-    (context,) = cp.SEEN_CONTEXTS
+    # The body may be traced more than once (the parameter trace); each saw the same context.
+    context = cp.SEEN_CONTEXTS[0]
+    assert all(seen == context for seen in cp.SEEN_CONTEXTS)
     assert context.name == "tagged_pipeline"
     assert context.extra == {"source": "yaml"}
     assert context.enable_cache is False
@@ -463,3 +465,19 @@ def test_get_pipeline_context_outside_a_pipeline_body_is_a_runtime_error():
         get_pipeline_context()
     with pytest.raises(RuntimeError):
         get_pipeline_context()
+
+
+def test_the_configured_training_examples_yaml_configures_its_pipeline():
+    from examples import configured_training as example
+
+    spec = example.configured_training.with_options(config_path=str(example.CONFIG)).compile()
+
+    assert spec["parameters"] == {"test_size": 0.3}
+    assert spec["tags"] == ["example", "configured-by-yaml"]
+    assert spec["model"]["name"] == example.MODEL_NAME
+    assert _steps(spec)["train"]["parameters"] == {"c": 0.5}
+    assert _steps(spec)["train"]["on_failure"] == {
+        "source": "pipelines.hooks:alerter_failure_hook",
+        "kwargs": {"secret_name": "slack_webhook"},
+    }
+    assert _steps(spec)["train"]["on_success"] == "examples.configured_training:announce_success"
