@@ -111,3 +111,9 @@ def twice_pipeline():
 
 def quiet_hook() -> None:
     """A hook the configuration names by source path."""
+
+
+@pipeline
+def configured_in_body():
+    # ZenML's "Understanding .configure() vs .with_options()" snippet, ported.
+    trainer.with_options(parameters={"gamma": 0.7})()

@@ -481,3 +481,9 @@ def test_the_configured_training_examples_yaml_configures_its_pipeline():
         "kwargs": {"secret_name": "slack_webhook"},
     }
     assert _steps(spec)["train"]["on_success"] == "examples.configured_training:announce_success"
+
+
+def test_the_docs_with_options_parameters_inside_a_pipeline_body_configure_that_invocation():
+    spec = cp.configured_in_body.compile()
+    assert _steps(spec)["trainer"]["parameters"] == {"gamma": 0.7}
+    assert cp.trainer.parameters == {}
