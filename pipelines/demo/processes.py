@@ -81,6 +81,13 @@ def start_worker(supervisor: Supervisor, *, concurrency: int, env: dict[str, str
     return supervisor.start("worker", argv, env=env, log_path=log_path, cwd=BASE_DIR)
 
 
+def start_beat(supervisor: Supervisor, *, env: dict[str, str], log_path: Path) -> Child:
+    """The scheduler: Celery beat with its schedule in the database (settings name the
+    scheduler), sending the tick that starts schedules' due runs."""
+    argv = [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "info"]
+    return supervisor.start("scheduler", argv, env=env, log_path=log_path, cwd=BASE_DIR)
+
+
 def wait_for_web(supervisor: Supervisor, server_url: str) -> int | None:
     """The status the login page answers with once the server answers; None if it
     did not within WEB_READY_TIMEOUT."""

@@ -144,6 +144,7 @@ def test_the_units_run_as_the_pipelines_user_with_the_documented_environment():
         "pipelines-web.service",
         "pipelines-worker@.service",
         "pipelines-reap.service",
+        "pipelines-beat.service",
     }
     for path in UNITS:
         unit = _unit(path)
@@ -182,6 +183,23 @@ def test_the_worker_unit_starts_a_celery_worker_of_the_config_app_with_options_i
     context = worker.make_context("worker", args[3:], obj=CLIContext(app=app, no_color=True, workdir=None))
     assert context.params["queues"] == ["pipelines"]  # the instance name: one unit per queue
     assert context.params["hostname"].startswith("pipelines@")
+
+
+def test_the_beat_unit_starts_celery_beat_of_the_config_app_on_the_database_schedule():
+    from celery.app.utils import find_app
+    from celery.bin.base import CLIContext
+    from celery.bin.beat import beat
+
+    program, args = _exec_start(DEPLOY / "systemd" / "pipelines-beat.service")
+
+    assert program == "celery"
+    assert args[:3] == ["-A", "config", "beat"]
+    app = find_app("config")
+    context = beat.make_context("beat", args[3:], obj=CLIContext(app=app, no_color=True, workdir=None))
+    assert context.params["loglevel"] == 20  # INFO
+    # No --scheduler on the command line: the settings name the database scheduler.
+    assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert app.conf.beat_schedule["pipelines-schedules-tick"]["task"] == "pipelines.schedules_tick"
 
 
 def test_the_reap_unit_runs_the_reap_command():

@@ -118,7 +118,9 @@ class Command(BaseCommand):
             supervisor, concurrency=concurrency, env=environment, log_path=logs / "worker.log"
         )
         out.say(f"Started a worker with concurrency {concurrency}.")
-        out.say(f"Their output goes to {web.log_path} and {worker.log_path}.")
+        beat = processes.start_beat(supervisor, env=environment, log_path=logs / "beat.log")
+        out.say("Started the scheduler (celery beat), which starts the runs of schedules.")
+        out.say(f"Their output goes to {web.log_path}, {worker.log_path} and {beat.log_path}.")
 
         status = processes.wait_for_web(supervisor, server_url)
         if status is None:
@@ -171,7 +173,7 @@ class Command(BaseCommand):
     def stop(self, supervisor: Supervisor, out: Printer) -> None:
         if not supervisor.children:
             return
-        out.say("Stopping the web server and the worker...")
+        out.say("Stopping the web server, the worker and the scheduler...")
         for name in supervisor.stop_all():
             out.warning(f"The {name} did not stop within {STOP_TIMEOUT:.0f} s and was killed.")
         out.say("Stopped.")
