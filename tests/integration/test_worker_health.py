@@ -129,3 +129,28 @@ def test_healthcheck_checks_what_readyz_checks(running_worker):
     assert done.returncode == 0, done.stdout + done.stderr
     for name in ("database", "migrations", "broker", "artifact_store"):
         assert f"{name}: ok" in done.stdout
+
+
+def test_celery_inspect_ping_gets_the_workers_pong(running_worker):
+    # The filesystem broker (the embedded default) broadcasts through its control
+    # folder, so Celery's remote control works as with Redis or RabbitMQ.
+    hostname = WorkerHeartbeat.objects.order_by("-last_seen_at").values_list("hostname", flat=True).first()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "PIPELINES_DATA_DIR": str(settings.DATA_DIR),
+        "PIPELINES_USE_TEST_DATABASE": "1",
+    }
+
+    done = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", "inspect", "ping", "-d", hostname, "--timeout", "10"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{hostname}: OK" in done.stdout
+    assert "pong" in done.stdout

@@ -191,3 +191,38 @@ def test_a_scrape_costs_a_fixed_number_of_queries(metrics_on, owner, django_asse
 
     with django_assert_max_num_queries(12):
         assert scrape()[0] == 200
+
+
+def test_with_a_multiprocess_folder_a_scrape_adds_up_every_web_process(metrics_on, tmp_path, monkeypatch):
+    # Two processes (as gunicorn's workers) each serve one request; the process that
+    # answers the scrape reports both.
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    record = (
+        "import django; django.setup()\n"
+        "from pipelines import metrics\n"
+        "metrics.observe_request(route='api/v1/', method='GET', status=200, seconds=0.02)\n"
+    )
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(folder),
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "PIPELINES_DATA_DIR": str(settings.DATA_DIR),
+    }
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", record], env=env, cwd=settings.BASE_DIR, check=True, timeout=60)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+
+    _, text, _ = scrape()
+
+    key = (
+        "pipelines_http_request_duration_seconds_count",
+        (("method", "GET"), ("route", "api/v1/"), ("status", "2xx")),
+    )
+    assert samples(text)[key] == 2
