@@ -94,6 +94,8 @@ class Pipeline:
         applied first, so that keywords given here win over the file, which wins over
         the decorator. With `merge=True` (the default) parameters, extra, settings,
         tags and each step's options add to the current ones instead of replacing them."""
+        # As ZenML's (and with_options before): a keyword given as None changes nothing.
+        options = {key: value for key, value in options.items() if value is not None}
         if "step_configurations" in options:  # ZenML's other name for `steps`
             options["steps"] = options.pop("step_configurations")
         wait = options.pop("wait", None)

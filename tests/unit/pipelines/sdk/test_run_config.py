@@ -467,6 +467,7 @@ def test_get_pipeline_context_outside_a_pipeline_body_is_a_runtime_error():
         get_pipeline_context()
 
 
+@pytest.mark.filterwarnings("ignore:No materializer is registered")  # the example's pickled estimator
 def test_the_configured_training_examples_yaml_configures_its_pipeline():
     from examples import configured_training as example
 
@@ -487,3 +488,11 @@ def test_the_docs_with_options_parameters_inside_a_pipeline_body_configure_that_
     spec = cp.configured_in_body.compile()
     assert _steps(spec)["trainer"]["parameters"] == {"gamma": 0.7}
     assert cp.trainer.parameters == {}
+
+
+def test_a_pipeline_keyword_given_as_none_changes_nothing():
+    configured = cp.tagged_pipeline.with_options(enable_cache=False, run_name="x-{time}")
+    again = configured.with_options(enable_cache=None, run_name=None, on_failure=None, tags=None, wait=None)
+    assert again.enable_cache is False
+    assert again.run_name_template == "x-{time}"
+    assert again.tags == ["tag_on_decorator"]
