@@ -26,6 +26,7 @@ from pipelines.sdk.materializers import (
 )
 from pipelines.sdk.metadata import DType, StorageSize, Uri, encode
 from pipelines.sdk.metadata import Path as MetadataPath
+from pipelines.sdk.schedules import Schedule
 from pipelines.sdk.types import CSVString, HTMLString, MarkdownString
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -44,7 +45,8 @@ PATHS = {
     },
     "pipelines.materializers.base_materializer": {"BaseMaterializer": BaseMaterializer},
     "pipelines.metadata.metadata_types": {"Uri": Uri, "Path": MetadataPath, "DType": DType, "StorageSize": StorageSize},
-    "pipelines.config": {"StepRetryConfig": StepRetryConfig},
+    "pipelines.config": {"Schedule": Schedule, "StepRetryConfig": StepRetryConfig},
+    "pipelines.config.schedule": {"Schedule": Schedule},
     "pipelines.config.retry_config": {"StepRetryConfig": StepRetryConfig},
     "pipelines.types": {"HTMLString": HTMLString, "MarkdownString": MarkdownString, "CSVString": CSVString},
     "pipelines.enums": {
