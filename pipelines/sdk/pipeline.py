@@ -7,6 +7,7 @@ import functools
 import inspect
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, overload
 
 from pipelines.sdk.exceptions import PipelineDefinitionError
@@ -298,6 +299,16 @@ class Pipeline:
         if not self.wait:
             return run
         return run.wait(progress=True)
+
+    def write_run_configuration_template(self, path: str, *args: Any, **kwargs: Any) -> None:
+        """Write a YAML run configuration of this pipeline as it is configured now (as
+        ZenML's): every top-level key and, under `steps:`, each step invocation's
+        parameters and options, to edit and pass back with `config_path=`. Arguments
+        the configuration does not set are given here, as to a call."""
+        from pipelines.sdk.run_config import run_config_template
+
+        spec = self.compile(*args, **kwargs)
+        Path(path).write_text(run_config_template(spec))
 
     def __repr__(self) -> str:
         return f"<Pipeline {self.name}>"

@@ -367,3 +367,40 @@ def _output_materializers(value: Any, where: Where, path: tuple[str, ...]) -> di
                 f"({type(exc).__name__}: {exc})."
             ) from None
     return materializers
+
+
+def run_config_template(spec: dict[str, Any]) -> str:
+    """A YAML run configuration holding what `spec` (a compiled pipeline) was configured with."""
+    import yaml
+
+    config: dict[str, Any] = {
+        "enable_cache": spec.get("enable_cache", True),
+        "run_name": spec.get("run_name_template"),
+        "tags": list(spec.get("tags", [])),
+        "extra": dict(spec.get("extra", {})),
+        "settings": dict(spec.get("settings", {})),
+        "parameters": dict(spec.get("parameters", {})),
+    }
+    if spec.get("model"):
+        config["model"] = {key: value for key, value in spec["model"].items() if value not in (None, [])}
+    steps: dict[str, Any] = {}
+    # Arguments the body passes from a pipeline parameter follow `parameters:` above; in
+    # `steps:` too they would be a conflict as soon as the parameter is edited.
+    bound = spec.get("parameter_bindings") or {}
+    for step in spec["steps"]:
+        parameters = {k: v for k, v in step.get("parameters", {}).items() if k not in bound.get(step["name"], {})}
+        options: dict[str, Any] = {"parameters": parameters, "enable_cache": step["enable_cache"]}
+        if step.get("retry"):
+            options["retry"] = step["retry"]
+        for key in ("extra", "settings"):
+            if step.get(key):
+                options[key] = step[key]
+        if step.get("model"):
+            options["model"] = {key: value for key, value in step["model"].items() if value not in (None, [])}
+        steps[step["name"]] = options
+    config["steps"] = steps
+    header = (
+        f"# The run configuration of pipeline {spec['pipeline']!r}: edit it and run\n"
+        "# my_pipeline.with_options(config_path=...)(). Steps are keyed by invocation id.\n"
+    )
+    return header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
