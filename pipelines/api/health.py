@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
-from rest_framework import authentication, permissions
+from rest_framework import authentication, exceptions, permissions
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -144,6 +144,12 @@ class MetricsView(APIView):
     permission_classes = [IsMetricsScraper]
     content_negotiation_class = FirstRenderer
     schema = None  # not part of the API's OpenAPI description
+
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+        if request.authenticators and not request.successful_authenticator:
+            # DRF's own 401 says only "not provided": say what to send.
+            raise exceptions.NotAuthenticated(IsMetricsScraper().message)
+        super().permission_denied(request, message=message, code=code)
 
     def get(self, request: Request) -> HttpResponse:
         return _no_store(HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE))

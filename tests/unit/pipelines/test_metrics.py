@@ -77,6 +77,7 @@ def test_without_credentials_it_is_401_and_asks_for_a_bearer(metrics_on):
 
     assert status == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
+    assert "PIPELINES_METRICS_TOKEN" in text
     assert TOKEN not in text
 
 
