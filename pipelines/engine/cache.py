@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from pipelines.models import ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
+from pipelines.sdk.artifact_saving import restore_inline_files
 from pipelines.sdk.stores import ArtifactIntegrityError
 from pipelines.storage import store_for_uri
 
@@ -38,9 +39,15 @@ def cache_key(step_spec: dict[str, Any], input_version_ids: dict[str, int]) -> s
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
-def _files_intact(uri: str, checksum: str) -> bool:
-    """Whether the files at `uri` are all there and match `checksum` (read back in full)."""
+def _files_intact(uri: str, checksum: str, inline_files: dict[str, str] | None = None) -> bool:
+    """Whether the files at `uri` are all there and match `checksum` (read back in full).
+
+    A small version kept in its row is whole as long as its row is: a store copy lost
+    (it is written without an fsync) is put back from the row."""
     try:
+        if inline_files:
+            restore_inline_files(store=store_for_uri(uri), uri=uri, files=inline_files, checksum=checksum)
+            return True
         store_for_uri(uri).verify(uri, checksum)
     except (ArtifactIntegrityError, OSError, ValueError, RuntimeError) as exc:
         logger.warning("Not reusing cached output at %s: %s", uri, exc)
@@ -67,6 +74,7 @@ def find_cached_outputs(
                 "artifact_version__id",
                 "artifact_version__uri",
                 "artifact_version__checksum",
+                "artifact_version__inline_files",
                 "artifact_version__status",
             )
         )
@@ -74,7 +82,8 @@ def find_cached_outputs(
         if set(outputs) != wanted:
             continue
         if all(
-            version.status == ArtifactVersionStatus.READY and _files_intact(version.uri, version.checksum)
+            version.status == ArtifactVersionStatus.READY
+            and _files_intact(version.uri, version.checksum, version.inline_files)
             for version in outputs.values()
         ):
             return candidate, {name: version.id for name, version in outputs.items()}

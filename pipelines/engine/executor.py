@@ -14,7 +14,7 @@ from typing import Any
 
 from celery.exceptions import WorkerShutdown, WorkerTerminate
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from pipelines.engine.cache import cache_key
@@ -23,7 +23,7 @@ from pipelines.engine.log_capture import CapturedLog, capture_step_output
 from pipelines.engine.time_limit import StepTimeoutError, in_pool_process, time_limit
 from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
 from pipelines.sdk.artifact_loading import load_artifact_version
-from pipelines.sdk.artifact_saving import save_artifact_value
+from pipelines.sdk.artifact_saving import save_artifact_value, save_small_artifact_value
 from pipelines.sdk.context import (
     InputArtifact,
     OutputTarget,
@@ -44,9 +44,11 @@ from pipelines.services.artifacts import PendingOutput, SavedOutput, artifact_ve
 from pipelines.services.external_inputs import external_input_ids, external_input_versions
 from pipelines.services.steps import (
     StepTimings,
+    commit_without_flush,
     step_run_claim,
     step_run_complete,
     step_run_fail,
+    step_run_heartbeat,
 )
 from pipelines.services.tokens import run_token_create, run_tokens_revoke
 from pipelines.storage import artifact_store, store_for_uri
@@ -73,6 +75,10 @@ class _Attempt:
     input_versions: dict[str, ArtifactVersion] = field(default_factory=dict)
     targets: dict[str, OutputTarget] = field(default_factory=dict)
     reserved: dict[str, int] = field(default_factory=dict)
+    # Small outputs kept in their rows: artifact version id -> files (see artifact_saving).
+    inline_files: dict[int, dict[str, str]] = field(default_factory=dict)
+    # Whether the reservation of the outputs is flushed to disk (see _prepare_outputs).
+    reservation_flushed: bool = True
     user_code_started_at: Any = None
     user_code_finished_at: Any = None
     context: StepContext | None = None
@@ -205,7 +211,8 @@ def _load_inputs(versions: dict[str, ArtifactVersion]) -> dict[str, Any]:
                 data_type=version.data_type,
                 checksum=version.checksum,
                 # The version's own store: it may have been written before the setting changed.
-                store=store_for_uri(version.uri),
+                store=store_for_uri(version.uri) if not version.inline_files else None,
+                inline_files=version.inline_files,
             )
         except Exception as exc:
             raise StepExecutionError(
@@ -258,7 +265,24 @@ def _prepare_outputs(attempt: _Attempt) -> None:
             )
         )
     if pending:
-        attempt.reserved = artifact_versions_reserve(step_run_id=step_run.id, attempt=attempt.number, outputs=pending)
+        # Committed without waiting for the disk (as the claim is): most outputs are
+        # small and kept in the completion's row, with no file to clean up. Before a
+        # file is written durably, `_flush_reservation` makes the reservation durable
+        # too, so the cleanup of an attempt that never ends always finds its files.
+        with transaction.atomic():
+            commit_without_flush()
+            attempt.reserved = artifact_versions_reserve(
+                step_run_id=step_run.id, attempt=attempt.number, outputs=pending
+            )
+        attempt.reservation_flushed = connection.vendor != "postgresql"
+
+
+def _flush_reservation(attempt: _Attempt) -> None:
+    """Make the attempt's output reservation durable (see `_prepare_outputs`): a
+    heartbeat committed synchronously flushes the log it was written to."""
+    if not attempt.reservation_flushed:
+        step_run_heartbeat(step_run_id=attempt.step_run.id, attempt=attempt.number)
+        attempt.reservation_flushed = True
 
 
 def _split_return_value(step_run: StepRun, value: Any, count: int) -> list[Any]:
@@ -285,9 +309,22 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
         artifact = output.get("artifact") or {}  # ArtifactConfig settings
         materializer = target.materializer or materializer_registry.materializer_for_value(item)
         try:
-            saver, checksum, size = save_artifact_value(
-                store=store, uri=target.uri, materializer=materializer, value=item
+            small = save_small_artifact_value(
+                store=store,
+                uri=target.uri,
+                materializer=materializer,
+                value=item,
+                before_durable_write=lambda: _flush_reservation(attempt),
             )
+            if small is not None:
+                saver, checksum, size, inline = small
+                if inline is not None:
+                    attempt.inline_files[attempt.reserved[output["name"]]] = inline
+            else:
+                _flush_reservation(attempt)
+                saver, checksum, size = save_artifact_value(
+                    store=store, uri=target.uri, materializer=materializer, value=item
+                )
             extracted = _extracted_metadata(saver, item)
         except Exception as exc:
             raise StepExecutionError(
@@ -465,6 +502,7 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
         attempt=number,
         inputs=attempt.input_ids,
         outputs=outputs,
+        inline_files=attempt.inline_files,
         timings=attempt.timings,
         logs=log.getvalue(),
         keep_next=settings.PIPELINES["RUN_NEXT_STEP_INLINE"],

@@ -34,15 +34,27 @@ def type_from_path(path: str | None) -> Any:
 
 
 def load_artifact_version(
-    *, uri: str, materializer: str, data_type: str, checksum: str, store: ArtifactStore | None = None
+    *,
+    uri: str,
+    materializer: str,
+    data_type: str,
+    checksum: str,
+    store: ArtifactStore | None = None,
+    inline_files: dict[str, str] | None = None,
 ) -> Any:
     """The value stored at `uri`, after checking its files against `checksum`.
 
     `store` defaults to the store the uri itself names (`store_for_uri`), so a version
     written under an earlier store setting loads as long as that store is reachable.
     Missing or damaged files raise ArtifactFilesMissing / ArtifactIntegrityError
-    naming the uri.
+    naming the uri. A small version's `inline_files` (its row's copy) are loaded
+    instead of the store's, checked against `checksum` the same way.
     """
+    if inline_files:
+        from pipelines.sdk.artifact_saving import inline_store
+
+        memory = inline_store(uri, inline_files, checksum)
+        return _reader(materializer, uri, memory).load(type_from_path(data_type))
     if store is None:
         from pipelines.sdk.stores import store_for_uri
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from pipelines.dispatch import enqueue_steps_on_commit
 from pipelines.models import (
     FINISHED_STEP_STATUSES,
+    ArtifactVersion,
     AttemptOutcome,
     PipelineRun,
     RunStatus,
@@ -149,6 +150,12 @@ def _commit_without_flush() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('synchronous_commit', 'off', true)")
+
+
+def commit_without_flush() -> None:
+    """`_commit_without_flush`, for the engine's own writes of the same kind (the
+    reservation of a step's outputs, see `pipelines.engine.executor`)."""
+    _commit_without_flush()
 
 
 def _bump_unless_locked(run_id: int) -> None:
@@ -445,6 +452,7 @@ def step_run_complete(
     logs: str,
     keep_next: bool = False,
     step_metadata: list[dict[str, Any]] | None = None,
+    inline_files: dict[int, dict[str, str]] | None = None,
 ) -> Completion:
     """Record a successful attempt and queue what became ready; with `keep_next`,
     one ready step of the same queue is handed back to run in this process instead
@@ -452,6 +460,8 @@ def step_run_complete(
 
     `model_version_id` is the step run's own (its model's, else its pipeline's, fixed
     when the run is created; the worker read it with the step): outputs are linked to it.
+    `inline_files` (artifact version id -> files) are the small outputs kept in their
+    rows, committed here with the step's end (their store copies were not fsynced).
     """
     run_id = run_id or _run_id_of(step_run_id)
     with transaction.atomic():
@@ -468,6 +478,8 @@ def step_run_complete(
         ):
             return Completion(recorded=False)
         artifact_versions_make_ready(step_run_id=step_run_id, outputs=outputs)
+        for version_id, files in (inline_files or {}).items():
+            ArtifactVersion.objects.filter(id=version_id).update(inline_files=files)
         if model_version_id and outputs:
             model_version_link_artifacts(
                 model_version_id=model_version_id, links={o.artifact_version_id: o.kind for o in outputs}

@@ -427,6 +427,16 @@ class ArtifactStore(abc.ABC):
     def size(self, uri: str) -> int:
         """The size of the file at `uri`, or the total of the files below it."""
 
+    def write_files(self, uri: str, files: dict[str, bytes], *, durable: bool = True) -> None:
+        """Write `files` ({relative path: bytes}) below the version `uri`, each atomically.
+
+        `durable=False` lets a store skip waiting for the disk (a local store's fsyncs):
+        for copies of what is kept durably elsewhere (a small version's row).
+        """
+        for relative, data in files.items():
+            with self.open(join_uri(uri, relative), "wb") as handle:
+                handle.write(data)
+
     @abc.abstractmethod
     def check_reachable(self) -> None:
         """Raise StoreUnreachable, naming the URL and the cause, unless the store can be used."""

@@ -83,18 +83,23 @@ def test_a_run_on_an_s3_store_writes_its_outputs_there_and_reads_them_back(
     assert not (Path(settings.DATA_DIR) / "artifacts" / "runs" / str(run.id)).exists()
 
 
+# Enough numbers that the output is too large to be kept in its row (a small one is
+# loaded from there, its files only a copy: see test_inline_artifacts.py).
+FILE_BACKED_SIZE = 2000
+
+
 def test_the_cache_never_serves_damaged_or_missing_s3_bytes(owner, broker, calls, use_store, s3_store_url):
     use_store(s3_store_url)
-    first = _run(sample.cached_pipeline, owner, broker, size=4)
+    first = _run(sample.cached_pipeline, owner, broker, size=FILE_BACKED_SIZE)
     stored = _output(first, "cached_source")
     store = store_for_uri(stored.uri)
     (relative, _), *_ = store.walk(stored.uri)
     with store.open(f"{stored.uri}/{relative}", "wb") as handle:
         handle.write(b"tampered")
 
-    second = _run(sample.cached_pipeline, owner, broker, size=4)
+    second = _run(sample.cached_pipeline, owner, broker, size=FILE_BACKED_SIZE)
     store.remove(_output(second, "cached_source").uri)
-    third = _run(sample.cached_pipeline, owner, broker, size=4)
+    third = _run(sample.cached_pipeline, owner, broker, size=FILE_BACKED_SIZE)
 
     assert second.steps.get(name="cached_source").status == StepStatus.COMPLETED
     assert third.steps.get(name="cached_source").status == StepStatus.COMPLETED
@@ -103,15 +108,15 @@ def test_the_cache_never_serves_damaged_or_missing_s3_bytes(owner, broker, calls
 
 def test_a_damaged_s3_input_fails_its_step_with_an_error_naming_the_uri(owner, broker, use_store, s3_store_url):
     use_store(s3_store_url)
-    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
-    step_run_execute(step_run_id=broker.sent.pop(0))  # load
-    numbers = _output(run, "load")
+    run = pipeline_run_create(spec=sample.cached_pipeline.compile(size=FILE_BACKED_SIZE), user=owner)
+    step_run_execute(step_run_id=broker.sent.pop(0))  # cached_source
+    numbers = _output(run, "cached_source")
     store = store_for_uri(numbers.uri)
     store.remove(numbers.uri)
 
     broker.drain()
 
-    total = run.steps.get(name="total")
+    total = run.steps.get(name="cached_sum")
     assert total.status == StepStatus.FAILED
     assert f"{numbers.uri} are missing" in total.error
 

@@ -170,9 +170,15 @@ def test_a_changed_parameter_misses_the_cache(owner, broker, calls):
     assert calls().count("cached_source") == 2
 
 
+# Enough numbers that the output is too large to be kept in its row (a small one is
+# loaded from there, its files only a copy: see test_inline_artifacts.py).
+FILE_BACKED_SIZE = 2000
+
+
 @pytest.mark.parametrize("damage", ["delete", "corrupt"])
 def test_the_cache_never_serves_a_missing_or_damaged_file(owner, broker, calls, damage):
-    first = _run(sample.cached_pipeline, owner, broker, size=4)
+    first = _run(sample.cached_pipeline, owner, broker, size=FILE_BACKED_SIZE)
+    assert first.steps.get(name="cached_source").output_links.get().artifact_version.inline_files is None
     stored = first.steps.get(name="cached_source").output_links.get().artifact_version
     data_file = next(path for path in Path(stored.uri).rglob("*") if path.is_file())
     if damage == "delete":
@@ -180,7 +186,7 @@ def test_the_cache_never_serves_a_missing_or_damaged_file(owner, broker, calls, 
     else:
         data_file.write_bytes(b"tampered")
 
-    second = _run(sample.cached_pipeline, owner, broker, size=4)
+    second = _run(sample.cached_pipeline, owner, broker, size=FILE_BACKED_SIZE)
 
     assert second.steps.get(name="cached_source").status == S.COMPLETED
     assert calls().count("cached_source") == 2
