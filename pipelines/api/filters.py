@@ -140,6 +140,11 @@ class PipelineRunFilter(django_filters.FilterSet):
     def _tags(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         # `?tag=a&tag=b`: every tag given (ZenML's `tags=[...]`), not only the last.
         values = self.data.getlist(name) if hasattr(self.data, "getlist") else [value]
+        # The form checked only the last value; the others get the same checks here.
+        if any("\x00" in tag or len(tag) > 100 for tag in values) or len(values) > 20:
+            raise exceptions.ValidationError(
+                {name: ["Give at most 20 tags of at most 100 characters each, without NUL characters."]}
+            )
         for index, tag in enumerate(dict.fromkeys(tag for tag in values if tag)):
             if connection.vendor == "postgresql":
                 queryset = queryset.filter(tags__contains=[tag])

@@ -144,3 +144,10 @@ def test_a_bad_yaml_schedule_is_refused_when_configured(tmp_path):
     config.write_text("schedule:\n  every: 5\n")
     with pytest.raises(PipelineDefinitionError, match="unexpected keyword argument 'every'"):
         sample.numbers_pipeline.with_options(config_path=str(config))
+
+
+@pytest.mark.parametrize("query", ["tag=b%00c&tag=a", "tag=" + "x" * 101 + "&tag=a", "&".join(["tag=t"] * 21)])
+def test_a_malformed_tag_filter_is_a_400_naming_it(api, query):
+    response = api.get(f"/api/v1/runs/?{query}")
+    assert response.status_code == 400, response.content
+    assert "tag" in response.json()["detail"] or "tag" in str(response.json())
