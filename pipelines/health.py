@@ -82,7 +82,9 @@ def check_database() -> None:
             cursor.fetchone()
     except Exception as exc:
         _log_failure("the database is not reachable", exc)
-        raise CheckFailed(f"the database does not answer ({type(exc).__name__})") from None
+        raise CheckFailed(
+            f"the database does not answer ({type(exc).__name__}): check DATABASE_URL and that the server is up"
+        ) from None
 
 
 def check_migrations() -> None:

@@ -75,10 +75,7 @@ def refuse_an_unusable_database(sender: object = None, **kwargs: object) -> None
     connection.close()  # the pool processes fork from this one: no shared connection
     if problem is not None:
         logger.critical("Not starting: %s", problem)
-        raise SystemExit(
-            f"pipelines: not starting the worker: {problem}. Check DATABASE_URL and that "
-            "`python manage.py migrate` ran against it."
-        )
+        raise SystemExit(f"pipelines: not starting the worker: {problem}.")
 
 
 @worker_ready.connect

@@ -129,21 +129,27 @@ def test_readyz_is_503_naming_the_store_when_it_cannot_be_written(client, settin
 
 
 def test_readyz_is_503_without_a_500_when_the_database_does_not_answer(client, monkeypatch):
-    def refuse() -> None:
-        raise health.CheckFailed("the database does not answer (OperationalError)")
+    from django.db import OperationalError, connections
 
-    monkeypatch.setitem(health.CHECKS, "database", refuse)
+    def refuse(*args: object, **kwargs: object) -> None:
+        # What psycopg says when the server is away: it quotes the host.
+        raise OperationalError(f'connection to server at "db.internal" failed (password "{SECRET_PASSWORD}")')
+
+    monkeypatch.setattr(connections["default"], "cursor", refuse)
 
     response = client.get("/readyz")
 
     assert response.status_code == 503
     checks = response.json()["checks"]
-    assert checks["database"]["reason"] == "the database does not answer (OperationalError)"
+    assert checks["database"]["reason"].startswith("the database does not answer (OperationalError)")
+    assert "DATABASE_URL" in checks["database"]["reason"]
     assert checks["migrations"] == {
         "ok": False,
         "latency_ms": 0.0,
         "reason": "not checked: the database does not answer",
     }
+    assert "db.internal" not in response.content.decode()
+    assert SECRET_PASSWORD not in response.content.decode()
 
 
 def test_the_probes_refuse_writes(client):
