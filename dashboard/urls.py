@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard.views import artifacts, compare, explorer, home, models, pipelines, runs, search, steps, workers
+from dashboard.views import artifacts, compare, explorer, home, models, pipelines, prune, runs, search, steps, workers
 from dashboard.views import schedules as schedule_views
 
 app_name = "dashboard"
@@ -48,6 +48,8 @@ urlpatterns = [
     # Workers and search
     path("workers/", workers.worker_list, name="worker-list"),
     path("search/", search.search, name="search"),
+    # Retention (users with pipelines.delete_pipelinerun)
+    path("prune/", prune.prune_page, name="prune"),
     # Schedules (pause/resume and delete: the creator, or pipelines.change_/delete_schedule)
     path("schedules/", schedule_views.schedule_list, name="schedule-list"),
     path("schedules/<int:schedule_id>/", schedule_views.schedule_detail, name="schedule-detail"),

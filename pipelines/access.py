@@ -267,6 +267,33 @@ def require_model_write(user: User, *, kind: str, action: str) -> None:
         raise PermissionDenied(f"{what} needs the '{permission}' permission; ask an administrator.")
 
 
+# Retention: deleting runs and artifacts (prune, from the dashboard) is Django's
+# delete permission on runs; a pipeline's retention settings, its change permission.
+PRUNE_PERMISSION = "pipelines.delete_pipelinerun"
+RETENTION_PERMISSION = "pipelines.change_pipeline"
+
+
+def may_prune(user: User) -> bool:
+    return may_read(user) and bool(user.has_perm(PRUNE_PERMISSION))
+
+
+def require_prune(user: User) -> None:
+    """403 unless the user may delete runs and artifact versions (prune)."""
+    if not may_prune(user):
+        raise PermissionDenied(
+            f"Pruning runs and artifacts needs the '{PRUNE_PERMISSION}' permission; ask an administrator."
+        )
+
+
+def require_retention_change(user: User) -> None:
+    """403 unless the user may change a pipeline's retention settings."""
+    if not (may_read(user) and user.has_perm(RETENTION_PERMISSION)):
+        raise PermissionDenied(
+            f"Changing a pipeline's retention settings needs the '{RETENTION_PERMISSION}' permission; "
+            "ask an administrator."
+        )
+
+
 def access_model_version_for_stage(
     user: User, *, version_id: int, queryset: QuerySet[ModelVersion] | None = None
 ) -> ModelVersion:

@@ -9,11 +9,13 @@ from pipelines.models import (
     ApiToken,
     Artifact,
     ArtifactVersion,
+    BackupLease,
     MLModel,
     ModelVersion,
     ModelVersionArtifact,
     Pipeline,
     PipelineRun,
+    PrunedArtifactVersion,
     RunMetadata,
     StepAttempt,
     StepRun,
@@ -48,8 +50,15 @@ class StepRunInline(admin.TabularInline):
 
 @admin.register(Pipeline)
 class PipelineAdmin(HistoryAdmin):
-    list_display = ["name", "created_at", "created_by"]
+    list_display = ["name", "created_at", "created_by", "retention_keep_runs", "retention_keep_days"]
     search_fields = ["name"]
+    # Only the retention settings are editable (with the change_pipeline permission);
+    # the daily prune_by_retention task applies them.
+    fields = ["name", "created_by", "created_at", "retention_keep_runs", "retention_keep_days"]
+    readonly_fields = ["name", "created_by", "created_at"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return admin.ModelAdmin.has_change_permission(self, request, obj)
 
 
 @admin.register(PipelineRun)
@@ -171,3 +180,18 @@ class ModelVersionAdmin(HistoryAdmin):
     list_filter = ["stage"]
     list_select_related = ["model"]
     inlines = [ModelVersionArtifactInline]
+
+
+@admin.register(PrunedArtifactVersion)
+class PrunedArtifactVersionAdmin(HistoryAdmin):
+    """What prune deleted; an empty `files deleted at` is a file the next prune deletes."""
+
+    list_display = ["version_id", "artifact_name", "version", "size", "pruned_at", "files_deleted_at"]
+    search_fields = ["artifact_name", "uri"]
+
+
+@admin.register(BackupLease)
+class BackupLeaseAdmin(HistoryAdmin):
+    """A backup in progress holds prune's file deletion; delete a lease a dead backup left."""
+
+    list_display = ["holder", "started_at", "expires_at"]

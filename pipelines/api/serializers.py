@@ -35,7 +35,26 @@ def iso_datetime(value: datetime | None) -> str | None:
 class PipelineSerializer(serializers.ModelSerializer):
     class Meta:
         model = Pipeline
-        fields = ["id", "name", "created_at"]
+        fields = ["id", "name", "created_at", "retention_keep_runs", "retention_keep_days"]
+
+
+class PipelineRetentionSerializer(serializers.Serializer):
+    """PATCH a pipeline: its retention settings (only those given; null keeps everything)."""
+
+    retention_keep_runs = serializers.IntegerField(
+        min_value=1, max_value=10**9, allow_null=True, required=False, help_text="Keep the newest N runs."
+    )
+    retention_keep_days = serializers.IntegerField(
+        min_value=1, max_value=100_000, allow_null=True, required=False, help_text="Keep the runs of the last D days."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["Only retention_keep_runs and retention_keep_days can be changed."] for name in unknown}
+            )
+        return attrs
 
 
 class PipelineRefSerializer(serializers.ModelSerializer):

@@ -45,6 +45,7 @@ from pipelines.services.model_versions import (
     model_version_set_stage,
     model_version_update,
 )
+from pipelines.services.retention import pipeline_set_retention
 from pipelines.services.runs import pipeline_run_create, pipeline_run_stop
 from pipelines.storage import artifact_store
 
@@ -113,6 +114,21 @@ class PipelineViewSet(PipelineTriggerMixin, IdOrNameLookupMixin, ReadOnlyViewSet
 
     def get_queryset(self) -> QuerySet:
         return selectors.pipelines_visible_to(self.request.user)
+
+    @extend_schema(request=s.PipelineRetentionSerializer, responses=s.PipelineSerializer)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        """Change the pipeline's retention settings (the daily prune applies them)."""
+        pipeline = self.get_object()
+        access.require_retention_change(request.user)
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["Send a JSON object with the settings to change."]})
+        data = s.PipelineRetentionSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        pipeline = pipeline_set_retention(
+            pipeline=pipeline,
+            **{key.removeprefix("retention_"): value for key, value in data.validated_data.items()},
+        )
+        return Response(s.PipelineSerializer(pipeline).data)
 
 
 class PipelineRunViewSet(TagsActionMixin, IdOrNameLookupMixin, mixins.CreateModelMixin, ReadOnlyViewSet):

@@ -357,6 +357,26 @@ def pipelines_prune_by_retention() -> PruneResult:
     return result
 
 
+_UNCHANGED: object = object()
+
+
+def pipeline_set_retention(
+    *, pipeline: Pipeline, keep_runs: int | object | None = _UNCHANGED, keep_days: int | object | None = _UNCHANGED
+) -> Pipeline:
+    """Change a pipeline's retention settings (only those given; None clears one)."""
+    changed = []
+    for field_name, value in (("retention_keep_runs", keep_runs), ("retention_keep_days", keep_days)):
+        if value is _UNCHANGED:
+            continue
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise PruneError(f"{field_name} must be a whole number of at least 1, or null to keep everything.")
+        setattr(pipeline, field_name, value)
+        changed.append(field_name)
+    if changed:
+        pipeline.save(update_fields=changed)
+    return pipeline
+
+
 def pruned_version_note(version_id: int) -> str | None:
     """Why the files of `version_id` are gone, when prune deleted it."""
     tombstone = PrunedArtifactVersion.objects.filter(version_id=version_id).first()

@@ -43,6 +43,8 @@ PERMISSIONS = {
     "change_modelversion": "pipelines",
     "delete_modelversion": "pipelines",
     "change_pipelinerun": "pipelines",
+    "delete_pipelinerun": "pipelines",
+    "change_pipeline": "pipelines",
     "change_schedule": "pipelines",
     "delete_schedule": "pipelines",
     "add_secret": "secrets_app",
@@ -76,6 +78,8 @@ RULES: dict[str, set[str]] = {
     # step attempt holding the run token; superusers included, nobody else may).
     "finish": {"run_token"},
     "stop or re-run": {"owner"} | holders("change_pipelinerun"),
+    "prune": holders("delete_pipelinerun"),
+    "change retention": holders("change_pipeline"),
     # Tagging a run: as stopping it, and a step's run token on its own run.
     "tag run": {"owner", "run_token"} | holders("change_pipelinerun"),
     # Schedules: made by people (not steps); changed or deleted by their creator or a holder.
@@ -113,7 +117,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "pipeline-runs": {"post": "start runs"},
     "pipeline-versions": {"get": "read"},
     "pipeline-run-requests": {"get": "read"},
-    "pipeline-detail": {"get": "read"},
+    "pipeline-detail": {"get": "read", "patch": "change retention"},
     "run-list": {"get": "read", "post": "start runs"},
     "run-detail": {"get": "read"},
     "run-wait": {"get": "read"},
@@ -174,6 +178,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "dashboard:compare": {"get": "read"},
     "dashboard:metadata-explorer": {"get": "read"},
     "dashboard:metadata-points": {"get": "read"},
+    "dashboard:prune": {"get": "prune", "post": "prune"},
     "dashboard:schedule-list": {"get": "read"},
     "dashboard:schedule-detail": {"get": "read"},
     "dashboard:schedule-pause": {"post": "change schedule"},
@@ -331,6 +336,8 @@ def world(settings, tmp_path, django_user_model, no_broker) -> World:
             for kind in ("run", "artifact", "artifact-version", "model", "model-version")
         },
         "model-list:post": {"name": "new-model"},
+        "pipeline-detail:patch": {"retention_keep_runs": 5},
+        "dashboard:prune:post": {"older_than": "30d", "action": "preview"},
         "schedule-list:post": {"spec": sample.numbers_pipeline.compile(scale=1), "cron_expression": "0 * * * *"},
         "schedule-detail:patch": {"active": False},
         "model-detail:patch": {"description": "changed"},
