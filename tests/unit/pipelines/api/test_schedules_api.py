@@ -165,3 +165,45 @@ def test_a_schedule_outside_the_sdk_is_a_value_error_naming_what_to_give():
             interval_second=60, start_time=datetime(2030, 1, 2, tzinfo=UTC), end_time=datetime(2030, 1, 1, tzinfo=UTC)
         )
     assert Schedule(interval_second=timedelta(minutes=2)).to_api()["interval_seconds"] == 120
+
+
+@pytest.fixture
+def any_client(api, monkeypatch):
+    """Every Client() (the one a scheduled pipeline call makes too) talks to this test server."""
+    monkeypatch.setenv("PIPELINES_SERVER_URL", "http://pipelines.test")
+    monkeypatch.setenv("PIPELINES_API_TOKEN", "unused")
+    monkeypatch.setattr(Client, "_http", lambda self: InProcessTransport(api))
+    return Client()
+
+
+def test_the_tutorials_schedule_is_made_listed_and_deleted_as_in_zenmls_docs(any_client, capsys):
+    # ZenML's "Managing scheduled pipelines", steps 2, 3.1 and 6.1.
+    schedule = Schedule(name="daily-data-processing", cron_expression="0 9 * * *")
+    scheduled_pipeline = tp.words_pipeline.with_options(schedule=schedule)
+    made = scheduled_pipeline()
+    assert made.name == "daily-data-processing"
+    assert "daily-data-processing" in capsys.readouterr().out
+
+    client = any_client
+    schedules = client.list_schedules()
+    our_schedule = next((s for s in schedules if s.name == "daily-data-processing"), None)
+    assert our_schedule is not None
+    assert (our_schedule.cron_expression, our_schedule.pipeline_name) == ("0 9 * * *", "words_pipeline")
+
+    client.delete_schedule("daily-data-processing")
+    schedules = client.list_schedules()
+    assert not any(s.name == "daily-data-processing" for s in schedules)
+
+
+def test_the_tutorials_time_zone_advice_keeps_an_aware_start_as_is_and_a_naive_one_as_local_time(any_client):
+    from zoneinfo import ZoneInfo
+
+    local_time = datetime(2030, 1, 1, 9, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
+    schedule = Schedule(name="local-time-schedule", cron_expression="0 9 * * *", start_time=local_time)
+    assert schedule.start_time == datetime(2030, 1, 1, 17, 0, tzinfo=UTC)
+    made = tp.words_pipeline.with_options(schedule=schedule)()
+    assert made.start_time == datetime(2030, 1, 1, 17, 0, tzinfo=UTC)
+    # Before its start, the first due time is the first 09:00 (server zone, UTC here) after it.
+    assert made.next_due_times[0] == datetime(2030, 1, 2, 9, 0, tzinfo=UTC)
+    naive = Schedule(cron_expression="0 9 * * *", start_time=datetime(2030, 1, 1, 9, 0))
+    assert naive.start_time == datetime(2030, 1, 1, 9, 0).astimezone().astimezone(UTC)
