@@ -207,3 +207,18 @@ def test_the_tutorials_time_zone_advice_keeps_an_aware_start_as_is_and_a_naive_o
     assert made.next_due_times[0] == datetime(2030, 1, 2, 9, 0, tzinfo=UTC)
     naive = Schedule(cron_expression="0 9 * * *", start_time=datetime(2030, 1, 1, 9, 0))
     assert naive.start_time == datetime(2030, 1, 1, 9, 0).astimezone().astimezone(UTC)
+
+
+def test_a_schedules_runs_are_the_runs_it_started(client):
+    from pipelines.services.runs import pipeline_run_create
+    from pipelines.services.schedules import schedule_fire
+
+    made = create_schedule(
+        tp.words_pipeline, tp.words_pipeline.compile(), Schedule(interval_second=60, name="minutely"), client=client
+    )
+    row = ScheduleRow.objects.get(id=made.id)
+    schedule_fire(schedule_id=row.id, now=row.next_due_at + timedelta(seconds=1))
+    pipeline_run_create(spec=tp.words_pipeline.compile(), user=row.created_by)  # not the schedule's
+    runs = client.get_schedule("minutely").runs
+    assert len(runs) == 1
+    assert client.get_schedule("minutely").last_due_at == row.next_due_at
