@@ -339,6 +339,7 @@ def access_pending_artifact_version(user: User, token: ApiToken | None, *, versi
 
 # --- tags (add_tags / remove_tags) ---------------------------------------------------
 
+
 # Who may tag what. People: a run's owner or RUN_CONTROL_PERMISSION (as stopping it);
 # artifacts and artifact versions, any signed-in user (as saving them); models and
 # model versions, Django's change permission (as editing them). A step's run token:
@@ -349,11 +350,9 @@ def require_tagging(user: User, token: ApiToken | None, *, kind: str, target_id:
     if token is not None:
         run_id = token.run_id
         own = {
-            "run": PipelineRun.objects.filter(id=target_id, id__in=[run_id]),
+            "run": PipelineRun.objects.filter(id=target_id).filter(id=run_id),
             "artifact": Artifact.objects.filter(id=target_id, versions__producer_step_run__pipeline_run_id=run_id),
-            "artifact_version": ArtifactVersion.objects.filter(
-                id=target_id, producer_step_run__pipeline_run_id=run_id
-            ),
+            "artifact_version": ArtifactVersion.objects.filter(id=target_id, producer_step_run__pipeline_run_id=run_id),
             "model": MLModel.objects.none(),
             "model_version": ModelVersion.objects.filter(id=target_id).filter(
                 Q(runs__id=run_id) | Q(step_runs__pipeline_run_id=run_id)
@@ -366,10 +365,26 @@ def require_tagging(user: User, token: ApiToken | None, *, kind: str, target_id:
             )
         return
     if kind == "run":
-        require_run_control(user, PipelineRun.objects.only("id", "name", "triggered_by_id").get(id=target_id), action="tag")
+        require_run_control(
+            user, PipelineRun.objects.only("id", "name", "triggered_by_id").get(id=target_id), action="tag"
+        )
     elif kind == "model":
         require_model_write(user, kind="model", action="update")
     elif kind == "model_version":
         require_model_write(user, kind="model_version", action="update")
     elif not may_read(user):
         raise PermissionDenied("Tagging artifacts needs a signed-in, active user.")
+
+
+def require_model_version_link(user: User, token: ApiToken | None, *, version_id: int) -> None:
+    """403 unless the caller may link artifact versions to this (visible) model version:
+    `pipelines.change_modelversion`, or a step's run token for its run's (or steps') own
+    model version (`save_artifact` and `link_artifact_to_model` in a step)."""
+    if token is None:
+        require_model_write(user, kind="model_version", action="update")
+        return
+    own = ModelVersion.objects.filter(id=version_id).filter(
+        Q(runs__id=token.run_id) | Q(step_runs__pipeline_run_id=token.run_id)
+    )
+    if not own.exists():
+        raise PermissionDenied("A step's run token may only link artifacts to its own run's model version.")

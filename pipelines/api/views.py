@@ -20,6 +20,7 @@ from pipelines import access, selectors
 from pipelines.api import filters
 from pipelines.api import serializers as s
 from pipelines.api.hot_reads import artifact_version_representation
+from pipelines.api.registration_views import LinkArtifactMixin, RegisterArtifactMixin
 from pipelines.api.schema import ErrorSerializer
 from pipelines.api.tag_views import TagsActionMixin
 from pipelines.api.trigger_views import PipelineTriggerMixin
@@ -234,7 +235,7 @@ class ArtifactViewSet(TagsActionMixin, IdOrNameLookupMixin, ReadOnlyViewSet):
         return selectors.artifacts_visible_to(self.request.user)
 
 
-class ArtifactVersionViewSet(TagsActionMixin, ReadOnlyViewSet):
+class ArtifactVersionViewSet(RegisterArtifactMixin, TagsActionMixin, ReadOnlyViewSet):
     tag_kind = "artifact_version"
     serializer_class = s.ArtifactVersionSerializer
     filterset_class = filters.ArtifactVersionFilter
@@ -377,7 +378,7 @@ class ModelViewSet(TagsActionMixin, IdOrNameLookupMixin, ReadOnlyViewSet):
         return Response(status=204)
 
 
-class ModelVersionViewSet(TagsActionMixin, ReadOnlyViewSet):
+class ModelVersionViewSet(LinkArtifactMixin, TagsActionMixin, ReadOnlyViewSet):
     tag_kind = "model_version"
     serializer_class = s.ModelVersionSerializer
     filterset_class = filters.ModelVersionFilter

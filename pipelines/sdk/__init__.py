@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipelines.sdk.artifact_config import ArtifactConfig
+from pipelines.sdk.artifact_registration import link_artifact_to_model, register_artifact
 from pipelines.sdk.artifacts_api import load_artifact, save_artifact
 from pipelines.sdk.context import StepContext, get_step_context
 from pipelines.sdk.exceptions import (
@@ -52,12 +53,14 @@ __all__ = [
     "Uri",
     "add_tags",
     "get_step_context",
+    "link_artifact_to_model",
     "load_artifact",
     "log_artifact_metadata",
     "log_metadata",
     "log_model_metadata",
     "log_step_metadata",
     "pipeline",
+    "register_artifact",
     "remove_tags",
     "save_artifact",
     "step",

@@ -18,13 +18,18 @@ def save_artifact(
     version: str | None = None,
     tags: list[str] | None = None,
     materializer: type | None = None,
+    is_model_artifact: bool = False,
+    is_deployment_artifact: bool = False,
 ) -> Any:
     """Store `data` as a new version of artifact `name`, inside a step or from a script.
 
     The files are written straight to the artifact store (this process must reach it,
     as workers do); the server then checksums them and makes the version ready.
+    Inside a step with a model (the step's or its pipeline's), the version is linked
+    to that model version (as ZenML's), as a model or deployment artifact when flagged.
     Returns the ArtifactVersion.
     """
+    from pipelines.sdk.artifact_registration import artifact_kind, link_to_step_model
     from pipelines.sdk.client import Client
     from pipelines.sdk.materializers import materializer_registry
     from pipelines.sdk.metadata import encode
@@ -53,4 +58,5 @@ def save_artifact(
             "metadata": metadata,
         },
     )
+    link_to_step_model(finished["id"], kind=artifact_kind(is_model_artifact, is_deployment_artifact))
     return ArtifactVersion.from_api(finished, client)

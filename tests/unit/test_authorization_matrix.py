@@ -30,6 +30,7 @@ from pipelines.storage import artifact_store
 from secrets_app.services import secret_create
 from tests.integration import sample_pipelines as sample
 from tests.unit.dashboard_data import log, png_bytes, save_value, use_fresh_store
+from tests.unit.pipelines.api.test_registration import folder_in_store
 
 pytestmark = pytest.mark.django_db
 
@@ -135,6 +136,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "artifact-version-finish": {"post": "finish"},
     "artifact-version-download": {"get": "read"},
     "artifact-version-tags": {"post": "write own"},
+    "artifact-version-register": {"post": "write own"},
     "metadata-list": {"post": "write own"},
     "model-list": {"get": "read", "post": "add model"},
     "model-detail": {"get": "read", "patch": "change model", "delete": "delete model"},
@@ -143,6 +145,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "model-version-detail": {"get": "read", "patch": "change model version", "delete": "delete model version"},
     "model-version-stage": {"post": "change stage"},
     "model-version-tags": {"post": "change model version"},
+    "model-version-artifacts": {"post": "change model version"},
     "secret-list": {"get": "read", "post": "add secret"},
     "secret-detail": {"get": "read", "put": "change secret", "patch": "change secret", "delete": "delete secret"},
     "secret-values": {"get": "read secret values"},
@@ -331,6 +334,8 @@ def world(settings, tmp_path, django_user_model, no_broker) -> World:
         "artifact-version-finish:post": {"materializer": "pipelines.materializers:JsonMaterializer", "data_type": ""},
         "metadata-list:post": {"pipeline_run": run.id, "entries": [{"key": "k", "value": 1, "type": "int"}]},
         "model-version-stage:post": {"stage": "staging"},
+        "artifact-version-register:post": {"uri": folder_in_store(), "artifact": "registered"},
+        "model-version-artifacts:post": {"artifact_version": ready.id, "kind": "model"},
         **{
             f"{kind}-tags:post": {"add": ["matrix"]}
             for kind in ("run", "artifact", "artifact-version", "model", "model-version")

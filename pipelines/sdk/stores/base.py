@@ -31,7 +31,8 @@ READ_MODES = frozenset({"rb", "r", "rt"})
 WRITE_MODES = frozenset({"wb", "w", "wt"})
 
 # The id-built part of every version uri; what comes before it is the store's root.
-VERSION_PATH = re.compile(r"/(?:runs/\d+/steps/\d+/attempt-\d+/\d+|saved/\d+)(?=/|$)")
+# `registered/<name>` holds files registered where they lie (`register_artifact`).
+VERSION_PATH = re.compile(r"/(?:runs/\d+/steps/\d+/attempt-\d+/\d+|saved/\d+|registered/[A-Za-z0-9_.\-]+)(?=/|$)")
 
 
 class StoreError(Exception):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import ArtifactConfig, StepContext, StepRetryConfig, get_step_context, load_artifact, save_artifact, step
-from pipelines.sdk import log_artifact_metadata
+from pipelines.sdk import ExternalArtifact, log_artifact_metadata, register_artifact
 from pipelines.sdk.enums import ExecutionStatus, ModelStages, VisualizationType
 from pipelines.sdk.materializers import (
     BaseMaterializer,
@@ -56,7 +56,9 @@ PATHS = {
     },
     "pipelines.artifacts": {"ArtifactConfig": ArtifactConfig},
     "pipelines.artifacts.artifact_config": {"ArtifactConfig": ArtifactConfig},
+    "pipelines.artifacts.external_artifact": {"ExternalArtifact": ExternalArtifact},
     "pipelines.artifacts.utils": {
+        "register_artifact": register_artifact,
         "save_artifact": save_artifact,
         "load_artifact": load_artifact,
         "log_artifact_metadata": log_artifact_metadata,
