@@ -171,11 +171,15 @@ def metadata_latest_series(user: access.User, *, look_back: int = 50) -> tuple[s
 
 
 def metadata_key_targets(user: access.User, *, key: str) -> list[str]:
-    """The explorer's targets on which `key` was logged with a numeric value (one
-    indexed probe each), in `METADATA_TARGETS` order."""
+    """The explorer's targets on which `key` was logged with a numeric value, in
+    `METADATA_TARGETS` order: one probe each, along the target's partial (key, id)
+    index (ordering by id is what makes PostgreSQL pick it; an EXISTS without it
+    scanned the target's foreign-key index, 30 ms on the 100,000-row bench)."""
     visible = access.metadata_visible(user).filter(key=key, type__in=NUMERIC_METADATA_TYPES)
     return [
-        target for target, field in METADATA_TARGETS.items() if visible.filter(**{f"{field}__isnull": False}).exists()
+        target
+        for target, field in METADATA_TARGETS.items()
+        if visible.filter(**{f"{field}__isnull": False}).order_by("-id").values_list("id", flat=True)[:1]
     ]
 
 
