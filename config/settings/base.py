@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -307,6 +308,19 @@ CELERY_BEAT_SCHEDULE = {
         # A tick that waited behind busy workers is stale: the next one does its work.
         "options": {"expires": 10.0},
     },
+}
+# Each pipeline's retention settings (keep N runs / D days), applied once a day at
+# PIPELINES_RETENTION_HOUR o'clock UTC by prune_by_retention (safe to run twice).
+_RETENTION_HOUR = env.int("PIPELINES_RETENTION_HOUR", default=3)
+if not 0 <= _RETENTION_HOUR <= 23:
+    raise ImproperlyConfigured(
+        f"PIPELINES_RETENTION_HOUR={_RETENTION_HOUR} is not an hour: give 0-23 (UTC) for the daily retention prune."
+    )
+CELERY_BEAT_SCHEDULE["pipelines-prune-by-retention"] = {
+    "task": "pipelines.prune_by_retention",
+    "schedule": crontab(minute=0, hour=_RETENTION_HOUR),
+    # Missed by more than an hour (beat was down): tomorrow's does the work.
+    "options": {"expires": 3600.0},
 }
 
 

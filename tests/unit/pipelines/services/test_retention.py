@@ -375,11 +375,27 @@ def test_the_periodic_task_applies_the_retention_settings():
     run_with_output("new", pipeline="short", days_old=1)
     Pipeline.objects.filter(name="short").update(retention_keep_runs=1)
 
-    prune_by_retention.apply()
+    prune_by_retention()  # the task body, as a worker runs it (without its connection handling)
 
     assert list(PipelineRun.objects.values_list("name", flat=True)) == ["new"]
 
 
 def test_the_beat_schedule_runs_retention_daily(settings):
-    entry = settings.CELERY_BEAT_SCHEDULE["prune-by-retention"]
+    entry = settings.CELERY_BEAT_SCHEDULE["pipelines-prune-by-retention"]
     assert entry["task"] == "pipelines.prune_by_retention"
+    assert entry["schedule"].hour == {3}
+    assert entry["schedule"].minute == {0}
+
+
+def test_a_retention_hour_outside_the_day_stops_the_settings_with_the_variable_named():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.settings.base"],
+        env={**__import__("os").environ, "PIPELINES_RETENTION_HOUR": "24"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "PIPELINES_RETENTION_HOUR=24 is not an hour" in result.stderr
