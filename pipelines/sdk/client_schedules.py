@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pipelines.sdk.schedules import ScheduleResponse, _aware_utc, _interval
+from pipelines.sdk.schedule_response import ScheduleResponse, _aware_utc, _interval
 
 if TYPE_CHECKING:
     from pipelines.sdk.responses import Page
