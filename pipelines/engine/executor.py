@@ -79,6 +79,8 @@ class _Attempt:
     inline_files: dict[int, dict[str, str]] = field(default_factory=dict)
     # Whether the reservation of the outputs is flushed to disk (see _prepare_outputs).
     reservation_flushed: bool = True
+    # Claimed with the end of the step before, so its cache key is not written yet.
+    cache_key_unrecorded: bool = False
     user_code_started_at: Any = None
     user_code_finished_at: Any = None
     context: StepContext | None = None
@@ -264,17 +266,22 @@ def _prepare_outputs(attempt: _Attempt) -> None:
                 version=(output.get("artifact") or {}).get("version"),
             )
         )
-    if pending:
-        # Committed without waiting for the disk (as the claim is): most outputs are
-        # small and kept in the completion's row, with no file to clean up. Before a
-        # file is written durably, `_flush_reservation` makes the reservation durable
-        # too, so the cleanup of an attempt that never ends always finds its files.
-        with transaction.atomic():
-            commit_without_flush()
+    if not pending and not attempt.cache_key_unrecorded:
+        return
+    # Committed without waiting for the disk (as the claim is): most outputs are
+    # small and kept in the completion's row, with no file to clean up. Before a
+    # file is written durably, `_flush_reservation` makes the reservation durable
+    # too, so the cleanup of an attempt that never ends always finds its files.
+    with transaction.atomic():
+        commit_without_flush()
+        if attempt.cache_key_unrecorded:
+            StepRun.objects.filter(id=step_run.id, attempt=attempt.number).update(cache_key=step_run.cache_key)
+            attempt.cache_key_unrecorded = False
+        if pending:
             attempt.reserved = artifact_versions_reserve(
                 step_run_id=step_run.id, attempt=attempt.number, outputs=pending
             )
-        attempt.reservation_flushed = connection.vendor != "postgresql"
+    attempt.reservation_flushed = not pending or connection.vendor != "postgresql"
 
 
 def _flush_reservation(attempt: _Attempt) -> None:
@@ -429,16 +436,20 @@ def step_run_execute(*, step_run_id: int) -> None:
     ready, run that one here too instead of a round trip through the broker (as
     Airflow's "mini scheduler" does). Safe to call for a step another delivery owns.
     """
-    next_id: int | None = step_run_id
-    while next_id is not None:
-        next_id = _execute_one(next_id)
+    next_step: tuple[int, int | None] | None = (step_run_id, None)
+    while next_step is not None:
+        next_step = _execute_one(*next_step)
 
 
-def _execute_one(step_run_id: int) -> int | None:
-    """Run one step run; return a step to run next in this process, if any."""
+def _execute_one(step_run_id: int, claimed: int | None = None) -> tuple[int, int | None] | None:
+    """Run one step run; return a step to run next in this process, if any, with the
+    attempt the end of this one already claimed it with for this worker (or None)."""
     step_run = (
         StepRun.objects.select_related("pipeline_run__pipeline").defer("logs", "pipeline_run__spec").get(id=step_run_id)
     )
+    if claimed is not None:
+        # Claimed with the end of the step before (`step_run_complete(worker=...)`).
+        return _execute_claimed(step_run, claimed)
     if step_run.status != StepStatus.QUEUED:
         logger.info("Step run %s is %s; this delivery has nothing to do.", step_run_id, step_run.status)
         return None
@@ -464,7 +475,28 @@ def _execute_one(step_run_id: int) -> int | None:
         return None
     step_run.attempt, step_run.cache_key, step_run.status = number, key, StepStatus.RUNNING
     attempt = _Attempt(step_run=step_run, number=number, input_versions=input_versions)
-    attempt.credentials = _RunCredentials(step_run_id, number)
+    return _run_attempt(attempt, problem)
+
+
+def _execute_claimed(step_run: StepRun, number: int) -> tuple[int, int | None] | None:
+    """Run a step this worker claimed when it ended the one before: as `_execute_one`,
+    but the cache key, known only now, is recorded with the outputs' reservation."""
+    if step_run.status != StepStatus.RUNNING or step_run.attempt != number:
+        logger.info("Step run %s is no longer attempt %s here; nothing to do.", step_run.id, number)
+        return None
+    try:
+        input_versions = _resolve_inputs(step_run)
+        key = cache_key(step_run.spec, {name: version.id for name, version in input_versions.items()})
+        problem: Exception | None = None
+    except StepExecutionError as exc:
+        input_versions, key, problem = {}, "", exc
+    step_run.cache_key = key
+    attempt = _Attempt(step_run=step_run, number=number, input_versions=input_versions, cache_key_unrecorded=True)
+    return _run_attempt(attempt, problem)
+
+
+def _run_attempt(attempt: _Attempt, problem: Exception | None) -> tuple[int, int | None] | None:
+    attempt.credentials = _RunCredentials(attempt.step_run.id, attempt.number)
     try:
         return _run_and_record(attempt, problem)
     finally:
@@ -477,7 +509,7 @@ def _execute_one(step_run_id: int) -> int | None:
 WORKER_EXITS = (WorkerShutdown, WorkerTerminate)
 
 
-def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
+def _run_and_record(attempt: _Attempt, problem: Exception | None) -> tuple[int, int | None] | None:
     step_run, number = attempt.step_run, attempt.number
     with capture_step_output(attempt.masker) as log:
         attempt.log = log
@@ -506,12 +538,15 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> int | None:
         timings=attempt.timings,
         logs=log.getvalue(),
         keep_next=settings.PIPELINES["RUN_NEXT_STEP_INLINE"],
+        worker=worker_name(),
         step_metadata=attempt.masker.mask_metadata(attempt.context.step_metadata) if attempt.context else None,
     )
     if not completion:
         # A newer attempt owns the step; what this one wrote must not linger.
         _remove_files(attempt)
-    return completion.next_step_run_id
+    if completion.next_step_run_id is None:
+        return None
+    return completion.next_step_run_id, completion.next_attempt
 
 
 def _run_failure_hook(attempt: _Attempt, exc: BaseException) -> None:

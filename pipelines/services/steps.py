@@ -212,13 +212,14 @@ class _StepRow:
     upstream: list[str]
     enable_cache: bool | None
     queue: str
+    attempt: int
 
 
 def _step_rows(run: PipelineRun) -> list[_StepRow]:
     return [
         _StepRow(*values)
         for values in StepRun.objects.filter(pipeline_run_id=run.id).values_list(
-            "id", "name", "status", "upstream", "spec__enable_cache", "queue"
+            "id", "name", "status", "upstream", "spec__enable_cache", "queue", "attempt"
         )
     ]
 
@@ -319,7 +320,9 @@ def _after_step_end(run: PipelineRun, *, succeeded: bool = False, keep_next_to: 
 SUCCESSFUL = (StepStatus.COMPLETED, StepStatus.CACHED)
 
 
-def _after_step_success(run_id: int, step_run_id: int, *, keep_next: bool) -> int | None:
+def _after_step_success(
+    run_id: int, step_run_id: int, *, keep_next: bool, worker: str | None = None
+) -> tuple[int, int | None] | None:
     """`_after_step_end` for a step that completed, reading only what it can change:
     the pending steps downstream of it, and whether any step is left unfinished.
     Locks the run (see `_lock_run`).
@@ -329,6 +332,9 @@ def _after_step_success(run_id: int, step_run_id: int, *, keep_next: bool) -> in
     does) made each completion in a run of N steps cost O(N): a 1,000-wide run
     crawled. A cache hit among the ready steps may make more ready, which needs the
     whole picture: then it goes the general way.
+
+    Returns the kept step's id (see `_advance_ready_steps`) and, with `worker`, the
+    attempt this transaction claimed it with for that worker (`_claim_kept`).
     """
     # Read before the run's lock, to keep the time it is held short: which pending
     # steps wait on this one. Their upstream never changes; no other step's end can
@@ -338,14 +344,17 @@ def _after_step_success(run_id: int, step_run_id: int, *, keep_next: bool) -> in
         _StepRow(*values)
         for values in StepRun.objects.filter(pipeline_run_id=run_id)
         .filter(Q(status=StepStatus.PENDING) | Q(id=step_run_id))
-        .values_list("id", "name", "status", "upstream", "spec__enable_cache", "queue")
+        .values_list("id", "name", "status", "upstream", "spec__enable_cache", "queue", "attempt")
     ]
     own = next(row for row in rows if row.id == step_run_id)
     waiting = [row for row in rows if row.status == StepStatus.PENDING and own.name in row.upstream]
     run = _lock_run(run_id)
     ready = [row for row in waiting if row.upstream == [own.name] or not _waits_on_unfinished(run_id, row.id)]
     if any(row.enable_cache is not False for row in ready):
-        return _after_step_end(run, succeeded=True, keep_next_to=step_run_id if keep_next else None)
+        # The run's revision is bumped in there (the run cannot have ended: a step of
+        # it is kept), which tells clients of the claim too.
+        kept = _after_step_end(run, succeeded=True, keep_next_to=step_run_id if keep_next else None)
+        return _claim_kept(kept, worker)
     kept = None
     if ready and run.status != RunStatus.STOPPING:
         kept = _queue_ready(ready, keep_from=own.queue if keep_next else None)
@@ -354,8 +363,41 @@ def _after_step_success(run_id: int, step_run_id: int, *, keep_next: bool) -> in
         statuses = list(StepRun.objects.filter(pipeline_run_id=run_id).values_list("status", flat=True))
         pipeline_run_finish_if_done(run=run, statuses=statuses)
         return None
+    claimed = _claim_kept(kept, worker, next((row.attempt for row in ready if row.id == kept), None))
     pipeline_run_bump(run_id=run_id)
-    return kept
+    return claimed
+
+
+def _claim_kept(kept: int | None, worker: str | None, seen_attempt: int | None = None) -> tuple[int, int | None] | None:
+    """Claim the step kept for the caller (queued a moment ago in this transaction)
+    for `worker`, as `step_run_claim` would: finishing step i and claiming step i + 1
+    is then one commit, not three (the end's follow-up, the claim, the run's bump).
+
+    The lock order stays the one `_lock_run` describes: the run's row is held, then
+    the kept step's row is written, as queueing it already did. Returns (id, the new
+    attempt), or (id, None) without a `worker` (the caller claims it itself)."""
+    if kept is None:
+        return None
+    if worker is None:
+        return kept, None
+    if seen_attempt is None:
+        seen_attempt = StepRun.objects.values_list("attempt", flat=True).get(id=kept)
+    now = timezone.now()
+    attempt = seen_attempt + 1
+    if not move_steps(
+        [kept],
+        source=[StepStatus.QUEUED],
+        target=StepStatus.RUNNING,
+        current_attempt=seen_attempt,
+        attempt=attempt,
+        started_at=now,
+        heartbeat_at=now,
+        retry_at=None,
+        worker=worker[:255],
+    ):
+        return kept, None  # cannot happen under the run's lock; the caller would claim it
+    StepAttempt.objects.create(step_run_id=kept, number=attempt, worker=worker[:255], started_at=now)
+    return kept, attempt
 
 
 def _waits_on_unfinished(run_id: int, step_run_id: int) -> bool:
@@ -389,6 +431,8 @@ class Completion:
     recorded: bool
     # A step that became ready and was kept for the caller to run next.
     next_step_run_id: int | None = None
+    # The attempt it was claimed with for the caller's worker, if it was (see `_claim_kept`).
+    next_attempt: int | None = None
 
     def __bool__(self) -> bool:
         return self.recorded
@@ -453,6 +497,7 @@ def step_run_complete(
     keep_next: bool = False,
     step_metadata: list[dict[str, Any]] | None = None,
     inline_files: dict[int, dict[str, str]] | None = None,
+    worker: str | None = None,
 ) -> Completion:
     """Record a successful attempt and queue what became ready; with `keep_next`,
     one ready step of the same queue is handed back to run in this process instead
@@ -462,6 +507,8 @@ def step_run_complete(
     when the run is created; the worker read it with the step): outputs are linked to it.
     `inline_files` (artifact version id -> files) are the small outputs kept in their
     rows, committed here with the step's end (their store copies were not fsynced).
+    With `keep_next` and `worker`, the kept step is claimed for that worker in the
+    same transaction that queued it (`Completion.next_attempt`).
     """
     run_id = run_id or _run_id_of(step_run_id)
     with transaction.atomic():
@@ -494,8 +541,10 @@ def step_run_complete(
     # is made again by `pipeline_runs_advance_stalled`, from the committed steps.
     with transaction.atomic():
         _commit_without_flush()
-        kept = _after_step_success(run_id, step_run_id, keep_next=keep_next)
-    return Completion(recorded=True, next_step_run_id=kept)
+        kept = _after_step_success(run_id, step_run_id, keep_next=keep_next, worker=worker if keep_next else None)
+    if kept is None:
+        return Completion(recorded=True)
+    return Completion(recorded=True, next_step_run_id=kept[0], next_attempt=kept[1])
 
 
 def step_run_fail(
