@@ -43,10 +43,11 @@ FINISHED_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.STOPPE
 
 
 class RunTrigger(models.TextChoices):
-    CODE = "code"  # a `@pipeline` function called where its code is
-    API = "api"  # started without the code: the API, Client().trigger_pipeline, the dashboard's Run
-    RERUN = "rerun"  # the dashboard's Re-run of another run
-    SCHEDULE = "schedule"
+    CODE = "code", "its code"  # a `@pipeline` function called where its code is
+    # Started without the code: the API, Client().trigger_pipeline, the dashboard's Run.
+    API = "api", "a trigger (API, Client or dashboard)"
+    RERUN = "rerun", "a re-run"  # the dashboard's Re-run of another run
+    SCHEDULE = "schedule", "a schedule"
 
 
 class DagKind(models.TextChoices):

@@ -70,10 +70,8 @@ def pipeline_detail(request: HttpRequest, pipeline_id: int) -> HttpResponse:
         "trend": trend,
         "latest": latest,
         "graph": graph,
-        # The Run button: the newest stored version, if it records its parameters.
-        "may_start_run": access.may_start_runs(request.user)
-        and (version := pipeline_version_for_trigger(request.user, pipeline_id=pipeline.id, number=None)) is not None
-        and version.starts_without_code,
+        # The Run button (the form says when the pipeline has no version it can start).
+        "may_start_run": access.may_start_runs(request.user),
     }
     return render(request, "dashboard/pipeline_detail.html", context)
 

@@ -28,7 +28,12 @@ class Migration(migrations.Migration):
             model_name="pipelinerun",
             name="trigger",
             field=models.CharField(
-                choices=[("code", "Code"), ("api", "Api"), ("rerun", "Rerun"), ("schedule", "Schedule")],
+                choices=[
+                    ("code", "its code"),
+                    ("api", "a trigger (API, Client or dashboard)"),
+                    ("rerun", "a re-run"),
+                    ("schedule", "a schedule"),
+                ],
                 default="code",
                 max_length=20,
             ),
@@ -86,7 +91,12 @@ class Migration(migrations.Migration):
                 (
                     "trigger",
                     models.CharField(
-                        choices=[("code", "Code"), ("api", "Api"), ("rerun", "Rerun"), ("schedule", "Schedule")],
+                        choices=[
+                            ("code", "its code"),
+                            ("api", "a trigger (API, Client or dashboard)"),
+                            ("rerun", "a re-run"),
+                            ("schedule", "a schedule"),
+                        ],
                         max_length=20,
                     ),
                 ),

@@ -285,6 +285,8 @@ def validate_spec(spec: Any) -> PipelineSpec:
     normalized["run_name_template"] = template
     normalized["parameters"] = parameters
     normalized["enable_cache"] = bool(spec.get("enable_cache", True))
+    if "parameter_bindings" in spec:
+        normalized["parameter_bindings"] = _applicable_bindings(spec, by_name)
     normalized["steps"] = [
         {
             "name": step["name"],
@@ -360,13 +362,24 @@ def _check_parameter_schema(spec: dict[str, Any], steps_by_name: dict[str, Any])
     bindings = spec.get("parameter_bindings") or {}
     _require(isinstance(bindings, dict), "parameter_bindings must be an object.")
     for step_name, arguments in bindings.items():
-        _require(step_name in steps_by_name, f"parameter_bindings names {step_name!r}, which is not a step.")
         _require(isinstance(arguments, dict), f"parameter_bindings[{step_name!r}] must be an object.")
         for argument, parameter in arguments.items():
             _require(
-                parameter in names and argument in steps_by_name[step_name].get("parameters", {}),
-                f"parameter_bindings[{step_name!r}][{argument!r}] must name a step parameter and a pipeline parameter.",
+                parameter in names,
+                f"parameter_bindings[{step_name!r}][{argument!r}] names {parameter!r}, which is not a parameter.",
             )
+
+
+def _applicable_bindings(spec: dict[str, Any], steps_by_name: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The bindings whose step and argument are in the spec: a spec edited by hand
+    (a step taken out, an argument dropped) keeps the ones that still apply."""
+    applicable: dict[str, dict[str, str]] = {}
+    for step_name, arguments in (spec.get("parameter_bindings") or {}).items():
+        parameters = steps_by_name.get(step_name, {}).get("parameters", {})
+        kept = {argument: parameter for argument, parameter in arguments.items() if argument in parameters}
+        if kept:
+            applicable[step_name] = kept
+    return applicable
 
 
 def _type_name(value: Any) -> str:

@@ -45,12 +45,28 @@ from pipelines.sdk.spec import (
     validate_spec,
 )
 from pipelines.services.runs import pipeline_run_create
+from pipelines.services.transitions import StateMachine
 
 logger = logging.getLogger(__name__)
 
 # The name the compile task is registered under (`pipelines.tasks`); sent by name.
 COMPILE_TASK = "pipelines.compile_run_request"
 RUN_NAME_MAX_LENGTH = 200
+
+Q = RunRequestStatus
+# A request is claimed by one worker (pending -> compiling) and ends started or
+# failed; a broker that refuses the task fails it while still pending.
+RUN_REQUESTS = StateMachine(
+    "a run request",
+    RunRequest,
+    "status",
+    {
+        Q.PENDING: frozenset({Q.COMPILING, Q.FAILED}),
+        Q.COMPILING: frozenset({Q.STARTED, Q.FAILED}),
+        Q.STARTED: frozenset(),
+        Q.FAILED: frozenset(),
+    },
+)
 
 
 def _with_run_options(spec: PipelineSpec, *, enable_cache: bool | None, run_name: str | None) -> PipelineSpec:
@@ -144,8 +160,10 @@ def _send_compile(request_id: int, *, queue: str) -> None:
     except Exception as exc:
         # The request is committed: fail it with the reason rather than leave it pending.
         logger.exception("Could not send run request %s to the broker", request_id)
-        RunRequest.objects.filter(id=request_id, status=RunRequestStatus.PENDING).update(
-            status=RunRequestStatus.FAILED,
+        RUN_REQUESTS.move(
+            [request_id],
+            source=[Q.PENDING],
+            target=Q.FAILED,
             error=f"The broker refused the compile task ({type(exc).__name__}); start the run again.",
             finished_at=timezone.now(),
         )
@@ -171,10 +189,7 @@ def run_request_compile(*, request_id: int) -> RunRequest | None:
     """On a worker: compile a dynamic pipeline with the request's parameters and
     start its run. Safe to run twice: only the call that claims the pending request
     does anything."""
-    claimed = RunRequest.objects.filter(id=request_id, status=RunRequestStatus.PENDING).update(
-        status=RunRequestStatus.COMPILING
-    )
-    if not claimed:
+    if not RUN_REQUESTS.move([request_id], source=[Q.PENDING], target=Q.COMPILING):
         return None
     request = RunRequest.objects.select_related("pipeline_version__pipeline", "requested_by", "rerun_of").get(
         id=request_id
@@ -189,23 +204,25 @@ def run_request_compile(*, request_id: int) -> RunRequest | None:
                 f"not {version.pipeline.name!r}."
             )
         spec = _with_run_options(spec, enable_cache=request.enable_cache, run_name=request.run_name or None)
-        run = pipeline_run_create(
-            spec=spec,
-            user=request.requested_by,
-            trigger=request.trigger,
-            rerun_of=request.rerun_of,
-            schedule_id=request.schedule_id,
-        )
+        # The run and the request's end together: a worker lost in between leaves neither.
+        with transaction.atomic():
+            run = pipeline_run_create(
+                spec=spec,
+                user=request.requested_by,
+                trigger=request.trigger,
+                rerun_of=request.rerun_of,
+                schedule_id=request.schedule_id,
+            )
+            RUN_REQUESTS.move([request_id], source=[Q.COMPILING], target=Q.STARTED, run=run, finished_at=timezone.now())
     except Exception as exc:
         logger.warning("Run request %s could not be compiled", request_id, exc_info=True)
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        RunRequest.objects.filter(id=request_id, status=RunRequestStatus.COMPILING).update(
-            status=RunRequestStatus.FAILED,
+        RUN_REQUESTS.move(
+            [request_id],
+            source=[Q.COMPILING],
+            target=Q.FAILED,
             error=f"The worker could not compile {version.pipeline_source or version.pipeline.name}: {detail}",
             finished_at=timezone.now(),
         )
         return RunRequest.objects.get(id=request_id)
-    RunRequest.objects.filter(id=request_id, status=RunRequestStatus.COMPILING).update(
-        status=RunRequestStatus.STARTED, run=run, finished_at=timezone.now()
-    )
     return RunRequest.objects.get(id=request_id)

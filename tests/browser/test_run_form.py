@@ -61,4 +61,5 @@ def test_run_a_pipeline_from_its_page_with_a_changed_parameter_then_rerun_it(log
     expect(page.locator("#run-status")).to_contain_text("Completed", timeout=30_000)
     rerun = PipelineRun.objects.get(id=int(re.search(r"/runs/(\d+)/", page.url).group(1)))
     assert (rerun.trigger, rerun.rerun_of_id) == (RunTrigger.RERUN, run.id)
+    expect(page.locator("#run-trigger")).to_have_text(f"a re-run of run {run.id}")
     assert rerun.parameters == {"word": "browser", "times": 2, "suffix": "?"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipelines import pipeline, step
+from pipelines.sdk.pipeline_context import get_pipeline_context
 
 
 @step
@@ -54,3 +55,8 @@ def nested_pipeline(word: str = "hi"):
 @pipeline
 def required_pipeline(count: int, tags: list | None = None, config: dict = {}):
     number(value=count)
+
+
+@pipeline
+def context_pipeline(word: str = "hi"):
+    make_text(word=word, times=len(get_pipeline_context().name))

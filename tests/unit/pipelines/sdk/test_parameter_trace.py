@@ -133,5 +133,18 @@ def test_old_specs_without_a_schema_stay_valid_and_say_how_to_start_them_without
 def test_a_binding_to_an_unknown_parameter_is_refused():
     spec = tp.words_pipeline.compile()
     spec["parameter_bindings"]["shout"] = {"suffix": "nope"}
-    with pytest.raises(SpecError, match="parameter_bindings"):
+    with pytest.raises(SpecError, match="'nope', which is not a parameter"):
         validate_spec(spec)
+
+
+def test_a_spec_edited_by_hand_keeps_the_bindings_that_still_apply():
+    spec = tp.words_pipeline.compile()
+    spec["steps"] = [step for step in spec["steps"] if step["name"] == "make_text"]
+    del spec["steps"][0]["parameters"]["times"]
+    assert validate_spec(spec)["parameter_bindings"] == {"make_text": {"word": "word"}}
+
+
+def test_a_body_that_reads_the_pipeline_context_stays_static():
+    spec = tp.context_pipeline.compile(word="yo")
+    assert spec["dag"] == "static"
+    assert spec["parameter_bindings"] == {"make_text": {"word": "word"}}
