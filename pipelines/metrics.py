@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from pipelines.models import FINISHED_STEP_STATUSES, RunStatus
 from pipelines.selectors import metrics as figures
+from secrets_app.selectors import secret_reads_count_by_via
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -137,8 +138,6 @@ class DatabaseCollector(Collector):
             "Step attempts after the first (retries after a failure or a crash).",
             value=figures.step_retries(),
         )
-
-        from secrets_app.selectors import secret_reads_count_by_via
 
         reads = CounterMetricFamily(
             "pipelines_secret_reads", "Reads of secret values, by door (api, admin, cli).", labels=["via"]
