@@ -318,18 +318,25 @@ class Client(ScheduleMethods, TriggerMethods):
         force: bool = False,
         name: str | None = None,
         description: str | None = None,
+        add_tags: list[str] | None = None,
+        remove_tags: list[str] | None = None,
     ) -> ModelVersion:
         """Rename a version, change its description and/or move it to a stage (taking
-        a stage another version holds needs force=True). An int is the version's id.
-        Needs `pipelines.change_modelversion`."""
+        a stage another version holds needs force=True); `add_tags` / `remove_tags` as
+        ZenML's. An int is the version's id. Needs `pipelines.change_modelversion`."""
         if isinstance(version_name_or_id, int):
             version_id = version_name_or_id
         else:
             version_id = self.get_model_version(model_name_or_id, version_name_or_id).id
         changes = {"stage": None if stage is None else str(stage), "name": name, "description": description}
         body = {key: value for key, value in changes.items() if value is not None}
+        self._change_tags(f"model-versions/{version_id}", add_tags, remove_tags)
         data = self._request("PATCH", f"model-versions/{version_id}/", json={**body, "force": force})
         return ModelVersion.from_api(data, self)
+
+    def _change_tags(self, path: str, add: list[str] | None, remove: list[str] | None) -> None:
+        if add or remove:
+            self._request("POST", f"{path}/tags/", json={"add": list(add or []), "remove": list(remove or [])})
 
     def create_model(
         self, name: str, description: str | None = None, tags: list[str] | None = None, **card: str | None
@@ -345,12 +352,17 @@ class Client(ScheduleMethods, TriggerMethods):
         name: str | None = None,
         description: str | None = None,
         tags: list[str] | None = None,
+        add_tags: list[str] | None = None,
+        remove_tags: list[str] | None = None,
         **card: str | None,
     ) -> ModelInfo:
-        """Rename a model or change its description, tags or model card fields.
+        """Rename a model or change its description, tags (all of them with `tags`, or
+        `add_tags` / `remove_tags` as ZenML's) or model card fields.
         Needs `pipelines.change_mlmodel`."""
         changes = {"name": name, "description": description, "tags": tags, **_card(card)}
         body = {key: value for key, value in changes.items() if value is not None}
+        if add_tags or remove_tags:
+            self._change_tags(f"models/{self.get_model(model_name_or_id).id}", add_tags, remove_tags)
         return ModelInfo.from_api(self._request("PATCH", f"models/{model_name_or_id}/", json=body), self)
 
     def delete_model(self, model_name_or_id: int | str) -> None:

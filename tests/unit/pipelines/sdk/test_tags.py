@@ -137,3 +137,21 @@ def test_targets_given_wrong_say_what_works(target, words):
         remove_tags(["my_tag"], **target)
     with pytest.raises(ValueError, match="non-empty strings"):
         add_tags([""], run="r")
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("no_broker")
+def test_the_client_adds_and_removes_model_tags_as_zenml_s(in_process_client, owner):
+    from django.contrib.auth.models import Permission
+
+    owner.user_permissions.add(*Permission.objects.filter(codename__in=["change_mlmodel", "change_modelversion"]))
+    version = model_version_resolve(spec_model={"name": "my_model", "tags": ["old"]}, user=owner)
+
+    # ZenML's docs ("Tags": models and model versions), zenml -> pipelines.
+    Client().update_model(model_name_or_id="my_model", add_tags=["experiment", "v1"], remove_tags=["old"])
+    updated = Client().update_model_version(
+        model_name_or_id="my_model", version_name_or_id=version.name, add_tags=["candidate"]
+    )
+
+    assert MLModel.objects.get(name="my_model").tags == ["experiment", "v1"]
+    assert updated.tags == ["candidate"]
