@@ -46,7 +46,7 @@ from pipelines.services.model_versions import (
     model_version_set_stage,
     model_version_update,
 )
-from pipelines.services.retention import pipeline_set_retention
+from pipelines.services.retention import pipeline_set_retention, pruned_version_note
 from pipelines.services.runs import pipeline_run_create, pipeline_run_stop
 from pipelines.storage import artifact_store
 
@@ -94,6 +94,13 @@ def id_from_path_or_404(key: str) -> int:
     if object_id is None:
         raise Http404(f"{key[:40]!r} is not an id.")
     return object_id
+
+
+def _not_found_saying_if_pruned(key: str, exc: Http404) -> Exception:
+    """A 404 for an artifact version that says prune deleted it, when it did."""
+    version_id = id_from_path(key)
+    note = pruned_version_note(version_id) if version_id is not None else None
+    return NotFound(f"{note[0].upper()}{note[1:]}; its files are gone.") if note else exc
 
 
 class IdOrNameLookupMixin:
@@ -247,6 +254,12 @@ class ArtifactVersionViewSet(RegisterArtifactMixin, TagsActionMixin, ReadOnlyVie
     def get_queryset(self) -> QuerySet:
         return selectors.artifact_versions_visible_to(self.request.user)
 
+    def get_object(self):  # type: ignore[no-untyped-def]
+        try:
+            return super().get_object()
+        except Http404 as exc:
+            raise _not_found_saying_if_pruned(self.kwargs.get("pk", ""), exc) from None
+
     @extend_schema(parameters=[s.ArtifactLookupSerializer], responses=s.ArtifactVersionSerializer)
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
     def lookup(self, request: Request) -> Response:
@@ -287,7 +300,10 @@ class ArtifactVersionViewSet(RegisterArtifactMixin, TagsActionMixin, ReadOnlyVie
     def download(self, request: Request, pk: str) -> HttpResponseBase:
         """The version's bytes, streamed from its store: a single file as is, a folder
         as a zip. Same visibility as the version; a pending version is 404."""
-        version = get_object_or_404(self.get_queryset().select_related("artifact"), id=id_from_path_or_404(pk))
+        try:
+            version = get_object_or_404(self.get_queryset().select_related("artifact"), id=id_from_path_or_404(pk))
+        except Http404 as exc:
+            raise _not_found_saying_if_pruned(pk, exc) from None
         try:
             return download_response(version)
         except StoredBytesError as exc:

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from pipelines.sdk.artifact_loading import load_artifact_version
+from pipelines.sdk.current_step import current_step_context
+from pipelines.sdk.exceptions import ServerError
 from pipelines.sdk.stores import (
     ArtifactFilesMissing,
     ArtifactIntegrityError,
@@ -90,6 +92,10 @@ def _store_key(uri: str) -> str:
     return uri[: match.start()] if match else uri
 
 
+class ArtifactVersionDeleted(ArtifactFilesMissing):
+    """The version was deleted (by `prune`) while this process was loading it."""
+
+
 def load_version(
     *,
     uri: str,
@@ -103,8 +109,57 @@ def load_version(
     """The value of one artifact version, read as `PIPELINES_ARTIFACT_ACCESS` says.
 
     Without a `client` and `version_id` there is no server to fall back on: the
-    store is read, as a worker does.
+    store is read, as a worker does. Files that vanish while they are read fail the
+    checksum, never give a half-read value; when the server then no longer knows the
+    version, ArtifactVersionDeleted says it was deleted (by prune) meanwhile.
     """
+    try:
+        return _load_version(
+            uri=uri,
+            materializer=materializer,
+            data_type=data_type,
+            checksum=checksum,
+            version_id=version_id,
+            size=size,
+            client=client,
+        )
+    except (ArtifactIntegrityError, ServerError) as exc:
+        if client is None or version_id is None:
+            raise
+        if isinstance(exc, ServerError) and exc.status_code != 404:
+            raise
+        gone = _deleted_detail(client, version_id)
+        if gone is None:
+            raise
+        who = "this step" if current_step_context() is not None else "this process"
+        raise ArtifactVersionDeleted(
+            f"Artifact version {version_id} was deleted while {who} was loading it ({gone}). "
+            "Its files are gone: load another version, or re-run the step that produced it."
+        ) from exc
+
+
+def _deleted_detail(client: Client, version_id: int) -> str | None:
+    """What the server says of a version it no longer has (None: it still has it)."""
+    try:
+        client._request("GET", f"artifact-versions/{int(version_id)}/")
+    except ServerError as exc:
+        if exc.status_code == 404:
+            # "GET artifact-versions/12/ failed (404): <the server's detail>"
+            return str(exc).split("): ", 1)[-1].rstrip(".") or "no longer recorded"
+        return None
+    return None
+
+
+def _load_version(
+    *,
+    uri: str,
+    materializer: str,
+    data_type: str,
+    checksum: str,
+    version_id: int | None,
+    size: int | None,
+    client: Client | None,
+) -> Any:
     mode = access_mode()
     details = {"uri": uri, "materializer": materializer, "data_type": data_type, "checksum": checksum}
     if client is None or version_id is None or mode == "store":

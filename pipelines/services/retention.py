@@ -189,6 +189,15 @@ def _versions_freed(run_ids: set[int]) -> list[PrunedVersion]:
                 "artifact_version_id", flat=True
             )
         )
+    # A step still to run may name a version as an external input (ExternalArtifact):
+    # until it records its inputs, only its spec says so.
+    for refs in (
+        StepRun.objects.exclude(status__in=FINISHED_STEP_STATUSES)
+        .filter(spec__has_key="external_inputs")
+        .values_list("spec__external_inputs", flat=True)
+    ):
+        if isinstance(refs, dict):
+            used |= {ref for ref in refs.values() if isinstance(ref, int)}
     freed = []
     for chunk in _chunks(sorted(candidates - used)):
         freed += [

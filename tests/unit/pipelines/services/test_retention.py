@@ -399,3 +399,21 @@ def test_a_retention_hour_outside_the_day_stops_the_settings_with_the_variable_n
     )
     assert result.returncode != 0
     assert "PIPELINES_RETENTION_HOUR=24 is not an hour" in result.stderr
+
+
+def test_a_version_a_step_still_to_run_names_as_an_external_input_stays():
+    _, output = run_with_output("old", days_old=40)
+    waiting, _ = run_with_output("waiting", days_old=0, status="running")
+    StepRun.objects.create(
+        pipeline_run=waiting,
+        name="consume",
+        source="steps:consume",
+        spec={"external_inputs": {"data": output.id}},
+        status="pending",
+    )
+
+    result = prune_execute(plan=prune_plan(older_than=timedelta(days=30)))
+
+    assert result.runs_deleted == 1
+    assert ArtifactVersion.objects.filter(id=output.id).exists()
+    assert exists(output)
