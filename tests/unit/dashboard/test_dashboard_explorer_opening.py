@@ -95,3 +95,17 @@ def test_an_unknown_key_falls_back_to_what_has_points(client, owner):
 
     assert (response.context["key"], response.context["target"]) == ("accuracy", "run")
     assert response.context["latest"]
+
+
+@pytest.mark.parametrize("key", ["k" * 5000, "ключ", "%", "a b"])
+def test_a_key_that_was_never_logged_opens_on_one_with_points_and_its_points_are_empty(client, owner, key):
+    log("pipeline_run", make_run(owner).id, accuracy=0.9)
+    client.force_login(owner)
+
+    page = _explorer(client, key=key, target="run")
+    points = client.get(reverse("dashboard:metadata-points"), {"key": key, "target": "run"})
+
+    assert page.status_code == 200
+    assert page.context["key"] == "accuracy"
+    assert points.status_code == 200
+    assert points.json()["points"] == []
