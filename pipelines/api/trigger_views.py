@@ -89,7 +89,7 @@ class PipelineTriggerMixin:
         response.data["latest_version"] = latest_version_representation(request.user, pipeline_id=response.data["id"])
         return response
 
-    @extend_schema(request=TriggerSerializer, responses={201: dict, 202: RunRequestSerializer})
+    @extend_schema(request=TriggerSerializer, responses={201: PipelineRunDetailSerializer, 202: RunRequestSerializer})
     @action(detail=True, methods=["post"], url_path="runs", url_name="runs")
     def trigger(self, request: Request, pk: str) -> Response:
         """Start a run of the pipeline's newest (or the given) version with new
