@@ -110,7 +110,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "graph": graph,
         "steps": step_table(graph["steps"], rows),
         "outputs": selectors.run_outputs(request.user, run_id=run.id),
-        "cached_sources": selectors.run_cached_sources(request.user, run_id=run.id),
+        "cached_sources": selectors.run_cached_sources(request.user, step_rows=rows),
         "may_control": access.may_control_run(request.user, run),
         "metadata": shown_metadata(run.metadata.all()),
         "parameters": json.dumps(run.parameters, indent=2, sort_keys=True, default=str),

@@ -317,24 +317,25 @@ class CachedSources:
     runs: list[dict[str, Any]]
 
 
-def run_cached_sources(user: access.User, *, run_id: int) -> CachedSources:
-    """A run's cached steps grouped by the run whose outputs they reused: one query."""
-    rows = (
-        access.steps_visible(user)
-        .filter(pipeline_run_id=run_id, status=StepStatus.CACHED)
-        .order_by("id")
-        .values("id", "name", "cached_from__pipeline_run_id", "cached_from__pipeline_run__name")
-    )
+def run_cached_sources(user: access.User, *, step_rows: list[dict[str, Any]]) -> CachedSources:
+    """A run's cached steps grouped by the run whose outputs they reused, from its
+    step rows (`run_step_rows`): no query when no step is cached, else one."""
+    cached = [row for row in step_rows if row["status"] == StepStatus.CACHED]
+    if not cached:
+        return CachedSources(count=0, runs=[])
+    source_runs = {
+        row["id"]: (row["pipeline_run_id"], row["pipeline_run__name"])
+        for row in access.steps_visible(user)
+        .filter(id__in=[row["cached_from_id"] for row in cached if row["cached_from_id"]])
+        .values("id", "pipeline_run_id", "pipeline_run__name")
+    }
     sources: dict[int | None, dict[str, Any]] = {}
-    count = 0
-    for row in rows:
-        count += 1
-        source_id = row["cached_from__pipeline_run_id"]
-        group = sources.setdefault(
-            source_id, {"run_id": source_id, "run_name": row["cached_from__pipeline_run__name"] or "", "steps": []}
-        )
+    for row in cached:
+        # A source step deleted with its run leaves cached_from empty (SET_NULL).
+        run_id, run_name = source_runs.get(row["cached_from_id"], (None, ""))
+        group = sources.setdefault(run_id, {"run_id": run_id, "run_name": run_name, "steps": []})
         group["steps"].append({"id": row["id"], "name": row["name"]})
-    return CachedSources(count=count, runs=list(sources.values()))
+    return CachedSources(count=len(cached), runs=list(sources.values()))
 
 
 def pipeline_latest_run(user: access.User, *, pipeline_id: int) -> PipelineRun | None:

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from pipelines.models import StepRun
-from pipelines.selectors import run_cached_sources
+from pipelines.selectors import run_cached_sources, run_step_rows
 from tests.unit.dashboard_data import make_run, make_step
 
 pytestmark = pytest.mark.django_db
@@ -77,7 +77,7 @@ def test_the_cached_sources_group_steps_by_source_run_and_survive_a_deleted_sour
     run = _cached_copy(owner, sources, name="all-cached")
     sources[2].pipeline_run.delete()  # cached_from is SET_NULL
 
-    found = run_cached_sources(owner, run_id=run.id)
+    found = run_cached_sources(owner, step_rows=run_step_rows(owner, run_id=run.id))
 
     assert found.count == 3
     assert [(group["run_name"], [s["name"] for s in group["steps"]]) for group in found.runs] == [
@@ -97,8 +97,11 @@ def test_the_deleted_source_is_named_as_such_on_the_page(client, owner, sources)
     assert "cached from a run since deleted" in html
 
 
-def test_cached_sources_are_one_query(django_assert_num_queries, owner, sources):
-    run = _cached_copy(owner, sources, name="all-cached")
+def test_cached_sources_cost_one_query_and_none_without_a_cached_step(django_assert_num_queries, owner, sources):
+    cached = run_step_rows(owner, run_id=_cached_copy(owner, sources, name="all-cached").id)
+    fresh = run_step_rows(owner, run_id=sources[0].pipeline_run_id)
 
     with django_assert_num_queries(1):
-        run_cached_sources(owner, run_id=run.id)
+        assert run_cached_sources(owner, step_rows=cached).count == 3
+    with django_assert_num_queries(0):
+        assert run_cached_sources(owner, step_rows=fresh).count == 0
