@@ -40,11 +40,19 @@ def test_a_named_version_is_reused_and_a_numbered_one_must_exist(owner, broker):
         pipeline_run_create(spec=_with_model(Model(name="churn", version=7)).compile(scale=1), user=owner)
 
 
-def test_a_stage_is_not_a_version_a_run_can_work_on():
-    # Model(name, version="production") is a handle on an existing version (ZenML's);
-    # a run makes or reuses a concrete version, so compiling the pipeline refuses it.
-    with pytest.raises(PipelineDefinitionError, match="is a stage"):
-        _with_model(Model(name="churn", version="production")).compile(scale=1)
+def test_a_run_on_a_stage_works_on_the_version_holding_it(owner, no_broker):
+    # Model(name, version="production") names the version in production (ZenML's
+    # inference pipelines); the server resolves it when the run is created.
+    spec = _with_model(Model(name="churn", version="production")).compile(scale=1)
+    with pytest.raises(SpecError, match="'churn' does not exist"):
+        pipeline_run_create(spec=spec, user=owner)
+    v1 = model_version_resolve(spec_model={"name": "churn"}, user=owner)
+    model_version_resolve(spec_model={"name": "churn"}, user=owner)
+    with pytest.raises(SpecError, match="no version in stage 'production'"):
+        pipeline_run_create(spec=spec, user=owner)
+    model_version_set_stage(version=v1, stage=ModelStage.PRODUCTION)
+
+    assert pipeline_run_create(spec=spec, user=owner).model_version_id == v1.id
 
 
 def test_promoting_into_a_held_stage_needs_force_and_archives_the_holder(owner):
