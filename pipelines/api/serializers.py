@@ -204,6 +204,9 @@ def run_representation(run: PipelineRun) -> dict[str, Any]:
         "config": run.config,
         "tags": run.tags,
         "triggered_by": run.triggered_by.username if run.triggered_by_id else None,
+        # What started it (code, api, rerun, schedule) and the run a re-run repeats.
+        "trigger": run.trigger,
+        "rerun_of": run.rerun_of_id,
         "created_at": iso_datetime(run.created_at),
         "started_at": iso_datetime(run.started_at),
         "finished_at": iso_datetime(run.finished_at),
@@ -231,6 +234,8 @@ class PipelineRunSerializer(serializers.ModelSerializer):
             "config",
             "tags",
             "triggered_by",
+            "trigger",
+            "rerun_of",
             "created_at",
             "started_at",
             "finished_at",

@@ -49,6 +49,7 @@ def test_a_teammate_starts_a_run_with_new_parameters_and_gets_201_with_the_run(t
     assert body["name"] == "api-run"
     assert body["parameters"]["word"] == "yo"
     assert body["triggered_by"] == "teammate"
+    assert (body["trigger"], body["rerun_of"]) == ("api", None)
     assert {step["name"] for step in body["steps"]} == {"make_text", "shout"}
 
 
