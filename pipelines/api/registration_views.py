@@ -30,7 +30,7 @@ class RegisterArtifactSerializer(serializers.Serializer):
 
 
 class LinkArtifactSerializer(serializers.Serializer):
-    artifact_version = serializers.IntegerField(min_value=1)
+    artifact_version = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     kind = serializers.ChoiceField(choices=ArtifactKind.choices, default=ArtifactKind.DATA)
 
 

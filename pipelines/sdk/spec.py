@@ -138,7 +138,7 @@ def _check_step(step: Any, index: int) -> None:
     external = step.get("external_inputs", {})
     _require(
         isinstance(external, dict)
-        and all(type(av) is int and av > 0 for av in external.values())
+        and all(type(av) is int and 0 < av < 2**63 for av in external.values())
         and not set(external) & set(step.get("inputs", {})),
         f"{where}: external_inputs must map input names that are not in inputs to artifact version ids.",
     )

@@ -170,6 +170,8 @@ def test_who_may_link(api, owner, teammate):
     missing = api.post(f"/api/v1/model-versions/{other.id}/artifacts/", {"artifact_version": 999999}, format="json")
     assert missing.status_code == 400
     assert "artifact_version" in missing.content.decode()
+    too_large = api.post(f"/api/v1/model-versions/{other.id}/artifacts/", {"artifact_version": 2**64}, format="json")
+    assert too_large.status_code == 400
     wrong_kind = api.post(f"/api/v1/model-versions/{other.id}/artifacts/", {**body, "kind": "weights"}, format="json")
     assert wrong_kind.status_code == 400
 

@@ -127,7 +127,7 @@ def test_a_spec_naming_a_missing_version_is_refused_with_why(owner, no_broker):
     }
     with pytest.raises(SpecError, match="input 'a' names artifact version 999999, which does not exist"):
         pipeline_run_create(spec=spec, user=owner)
-    for bad in ({"a": "1"}, {"a": -1}, ["a"]):
+    for bad in ({"a": "1"}, {"a": -1}, {"a": 2**63}, {"a": True}, ["a"]):
         with pytest.raises(SpecError, match="external_inputs must map"):
             pipeline_run_create(spec={**spec, "steps": [{**spec["steps"][0], "external_inputs": bad}]}, user=owner)
 
