@@ -26,6 +26,7 @@ from pipelines.sdk.run_config import (
     check_tags,
     load_run_config,
 )
+from pipelines.sdk.settings import merged_settings
 from pipelines.sdk.source import source_of, source_root
 from pipelines.sdk.spec import DEFAULT_RUN_NAME_TEMPLATE, SPEC_VERSION, PipelineSpec, SpecError, validate_spec
 from pipelines.sdk.step_options import queue_problem
@@ -274,7 +275,7 @@ class Pipeline:
             **({"model": step.model.to_spec()} if step.model else {}),
             **({"queue": step.queue or self.queue} if step.queue or self.queue else {}),
             **({"timeout": step.timeout} if step.timeout is not None else {}),
-            **({"settings": step.settings} if step.settings else {}),
+            **({"settings": merged_settings(self.settings, step.settings)} if self.settings or step.settings else {}),
             **{
                 kind: step.hook_specs[kind] or self.hook_specs[kind]
                 for kind in HOOK_KINDS

@@ -4,6 +4,7 @@ path is `module:qualname`). Several are ZenML's documentation snippets, ported."
 from __future__ import annotations
 
 from pipelines import get_pipeline_context, pipeline, step
+from pipelines.sdk.settings import ResourceSettings
 
 
 @step
@@ -117,3 +118,14 @@ def quiet_hook() -> None:
 def configured_in_body():
     # ZenML's "Understanding .configure() vs .with_options()" snippet, ported.
     trainer.with_options(parameters={"gamma": 0.7})()
+
+
+# ZenML's "Configuration hierarchy" snippet, ported.
+@step(settings={"resources": ResourceSettings(gpu_count=1, memory="2GB")})
+def train_model(data: dict) -> None:
+    pass
+
+
+@pipeline(settings={"resources": ResourceSettings(cpu_count=2, memory="1GB")})
+def hierarchy_pipeline(parameter: int):
+    train_model(load_data(dataset_name="x"))
