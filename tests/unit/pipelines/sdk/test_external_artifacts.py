@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 import pytest
 
 from pipelines import ExternalArtifact, Model, PipelineDefinitionError, get_step_context, pipeline, save_artifact, step
@@ -216,3 +217,28 @@ def inference():
 @pipeline(name="inference_latest", model=Model(name="churn", version="latest"))
 def inference_latest():
     load_data()
+
+
+# ZenML's docs ("ExternalArtifact"), zenml -> pipelines, as written.
+@step
+def print_numpy_data(data: np.ndarray) -> Annotated[int, "numpy_total"]:
+    print(data)
+    return int(data.sum())
+
+
+@pipeline(name="numpy_printing_pipeline")
+def numpy_printing_pipeline():
+    # One can also pass data directly into the ExternalArtifact
+    # to create a new artifact on the fly
+    data = ExternalArtifact(value=np.array([0, 5]))
+
+    print_numpy_data(data=data)
+
+
+def test_the_docs_numpy_snippet(in_process_client, owner, broker):
+    run = pipeline_run_create(spec=numpy_printing_pipeline.compile(), user=owner)
+    broker.drain()
+
+    step_run = StepRun.objects.get(pipeline_run=run)
+    assert step_run.status == StepStatus.COMPLETED, step_run.error
+    assert "[0 5]" in step_run.logs
