@@ -90,6 +90,11 @@ def _rerun_source(request: HttpRequest, run_id: Any, pipeline_id: int) -> Pipeli
     )
 
 
+def _cache_choice(use_cache: bool, *, version_default: bool) -> bool | None:
+    """Left as the pipeline sets it: None, so steps that turn caching off keep it off."""
+    return None if use_cache == version_default else use_cache
+
+
 @login_required
 def pipeline_run(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     """The Run form (`?rerun=<run id>`: Re-run, prefilled with that run's parameters):
@@ -123,7 +128,7 @@ def pipeline_run(request: HttpRequest, pipeline_id: int) -> HttpResponse:
             started = start_run(
                 pipeline_version=version,
                 parameters=form.parameters(),
-                enable_cache=form.cleaned_data["enable_cache"],
+                enable_cache=_cache_choice(form.cleaned_data["enable_cache"], version_default=initial["enable_cache"]),
                 run_name=form.cleaned_data["run_name"] or None,
                 user=request.user,
                 trigger=RunTrigger.RERUN if rerun is not None else RunTrigger.API,

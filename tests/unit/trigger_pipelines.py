@@ -60,3 +60,14 @@ def required_pipeline(count: int, tags: list | None = None, config: dict = {}):
 @pipeline
 def context_pipeline(word: str = "hi"):
     make_text(word=word, times=len(get_pipeline_context().name))
+
+
+@step(enable_cache=False)
+def fresh(value: int) -> int:
+    return value
+
+
+@pipeline
+def mixed_cache_pipeline(n: int = 1):
+    number(value=n)
+    fresh(value=n)

@@ -158,3 +158,18 @@ def test_the_dashboard_form_shows_json_and_type_errors_by_their_fields(client, o
     new = PipelineRun.objects.latest("id")
     assert new.parameters == {"count": 5, "tags": ["a"], "config": {"k": 1}}
     assert response["Location"] == f"/runs/{new.id}/"
+
+
+def test_the_forms_use_cache_left_ticked_keeps_a_steps_own_setting_and_unticked_turns_all_off(client, owner):
+    run = pipeline_run_create(spec=tp.mixed_cache_pipeline.compile(), user=owner)
+    client.force_login(owner)
+    url = f"/pipelines/{run.pipeline_id}/run/"
+    assert client.get(url).context["form"]["enable_cache"].value() is True
+
+    client.post(url, {"p_n": "2", "enable_cache": "on"})
+    ticked = PipelineRun.objects.latest("id")
+    assert {s.name: s.spec["enable_cache"] for s in ticked.steps.all()} == {"number": True, "fresh": False}
+
+    client.post(url, {"p_n": "2"})
+    unticked = PipelineRun.objects.latest("id")
+    assert {s.name: s.spec["enable_cache"] for s in unticked.steps.all()} == {"number": False, "fresh": False}
