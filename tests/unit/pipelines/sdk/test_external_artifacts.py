@@ -7,7 +7,16 @@ from typing import Annotated
 import numpy as np
 import pytest
 
-from pipelines import ExternalArtifact, Model, PipelineDefinitionError, get_step_context, pipeline, save_artifact, step
+from pipelines import (
+    ExternalArtifact,
+    Model,
+    PipelineDefinitionError,
+    get_pipeline_context,
+    get_step_context,
+    pipeline,
+    save_artifact,
+    step,
+)
 from pipelines.enums import ModelStages
 from pipelines.models import ModelStage, ModelVersion, StepRun, StepRunInput, StepStatus
 from pipelines.sdk.client import Client
@@ -200,11 +209,17 @@ def older_external(saved_id: int):
     add(a=ExternalArtifact(name="two", version="v1"), b=ExternalArtifact(id=saved_id))
 
 
-# ZenML's docs ("Load artifacts from Model"), zenml -> pipelines; the pipeline's
-# model is read through Model itself (get_pipeline_context() is the same Model).
-@pipeline(model=Model(name="iris_classifier", version=ModelStages.PRODUCTION))
+# ZenML's docs ("Load artifacts from Model"), zenml -> pipelines.
+@pipeline(
+    model=Model(
+        name="iris_classifier",
+        # Using the production stage
+        version=ModelStages.PRODUCTION,
+    ),
+)
 def do_predictions():
-    model = Model(name="iris_classifier", version=ModelStages.PRODUCTION)
+    # model name and version are derived from pipeline context
+    model = get_pipeline_context().model
     inference_data = load_data()
     predict(model=model.get_model_artifact("trained_model"), data=inference_data)
 
