@@ -82,6 +82,7 @@ def workers_for_page(user: access.User, *, now: datetime | None = None) -> list[
     for row in (
         steps.filter(status=StepStatus.RUNNING).exclude(worker="").order_by("started_at", "id").values(*_STEP_FIELDS)
     ):
+        row["running_for"] = now - row["started_at"] if row["started_at"] else None
         for worker in by_host.get(host_of(row["worker"]), []):
             worker.running.append(row)
     newest = steps.aggregate(newest=Max("id"))["newest"] or 0

@@ -134,3 +134,17 @@ def test_the_nav_links_the_workers_page(client, owner):
 )
 def test_a_worker_name_or_a_step_worker_gives_its_host(name, host):
     assert host_of(name) == host
+
+
+def test_a_running_step_says_how_long_it_has_run_and_an_unfinished_recent_one_shows_a_dash(client, owner, fleet):
+    StepRun.objects.filter(id=fleet["running"].id).update(started_at=timezone.now() - timedelta(seconds=95))
+    retrying = _step_on(make_run(owner, name="flaky"), "fetch", "box-a:9", status="retrying")
+    StepRun.objects.filter(id=retrying.id).update(finished_at=None)
+    client.force_login(owner)
+
+    html = client.get(reverse("dashboard:worker-list")).content.decode()
+
+    running_now, recently = html.split("Recently ran", 1)
+    assert "1 min 35 s so far" in running_now or "1 min 36 s so far" in running_now
+    fetch_row = recently.split(reverse("dashboard:step-detail", args=[retrying.id]), 1)[1].split("</tr>", 1)[0]
+    assert '<td class="num">—</td>' in fetch_row
