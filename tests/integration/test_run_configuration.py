@@ -55,3 +55,9 @@ def test_a_yaml_configured_run_has_the_files_tags_and_step_parameters(running_wo
         "step": "train_model_1",
     }
     assert [found.id for found in Client().list_pipeline_runs(tags=["nightly", "from-code"])] == [run.id]
+    # ZenML's "Find out which configuration was used for a run", ported.
+    pipeline_run = Client().get_pipeline_run(run.name)
+    configuration = pipeline_run.config
+    assert configuration["enable_cache"] is False
+    assert configuration["tags"] == ["nightly", "from-yaml", "from-code"]
+    assert pipeline_run.steps["train_model_1"].config.parameters["learning_rate"] == 0.001
