@@ -33,9 +33,12 @@ class JSONValueField(forms.CharField):
                 return None
             raise forms.ValidationError("Give a JSON value.")
         try:
-            return json.loads(text)
+            value = json.loads(text)
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
+        if "\\u0000" in json.dumps(value):  # json writes NUL so; no database stores it in text
+            raise forms.ValidationError("NUL characters (\\u0000) are not allowed.")
+        return value
 
 
 def _field_for(decl: ParameterDecl) -> forms.Field:

@@ -37,7 +37,7 @@ class TriggerSerializer(serializers.Serializer):
     parameters = serializers.DictField(required=False, default=dict)
     enable_cache = serializers.BooleanField(required=False, allow_null=True, default=None)
     run_name = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200, default=None)
-    version = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+    version = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**31 - 1, default=None)
 
 
 class PipelineVersionSerializer(serializers.ModelSerializer):

@@ -69,6 +69,7 @@ def test_the_pipeline_is_found_by_name_too(owner, words):
         ({"run_name": "{x}"}, "run_name", "placeholders"),
         ({"version": 7}, "version", "has no version 7"),
         ({"version": "x"}, "version", "valid integer"),
+        ({"version": 10**30}, "version", "less than or equal to"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(owner, words, body, field, text):
@@ -150,6 +151,8 @@ def test_the_dashboard_form_shows_json_and_type_errors_by_their_fields(client, o
     assert response.status_code == 200
     form = response.context["form"]
     assert "p_count" in form.errors
+    nul = client.post(f"/pipelines/{run.pipeline_id}/run/", {"p_count": "1", "p_tags": '["\\u0000"]', "p_config": "{}"})
+    assert "NUL characters" in nul.context["form"].errors["p_tags"][0]
     assert "Not valid JSON" in form.errors["p_tags"][0]
     response = client.post(
         f"/pipelines/{run.pipeline_id}/run/", {"p_count": "5", "p_tags": '["a"]', "p_config": '{"k": 1}'}
