@@ -185,3 +185,13 @@ def test_the_admin_lists_tombstones_and_backup_leases(admin_client):
 
     assert "numbers" in admin_client.get(reverse("admin:pipelines_prunedartifactversion_changelist")).content.decode()
     assert "backup.sh" in admin_client.get(reverse("admin:pipelines_backuplease_changelist")).content.decode()
+
+
+def test_a_pipeline_s_retention_is_patched_by_its_name_too(django_user_model):
+    Pipeline.objects.create(name="training")
+    api = api_as(holder_of(django_user_model, "change_pipeline"))
+
+    response = api.patch("/api/v1/pipelines/training/", {"retention_keep_days": 90}, format="json")
+
+    assert response.status_code == 200
+    assert Pipeline.objects.get(name="training").retention_keep_days == 90
