@@ -176,3 +176,31 @@ def test_the_forms_use_cache_left_ticked_keeps_a_steps_own_setting_and_unticked_
     client.post(url, {"p_n": "2"})
     unticked = PipelineRun.objects.latest("id")
     assert {s.name: s.spec["enable_cache"] for s in unticked.steps.all()} == {"number": False, "fresh": False}
+
+
+def test_the_form_page_follows_a_dynamic_run_request_to_its_run_or_its_error(client, owner, monkeypatch):
+    monkeypatch.setattr(triggers, "_send_compile", lambda request_id, *, queue: None)
+    run = pipeline_run_create(spec=tp.loop_pipeline.compile(), user=owner)
+    client.force_login(owner)
+    url = f"/pipelines/{run.pipeline_id}/run/"
+
+    response = client.post(url, {"p_n": "3", "enable_cache": "on"})
+    request = RunRequest.objects.get()
+    assert response["Location"] == f"{url}?request={request.id}"
+    pending = client.get(response["Location"]).content.decode()
+    assert 'http-equiv="refresh"' in pending
+    assert "A worker is compiling loop_pipeline" in pending
+
+    triggers.run_request_compile(request_id=request.id)
+    started = client.get(response["Location"])
+    assert started["Location"] == f"/runs/{RunRequest.objects.get().run_id}/"
+
+    client.post(url, {"p_n": "2", "enable_cache": "on"})
+    failing = RunRequest.objects.latest("id")
+    monkeypatch.setattr(triggers, "_import_pipeline", lambda version: (_ for _ in ()).throw(ImportError("gone")))
+    triggers.run_request_compile(request_id=failing.id)
+    failed = client.get(f"{url}?request={failing.id}").content.decode()
+    assert "The worker could not start the run" in failed
+    assert "ImportError: gone" in failed
+    assert 'http-equiv="refresh"' not in failed
+    assert client.get(f"{url}?request=999").status_code == 404
