@@ -115,6 +115,12 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "metadata": shown_metadata(run.metadata.all()),
         "parameters": json.dumps(run.parameters, indent=2, sort_keys=True, default=str),
         "config": run.config,
+        # The run configuration's free-form values and settings (with_options, a YAML file).
+        **{
+            f"config_{key}": json.dumps(run.config[key], indent=2, sort_keys=True, default=str)
+            for key in ("extra", "settings")
+            if run.config.get(key)
+        },
     }
     return render(request, "dashboard/run_detail.html", context)
 

@@ -151,3 +151,18 @@ def test_a_malformed_tag_filter_is_a_400_naming_it(api, query):
     response = api.get(f"/api/v1/runs/?{query}")
     assert response.status_code == 400, response.content
     assert "tag" in response.json()["detail"] or "tag" in str(response.json())
+
+
+def test_the_run_page_shows_the_runs_extra_and_settings(owner):
+    from django.test import Client as BrowserClient
+
+    run = _run(owner, extra={"team": "ml"}, settings={"resources": {"cpu_count": 2}})
+    plain = _run(owner)
+    browser = BrowserClient()
+    browser.force_login(owner)
+
+    page = browser.get(f"/runs/{run.id}/").content.decode()
+    assert 'id="run-extra"' in page
+    assert "&quot;team&quot;: &quot;ml&quot;" in page
+    assert "&quot;cpu_count&quot;: 2" in page
+    assert 'id="run-extra"' not in browser.get(f"/runs/{plain.id}/").content.decode()
