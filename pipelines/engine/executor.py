@@ -191,7 +191,10 @@ def _resolve_inputs(step_run: StepRun) -> dict[str, ArtifactVersion]:
             step_run__pipeline_run_id=step_run.pipeline_run_id,
             step_run__name__in={ref["step"] for ref in refs.values()},
             artifact_version__status=ArtifactVersionStatus.READY,
-        ).select_related("step_run", "artifact_version__artifact")
+        )
+        .select_related("step_run", "artifact_version__artifact")
+        # Only the producer's name is used: its spec, log and error can be large.
+        .defer("step_run__spec", "step_run__logs", "step_run__error", "step_run__parameters")
     }
     for name, ref in refs.items():
         version = links.get((ref["step"], ref["output"]))
