@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from pipelines import access
+from pipelines.api.filters import _id_or_name
 from pipelines.api.views import IdOrNameLookupMixin, ReadOnlyViewSet
 from pipelines.models import Schedule
 from pipelines.services.schedules import (
@@ -31,11 +32,13 @@ from pipelines.services.schedules import (
 
 class ScheduleSerializer(serializers.ModelSerializer):
     pipeline_name = serializers.CharField(source="pipeline.name", read_only=True)
-    pipeline_version = serializers.IntegerField(source="pipeline_version.number", read_only=True, default=None)
+    pipeline_version = serializers.IntegerField(
+        source="pipeline_version.number", read_only=True, default=None, allow_null=True
+    )
     active = serializers.SerializerMethodField()
     next_due_times = serializers.SerializerMethodField()
-    last_due_at = serializers.DateTimeField(source="last_fired_due_at", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    last_due_at = serializers.DateTimeField(source="last_fired_due_at", read_only=True, allow_null=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -103,7 +106,7 @@ class ScheduleUpdateSerializer(ScheduleTimingFields):
 
 class ScheduleFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains", help_text="Name contains.")
-    pipeline = django_filters.NumberFilter(field_name="pipeline_id", help_text="Pipeline id.")
+    pipeline = django_filters.CharFilter(method=_id_or_name("pipeline"), help_text="Pipeline id or name.")
     active = django_filters.BooleanFilter(method="_active", help_text="true: not paused; false: paused.")
 
     def _active(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
