@@ -9,18 +9,22 @@ the values, and a run with other values is the stored spec with the bound step
 arguments replaced. Otherwise the DAG is dynamic: a new run is compiled again from
 the code, with the new values.
 
-What this cannot see: `n is None` (identity cannot be intercepted). A body that
-branches on it has a static trace for the placeholder's branch only; the check that
-the real trace took the same branch catches the submitted values, not others. Such a
-pipeline should compare with `==`, which marks it dynamic.
+What a placeholder cannot refuse: `n is None`, `isinstance(n, int)`, `type(n)`
+(identity and type are not intercepted). The body's source is read for them: a
+parameter used so makes the DAG dynamic. Beyond that (a parameter renamed first,
+`m = n; if m is None:`), a body that branches this way gets a static trace of the
+placeholder's branch; the check that the real trace took the same branch catches the
+submitted values, not others.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import inspect
 import io
 import json
+import textwrap
 import types
 import typing
 from collections.abc import Callable
@@ -131,6 +135,29 @@ def _derives_from_a_parameter(value: Any) -> bool:
     return _MARK in json.dumps(value, ensure_ascii=False)
 
 
+_TYPE_PROBES = {"isinstance", "issubclass", "type", "id", "callable"}
+
+
+def _probes_identity_or_type(func: Callable[..., Any], names: set[str]) -> bool:
+    """Whether the body tests a parameter with `is`/`is not` or a type probe."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except (OSError, TypeError, SyntaxError):
+        return False  # no source to read: the trace decides alone
+
+    def is_parameter(node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and node.id in names
+
+    def probes(node: ast.AST) -> bool:
+        if isinstance(node, ast.Compare) and any(isinstance(op, ast.Is | ast.IsNot) for op in node.ops):
+            return any(is_parameter(side) for side in [node.left, *node.comparators])
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _TYPE_PROBES:
+            return any(is_parameter(argument) for argument in node.args)
+        return False
+
+    return any(probes(node) for node in ast.walk(tree))
+
+
 def trace_bindings(
     func: Callable[..., Any],
     signature: inspect.Signature,
@@ -143,6 +170,8 @@ def trace_bindings(
 
     `context` makes what the real trace had around the body (the pipeline context)."""
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in signature.parameters.values()):
+        return None
+    if _probes_identity_or_type(func, set(signature.parameters)):
         return None
     placeholders = {name: Placeholder(name) for name in signature.parameters}
     try:

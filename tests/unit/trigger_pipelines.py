@@ -71,3 +71,18 @@ def fresh(value: int) -> int:
 def mixed_cache_pipeline(n: int = 1):
     number(value=n)
     fresh(value=n)
+
+
+@pipeline
+def optional_pipeline(limit: int | None = None):
+    if limit is not None:
+        number(value=limit)
+    shout(text="x")
+
+
+@pipeline
+def typed_pipeline(value: int | str = 1):
+    if isinstance(value, int):
+        number(value=value)
+    else:
+        shout(text=value)

@@ -47,7 +47,9 @@ def test_a_parameter_without_default_or_annotation_is_recorded_as_such():
 
 
 @pytest.mark.parametrize(
-    "pipeline", [tp.loop_pipeline, tp.branch_pipeline, tp.derived_pipeline], ids=["loop", "condition", "derived value"]
+    "pipeline",
+    [tp.loop_pipeline, tp.branch_pipeline, tp.derived_pipeline, tp.optional_pipeline, tp.typed_pipeline],
+    ids=["loop", "condition", "derived value", "is not None", "isinstance"],
 )
 def test_a_body_that_uses_a_parameter_makes_the_dag_dynamic(pipeline):
     spec = pipeline.compile()
