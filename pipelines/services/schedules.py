@@ -235,7 +235,8 @@ def schedule_update(*, schedule: Schedule, changes: dict[str, Any], now: datetim
                 schedule.cron_expression = value or ""
             elif key in TIMING_FIELDS:
                 setattr(schedule, key, value)
-        if "interval_seconds" in changes and schedule.interval_seconds and schedule.start_time is None:
+        if schedule.interval_seconds and schedule.start_time is None:
+            # An interval counts from its start: from now, when it has none (any more).
             schedule.start_time = now
         if timing_changed:
             if not schedule.timezone:

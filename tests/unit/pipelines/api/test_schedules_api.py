@@ -85,6 +85,10 @@ def test_pausing_resuming_and_editing_through_patch(api):
     assert api.patch(url, {"cron_expression": "61 * * * *"}, format="json").status_code == 400
     assert api.patch(url, {}, format="json").status_code == 400
     assert api.patch(url, {"active": True, "paused": True}, format="json").status_code == 400
+    assert api.patch(url, {"interval_seconds": 60}, format="json").status_code == 200
+    body = api.patch(url, {"start_time": None}, format="json").json()
+    assert body["start_time"] is not None  # an interval counts from now when its start is cleared
+    assert len(body["next_due_times"]) == 3
 
 
 def test_another_users_schedule_is_read_but_not_changed_without_the_permission(api, teammate):
