@@ -181,3 +181,21 @@ def test_a_bad_operator_is_a_400_naming_the_valid_ones(api, query, words):
     if "operator" in words:
         assert "startswith:" in body
         assert "oneof:" in body
+
+
+def test_runs_steps_and_versions_take_the_operators_too(api, owner, run, settings, tmp_path):
+    use_fresh_store(settings, tmp_path)
+    save_value("plot", [1], step=run.steps.get(name="load"))
+
+    def count(path: str) -> int:
+        response = api.get(f"/api/v1/{path}")
+        assert response.status_code == 200, response.content
+        return response.json()["count"]
+
+    assert count(f"runs/?name=startswith:{run.name[:8]}") == 1
+    assert count("runs/?name=startswith:zzz") == 0
+    assert count("steps/?name=equals:load") == 1
+    assert count("steps/?name=oneof:load,nothing") == 1
+    assert count("steps/?name=notequals:load") == run.steps.count() - 1
+    assert count("artifact-versions/?version=startswith:1") == 1
+    assert count("artifact-versions/?version=endswith:9") == 0
