@@ -204,6 +204,9 @@ def run_request_compile(*, request_id: int) -> RunRequest | None:
                 f"not {version.pipeline.name!r}."
             )
         spec = _with_run_options(spec, enable_cache=request.enable_cache, run_name=request.run_name or None)
+        # Compiled here, the spec names this worker's folder; the code is the version's.
+        if version.source_root:
+            spec["source_root"] = version.source_root
         # The run and the request's end together: a worker lost in between leaves neither.
         with transaction.atomic():
             run = pipeline_run_create(

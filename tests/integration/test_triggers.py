@@ -39,6 +39,11 @@ def test_a_dynamic_pipeline_is_compiled_again_on_the_worker_with_the_new_value(r
     assert sorted(run.steps) == ["square_1", "square_2", "square_3", "total"]
     assert run.steps["total"].output.load() == 1 + 4 + 9
     request = RunRequest.objects.get(run_id=run.id)
+    # The same code: the same version, though a worker compiled it.
+    assert (
+        PipelineRun.objects.get(id=run.id).pipeline_version_id
+        == PipelineRun.objects.get(id=first.id).pipeline_version_id
+    )
     assert request.status == "started"
     assert request.parameters == {"n": 3}
 
