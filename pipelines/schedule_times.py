@@ -46,7 +46,15 @@ def _within(timing: Timing, moment: datetime | None) -> datetime | None:
 
 
 def next_after(timing: Timing, after: datetime) -> datetime | None:
-    """The first occurrence strictly after `after`, or None when there is no more."""
+    """The first occurrence strictly after `after`, or None when there is no more
+    (past datetime's range included)."""
+    try:
+        return _next_after(timing, after)
+    except OverflowError:
+        return None
+
+
+def _next_after(timing: Timing, after: datetime) -> datetime | None:
     if timing.run_once_start_time is not None:
         return _within(timing, timing.run_once_start_time if timing.run_once_start_time > after else None)
     start = timing.start_time

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -52,6 +52,11 @@ TIMING_FIELDS = (
     "timezone",
 )
 UPDATABLE_FIELDS = (*TIMING_FIELDS, "name", "catchup", "parameters", "enable_cache", "paused")
+
+
+# Times a schedule may name: far enough from datetime's limits for its arithmetic.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def default_timezone() -> str:
@@ -99,6 +104,10 @@ def _check_timing(schedule: Schedule) -> None:
         zone(schedule.timezone)
     except CronError as exc:
         raise ValidationError({"timezone": str(exc)}) from None
+    for name in ("start_time", "end_time", "run_once_start_time"):
+        moment = getattr(schedule, name)
+        if moment is not None and not EARLIEST <= moment < LATEST:
+            raise ValidationError({name: f"{name} must be between {EARLIEST:%Y} and {LATEST:%Y}."})
     if schedule.start_time and schedule.end_time and schedule.end_time <= schedule.start_time:
         raise ValidationError(
             {

@@ -105,3 +105,9 @@ def test_an_outage_finds_the_latest_missed_occurrences_oldest_first_and_counts_t
         utc(2026, 1, 1, 0, 2),
     ]
     assert due_between(cron, utc(2026, 1, 1), utc(2026, 1, 1) - timedelta(seconds=1)).occurrences == []
+
+
+def test_occurrences_past_datetimes_range_are_none_not_an_error():
+    timing = Timing(interval_seconds=10 * 365 * 86400, start_time=datetime(9990, 1, 1, tzinfo=UTC))
+    assert next_after(timing, datetime(9999, 12, 31, tzinfo=UTC)) is None
+    assert next_after(Timing(cron_expression="0 0 30 2 *"), datetime(9990, 1, 1, tzinfo=UTC)) is None

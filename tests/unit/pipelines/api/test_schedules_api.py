@@ -60,6 +60,8 @@ def test_a_cron_schedule_is_created_and_answered_with_its_next_due_times_and_pag
         ({"cron_expression": "* * * * *", "timezone": "Nowhere/Land"}, "timezone", "IANA"),
         ({"cron_expression": "* * * * *", "parameters": {"times": "many"}}, "times", ""),
         ({"cron_expression": "* * * * *", "start_time": "tomorrow"}, "start_time", ""),
+        ({"cron_expression": "* * * * *", "end_time": "9999-12-31T23:59:59Z"}, "end_time", "between 1970 and 9000"),
+        ({"interval_seconds": 60, "start_time": "0001-01-01T00:00:00Z"}, "start_time", "between"),
     ],
 )
 def test_a_schedule_that_cannot_work_is_a_400_naming_the_field(api, fields, field, says):
