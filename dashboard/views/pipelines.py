@@ -17,7 +17,11 @@ from dashboard.run_graph import run_graph
 from dashboard.views.runs import RUN_SORTS, filtered_runs
 from pipelines import access, selectors
 from pipelines.models import PipelineRun, RunTrigger
-from pipelines.selectors.versions import pipeline_version_for_trigger, run_requests_visible_to
+from pipelines.selectors.versions import (
+    pipeline_version_for_trigger,
+    pipeline_versions_visible_to,
+    run_requests_visible_to,
+)
 from pipelines.services.triggers import start_run
 
 PIPELINE_SORTS = {
@@ -86,7 +90,10 @@ def _rerun_source(request: HttpRequest, run_id: Any, pipeline_id: int) -> Pipeli
         raise Http404("No such run.") from None
     runs = selectors.runs_visible_to(request.user).select_related(None).filter(pipeline_id=pipeline_id)
     return access.access_run_for_control(
-        request.user, run_id=run_id, queryset=runs.only("id", "name", "triggered_by_id", "parameters"), action="re-run"
+        request.user,
+        run_id=run_id,
+        queryset=runs.only("id", "name", "triggered_by_id", "parameters", "pipeline_version_id"),
+        action="re-run",
     )
 
 
@@ -98,13 +105,23 @@ def _cache_choice(use_cache: bool, *, version_default: bool) -> bool | None:
 @login_required
 def pipeline_run(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     """The Run form (`?rerun=<run id>`: Re-run, prefilled with that run's parameters):
-    a typed input per parameter of the newest stored version, "use cache", a run
-    name. Submitting starts the run and opens it; a pipeline whose DAG depends on its
-    parameters is compiled by a worker first, which this page shows (`?request=`)."""
+    a typed input per parameter of the newest stored version (a re-run: its run's),
+    "use cache", a run name. Submitting starts the run and opens it; a pipeline whose
+    DAG depends on its parameters is compiled by a worker first, which this page
+    shows (`?request=`)."""
     pipeline = get_object_or_404(selectors.pipelines_visible_to(request.user), id=pipeline_id)
     access.require_run_start(request.user)
-    version = pipeline_version_for_trigger(request.user, pipeline_id=pipeline.id, number=None)
-    context: dict[str, Any] = {"pipeline": pipeline, "version": version}
+    rerun = _rerun_source(request, request.POST.get("rerun") or request.GET.get("rerun"), pipeline.id)
+    # A re-run starts from the version its run ran (its parameters fit that schema).
+    version = (
+        pipeline_versions_visible_to(request.user, pipeline_id=pipeline.id)
+        .select_related("pipeline")
+        .filter(id=rerun.pipeline_version_id)
+        .first()
+        if rerun is not None and rerun.pipeline_version_id
+        else pipeline_version_for_trigger(request.user, pipeline_id=pipeline.id, number=None)
+    )
+    context: dict[str, Any] = {"pipeline": pipeline, "version": version, "rerun": rerun}
     request_id = request.GET.get("request", "")
     if request_id.isascii() and request_id.isdigit():
         run_request = run_requests_visible_to(request.user, pipeline_id=pipeline.id).filter(id=int(request_id)).first()
@@ -115,7 +132,6 @@ def pipeline_run(request: HttpRequest, pipeline_id: int) -> HttpResponse:
         context["run_request"] = run_request
     if version is None or not version.starts_without_code:
         return render(request, "dashboard/pipeline_run.html", context)
-    rerun = _rerun_source(request, request.POST.get("rerun") or request.GET.get("rerun"), pipeline.id)
     values = (
         rerun.parameters
         if rerun is not None
@@ -143,5 +159,5 @@ def pipeline_run(request: HttpRequest, pipeline_id: int) -> HttpResponse:
                 return redirect("dashboard:run-detail", run_id=started.id)
             messages.info(request, "A worker is compiling the pipeline with these parameters; its run opens here.")
             return redirect(f"{reverse('dashboard:pipeline-run', args=[pipeline.id])}?request={started.id}")
-    context.update(form=form, rerun=rerun)
+    context["form"] = form
     return render(request, "dashboard/pipeline_run.html", context)

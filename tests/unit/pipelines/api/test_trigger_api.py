@@ -204,3 +204,19 @@ def test_the_form_page_follows_a_dynamic_run_request_to_its_run_or_its_error(cli
     assert "ImportError: gone" in failed
     assert 'http-equiv="refresh"' not in failed
     assert client.get(f"{url}?request=999").status_code == 404
+
+
+def test_a_rerun_starts_from_the_version_its_run_ran_not_the_newest(client, owner):
+    old = pipeline_run_create(spec=tp.words_pipeline.compile(word="old"), user=owner)
+    changed = tp.words_pipeline.compile()
+    changed["steps"][1]["retry"] = {"max_retries": 1, "delay": 0, "backoff": 1}
+    newest = pipeline_run_create(spec=changed, user=owner).pipeline_version
+    client.force_login(owner)
+    url = f"/pipelines/{old.pipeline_id}/run/?rerun={old.id}"
+
+    page = client.get(url)
+    assert page.context["version"] == old.pipeline_version != newest
+    assert page.context["form"]["p_word"].value() == "old"
+    client.post(url, {"p_word": "again", "p_times": "1", "p_suffix": "!", "rerun": str(old.id)})
+    rerun = PipelineRun.objects.latest("id")
+    assert (rerun.pipeline_version, rerun.rerun_of, rerun.parameters["word"]) == (old.pipeline_version, old, "again")
