@@ -77,7 +77,8 @@ class DatabaseCollector(Collector):
         yield gauge
         yield finished
 
-        steps = figures.steps_by_pipeline_and_status()
+        step_figures = figures.steps_by_pipeline()
+        steps = step_figures.by_pipeline_and_status
         steps_finished = CounterMetricFamily(
             "pipelines_steps_finished",
             "Steps that ended, by pipeline and final status (cached counts cache hits).",
@@ -105,7 +106,7 @@ class DatabaseCollector(Collector):
             "pipelines_step_duration_seconds",
             "Seconds from a step's start to its end (completed or failed), by pipeline.",
             "pipeline",
-            figures.step_durations_by_pipeline(),
+            step_figures.durations_by_pipeline,
         )
         yield _histogram(
             "pipelines_step_queue_wait_seconds",
