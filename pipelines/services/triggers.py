@@ -19,6 +19,7 @@ import copy
 import logging
 import os
 import traceback
+from datetime import timedelta
 from typing import Any
 
 from celery import current_app
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 # The name the compile task is registered under (`pipelines.tasks`); sent by name.
 COMPILE_TASK = "pipelines.compile_run_request"
 RUN_NAME_MAX_LENGTH = 200
+# Compiling takes seconds; a request still compiling after this lost its worker.
+COMPILE_STALE_SECONDS = 600
 
 Q = RunRequestStatus
 # A request is claimed by one worker (pending -> compiling) and ends started or
@@ -62,7 +65,9 @@ RUN_REQUESTS = StateMachine(
     "status",
     {
         Q.PENDING: frozenset({Q.COMPILING, Q.FAILED}),
-        Q.COMPILING: frozenset({Q.STARTED, Q.FAILED}),
+        # compiling -> compiling: a redelivered task takes over from a worker lost
+        # while compiling (after COMPILE_STALE_SECONDS).
+        Q.COMPILING: frozenset({Q.COMPILING, Q.STARTED, Q.FAILED}),
         Q.STARTED: frozenset(),
         Q.FAILED: frozenset(),
     },
@@ -188,8 +193,15 @@ def _import_pipeline(version: PipelineVersion) -> Any:
 def run_request_compile(*, request_id: int) -> RunRequest | None:
     """On a worker: compile a dynamic pipeline with the request's parameters and
     start its run. Safe to run twice: only the call that claims the pending request
-    does anything."""
-    if not RUN_REQUESTS.move([request_id], source=[Q.PENDING], target=Q.COMPILING):
+    does anything (or, once it has been compiling for COMPILE_STALE_SECONDS, a
+    redelivery of the task: its first worker was lost)."""
+    claimed = RUN_REQUESTS.move([request_id], source=[Q.PENDING], target=Q.COMPILING) or RUN_REQUESTS.move(
+        [request_id],
+        source=[Q.COMPILING],
+        target=Q.COMPILING,
+        extra_filter={"created_at__lt": timezone.now() - timedelta(seconds=COMPILE_STALE_SECONDS)},
+    )
+    if not claimed:
         return None
     request = RunRequest.objects.select_related("pipeline_version__pipeline", "requested_by", "rerun_of").get(
         id=request_id

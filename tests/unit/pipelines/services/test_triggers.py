@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from pipelines.models import PipelineRun, PipelineVersion, RunRequest, RunRequestStatus, RunTrigger
 from pipelines.services import triggers
 from pipelines.services.runs import pipeline_run_create
-from pipelines.services.triggers import run_request_compile, start_run
+from pipelines.services.triggers import COMPILE_STALE_SECONDS, run_request_compile, start_run
 from tests.unit import trigger_pipelines as tp
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
@@ -153,3 +156,17 @@ def test_a_version_from_before_parameters_were_recorded_says_to_run_it_from_code
     assert not version.starts_without_code
     with pytest.raises(ValidationError, match="run it once more from its code"):
         start_run(pipeline_version=version, parameters={}, user=owner)
+
+
+def test_a_request_left_compiling_by_a_lost_worker_is_taken_over_by_a_redelivery(owner, sent):
+    version = pipeline_run_create(spec=tp.loop_pipeline.compile(n=1), user=owner).pipeline_version
+    request = start_run(pipeline_version=version, parameters={"n": 2}, user=owner)
+    RunRequest.objects.filter(id=request.id).update(status=RunRequestStatus.COMPILING)  # a worker lost mid-compile
+    assert run_request_compile(request_id=request.id) is None  # still fresh: its worker may be at it
+
+    RunRequest.objects.filter(id=request.id).update(
+        created_at=timezone.now() - timedelta(seconds=COMPILE_STALE_SECONDS + 1)
+    )
+    done = run_request_compile(request_id=request.id)
+    assert done.status == RunRequestStatus.STARTED
+    assert done.run.steps.count() == 2
