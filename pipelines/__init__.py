@@ -42,6 +42,7 @@ from pipelines.sdk import (
     step,
 )
 from pipelines.sdk.pipeline_context import get_pipeline_context
+from pipelines.sdk.run_tags import Tag
 
 __all__ = [
     "ArtifactConfig",
@@ -63,6 +64,7 @@ __all__ = [
     "StepContextError",
     "StepRetryConfig",
     "StorageSize",
+    "Tag",
     "Uri",
     "add_tags",
     "get_pipeline_context",

@@ -26,6 +26,7 @@ from pipelines.sdk.run_config import (
     check_tags,
     load_run_config,
 )
+from pipelines.sdk.run_tags import Tag, exclusive_tag_names, merge_tags, tag_names
 from pipelines.sdk.settings import merged_settings
 from pipelines.sdk.source import source_of, source_root
 from pipelines.sdk.spec import DEFAULT_RUN_NAME_TEMPLATE, SPEC_VERSION, PipelineSpec, SpecError, validate_spec
@@ -46,7 +47,7 @@ class Pipeline:
         queue: str | None = None,
         on_failure: Hook | None = None,
         on_success: Hook | None = None,
-        tags: list[str] | None = None,
+        tags: list[str | Tag] | None = None,
         extra: dict[str, Any] | None = None,
         settings: dict[str, Any] | None = None,
     ) -> None:
@@ -64,7 +65,7 @@ class Pipeline:
         self.wait = wait
         where = Where(prefix=f"pipeline {self.name!r}: ")
         # Stored on the run (shown, filterable: `?tag=`, `list_pipeline_runs(tag=...)`).
-        self.tags: list[str] = check_tags(tags or [], where)
+        self.tags: list[str | Tag] = check_tags(tags or [], where)
         # Free-form values for the pipeline body (get_pipeline_context().extra) and the run's config.
         self.extra: dict[str, Any] = check_pipeline_options({"extra": extra or {}}, where)["extra"]
         self.settings: dict[str, Any] = check_settings(settings or {}, where)
@@ -131,7 +132,7 @@ class Pipeline:
         if "schedule" in options:
             self.schedule = _schedule(options["schedule"], self.name)
         if "tags" in options:
-            self.tags = list(dict.fromkeys([*self.tags, *options["tags"]])) if merge else options["tags"]
+            self.tags = merge_tags(self.tags, options["tags"]) if merge else options["tags"]
         for key in ("extra", "settings", "parameters"):
             if key in options:
                 setattr(self, key, {**getattr(self, key), **options[key]} if merge else dict(options[key]))
@@ -242,7 +243,12 @@ class Pipeline:
             raise PipelineDefinitionError(str(exc)) from None
 
     def _run_options(self) -> list[tuple[str, Any]]:
-        return [("tags", self.tags), ("extra", self.extra), ("settings", self.settings)]
+        return [
+            ("tags", tag_names(self.tags)),
+            ("exclusive_tags", exclusive_tag_names(self.tags)),
+            ("extra", self.extra),
+            ("settings", self.settings),
+        ]
 
     def _step_spec(self, invocation: Invocation) -> dict[str, Any]:
         step = invocation.step
@@ -330,7 +336,7 @@ def pipeline(
     queue: str | None = None,
     on_failure: Hook | None = None,
     on_success: Hook | None = None,
-    tags: list[str] | None = None,
+    tags: list[str | Tag] | None = None,
     extra: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...

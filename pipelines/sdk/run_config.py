@@ -34,6 +34,7 @@ from typing import Any
 from pipelines.sdk.exceptions import PipelineDefinitionError
 from pipelines.sdk.model import Model
 from pipelines.sdk.retry import StepRetryConfig
+from pipelines.sdk.run_tags import Tag, merge_tags, tag_names
 
 
 class ConfigurationConflictError(PipelineDefinitionError, RuntimeError):
@@ -288,14 +289,31 @@ MAX_TAGS = 100
 MAX_TAG_LENGTH = 100
 
 
-def check_tags(value: Any, where: Where | None = None, path: tuple[str, ...] = ("tags",)) -> list[str]:
-    """A run's tags: a list of distinct non-empty strings (one string is one tag), in order."""
+def check_tags(value: Any, where: Where | None = None, path: tuple[str, ...] = ("tags",)) -> list[str | Tag]:
+    """A run's tags, in order, each name once: strings, `Tag` objects, or (in a file)
+    mappings of a Tag's fields (`{name: latest, exclusive: true}`); one string is one tag."""
     where = where or Where()
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not all(isinstance(tag, str) and tag.strip() for tag in items):
+    items = [value] if isinstance(value, str | Tag) else value
+    if not isinstance(items, list | tuple):
         raise PipelineDefinitionError(f"{where(*path)} must be a list of non-empty strings, got {value!r}.")
-    tags = list(dict.fromkeys(tag.strip() for tag in items))
-    if len(tags) > MAX_TAGS or any(len(tag) > MAX_TAG_LENGTH for tag in tags):
+    tags: list[str | Tag] = []
+    for item in items:
+        if isinstance(item, dict):
+            try:
+                item = Tag(**item)
+            except TypeError:
+                raise PipelineDefinitionError(
+                    f"{where(*path)}: a tag given as a mapping takes name, exclusive, color and cascade; got {item!r}."
+                ) from None
+            except PipelineDefinitionError as exc:
+                raise PipelineDefinitionError(f"{where(*path)}: {exc}") from None
+        if isinstance(item, str) and item.strip():
+            item = item.strip()
+        elif not isinstance(item, Tag):
+            raise PipelineDefinitionError(f"{where(*path)} must be a list of non-empty strings, got {value!r}.")
+        tags.append(item)
+    tags = merge_tags([], tags)
+    if len(tags) > MAX_TAGS or any(len(name) > MAX_TAG_LENGTH for name in tag_names(tags)):
         raise PipelineDefinitionError(
             f"{where(*path)}: a run takes at most {MAX_TAGS} tags of at most {MAX_TAG_LENGTH} characters each."
         )
@@ -376,7 +394,10 @@ def run_config_template(spec: dict[str, Any]) -> str:
     config: dict[str, Any] = {
         "enable_cache": spec.get("enable_cache", True),
         "run_name": spec.get("run_name_template"),
-        "tags": list(spec.get("tags", [])),
+        "tags": [
+            {"name": tag, "exclusive": True} if tag in spec.get("exclusive_tags", []) else tag
+            for tag in spec.get("tags", [])
+        ],
         "extra": dict(spec.get("extra", {})),
         "settings": dict(spec.get("settings", {})),
         "parameters": dict(spec.get("parameters", {})),

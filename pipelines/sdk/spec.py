@@ -89,6 +89,8 @@ class PipelineSpec(TypedDict):
     queue: NotRequired[str]
     # The run's tags, and ZenML's `extra` / `settings` (stored in the run's config).
     tags: NotRequired[list[str]]
+    # Tags only the newest run of the pipeline keeps (ZenML's Tag(exclusive=True)).
+    exclusive_tags: NotRequired[list[str]]
     extra: NotRequired[dict[str, Any]]
     settings: NotRequired[dict[str, Any]]
 
@@ -330,6 +332,11 @@ def _check_run_options(spec: dict[str, Any]) -> None:
         and all(isinstance(tag, str) and 0 < len(tag.strip()) <= 100 for tag in tags)
         and len(set(tags)) == len(tags),
         "tags must be a list of at most 100 distinct non-empty strings of at most 100 characters.",
+    )
+    exclusive = spec.get("exclusive_tags", [])
+    _require(
+        isinstance(exclusive, list) and all(isinstance(tag, str) and tag in tags for tag in exclusive),
+        "exclusive_tags must be a list of the run's tags (Tag(name=..., exclusive=True)).",
     )
     for key in ("extra", "settings"):
         _require(isinstance(spec.get(key, {}), dict), f"{key} must be an object.")

@@ -7,7 +7,9 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import TextField, Value
+from django.db.models.functions import Cast, StrIndex
 from django.utils import timezone
 
 from pipelines.models import ModelVersion, Pipeline, PipelineRun, RunTrigger, StepRun, StepStatus
@@ -129,6 +131,7 @@ def pipeline_run_create(
             **({"schedule_id": schedule_id} if schedule_id is not None else {}),
         }
         run = _create_run_row(pipeline=pipeline, spec=valid, user=user, model_version=model_version, origin=origin)
+        _take_exclusive_tags(run=run, tags=valid.get("exclusive_tags", []))
         StepRun.objects.bulk_create(
             [
                 StepRun(
@@ -149,6 +152,20 @@ def pipeline_run_create(
         step_runs_advance(run=run)
     run.refresh_from_db()
     return run
+
+
+def _take_exclusive_tags(*, run: PipelineRun, tags: list[str]) -> None:
+    """ZenML's exclusive tags (`Tag(name=..., exclusive=True)`): one run of a pipeline
+    has each, the newest, so the pipeline's other runs lose it (under their row locks)."""
+    for tag in tags:
+        others = PipelineRun.objects.filter(pipeline_id=run.pipeline_id).exclude(id=run.id)
+        if connection.vendor == "postgresql":
+            others = others.filter(tags__contains=[tag])
+        else:  # SQLite: the tag as JSON wrote it, in the JSON text (see api.filters._has_tag)
+            at = StrIndex(Cast("tags", TextField()), Value(json.dumps(tag)))
+            others = others.annotate(_tag_at=at).filter(_tag_at__gt=0)
+        for other in others.select_for_update().only("id", "tags"):
+            PipelineRun.objects.filter(id=other.id).update(tags=[name for name in other.tags if name != tag])
 
 
 def pipeline_run_stop(*, run: PipelineRun) -> PipelineRun:

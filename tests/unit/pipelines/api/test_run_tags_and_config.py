@@ -166,3 +166,32 @@ def test_the_run_page_shows_the_runs_extra_and_settings(owner):
     assert "&quot;team&quot;: &quot;ml&quot;" in page
     assert "&quot;cpu_count&quot;: 2" in page
     assert 'id="run-extra"' not in browser.get(f"/runs/{plain.id}/").content.decode()
+
+
+def test_an_exclusive_tag_stays_only_on_the_newest_run_of_its_pipeline(owner):
+    from pipelines import Tag
+
+    def run_with(*tags):
+        pipeline = sample.numbers_pipeline.with_options(tags=list(tags))
+        return pipeline_run_create(spec=pipeline.compile(scale=1), user=owner)
+
+    first = run_with("nightly", Tag(name="latest", exclusive=True))
+    second = run_with(Tag(name="latest", exclusive=True))
+    plain = run_with("latest")  # the same name without exclusive= takes nothing away
+    other_pipeline = pipeline_run_create(
+        spec=sample.failing_pipeline.with_options(tags=["latest"]).compile(), user=owner
+    )
+    third = run_with(Tag(name="latest", exclusive=True))
+
+    tags = dict(PipelineRun.objects.values_list("id", "tags"))
+    assert tags[first.id] == ["nightly"]
+    assert tags[second.id] == []
+    assert tags[plain.id] == []
+    assert tags[third.id] == ["latest"]
+    assert tags[other_pipeline.id] == ["latest"]
+
+
+def test_exclusive_tags_must_be_tags_of_the_run():
+    spec = dict(sample.numbers_pipeline.compile(scale=1), tags=["a"], exclusive_tags=["b"])
+    with pytest.raises(SpecError, match="exclusive_tags must be a list of the run's tags"):
+        validate_spec(spec)

@@ -533,3 +533,28 @@ def test_settings_classes_refuse_unknown_fields():
 
     with pytest.raises(PipelineDefinitionError, match="ResourceSettings does not take gpus"):
         ResourceSettings(gpus=1)
+
+
+# --- ZenML's Tag(name=..., exclusive=True) -------------------------------------------
+def test_tags_may_be_tag_objects_or_mappings_in_a_file(tmp_path):
+    from pipelines import Tag
+
+    configured = cp.tagged_pipeline.with_options(tags=["training", Tag(name="latest", exclusive=True)])
+    spec = configured.compile()
+    assert spec["tags"] == ["tag_on_decorator", "training", "latest"]
+    assert spec["exclusive_tags"] == ["latest"]
+
+    from_file = cp.tagged_pipeline.with_options(
+        config_path=_yaml(tmp_path, "tags:\n  - plain\n  - {name: champion, exclusive: true}\n")
+    )
+    assert from_file.compile()["exclusive_tags"] == ["champion"]
+    assert "exclusive_tags" not in cp.tagged_pipeline.compile()
+
+
+def test_a_tag_with_options_zenml_has_but_that_mean_nothing_here_is_refused(tmp_path):
+    from pipelines import Tag
+
+    with pytest.raises(PipelineDefinitionError, match=r"cascade=True .* is not supported here"):
+        Tag(name="x", cascade=True)
+    with pytest.raises(PipelineDefinitionError, match=r"'tags' in .*line 1: a tag given as a mapping takes name"):
+        cp.tagged_pipeline.with_options(config_path=_yaml(tmp_path, "tags: [{name: x, colour: red}]\n"))
