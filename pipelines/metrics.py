@@ -13,7 +13,9 @@ Two sources:
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 
@@ -24,6 +26,9 @@ from prometheus_client.registry import Collector
 from pipelines.models import FINISHED_STEP_STATUSES, RunStatus
 from pipelines.selectors import metrics as figures
 from secrets_app.selectors import secret_reads_count_by_via
+
+logger = logging.getLogger(__name__)
+_warned = threading.Event()
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -40,11 +45,18 @@ REQUEST_LATENCY = Histogram(
 
 def observe_request(*, route: str | None, method: str, status: int, seconds: float) -> None:
     """Record one request; route is the URL pattern (`api/v1/runs/<int:pk>/`), never the path."""
-    REQUEST_LATENCY.labels(
-        route=route or UNMATCHED_ROUTE,
-        method=method if method in KNOWN_METHODS else "other",
-        status=f"{status // 100}xx",
-    ).observe(seconds)
+    try:
+        REQUEST_LATENCY.labels(
+            route=route or UNMATCHED_ROUTE,
+            method=method if method in KNOWN_METHODS else "other",
+            status=f"{status // 100}xx",
+        ).observe(seconds)
+    except OSError as exc:
+        # PROMETHEUS_MULTIPROC_DIR names a folder this process cannot write: the
+        # request is served all the same, and the log says why its time is missing.
+        if not _warned.is_set():
+            _warned.set()
+            logger.error("Request latency is not recorded: PROMETHEUS_MULTIPROC_DIR: %s", exc)
 
 
 def _histogram(name: str, documentation: str, label: str, data: figures.HistogramRows) -> HistogramMetricFamily:

@@ -229,3 +229,31 @@ def test_with_a_multiprocess_folder_a_scrape_adds_up_every_web_process(metrics_o
         (("method", "GET"), ("route", "api/v1/"), ("status", "2xx")),
     )
     assert samples(text)[key] == 2
+
+
+def test_a_multiprocess_folder_that_cannot_be_written_costs_the_figure_not_the_request(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    serve = (
+        "import django; django.setup()\n"
+        "from django.test import Client\n"
+        "client = Client(HTTP_HOST='localhost', raise_request_exception=False)\n"
+        "print([client.get('/api/v1/').status_code for _ in range(2)])\n"
+    )
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "missing"),
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "PIPELINES_DATA_DIR": str(settings.DATA_DIR),
+    }
+
+    done = subprocess.run(
+        [sys.executable, "-c", serve], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=60
+    )
+
+    assert done.stdout.strip() == "[401, 401]", done.stderr[-2000:]
+    assert done.stderr.count("Request latency is not recorded: PROMETHEUS_MULTIPROC_DIR") == 1
