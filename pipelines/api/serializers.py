@@ -207,6 +207,7 @@ def run_representation(run: PipelineRun) -> dict[str, Any]:
         # What started it (code, api, rerun, schedule) and the run a re-run repeats.
         "trigger": run.trigger,
         "rerun_of": run.rerun_of_id,
+        "schedule": run.schedule_id,  # the schedule that started it, if one did
         "created_at": iso_datetime(run.created_at),
         "started_at": iso_datetime(run.started_at),
         "finished_at": iso_datetime(run.finished_at),
@@ -236,6 +237,7 @@ class PipelineRunSerializer(serializers.ModelSerializer):
             "triggered_by",
             "trigger",
             "rerun_of",
+            "schedule",
             "created_at",
             "started_at",
             "finished_at",

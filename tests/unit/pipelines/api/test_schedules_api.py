@@ -228,3 +228,14 @@ def test_a_schedules_runs_are_the_runs_it_started(client):
     runs = client.get_schedule("minutely").runs
     assert len(runs) == 1
     assert client.get_schedule("minutely").last_due_at == row.next_due_at
+
+
+def test_a_scheduled_runs_api_representation_names_its_schedule(api, owner):
+    from pipelines.services.schedules import schedule_fire
+
+    schedule_id = post(api, interval_seconds=60, name="with-runs").json()["id"]
+    row = ScheduleRow.objects.get(id=schedule_id)
+    schedule_fire(schedule_id=row.id, now=row.next_due_at + timedelta(seconds=1))
+    (listed,) = api.get("/api/v1/runs/", {"schedule": "with-runs"}).json()["results"]
+    assert (listed["trigger"], listed["schedule"]) == ("schedule", schedule_id)
+    assert api.get(f"/api/v1/runs/{listed['id']}/").json()["schedule"] == schedule_id
