@@ -16,11 +16,13 @@ session, CSRF or login limiter to pass for an anonymous GET.
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 from rest_framework import authentication, exceptions, permissions
@@ -31,7 +33,7 @@ from rest_framework.views import APIView
 from pipelines import health, metrics
 from pipelines.api.authentication import ApiTokenAuthentication
 
-PROBE_PATHS = {"/healthz", "/readyz"}
+logger = logging.getLogger(__name__)
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -152,4 +154,14 @@ class MetricsView(APIView):
         super().permission_denied(request, message=message, code=code)
 
     def get(self, request: Request) -> HttpResponse:
-        return _no_store(HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE))
+        try:
+            body = metrics.render()
+        except DatabaseError as exc:
+            # Prometheus records the failed scrape (`up` is 0); the reason stays generic.
+            logger.warning("/metrics: the database does not answer: %s", type(exc).__name__)
+            return _no_store(
+                JsonResponse(
+                    {"detail": "The database does not answer; see /readyz.", "code": "unavailable"}, status=503
+                )
+            )
+        return _no_store(HttpResponse(body, content_type=metrics.CONTENT_TYPE))

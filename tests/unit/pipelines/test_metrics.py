@@ -257,3 +257,20 @@ def test_a_multiprocess_folder_that_cannot_be_written_costs_the_figure_not_the_r
 
     assert done.stdout.strip() == "[401, 401]", done.stderr[-2000:]
     assert done.stderr.count("Request latency is not recorded: PROMETHEUS_MULTIPROC_DIR") == 1
+
+
+def test_a_database_that_does_not_answer_makes_the_scrape_a_503_not_a_500(metrics_on, monkeypatch):
+    from django.db import OperationalError
+
+    from pipelines.selectors import metrics as figures
+
+    def refuse() -> None:
+        raise OperationalError('connection to server at "db.internal" failed')
+
+    monkeypatch.setattr(figures, "runs_by_pipeline_and_status", refuse)
+
+    status, text, _ = scrape()
+
+    assert status == 503
+    assert "database does not answer" in text
+    assert "db.internal" not in text
