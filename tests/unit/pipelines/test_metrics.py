@@ -172,6 +172,7 @@ def test_runs_steps_histograms_workers_and_secret_reads_come_from_the_database(m
 def test_request_latency_is_labelled_by_route_pattern_never_by_id(metrics_on, api, owner):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     assert api.get(f"/api/v1/runs/{run.id}/").status_code == 200
+    assert api.get("/no-such-page-8231/").status_code == 404
 
     _, text, _ = scrape()
 
@@ -184,6 +185,9 @@ def test_request_latency_is_labelled_by_route_pattern_never_by_id(metrics_on, ap
     # DRF's router writes its patterns as regular expressions.
     assert "api/v1/runs/(?P<pk>[^/.]+)/$" in routes
     assert f"api/v1/runs/{run.id}/" not in routes
+    # A path that matches no route is one label, whatever the path.
+    assert "(unmatched)" in routes
+    assert not any("no-such-page" in route for route in routes)
 
 
 def test_a_scrape_costs_a_fixed_number_of_queries(metrics_on, owner, django_assert_num_queries):
