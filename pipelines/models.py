@@ -22,6 +22,7 @@ class Pipeline(models.Model):
     # finished runs and/or the runs of the last D days (empty: keep everything).
     retention_keep_runs = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
     retention_keep_days = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    tags = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -503,9 +504,22 @@ class WorkerHeartbeat(models.Model):
     queues = models.JSONField(default=list)
     started_at = models.DateTimeField()
     last_seen_at = models.DateTimeField(db_index=True)
+    # The worker's pool size (its --concurrency): how many steps it runs at once.
+    concurrency = models.PositiveIntegerField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.hostname
+
+
+class EventCounter(models.Model):
+    """A count of things that leave no row of their own (the reaper's re-sent messages,
+    released retries, removed files), for /metrics. Incremented with one F() update."""
+
+    name = models.CharField(max_length=100, unique=True)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
 
 
 class ApiToken(models.Model):
