@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 _stop = threading.Event()
 
 
-def _beat(hostname: str, queues: list[str]) -> None:
+def _beat(hostname: str, queues: list[str], concurrency: int | None = None) -> None:
     """Say this worker is alive and, every reaper interval, do the reaper's pass."""
     import time
 
@@ -30,7 +30,7 @@ def _beat(hostname: str, queues: list[str]) -> None:
         while not _stop.is_set():
             try:
                 close_old_connections()
-                worker_heartbeat(hostname=hostname, queues=queues, started_at=started_at)
+                worker_heartbeat(hostname=hostname, queues=queues, started_at=started_at, concurrency=concurrency)
                 if time.monotonic() >= next_reap:
                     next_reap = time.monotonic() + reaper_interval
                     reap_once()
@@ -78,6 +78,19 @@ def refuse_an_unusable_database(sender: object = None, **kwargs: object) -> None
         raise SystemExit(f"pipelines: not starting the worker: {problem}.")
 
 
+def pool_size(consumer: object) -> int | None:
+    """How many steps the worker runs at once: its pool's processes (threads, greenlets),
+    else the worker's --concurrency, else the app's worker_concurrency setting."""
+    for value in (
+        getattr(getattr(consumer, "pool", None), "num_processes", None),
+        getattr(getattr(consumer, "controller", None), "concurrency", None),
+        getattr(getattr(getattr(consumer, "app", None), "conf", None), "worker_concurrency", None),
+    ):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
 @worker_ready.connect
 def start_heartbeat(sender: object = None, **kwargs: object) -> None:
     hostname = getattr(sender, "hostname", None) or "worker"
@@ -86,7 +99,9 @@ def start_heartbeat(sender: object = None, **kwargs: object) -> None:
     except AttributeError:
         queues = [settings.PIPELINES["QUEUE"]]
     _stop.clear()
-    threading.Thread(target=_beat, args=(hostname, queues), name="pipelines-heartbeat", daemon=True).start()
+    threading.Thread(
+        target=_beat, args=(hostname, queues, pool_size(sender)), name="pipelines-heartbeat", daemon=True
+    ).start()
 
 
 @worker_process_init.connect

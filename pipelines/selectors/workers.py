@@ -42,8 +42,7 @@ class WorkerRow:
     started_at: datetime
     last_seen_at: datetime
     alive: bool  # heartbeated within PIPELINES_WORKER_TIMEOUT
-    # Not recorded yet: the heartbeat row has no column for it (that needs a migration).
-    concurrency: int | None = None
+    concurrency: int | None = None  # its pool size; None from a worker that did not say
     running: list[dict[str, Any]] = field(default_factory=list)
     recent: list[dict[str, Any]] = field(default_factory=list)
 
@@ -68,6 +67,7 @@ def workers_for_page(user: access.User, *, now: datetime | None = None) -> list[
             started_at=row.started_at,
             last_seen_at=row.last_seen_at,
             alive=row.last_seen_at >= cutoff,
+            concurrency=row.concurrency,
         )
         for row in access.workers_visible(user).order_by("hostname")
     ]
