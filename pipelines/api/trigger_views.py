@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from pipelines import access, selectors
-from pipelines.api.serializers import PipelineRunDetailSerializer
+from pipelines.api.serializers import PipelineRunDetailSerializer, PipelineSerializer
 from pipelines.models import PipelineRun, PipelineVersion, RunRequest, RunTrigger
 from pipelines.selectors.versions import (
     pipeline_version_for_trigger,
@@ -76,6 +76,15 @@ class RunRequestSerializer(serializers.ModelSerializer):
         return f"{reverse('pipeline-run-requests', kwargs={'pk': pipeline_id})}?id={obj.id}"
 
 
+class PipelineDetailSerializer(PipelineSerializer):
+    """The pipeline's detail: its fields and its newest version (for the OpenAPI schema)."""
+
+    latest_version = PipelineVersionSerializer(read_only=True, allow_null=True)
+
+    class Meta(PipelineSerializer.Meta):
+        fields = [*PipelineSerializer.Meta.fields, "latest_version"]
+
+
 def latest_version_representation(user: access.User, *, pipeline_id: int) -> dict[str, Any] | None:
     version = pipeline_versions_visible_to(user, pipeline_id=pipeline_id).first()
     return PipelineVersionSerializer(version).data if version is not None else None
@@ -84,6 +93,7 @@ def latest_version_representation(user: access.User, *, pipeline_id: int) -> dic
 class PipelineTriggerMixin:
     """The pipelines endpoint's actions for starting runs without the code."""
 
+    @extend_schema(responses=PipelineDetailSerializer)
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().retrieve(request, *args, **kwargs)  # type: ignore[misc]
         response.data["latest_version"] = latest_version_representation(request.user, pipeline_id=response.data["id"])
