@@ -74,6 +74,19 @@ class TriggerMethods:
             return run.wait(progress=True)
         return run
 
+    def list_pipeline_versions(self, pipeline_name_or_id: int | str) -> list[dict[str, Any]]:
+        """The pipeline's stored versions, newest first: each a dict with `number`,
+        `dag` ("static" or "dynamic"), `parameter_schema` (name, type, nullable,
+        default) and `starts_without_code`; what trigger_pipeline can start."""
+        key = quote(str(pipeline_name_or_id), safe="")
+        versions: list[dict[str, Any]] = []
+        path: str | None = f"pipelines/{key}/versions/"
+        while path:
+            page = self._request("GET", path)
+            versions += page["results"]
+            path = page["next"].split("/api/v1/", 1)[-1] if page.get("next") else None
+        return versions
+
     def _run_from(self, data: dict[str, Any]) -> PipelineRun:
         from pipelines.sdk.responses import PipelineRun
 

@@ -68,3 +68,9 @@ def test_a_request_that_failed_on_the_worker_raises_with_its_reason(client, owne
     monkeypatch.setattr(triggers.transaction, "on_commit", lambda fn: fn())
     with pytest.raises(ServerError, match=r"could not compile .*ImportError: gone"):
         client.trigger_pipeline("loop_pipeline", parameters={"n": 2})
+
+
+def test_list_pipeline_versions_gives_each_versions_schema(client):
+    versions = client.list_pipeline_versions("words_pipeline")
+    assert [(v["number"], v["dag"], v["starts_without_code"]) for v in versions] == [(1, "static", True)]
+    assert versions[0]["parameter_schema"][0] == {"name": "word", "type": "string", "nullable": False, "default": "hi"}
