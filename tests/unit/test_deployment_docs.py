@@ -114,10 +114,21 @@ def test_every_variable_of_the_environment_file_is_one_something_reads():
 
 def test_the_units_the_readme_shows_are_the_ones_in_deploy():
     shown = _code_blocks(_scale_out_section(), "ini")
-    for name in ("pipelines-web.service", "pipelines-worker@.service"):
+    for name in ("pipelines-web.service", "pipelines-worker@.service", "pipelines-beat.service"):
         assert (DEPLOY / "systemd" / name).read_text() in shown, f"README does not show deploy/systemd/{name} as is"
     for name in ("pipelines-reap.service", "pipelines-reap.timer", "pipelines.env", "manage.sh", "pipelines.conf"):
         assert name in _scale_out_section()
+
+
+def test_the_backup_scripts_the_operations_page_shows_are_the_ones_in_deploy():
+    shown = _code_blocks((REPO / "docs" / "operations.md").read_text(), "sh")
+    for name in ("backup.sh", "restore.sh"):
+        assert (DEPLOY / name).read_text() in shown, f"docs/operations.md does not show deploy/{name} as is"
+
+
+def test_the_readme_says_to_run_one_scheduler():
+    assert "Run **one**" in _scale_out_section()
+    assert "systemctl enable --now pipelines-beat" in _scale_out_section()
 
 
 def _unit(path: Path) -> dict[str, list[str]]:
