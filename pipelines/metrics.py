@@ -143,14 +143,26 @@ class DatabaseCollector(Collector):
             "Step attempts by outcome; `crashed` ones were declared so by the reaper (their worker died).",
             labels=["outcome"],
         )
-        for outcome, n in sorted(figures.attempts_by_outcome().items()):
+        by_outcome, retries = figures.attempts_by_outcome_and_retries()
+        for outcome, n in sorted(by_outcome.items()):
             attempts.add_metric([outcome], n)
         yield attempts
         yield CounterMetricFamily(
             "pipelines_step_retries",
             "Step attempts after the first (retries after a failure or a crash).",
-            value=figures.step_retries(),
+            value=retries,
         )
+
+        reaper = CounterMetricFamily(
+            "pipelines_reaper_actions",
+            "What the reaper did that leaves no row: re-sent unclaimed step messages (resent), dispatched "
+            "steps whose message was lost (redispatched), released due retries (retry_released), removed "
+            "abandoned versions' files (abandoned_removed), moved stalled runs on (run_advanced).",
+            labels=["action"],
+        )
+        for action, n in figures.reaper_actions().items():
+            reaper.add_metric([action], n)
+        yield reaper
 
         reads = CounterMetricFamily(
             "pipelines_secret_reads", "Reads of secret values, by door (api, admin, cli).", labels=["via"]

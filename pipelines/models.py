@@ -522,6 +522,21 @@ class EventCounter(models.Model):
         return f"{self.name}={self.value}"
 
 
+class ReaperAction(models.TextChoices):
+    """The reaper's actions that leave no row of their own; each is counted in the
+    EventCounter `reaper.<value>` (crashes are counted from attempts instead)."""
+
+    RESENT = "resent"  # an unclaimed step's message sent again
+    REDISPATCHED = "redispatched"  # a dispatched step whose message was lost
+    RETRY_RELEASED = "retry_released"  # a step whose retry delay was over, queued again
+    ABANDONED_REMOVED = "abandoned_removed"  # an abandoned pending version and its files
+    RUN_ADVANCED = "run_advanced"  # a run moved on after a step's end was cut short
+
+    @property
+    def counter(self) -> str:
+        return f"reaper.{self.value}"
+
+
 class ApiToken(models.Model):
     """A personal API token. Only a SHA-256 digest is stored; the key is shown once."""
 

@@ -26,7 +26,9 @@ from django.utils import timezone
 from pipelines.models import (
     ArtifactVersion,
     ArtifactVersionStatus,
+    EventCounter,
     PipelineRun,
+    ReaperAction,
     StepAttempt,
     StepRun,
     StepStatus,
@@ -58,13 +60,27 @@ def steps_queued_by_queue() -> dict[str, int]:
     return dict(rows)
 
 
-def attempts_by_outcome() -> dict[str, int]:
-    return dict(StepAttempt.objects.values_list("outcome").annotate(n=Count("id")).order_by())
+def attempts_by_outcome_and_retries() -> tuple[dict[str, int], int]:
+    """Attempts by outcome, and the attempts after a step's first (each is a retry,
+    after a failure or a crash), from one GROUP BY."""
+    rows = (
+        StepAttempt.objects.values_list("outcome")
+        .annotate(n=Count("id"), retries=Count("id", filter=Q(number__gt=1)))
+        .order_by()
+    )
+    by_outcome = {outcome: n for outcome, n, _retries in rows}
+    return by_outcome, sum(retries for _outcome, _n, retries in rows)
 
 
-def step_retries() -> int:
-    """Attempts after a step's first: each is a retry (after a failure or a crash)."""
-    return StepAttempt.objects.filter(number__gt=1).count()
+def reaper_actions() -> dict[str, int]:
+    """How many times the reaper did each of its actions that leave no row (re-sent a
+    message, released a retry, removed an abandoned version's files...), 0 for those
+    it never did. Kept in counter rows (pipelines.services.counters)."""
+    names = {action.counter: action.value for action in ReaperAction}
+    counts = dict.fromkeys(names.values(), 0)
+    for name, value in EventCounter.objects.filter(name__in=names).values_list("name", "value"):
+        counts[names[name]] = value
+    return counts
 
 
 def artifact_bytes_written() -> int:

@@ -15,7 +15,8 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepStatus
+from pipelines.models import ArtifactVersion, ArtifactVersionStatus, ReaperAction, StepStatus
+from pipelines.services.counters import event_counter_add
 from pipelines.services.steps import (
     pipeline_runs_advance_stalled,
     step_runs_reap_crashed,
@@ -69,6 +70,7 @@ def artifact_versions_cleanup_abandoned() -> int:
             logger.warning("Could not remove the files of abandoned version %s at %s: %s", version_id, uri, exc)
             continue
         cleaned += ArtifactVersion.objects.filter(id=version_id, status=ArtifactVersionStatus.PENDING).delete()[0]
+    event_counter_add(name=ReaperAction.ABANDONED_REMOVED.counter, by=cleaned)
     return cleaned
 
 
@@ -85,6 +87,10 @@ def reap_once() -> ReapReport:
         cleaned=artifact_versions_cleanup_abandoned(),
         advanced=pipeline_runs_advance_stalled(grace=knobs["REDISPATCH_AFTER"], now=now),
     )
+    event_counter_add(name=ReaperAction.RETRY_RELEASED.counter, by=len(report.retried))
+    event_counter_add(name=ReaperAction.REDISPATCHED.counter, by=len(report.redispatched))
+    event_counter_add(name=ReaperAction.RESENT.counter, by=len(report.resent))
+    event_counter_add(name=ReaperAction.RUN_ADVANCED.counter, by=len(report.advanced))
     if report.crashed or report.redispatched or report.resent or report.cleaned or report.advanced:
         logger.warning("Reaper: %s", report)
     return report
