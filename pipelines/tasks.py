@@ -11,20 +11,12 @@ from celery import shared_task
 from pipelines.dispatch import STEP_TASK
 from pipelines.engine.executor import step_run_execute
 from pipelines.services.retention import pipelines_prune_by_retention
-from pipelines.services.schedules import schedules_fire_due
 from pipelines.services.triggers import run_request_compile
 
 
 @shared_task(name=STEP_TASK, acks_late=True, ignore_result=True)
 def run_step(step_run_id: int) -> None:
     step_run_execute(step_run_id=step_run_id)
-
-
-@shared_task(name="pipelines.schedules_tick", ignore_result=True)
-def schedules_tick() -> None:
-    """The scheduler's tick (every second, from beat): start what schedules have due.
-    Idempotent per (schedule, due time), so a duplicate tick starts nothing twice."""
-    schedules_fire_due()
 
 
 @shared_task(name="pipelines.prune_by_retention", ignore_result=True)

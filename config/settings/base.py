@@ -298,17 +298,11 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_TIMEZONE = "UTC"
 # `celery -A config beat` keeps its schedule in the database (django-celery-beat), so
 # a restarted scheduler knows what it sent. Schedules of ours (pipelines.Schedule)
-# are fired by one tick task that finds the due ones; firing is idempotent per
-# (schedule, due time), so a second beat process sends ticks that start nothing twice.
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE = {
-    "pipelines-schedules-tick": {
-        "task": "pipelines.schedules_tick",
-        "schedule": 1.0,
-        # A tick that waited behind busy workers is stale: the next one does its work.
-        "options": {"expires": 10.0},
-    },
-}
+# are fired by the beat process itself, every second (pipelines.beat), not through a
+# worker slot, so they start on time while every slot runs a long step; firing is
+# idempotent per (schedule, due time), so a second beat process starts nothing twice.
+CELERY_BEAT_SCHEDULER = "pipelines.beat:PipelinesScheduler"
+CELERY_BEAT_SCHEDULE = {}
 # Each pipeline's retention settings (keep N runs / D days), applied once a day at
 # PIPELINES_RETENTION_HOUR o'clock UTC by prune_by_retention (safe to run twice).
 _RETENTION_HOUR = env.int("PIPELINES_RETENTION_HOUR", default=3)

@@ -83,7 +83,7 @@ def start_worker(supervisor: Supervisor, *, concurrency: int, env: dict[str, str
 
 def start_beat(supervisor: Supervisor, *, env: dict[str, str], log_path: Path) -> Child:
     """The scheduler: Celery beat with its schedule in the database (settings name the
-    scheduler), sending the tick that starts schedules' due runs."""
+    scheduler, `pipelines.beat`), which itself starts the runs schedules have due."""
     argv = [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "info"]
     return supervisor.start("scheduler", argv, env=env, log_path=log_path, cwd=BASE_DIR)
 

@@ -1,17 +1,18 @@
 """Schedules: creating, changing and firing them.
 
-The scheduler is Celery beat with its schedule in the database (django-celery-beat):
-one periodic entry, `pipelines.schedules_tick`, every second. The tick finds the
-active schedules whose `next_due_at` has come and fires each (`schedule_fire`). The
+The scheduler is Celery beat with its schedule in the database (django-celery-beat),
+running our scheduler class (`pipelines.beat`): every second, in the beat process
+itself, its tick finds the active schedules whose `next_due_at` has come and fires
+each (`schedule_fire`), with no worker slot needed. The
 occurrences themselves are computed here from each schedule's own settings
 (`pipelines.schedule_times`), not by beat: beat's interval entries count from the
 last send and drift, and cron entries know nothing of start/end times or catch-up.
 
 Firing is idempotent per (schedule, due time): a `ScheduleFiring` row is inserted
 in the same transaction that starts the run, under a unique constraint, so a second
-beat process, a redelivered tick or two ticks at once start each occurrence once.
+beat process or two ticks at once start each occurrence once.
 
-Occurrences missed while no scheduler ran (or the workers were busy): a schedule
+Occurrences missed while no scheduler ran: a schedule
 with `catchup` starts each of them, oldest first, at most `CATCHUP_LIMIT` (the
 latest ones); without it (the default) only the latest one starts and the earlier
 ones are skipped. Occurrences during a pause are skipped either way.
@@ -40,7 +41,6 @@ from pipelines.services.triggers import resolve_trigger_parameters, start_run
 
 logger = logging.getLogger(__name__)
 
-TICK_TASK = "pipelines.schedules_tick"
 NAME_MAX_LENGTH = 200
 # The editable settings, and what `schedule_update` accepts.
 TIMING_FIELDS = (
