@@ -478,24 +478,33 @@ def bind_parameters(spec: PipelineSpec, parameters: dict[str, Any]) -> PipelineS
     return bound
 
 
-def spec_shape_hash(spec: PipelineSpec) -> str:
-    """What identifies a version of a pipeline: its spec without the parameter values.
+# Options of a run, not of what runs: two runs that differ only by these are runs of
+# one pipeline version (a trigger may also change the first two).
+RUN_OPTION_KEYS = ("enable_cache", "run_name_template", "tags", "exclusive_tags", "extra", "settings")
+# A step's share of them: the run's settings and extra are merged into each step's.
+STEP_RUN_OPTION_KEYS = ("enable_cache", "extra", "settings")
 
-    A static spec's bound step arguments are replaced by the parameter's name; a
-    dynamic one is identified by its code (its steps differ with the values). The
-    cache setting and the run name template are options of a run, not of the version.
+
+def spec_shape_hash(spec: PipelineSpec) -> str:
+    """What identifies a version of a pipeline: its DAG and its code, not how one run
+    of it was started.
+
+    Counted: the steps (their sources and code hashes, arguments, inputs, outputs and
+    materializers, and step options: queue, timeout, retry, hooks, model), the
+    parameter schema and the pipeline's queue and source. Not counted: the parameter
+    values (a static spec's bound step arguments are replaced by the parameter's
+    name; a dynamic one is identified by its code, as its steps differ with the
+    values) and the run options (`RUN_OPTION_KEYS`, and each step's cache setting,
+    `extra` and `settings`, the configuration the run's are merged into).
     """
-    # Run options a trigger may change (use cache, run name) make no new version either.
-    shape: dict[str, Any] = {
-        k: v for k, v in spec.items() if k not in ("parameters", "enable_cache", "run_name_template")
-    }
+    shape: dict[str, Any] = {k: v for k, v in spec.items() if k != "parameters" and k not in RUN_OPTION_KEYS}
     bindings = spec.get("parameter_bindings") or {}
     if spec.get("dag") == "dynamic":
         shape["steps"] = sorted({(step["source"], step["code_hash"]) for step in spec["steps"]})
     else:
         shape["steps"] = [
             {
-                **{k: v for k, v in step.items() if k != "enable_cache"},
+                **{k: v for k, v in step.items() if k not in STEP_RUN_OPTION_KEYS},
                 "parameters": {
                     argument: (
                         {"$parameter": bindings[step["name"]][argument]}

@@ -1,8 +1,10 @@
 """Recording the compiled shapes of a pipeline, so runs of it can start without its code.
 
 Every run's spec is recorded (`pipeline_run_create` calls this), deduplicated by its
-hash without parameter values: two runs of the same code with other parameters share
-one version, a changed step or DAG makes a new one.
+hash without parameter values and run options: two runs of the same code with other
+parameters, tags, `extra`, settings, run name or cache setting share one version; a
+changed step or DAG makes a new one. The version's stored spec keeps the run options
+of the latest run recorded with it, which a run started without the code reuses.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from pipelines.models import DagKind, Pipeline, PipelineVersion
-from pipelines.sdk.spec import PipelineSpec, spec_shape_hash
+from pipelines.sdk.spec import RUN_OPTION_KEYS, PipelineSpec, spec_shape_hash
 
 
 def pipeline_version_record(
@@ -23,7 +25,7 @@ def pipeline_version_record(
     for _ in range(5):
         existing = PipelineVersion.objects.filter(pipeline=pipeline, spec_hash=spec_hash).first()
         if existing is not None:
-            return existing
+            return _with_latest_run_options(existing, spec)
         number = (PipelineVersion.objects.filter(pipeline=pipeline).aggregate(n=Max("number"))["n"] or 0) + 1
         try:
             # Two submissions at once may both pick this number or this hash: the
@@ -44,3 +46,13 @@ def pipeline_version_record(
         except IntegrityError:
             continue
     raise IntegrityError(f"Could not record a version of pipeline {pipeline.name!r}; try again.")
+
+
+def _with_latest_run_options(version: PipelineVersion, spec: PipelineSpec) -> PipelineVersion:
+    """`version`, its stored run options replaced by `spec`'s where they differ."""
+    latest = {key: spec[key] for key in RUN_OPTION_KEYS if key in spec}
+    stored = {key: version.spec[key] for key in RUN_OPTION_KEYS if key in version.spec}
+    if latest != stored:
+        version.spec = {**{k: v for k, v in version.spec.items() if k not in RUN_OPTION_KEYS}, **latest}
+        version.save(update_fields=["spec"])
+    return version
