@@ -208,6 +208,7 @@ def run_representation(run: PipelineRun) -> dict[str, Any]:
         "trigger": run.trigger,
         "rerun_of": run.rerun_of_id,
         "schedule": run.schedule_id,  # the schedule that started it, if one did
+        "pipeline_version": run.pipeline_version_id,  # the recorded version it ran (its id)
         "created_at": iso_datetime(run.created_at),
         "started_at": iso_datetime(run.started_at),
         "finished_at": iso_datetime(run.finished_at),
@@ -238,6 +239,7 @@ class PipelineRunSerializer(serializers.ModelSerializer):
             "trigger",
             "rerun_of",
             "schedule",
+            "pipeline_version",
             "created_at",
             "started_at",
             "finished_at",

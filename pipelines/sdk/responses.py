@@ -257,6 +257,14 @@ class PipelineRun:
     pipeline_id: int | None = None
     # As ZenML's `run.tags` (its tags' names here): @pipeline(tags=...), with_options, YAML.
     tags: list[str] = field(default_factory=list)
+    # What started it: "code", "api", "rerun" or "schedule" (None from an older server).
+    trigger: str | None = None
+    # The id of the run this one re-runs (trigger "rerun").
+    rerun_of: int | None = None
+    # The id of the schedule that started it (trigger "schedule").
+    schedule: int | None = None
+    # The id of the recorded pipeline version it ran (Client().list_pipeline_versions).
+    pipeline_version: int | None = None
     _client: Client | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -276,6 +284,10 @@ class PipelineRun:
             config=data.get("config") or {},
             pipeline_id=data["pipeline"].get("id"),
             tags=list(data.get("tags") or []),
+            trigger=data.get("trigger"),
+            rerun_of=data.get("rerun_of"),
+            schedule=data.get("schedule"),
+            pipeline_version=data.get("pipeline_version"),
             _client=client,
         )
 
