@@ -285,6 +285,17 @@ def require_prune(user: User) -> None:
         )
 
 
+def require_pipeline_tagging(user: User, pipeline: Pipeline) -> None:
+    """403 unless the user may tag this (visible) pipeline: its creator (who first ran
+    it), or a holder of RETENTION_PERMISSION (changing a pipeline)."""
+    if may_read(user) and (pipeline.created_by_id == user.pk or user.has_perm(RETENTION_PERMISSION)):
+        return
+    raise PermissionDenied(
+        f"Only the user who created pipeline {pipeline.name} may tag it, or a user with the "
+        f"'{RETENTION_PERMISSION}' permission; ask an administrator."
+    )
+
+
 def require_retention_change(user: User) -> None:
     """403 unless the user may change a pipeline's retention settings."""
     if not (may_read(user) and user.has_perm(RETENTION_PERMISSION)):
@@ -350,6 +361,7 @@ def require_tagging(user: User, token: ApiToken | None, *, kind: str, target_id:
     if token is not None:
         run_id = token.run_id
         own = {
+            "pipeline": Pipeline.objects.filter(id=target_id, runs__id=run_id),
             "run": PipelineRun.objects.filter(id=target_id).filter(id=run_id),
             "artifact": Artifact.objects.filter(id=target_id, versions__producer_step_run__pipeline_run_id=run_id),
             "artifact_version": ArtifactVersion.objects.filter(id=target_id, producer_step_run__pipeline_run_id=run_id),
@@ -360,11 +372,13 @@ def require_tagging(user: User, token: ApiToken | None, *, kind: str, target_id:
         }
         if not own[kind].exists():
             raise PermissionDenied(
-                "A step's run token may only tag its own run, the artifact versions its run produced "
-                "(and their artifacts) and its run's model version."
+                "A step's run token may only tag its own run and its pipeline, the artifact versions its "
+                "run produced (and their artifacts) and its run's model version."
             )
         return
-    if kind == "run":
+    if kind == "pipeline":
+        require_pipeline_tagging(user, Pipeline.objects.only("id", "name", "created_by_id").get(id=target_id))
+    elif kind == "run":
         require_run_control(
             user, PipelineRun.objects.only("id", "name", "triggered_by_id").get(id=target_id), action="tag"
         )

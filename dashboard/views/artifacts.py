@@ -11,6 +11,7 @@ from dashboard.links import id_link
 from dashboard.listing import paginate
 from dashboard.metadata_display import shown_metadata
 from dashboard.previews import RawFile, preview_for, raw_file_for
+from dashboard.tag_filter import filter_by_tag
 from dashboard.visualizations import visualization_file, visualizations_for
 from pipelines import selectors
 from pipelines.artifact_download import StoredBytesError, StoreUnreadable, download_response
@@ -29,6 +30,7 @@ def artifact_list(request: HttpRequest) -> HttpResponse:
     name = request.GET.get("name", "").strip()
     if name:
         artifacts = artifacts.filter(name__icontains=name)
+    artifacts, tag, tag_error = filter_by_tag(request, artifacts)
     listing = paginate(
         request,
         artifacts,
@@ -38,7 +40,7 @@ def artifact_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/artifact_list.html",
-        {"page_obj": listing.page_obj, "sort": listing.sort, "name": name},
+        {"page_obj": listing.page_obj, "sort": listing.sort, "name": name, "tag": tag, "tag_error": tag_error},
     )
 
 

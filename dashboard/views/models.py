@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from dashboard.listing import paginate
 from dashboard.metadata_display import shown_metadata
+from dashboard.tag_filter import filter_by_tag
 from pipelines import access, selectors
 from pipelines.models import ArtifactKind, ModelStage
 from pipelines.services.model_versions import ModelStageTaken, model_version_set_stage
@@ -28,6 +29,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
     name = request.GET.get("name", "").strip()
     if name:
         models = models.filter(name__icontains=name)
+    models, tag, tag_error = filter_by_tag(request, models)
     listing = paginate(
         request,
         models,
@@ -35,7 +37,9 @@ def model_list(request: HttpRequest) -> HttpResponse:
         default="name",
     )
     return render(
-        request, "dashboard/model_list.html", {"page_obj": listing.page_obj, "sort": listing.sort, "name": name}
+        request,
+        "dashboard/model_list.html",
+        {"page_obj": listing.page_obj, "sort": listing.sort, "name": name, "tag": tag, "tag_error": tag_error},
     )
 
 

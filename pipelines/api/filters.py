@@ -24,7 +24,16 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
-from pipelines.models import Artifact, ArtifactVersion, MLModel, ModelStage, ModelVersion, PipelineRun, StepRun
+from pipelines.models import (
+    Artifact,
+    ArtifactVersion,
+    MLModel,
+    ModelStage,
+    ModelVersion,
+    Pipeline,
+    PipelineRun,
+    StepRun,
+)
 
 # ASCII digits only: str.isdigit() also accepts "²" and "٣", which int() then refuses.
 _ID = re.compile(r"[0-9]{1,18}")
@@ -125,6 +134,17 @@ class StringFilter(django_filters.CharFilter):
 
 def _has_metadata(queryset: QuerySet, name: str, value: str) -> QuerySet:
     return queryset.filter(metadata__key=value).distinct()
+
+
+class PipelineFilter(django_filters.FilterSet):
+    tag = django_filters.CharFilter(method="_tag", help_text="Pipelines with this tag.")
+
+    def _tag(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return _has_tag(queryset, name, value)
+
+    class Meta:
+        model = Pipeline
+        fields: list[str] = []
 
 
 class PipelineRunFilter(django_filters.FilterSet):

@@ -35,7 +35,7 @@ def iso_datetime(value: datetime | None) -> str | None:
 class PipelineSerializer(serializers.ModelSerializer):
     class Meta:
         model = Pipeline
-        fields = ["id", "name", "created_at", "retention_keep_runs", "retention_keep_days"]
+        fields = ["id", "name", "created_at", "retention_keep_runs", "retention_keep_days", "tags"]
 
 
 class PipelineRetentionSerializer(serializers.Serializer):

@@ -1,4 +1,4 @@
-"""`POST <object>/{id}/tags/` on runs, artifacts, artifact versions, models and model
+"""`POST <object>/{id}/tags/` on pipelines, runs, artifacts, artifact versions, models and model
 versions: add and/or remove tags in one atomic change (ZenML's add_tags/remove_tags)."""
 
 from __future__ import annotations

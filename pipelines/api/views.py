@@ -117,8 +117,10 @@ class IdOrNameLookupMixin:
         return obj
 
 
-class PipelineViewSet(PipelineTriggerMixin, IdOrNameLookupMixin, ReadOnlyViewSet):
+class PipelineViewSet(TagsActionMixin, PipelineTriggerMixin, IdOrNameLookupMixin, ReadOnlyViewSet):
+    tag_kind = "pipeline"
     serializer_class = s.PipelineSerializer
+    filterset_class = filters.PipelineFilter
 
     def get_queryset(self) -> QuerySet:
         return selectors.pipelines_visible_to(self.request.user)

@@ -202,8 +202,12 @@ class Client(ScheduleMethods, TriggerMethods):
         key = _one_key("name_or_id", name_or_id, "name_id_or_prefix", name_id_or_prefix)
         return PipelineModel.from_api(self._request("GET", f"pipelines/{key}/"), self)
 
-    def list_pipelines(self, *, page: int = 1, size: int = 50, sort_by: str = "name") -> Page[PipelineModel]:
-        return self._list("pipelines/", PipelineModel, page=page, size=size, sort_by=sort_by, filters={})
+    def list_pipelines(
+        self, *, page: int = 1, size: int = 50, sort_by: str = "name", tag: str | None = None
+    ) -> Page[PipelineModel]:
+        """Pipelines; `tag=` those with this tag (as ZenML's)."""
+        filters = {} if tag is None else {"tag": tag}
+        return self._list("pipelines/", PipelineModel, page=page, size=size, sort_by=sort_by, filters=filters)
 
     def get_artifact(
         self, name_or_id: int | str | None = None, *, name_id_or_prefix: int | str | None = None

@@ -435,11 +435,18 @@ class PipelineModel:
     id: int
     name: str
     created_at: datetime | None
+    tags: list[str] = field(default_factory=list)
     _client: Client | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_api(cls, data: dict[str, Any], client: Client | None) -> PipelineModel:
-        return cls(id=data["id"], name=data["name"], created_at=_time(data.get("created_at")), _client=client)
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            created_at=_time(data.get("created_at")),
+            tags=list(data.get("tags") or []),
+            _client=client,
+        )
 
     def get_runs(self, **filters: Any) -> list[PipelineRun]:
         """This pipeline's runs, newest first (the latest 50 unless `size` says otherwise)."""

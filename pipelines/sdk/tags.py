@@ -1,16 +1,16 @@
-"""`add_tags` / `remove_tags`, as ZenML's, on runs, artifacts, artifact versions, models
-and model versions.
+"""`add_tags` / `remove_tags`, as ZenML's, on pipelines, runs, artifacts, artifact
+versions, models and model versions.
 
 - inside a step with no target: the running step's run (as ZenML);
 - `infer_artifact=True` inside a step (`artifact_name=` one of several outputs): the
   step's output, recorded with the step's outcome;
-- `run=` (id, name or name prefix), `artifact=` (name or id), `artifact_version_id=`,
+- `pipeline=` (name or id), `run=` (id, name or name prefix), `artifact=` (name or id), `artifact_version_id=`,
   `artifact_name=` with `artifact_version=` (else the newest version), `model=` (name
   or id), `model=` with `model_version=` (name, number, stage or `latest`).
 
 Each call is one request that adds or removes atomically on the server, so two
 concurrent calls both stick. Who may tag what is in the README's Permissions table
-(a step's run token: its own run, what its run produced, its model version).
+(a step's run token: its own run and pipeline, what its run produced, its model version).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 
 from pipelines.sdk.context import StepContext
 from pipelines.sdk.current_step import current_step_context
-from pipelines.sdk.exceptions import PipelinesError, StepContextError
+from pipelines.sdk.exceptions import StepContextError
 
 _TARGETS = (
-    "run=, artifact=, artifact_version_id=, artifact_name= (with artifact_version=), model= (with "
+    "pipeline=, run=, artifact=, artifact_version_id=, artifact_name= (with artifact_version=), model= (with "
     "model_version=), or, inside a step, infer_artifact=True for its output or nothing for its run"
 )
 
@@ -40,7 +40,8 @@ def add_tags(
     model: int | str | None = None,
     model_version: int | str | None = None,
 ) -> None:
-    """Tag a run, an artifact, an artifact version, a model or a model version (each tag kept once)."""
+    """Tag a pipeline, a run, an artifact, an artifact version, a model or a model version
+    (each tag kept once)."""
     _change(
         "add",
         _tag_list(tags),
@@ -111,12 +112,8 @@ def _change(
     model_version: int | str | None,
 ) -> None:
     function = f"{operation}_tags"
-    if pipeline is not None:
-        raise PipelinesError(
-            f"{function}(pipeline=...) is not supported: pipelines carry no tags here; tag their runs "
-            "(@pipeline(tags=[...]) or run=...)."
-        )
     groups = {
+        "pipeline": pipeline is not None,
         "run": run is not None,
         "artifact": artifact is not None,
         "artifact version": artifact_version_id is not None or artifact_version is not None,
@@ -138,7 +135,9 @@ def _change(
     from pipelines.sdk.client import Client
 
     client = Client()
-    if run is not None:
+    if pipeline is not None:
+        path = f"pipelines/{client.get_pipeline(pipeline).id}"
+    elif run is not None:
         path = f"runs/{client.get_pipeline_run(run).id}"
     elif artifact is not None:
         path = f"artifacts/{client.get_artifact(artifact).id}"

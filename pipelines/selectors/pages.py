@@ -238,6 +238,11 @@ def _with_tag(runs: QuerySet[PipelineRun], tag: str) -> QuerySet[PipelineRun]:
     return runs.annotate(_tag_at=at).filter(_tag_at__gt=0)
 
 
+def with_tag(queryset: QuerySet[Any], tag: str) -> QuerySet[Any]:
+    """Rows of any model with a `tags` list (artifacts, models...) that hold exactly `tag`."""
+    return _with_tag(queryset, tag)
+
+
 def runs_active(user: access.User) -> QuerySet[PipelineRun]:
     return runs_for_list(user).filter(status__in=ACTIVE_RUN_STATUSES)
 

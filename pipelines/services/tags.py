@@ -1,14 +1,15 @@
-"""Adding and removing tags on runs, artifacts, artifact versions, models and model
-versions (ZenML's `add_tags` / `remove_tags`): one conditional read-modify-write per
+"""Adding and removing tags on pipelines, runs, artifacts, artifact versions, models and
+model versions (ZenML's `add_tags` / `remove_tags`): one conditional read-modify-write per
 row under its row lock, so two concurrent calls both stick (no lost update)."""
 
 from __future__ import annotations
 
 from django.db import models, transaction
 
-from pipelines.models import Artifact, ArtifactVersion, MLModel, ModelVersion, PipelineRun
+from pipelines.models import Artifact, ArtifactVersion, MLModel, ModelVersion, Pipeline, PipelineRun
 
 TAGGABLE: dict[str, type[models.Model]] = {
+    "pipeline": Pipeline,
     "run": PipelineRun,
     "artifact": Artifact,
     "artifact_version": ArtifactVersion,

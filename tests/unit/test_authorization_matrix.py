@@ -83,6 +83,8 @@ RULES: dict[str, set[str]] = {
     "change retention": holders("change_pipeline"),
     # Tagging a run: as stopping it, and a step's run token on its own run.
     "tag run": {"owner", "run_token"} | holders("change_pipelinerun"),
+    # Tagging a pipeline: its creator (who first ran it), and a step's run token on its run's pipeline.
+    "tag pipeline": {"owner", "run_token"} | holders("change_pipeline"),
     # Schedules: made by people (not steps); changed or deleted by their creator or a holder.
     "create schedule": ANY_USER,
     "change schedule": {"owner"} | holders("change_schedule"),
@@ -119,6 +121,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "pipeline-versions": {"get": "read"},
     "pipeline-run-requests": {"get": "read"},
     "pipeline-detail": {"get": "read", "patch": "change retention"},
+    "pipeline-tags": {"post": "tag pipeline"},
     "run-list": {"get": "read", "post": "start runs"},
     "run-detail": {"get": "read"},
     "run-wait": {"get": "read"},
@@ -342,6 +345,7 @@ def world(settings, tmp_path, django_user_model, no_broker) -> World:
         },
         "model-list:post": {"name": "new-model"},
         "pipeline-detail:patch": {"retention_keep_runs": 5},
+        "pipeline-tags:post": {"add": ["matrix"]},
         "dashboard:prune:post": {"older_than": "30d", "action": "preview"},
         "schedule-list:post": {"spec": sample.numbers_pipeline.compile(scale=1), "cron_expression": "0 * * * *"},
         "schedule-detail:patch": {"active": False},

@@ -129,7 +129,7 @@ def test_the_docs_targets_outside_a_step(in_process_client, owner):
         ({"run": "r", "artifact": "a"}, "takes one target; got run and artifact"),
         ({"artifact_version": "v1"}, "needs artifact_name= too"),
         ({"model_version": "latest"}, "needs model="),
-        ({"pipeline": "p"}, "pipelines carry no tags"),
+        ({"pipeline": "p", "run": "r"}, "takes one target; got pipeline and run"),
     ],
 )
 def test_targets_given_wrong_say_what_works(target, words):
