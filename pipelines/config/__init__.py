@@ -1,4 +1,5 @@
-"""`from pipelines.config import StepRetryConfig, Schedule`, as `zenml.config`.
+"""`from pipelines.config import StepRetryConfig, Schedule, ResourceSettings, DockerSettings`,
+as `zenml.config`.
 
 Not the Django settings (those are the top-level `config` package).
 """
@@ -7,5 +8,6 @@ from __future__ import annotations
 
 from pipelines.sdk.retry import StepRetryConfig
 from pipelines.sdk.schedules import Schedule
+from pipelines.sdk.settings import DockerSettings, ResourceSettings
 
-__all__ = ["Schedule", "StepRetryConfig"]
+__all__ = ["DockerSettings", "ResourceSettings", "Schedule", "StepRetryConfig"]

@@ -27,6 +27,7 @@ from pipelines.sdk.materializers import (
 from pipelines.sdk.metadata import DType, StorageSize, Uri, encode
 from pipelines.sdk.metadata import Path as MetadataPath
 from pipelines.sdk.schedules import Schedule
+from pipelines.sdk.settings import DockerSettings, ResourceSettings
 from pipelines.sdk.types import CSVString, HTMLString, MarkdownString
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -45,7 +46,14 @@ PATHS = {
     },
     "pipelines.materializers.base_materializer": {"BaseMaterializer": BaseMaterializer},
     "pipelines.metadata.metadata_types": {"Uri": Uri, "Path": MetadataPath, "DType": DType, "StorageSize": StorageSize},
-    "pipelines.config": {"Schedule": Schedule, "StepRetryConfig": StepRetryConfig},
+    "pipelines.config": {
+        "Schedule": Schedule,
+        "StepRetryConfig": StepRetryConfig,
+        "ResourceSettings": ResourceSettings,
+        "DockerSettings": DockerSettings,
+    },
+    "pipelines.config.resource_settings": {"ResourceSettings": ResourceSettings},
+    "pipelines.config.docker_settings": {"DockerSettings": DockerSettings},
     "pipelines.config.schedule": {"Schedule": Schedule},
     "pipelines.config.retry_config": {"StepRetryConfig": StepRetryConfig},
     "pipelines.types": {"HTMLString": HTMLString, "MarkdownString": MarkdownString, "CSVString": CSVString},
@@ -147,3 +155,19 @@ def test_docs_snippet_special_metadata_types_from_their_zenml_path():
         "column_types": "dict",
         "processed_data_size": "StorageSize",
     }
+
+
+# ZenML docs, "Specify step resources" and "Docker settings": the settings from `zenml.config`.
+def test_docs_snippet_resource_and_docker_settings_from_the_config_path():
+    from pipelines import pipeline
+    from pipelines.config import DockerSettings, ResourceSettings
+
+    @step(settings={"resources": ResourceSettings(cpu_count=8, gpu_count=2, memory="8GB")})
+    def training_step() -> None: ...
+
+    @pipeline(settings={"docker": DockerSettings(requirements=["pandas"])})
+    def training_pipeline() -> None:
+        training_step()
+
+    assert training_step.settings == {"resources": {"cpu_count": 8, "gpu_count": 2, "memory": "8GB"}}
+    assert training_pipeline.settings == {"docker": {"requirements": ["pandas"]}}
