@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.sdk.current_step import get_step_context, step_context
 from pipelines.sdk.exceptions import StepContextError
 from pipelines.sdk.masking import SecretMasker
+from pipelines.sdk.run_configuration import RunConfiguration
 
 if TYPE_CHECKING:
     from pipelines.sdk.materializers.base import BaseMaterializer
@@ -40,7 +41,12 @@ class PipelineRunInfo:
     id: int
     name: str
     status: str
-    config: dict[str, Any]
+    # As ZenML's: `config.extra`, `config.enable_cache`; still a dict (`config["extra"]`).
+    config: RunConfiguration
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, RunConfiguration):
+            object.__setattr__(self, "config", RunConfiguration(self.config or {}))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pipelines.sdk.exceptions import NoWorkerError, RunFailedError
 from pipelines.sdk.metadata import MetadataEntry, entries_from_api
+from pipelines.sdk.run_configuration import RunConfiguration
 
 if TYPE_CHECKING:
     from pipelines.sdk.client import Client
@@ -253,7 +254,8 @@ class PipelineRun:
     # None when built from a list's item, which carries neither: fetched on first use.
     _steps: dict[str, StepRun] | None = field(repr=False)
     _run_metadata: dict[str, MetadataEntry] | None = field(default=None, repr=False)
-    config: dict[str, Any] = field(default_factory=dict)
+    # As ZenML's: `config.extra`, `config.enable_cache`; still a dict (`config["extra"]`).
+    config: RunConfiguration = field(default_factory=RunConfiguration)
     pipeline_id: int | None = None
     # As ZenML's `run.tags` (its tags' names here): @pipeline(tags=...), with_options, YAML.
     tags: list[str] = field(default_factory=list)
@@ -281,7 +283,7 @@ class PipelineRun:
             finished_at=_time(data.get("finished_at")),
             _steps={s["name"]: StepRun.from_api(s, client) for s in data["steps"]} if "steps" in data else None,
             _run_metadata=entries_from_api(data["run_metadata"]) if "run_metadata" in data else None,
-            config=data.get("config") or {},
+            config=RunConfiguration(data.get("config") or {}),
             pipeline_id=data["pipeline"].get("id"),
             tags=list(data.get("tags") or []),
             trigger=data.get("trigger"),
