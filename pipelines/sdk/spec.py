@@ -16,6 +16,7 @@ from typing import Any, NotRequired, TypedDict
 from pipelines.sdk.exceptions import PipelinesError
 from pipelines.sdk.hooks import HOOK_KINDS, hook_spec_problem
 from pipelines.sdk.naming import artifact_version_problem, name_problem, source_problem, version_problem
+from pipelines.sdk.settings import merged_settings
 from pipelines.sdk.step_options import queue_problem, timeout_problem
 
 SPEC_VERSION = 1
@@ -483,6 +484,48 @@ def bind_parameters(spec: PipelineSpec, parameters: dict[str, Any]) -> PipelineS
 RUN_OPTION_KEYS = ("enable_cache", "run_name_template", "tags", "exclusive_tags", "extra", "settings")
 # A step's share of them: the run's settings and extra are merged into each step's.
 STEP_RUN_OPTION_KEYS = ("enable_cache", "extra", "settings")
+
+
+# What configuration (with_options, a YAML file) sets on a step besides its parameters.
+STEP_OPTION_KEYS = ("enable_cache", "retry", "extra", "settings", "model", "queue", "timeout", *HOOK_KINDS)
+
+
+def reapply_configuration(spec: PipelineSpec, recorded: PipelineSpec) -> PipelineSpec:
+    """A copy of `spec`, a dynamic pipeline compiled again from its decorated function
+    (so without the configuration its first compile had), with `recorded`'s
+    configuration put back.
+
+    Put back: the run options (`RUN_OPTION_KEYS`: tags, exclusive tags, extra,
+    settings, run name template, cache), the pipeline's queue and model, and, on
+    each step the recorded spec also has (same invocation id and step source), that
+    step's options (`STEP_OPTION_KEYS`). A step only this compile invokes gets the
+    run's settings under those it compiled with (the step's and the code's pipeline's
+    win) and the pipeline's queue when it names none. Not put back: step parameters
+    given by configuration (in a recompiled dynamic DAG they cannot be told from the
+    values the pipeline passes), and a step-level option or hook on a step only this
+    compile invokes."""
+    result: dict[str, Any] = copy.deepcopy(dict(spec))
+    for key in (*RUN_OPTION_KEYS, "queue", "model"):
+        if key in recorded:
+            result[key] = copy.deepcopy(recorded[key])  # type: ignore[literal-required]
+        else:
+            result.pop(key, None)
+    recorded_steps: dict[str, dict[str, Any]] = {step["name"]: dict(step) for step in recorded.get("steps", [])}
+    run_settings = recorded.get("settings") or {}
+    for step in result["steps"]:
+        before = recorded_steps.get(step["name"])
+        if before is not None and before.get("source") == step["source"]:
+            for key in STEP_OPTION_KEYS:
+                if key in before:
+                    step[key] = copy.deepcopy(before[key])
+                else:
+                    step.pop(key, None)
+            continue
+        if run_settings:
+            step["settings"] = merged_settings(run_settings, step.get("settings") or {})
+        if "queue" not in step and recorded.get("queue"):
+            step["queue"] = recorded["queue"]
+    return result  # type: ignore[return-value]
 
 
 def spec_shape_hash(spec: PipelineSpec) -> str:

@@ -42,6 +42,7 @@ from pipelines.sdk.spec import (
     PipelineSpec,
     SpecError,
     bind_parameters,
+    reapply_configuration,
     resolve_parameters,
     validate_spec,
 )
@@ -215,6 +216,9 @@ def run_request_compile(*, request_id: int) -> RunRequest | None:
                 f"{version.pipeline_source!r} now compiles pipeline {spec['pipeline']!r}, "
                 f"not {version.pipeline.name!r}."
             )
+        # Compiled from the decorated function: the configuration the version was
+        # recorded with (with_options, a YAML file) is put back, then the request's.
+        spec = reapply_configuration(spec, version.spec)
         spec = _with_run_options(spec, enable_cache=request.enable_cache, run_name=request.run_name or None)
         # Compiled here, the spec names this worker's folder; the code is the version's.
         if version.source_root:
