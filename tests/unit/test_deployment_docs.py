@@ -208,17 +208,18 @@ def test_the_beat_unit_starts_celery_beat_of_the_config_app_on_the_database_sche
     app = find_app("config")
     context = beat.make_context("beat", args[3:], obj=CLIContext(app=app, no_color=True, workdir=None))
     assert context.params["loglevel"] == 20  # INFO
-    # No --scheduler on the command line: the settings name a database scheduler
-    # (django-celery-beat's, or ours built on it).
+    # No --scheduler on the command line: the settings name ours, django-celery-beat's
+    # database scheduler whose own tick fires our schedules (pipelines.beat).
     from celery.utils.imports import symbol_by_name
     from django_celery_beat.schedulers import DatabaseScheduler
 
+    from pipelines.beat import PipelinesScheduler
+
     scheduler = symbol_by_name(app.conf.beat_scheduler)
-    assert issubclass(scheduler, DatabaseScheduler), app.conf.beat_scheduler
-    # Our schedules fire from beat: its scheduler's own tick, or a tick task it sends.
-    assert scheduler is not DatabaseScheduler or (
-        app.conf.beat_schedule["pipelines-schedules-tick"]["task"] == "pipelines.schedules_tick"
-    )
+    assert issubclass(scheduler, PipelinesScheduler), app.conf.beat_scheduler
+    assert issubclass(scheduler, DatabaseScheduler)
+    # Beat also sends the daily retention prune (the README's Operate it).
+    assert app.conf.beat_schedule["pipelines-prune-by-retention"]["task"] == "pipelines.prune_by_retention"
 
 
 def test_the_reap_unit_runs_the_reap_command():
