@@ -10,8 +10,9 @@ slot runs a long step: the run is created and its first steps are queued, to sta
 when a slot frees.
 
 Firing is idempotent per (schedule, due time), so a second beat process (a failover,
-a restart overlap) starts nothing twice. A failed firing pass (the database briefly
-away) is logged and tried again a second later; it never stops beat.
+a restart overlap) starts nothing twice. A failed firing pass, or a failed read of
+beat's own entries (the database briefly away), is logged and tried again a second
+later; it never stops beat.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import logging
 import time
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
@@ -56,7 +57,12 @@ class PipelinesScheduler(DatabaseScheduler):
         if now >= self._next_fire_at:
             self._next_fire_at = now + self.fire_interval
             self.fire_due_schedules()
-        interval = super().tick(*args, **kwargs)
+        try:
+            interval = super().tick(*args, **kwargs)
+        except DatabaseError:  # reading beat's own entries: the same, try again shortly
+            logger.exception("Reading the beat schedule failed; retrying in %.0f s", self.fire_interval)
+            close_old_connections()
+            interval = self.fire_interval
         # Sleep no longer than until the next firing pass.
         return max(0.0, min(interval, self._next_fire_at - time.monotonic()))
 

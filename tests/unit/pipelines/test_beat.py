@@ -122,3 +122,20 @@ def test_starting_removes_the_obsolete_tick_entry_from_the_database(fired, clock
     sched = scheduler()
     assert not PeriodicTask.objects.filter(name="pipelines-schedules-tick").exists()
     assert "pipelines-schedules-tick" not in sched.schedule
+
+
+def test_a_database_error_reading_beats_own_entries_does_not_stop_beat(clock, fired, monkeypatch, caplog):
+    from django.db import OperationalError
+
+    sched = scheduler()
+
+    def unreachable(self, *args, **kwargs):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(DatabaseScheduler, "tick", unreachable)
+    monkeypatch.setattr(beat, "close_old_connections", lambda: None)
+    assert sched.tick() == 1.0
+    assert "Reading the beat schedule failed" in caplog.text
+    clock.now += 1.0
+    sched.tick()
+    assert len(fired) == 2  # schedules still fire every second meanwhile
