@@ -135,9 +135,10 @@ def start_run(
     _check_run_options(pipeline_version.spec, enable_cache=enable_cache, run_name=run_name)
     schedule_id = getattr(schedule, "id", schedule)
     if pipeline_version.dag == DagKind.STATIC:
-        spec = _with_run_options(
-            bind_parameters(pipeline_version.spec, resolved), enable_cache=enable_cache, run_name=run_name
-        )
+        spec = bind_parameters(pipeline_version.spec, resolved)
+        if rerun_of is not None and rerun_of.pipeline_version_id == pipeline_version.id:
+            spec = reapply_configuration(spec, rerun_of.spec)
+        spec = _with_run_options(spec, enable_cache=enable_cache, run_name=run_name)
         try:
             return pipeline_run_create(
                 spec=spec, user=user, trigger=trigger, rerun_of=rerun_of, schedule_id=schedule_id
@@ -191,6 +192,15 @@ def _import_pipeline(version: PipelineVersion) -> Any:
     return obj
 
 
+def _recorded_configuration(version: PipelineVersion, rerun_of: PipelineRun | None) -> PipelineSpec:
+    """The spec whose configuration a run started without the code takes: the re-run
+    run's own (its tags, extra, settings, step options), else the version's (those of
+    its latest run)."""
+    if rerun_of is not None and rerun_of.pipeline_version_id == version.id:
+        return rerun_of.spec
+    return version.spec
+
+
 def run_request_compile(*, request_id: int) -> RunRequest | None:
     """On a worker: compile a dynamic pipeline with the request's parameters and
     start its run. Safe to run twice: only the call that claims the pending request
@@ -218,7 +228,7 @@ def run_request_compile(*, request_id: int) -> RunRequest | None:
             )
         # Compiled from the decorated function: the configuration the version was
         # recorded with (with_options, a YAML file) is put back, then the request's.
-        spec = reapply_configuration(spec, version.spec)
+        spec = reapply_configuration(spec, _recorded_configuration(version, request.rerun_of))
         spec = _with_run_options(spec, enable_cache=request.enable_cache, run_name=request.run_name or None)
         # Compiled here, the spec names this worker's folder; the code is the version's.
         if version.source_root:

@@ -38,3 +38,27 @@ def test_a_changed_step_option_makes_a_new_version(owner):
     )
     assert timed.pipeline_version_id != first.pipeline_version_id
     assert PipelineVersion.objects.get(id=timed.pipeline_version_id).number == 2
+
+
+def test_a_rerun_repeats_its_own_runs_options_not_the_versions_latest(owner):
+    from pipelines.models import RunTrigger
+    from pipelines.services.triggers import run_request_compile
+
+    first = pipeline_run_create(spec=tp.words_pipeline.with_options(tags=["a"], extra={"n": 1}).compile(), user=owner)
+    pipeline_run_create(spec=tp.words_pipeline.with_options(tags=["b"]).compile(), user=owner)
+    version = first.pipeline_version
+    rerun = start_run(pipeline_version=version, parameters={}, user=owner, trigger=RunTrigger.RERUN, rerun_of=first)
+    assert (rerun.tags, rerun.config["extra"]) == (["a"], {"n": 1})
+    assert start_run(pipeline_version=version, parameters={}, user=owner).tags == ["b"]
+
+    dynamic = pipeline_run_create(spec=tp.loop_pipeline.with_options(tags=["old"]).compile(n=1), user=owner)
+    pipeline_run_create(spec=tp.loop_pipeline.with_options(tags=["new"]).compile(n=1), user=owner)
+    request = start_run(
+        pipeline_version=dynamic.pipeline_version,
+        parameters={"n": 2},
+        user=owner,
+        trigger=RunTrigger.RERUN,
+        rerun_of=dynamic,
+    )
+    done = run_request_compile(request_id=request.id)
+    assert done.run.tags == ["old"]
