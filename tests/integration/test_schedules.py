@@ -92,3 +92,37 @@ def test_two_beats_fire_each_occurrence_once_and_pausing_stops_them(running_work
     assert any("scheduled run(s)" in log for log in logs), logs
     assert not any("Firing due schedules failed" in log for log in logs), logs
     assert not any("pipelines.schedules_tick" in log for log in logs), logs
+
+
+def test_a_schedule_starts_its_run_on_time_while_every_worker_slot_is_busy(running_worker, owner, tmp_path):
+    """Beat fires schedules itself: no free worker slot is needed to start a run (with
+    a tick task on the workers' queue, nothing fired until a slot freed)."""
+    from pipelines.models import StepRun
+    from pipelines.services.runs import pipeline_run_create
+
+    nap_seconds = 30  # beat starts in a few seconds; the naps outlast it and the check
+    busy = [
+        pipeline_run_create(spec=sample.parallel_pipeline.compile(seconds=nap_seconds), user=owner) for _ in range(2)
+    ]
+    naps = StepRun.objects.filter(pipeline_run__in=busy, status="running")
+    # The session's worker has 4 slots: two runs of two parallel naps fill them.
+    assert wait_for(lambda: naps.count() == 4, timeout=15), f"{naps.count()} naps running"
+    schedule = schedule_create(
+        spec=sample.numbers_pipeline.compile(scale=3), user=owner, interval_seconds=2, name="while-busy"
+    )
+    beats = [start_beat(tmp_path / "beat-busy.log")]
+    try:
+        scheduled = PipelineRun.objects.filter(schedule=schedule)
+        assert wait_for(scheduled.exists, timeout=6), "no scheduled run while the worker was busy"
+        assert naps.count() == 4, "a slot freed before the scheduled run started"
+        schedule_update(schedule=schedule, changes={"paused": True})
+    finally:
+        stop_processes(beats, timeout=10)
+    # Its steps waited for a slot and then ran.
+    assert wait_for(lambda: not scheduled.exclude(status=RunStatus.COMPLETED).exists(), timeout=nap_seconds + 30)
+    assert wait_for(
+        lambda: (
+            not PipelineRun.objects.filter(id__in=[r.id for r in busy]).exclude(status=RunStatus.COMPLETED).exists()
+        ),
+        timeout=30,
+    )
