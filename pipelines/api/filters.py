@@ -151,7 +151,6 @@ class PipelineRunFilter(django_filters.FilterSet):
     pipeline = django_filters.CharFilter(method=_id_or_name("pipeline"), help_text="Pipeline id or name.")
     status = django_filters.CharFilter()
     schedule = django_filters.CharFilter(method=_id_or_name("schedule"), help_text="Its schedule (id or name).")
-    schedule = django_filters.NumberFilter(field_name="schedule_id", help_text="Runs this schedule started (its id).")
     name = StringFilter(lookup_expr="icontains", help_text="Contains; or ZenML's equals:, startswith:, ...")
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte")
