@@ -382,8 +382,9 @@ PIPELINES = {
     # Longest a client's wait request is held open before it asks again.
     "LONG_POLL_SECONDS": env.float("PIPELINES_LONG_POLL_SECONDS", default=20.0),
     # The bearer token that opens /metrics (also PIPELINES_METRICS_TOKEN_FILE); unset,
-    # /metrics refuses everyone.
-    "METRICS_TOKEN": env.str("PIPELINES_METRICS_TOKEN", default=""),
+    # /metrics refuses everyone. Stripped: a token file written by an editor ends in a
+    # newline that no Authorization header carries.
+    "METRICS_TOKEN": env.str("PIPELINES_METRICS_TOKEN", default="").strip(),
 }
 
 if not 0 < PIPELINES["REQUEUE_AFTER"] <= PIPELINES["REQUEUE_MAX_INTERVAL"]:

@@ -223,6 +223,15 @@ def test_the_limit_and_the_lockout_time_come_from_the_environment():
     assert proxies.stdout.strip() == "2", proxies.stderr
 
 
+def test_a_metrics_token_file_ending_in_a_newline_gives_the_token_without_it(tmp_path):
+    token_file = tmp_path / "metrics_token"
+    token_file.write_text("scrape-me\n")
+
+    read = _settings_value('repr(settings.PIPELINES["METRICS_TOKEN"])', PIPELINES_METRICS_TOKEN_FILE=str(token_file))
+
+    assert read.stdout.strip() == "'scrape-me'", read.stderr
+
+
 # --- Content-Security-Policy ------------------------------------------------------------
 
 
