@@ -228,6 +228,8 @@ def prune_plan(
         raise PruneError("Say what to prune: --older-than (e.g. 30d) and/or --keep-last N.")
     if keep_last is not None and keep_last < 0:
         raise PruneError(f"--keep-last must be 0 or more, not {keep_last}.")
+    if keep_last is not None and keep_last > MAX_KEEP_LAST:
+        raise PruneError(f"--keep-last must be at most {MAX_KEEP_LAST}, not {keep_last}.")
     if older_than is not None and older_than < timedelta(0):
         raise PruneError("--older-than must not be negative.")
     pipelines = Pipeline.objects.order_by("name")
@@ -401,6 +403,9 @@ def pruned_version_note(version_id: int) -> str | None:
 
 _AGE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# The bounds of an age and of --keep-last: a pipeline's retention settings' own (the API's).
+MAX_AGE_DAYS = 100_000
+MAX_KEEP_LAST = 10**9
 
 
 def parse_age(text: str) -> timedelta:
@@ -411,7 +416,12 @@ def parse_age(text: str) -> timedelta:
             f"--older-than {text!r} is not an age: give a number and a unit, m (minutes), h (hours), "
             "d (days) or w (weeks), e.g. 30d."
         )
-    return timedelta(**{_AGE_UNITS[match.group(2)]: int(match.group(1))})
+    number, unit = int(match.group(1)), _AGE_UNITS[match.group(2)]
+    age = timedelta(days=MAX_AGE_DAYS + 1) if number > MAX_AGE_DAYS * 24 * 60 else timedelta(**{unit: number})
+    if age > timedelta(days=MAX_AGE_DAYS):
+        # Older than the calendar goes back: a date before year 1 is an OverflowError (a 500).
+        raise PruneError(f"--older-than {text!r} is too long ago: give at most {MAX_AGE_DAYS}d.")
+    return age
 
 
 def human_bytes(size: int) -> str:
