@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.sdk.exceptions import PipelineDefinitionError
 from pipelines.sdk.external_artifact import external_input_id
+from pipelines.sdk.spec import MAX_STEPS
 
 if TYPE_CHECKING:
     from pipelines.sdk.step import Step
@@ -132,6 +133,10 @@ class Trace:
                 "output of another step or a value for each."
             )
 
+        if len(self.invocations) >= MAX_STEPS:
+            # Stop a loop over a parameter (range(n) with n from a trigger) here, before
+            # it fills the compiling process's memory; the spec would be refused anyway.
+            raise PipelineDefinitionError(f"A pipeline may have at most {MAX_STEPS:,} steps.")
         identifier = self._new_id(step, invocation_id)
         self.invocations[identifier] = Invocation(
             id=identifier,
