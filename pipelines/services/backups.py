@@ -100,6 +100,9 @@ def _copy_out(store: ArtifactStore, root: str, target: Path) -> tuple[int, int]:
     for top in TOP_FOLDERS:
         folder_uri = join_uri(root, top)
         for relative, _size in store.walk(folder_uri):
+            if relative and any(part in ("", ".", "..") for part in relative.split("/")):
+                # An object key such as "saved/../../x" would be written outside the backup.
+                raise BackupError(f"{join_uri(folder_uri, relative)!r} is not a path a backup can hold.")
             source = join_uri(folder_uri, relative) if relative else folder_uri
             destination = target / top / relative if relative else target / top
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -135,11 +138,17 @@ def artifact_store_backup_write(*, folder: Path) -> list[StoreCopy]:
 def _read_manifest(folder: Path) -> list[StoreCopy]:
     try:
         manifest = json.loads((Path(folder) / MANIFEST).read_text())
-        return [StoreCopy(**entry) for entry in manifest["stores"]]
+        copies = [StoreCopy(**entry) for entry in manifest["stores"]]
     except FileNotFoundError:
         raise BackupError(f"{folder} holds no {MANIFEST}: is it the artifacts folder of a backup?") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise BackupError(f"{Path(folder) / MANIFEST} is damaged ({exc}).") from None
+    for copy in copies:
+        # Only the folders the backup wrote: a manifest naming "../.." or "/" would copy
+        # whatever the restoring user can read into the artifact store.
+        if not (isinstance(copy.folder, str) and re.fullmatch(r"store-\d+", copy.folder)):
+            raise BackupError(f"{Path(folder) / MANIFEST} is damaged (store folder {copy.folder!r}).")
+    return copies
 
 
 def _copy_in(source: Path, store: ArtifactStore, root: str) -> tuple[int, int]:
