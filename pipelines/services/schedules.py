@@ -31,6 +31,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from pipelines import access
 from pipelines.models import Pipeline, PipelineRun, RunTrigger, Schedule, ScheduleFiring
 from pipelines.schedule_times import CATCHUP_LIMIT, due_between, next_after, upcoming
 from pipelines.sdk.cron import CronError, parse_cron, zone
@@ -283,6 +284,12 @@ class FireResult:
 
 def _start(schedule: Schedule) -> PipelineRun | Any:
     """Start one run of the schedule's spec with its parameters, as its creator."""
+    if not access.may_start_runs(schedule.created_by):
+        # A deactivated or deleted creator starts nothing more (the firing records why).
+        raise ValidationError(
+            f"Schedule {schedule.name}'s creator can no longer start runs (deactivated or deleted); "
+            "make the schedule again as an active user."
+        )
     if schedule.pipeline_version is not None and schedule.spec.get("parameter_schema") is not None:
         return start_run(
             pipeline_version=schedule.pipeline_version,
