@@ -36,6 +36,9 @@ class SavedOutput:
     tags: tuple[str, ...] = ()
     version: str | None = None  # a fixed version name; None numbers it
     kind: str = "data"  # how it links to the run's model version: data or model
+    # A small output's files kept in its row (see artifact_saving.INLINE_LIMIT), written
+    # with the ready move; None for one whose files are only in the store.
+    inline_files: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ def artifact_versions_make_ready(*, step_run_id: int, outputs: list[SavedOutput]
             checksum=output.checksum,
             size=output.size,
             tags=list(output.tags),
+            **({"inline_files": output.inline_files} if output.inline_files else {}),
         )
         if output.metadata:
             run_metadata_create(entries=list(output.metadata), artifact_version_id=version.id, logged_by_id=step_run_id)

@@ -8,7 +8,7 @@ has given up on, can never overwrite the outcome of the attempt that owns the st
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,6 @@ from django.utils import timezone
 from pipelines.dispatch import enqueue_steps_on_commit
 from pipelines.models import (
     FINISHED_STEP_STATUSES,
-    ArtifactVersion,
     AttemptOutcome,
     PipelineRun,
     RunStatus,
@@ -524,9 +523,15 @@ def step_run_complete(
             logs=_truncate_logs(logs),
         ):
             return Completion(recorded=False)
+        if inline_files:
+            # Written by the ready UPDATE itself: one statement per step less.
+            outputs = [
+                replace(o, inline_files=inline_files[o.artifact_version_id])
+                if o.artifact_version_id in inline_files
+                else o
+                for o in outputs
+            ]
         artifact_versions_make_ready(step_run_id=step_run_id, outputs=outputs)
-        for version_id, files in (inline_files or {}).items():
-            ArtifactVersion.objects.filter(id=version_id).update(inline_files=files)
         if model_version_id and outputs:
             model_version_link_artifacts(
                 model_version_id=model_version_id, links={o.artifact_version_id: o.kind for o in outputs}

@@ -182,4 +182,4 @@ def test_a_chain_step_passing_an_int_costs_three_commits(owner, broker):
     statements_per_step = (counts[11][1] - counts[6][1]) / 5
     assert commits_per_step == 3
     # PostgreSQL: each of the two commits that do not wait for the disk says so first.
-    assert statements_per_step <= (29 if connection.vendor == "sqlite" else 31)
+    assert statements_per_step <= (28 if connection.vendor == "sqlite" else 30)
