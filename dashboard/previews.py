@@ -14,7 +14,8 @@ scripts itself (`Content-Security-Policy: sandbox`).
 
 Files are read through the version's store (`store_for_uri(version.uri)`), never by
 path, so the web server needs no mount of a worker's disk and previews work the same
-on an object store, where each read is a ranged request.
+on an object store, where each read is a ranged request. A small version kept in its
+database row (`inline_files`) is previewed from the row, checked against its checksum.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.models import ArtifactVersion
-from pipelines.sdk.stores import join_uri
+from pipelines.sdk.artifact_saving import inline_store
+from pipelines.sdk.stores import ArtifactIntegrityError, join_uri
 from pipelines.storage import store_for_uri
 
 logger = logging.getLogger(__name__)
@@ -115,7 +117,7 @@ def preview_for(version: ArtifactVersion, *, small: bool = False) -> Preview:
     """The preview of a ready version; `small` gives the compact form for side-by-side use."""
     data_type = version.data_type
     try:
-        store = store_for_uri(version.uri)
+        store = _store_of(version)
         found = _find(version, store)
     except Exception as exc:  # a store's errors are not all OSErrors; a preview never breaks the page
         return Preview(kind="none", data_type=data_type, reason=_unreadable(version, exc))
@@ -172,9 +174,23 @@ def raw_file_for(version: ArtifactVersion) -> RawFile | None:
     return None
 
 
+def _store_of(version: ArtifactVersion) -> Any:
+    """Where the preview reads the version's files: a small version kept in its row is
+    read from the row (whole even when a power cut took its unsynced store copy),
+    checked against its checksum; any other from its store."""
+    if version.inline_files:
+        return inline_store(version.uri, version.inline_files, version.checksum)
+    return store_for_uri(version.uri)
+
+
 def _unreadable(version: ArtifactVersion, exc: Exception) -> str:
     if isinstance(exc, FileNotFoundError):
         return f"The stored files are missing ({version.uri})."
+    if isinstance(exc, ArtifactIntegrityError) and version.inline_files:
+        return (
+            "The copy of this version kept in its database row does not match its checksum: "
+            "it was changed or damaged. Re-run the producing step."
+        )
     # The cause stays in the server's log: a store's error may name its endpoint or account.
     logger.warning("Previewing artifact version %s at %s failed", version.id, version.uri, exc_info=True)
     return "The stored files could not be read for a preview."

@@ -16,7 +16,11 @@ credentials for the bucket, no mount of the workers' disk), while the server can
 A download is streamed to a temporary folder, checked against the version's
 checksum, loaded by the version's materializer from that copy, and removed.
 Damaged bytes raise ArtifactIntegrityError naming the version's uri, whichever way
-they were read.
+they were read. A small version kept in its database row (`inline_files`) is the
+exception: its store copy, written without an fsync, may be lost or torn by a power
+cut, so in `auto` and `store` modes a failed read of it asks the server to put the
+copy back from the row (a HEAD of the download route, no bytes sent) and reads the
+store once more.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from pipelines.sdk.artifact_loading import load_artifact_version
+from pipelines.sdk.artifact_saving import INLINE_LIMIT
 from pipelines.sdk.current_step import current_step_context
 from pipelines.sdk.exceptions import ServerError
 from pipelines.sdk.stores import (
@@ -162,7 +167,14 @@ def _load_version(
 ) -> Any:
     mode = access_mode()
     details = {"uri": uri, "materializer": materializer, "data_type": data_type, "checksum": checksum}
-    if client is None or version_id is None or mode == "store":
+    if client is None or version_id is None:
+        return load_artifact_version(**details)
+    if mode == "store":
+        try:
+            return load_artifact_version(**details)
+        except ArtifactIntegrityError:  # ArtifactFilesMissing included
+            if not _restored_by_server(client, version_id, size):
+                raise
         return load_artifact_version(**details)
     key = _store_key(uri)
     failed_at = _unreachable.get(key)
@@ -171,10 +183,15 @@ def _load_version(
             return load_artifact_version(**details)
         except ArtifactFilesMissing as exc:
             # Not here, which may mean not mounted here, or gone from the store: the
-            # server tells which. The next version is looked for in the store again.
+            # server tells which (and puts back a small version's copy from its row).
+            # The next version is looked for in the store again.
             reason, unusable = str(exc), False
         except ArtifactIntegrityError:
-            raise  # the store was read: the bytes themselves are wrong
+            # The store was read and the bytes are wrong: nothing is fetched from
+            # elsewhere, but a small version kept in its row is put back and read again.
+            if not _restored_by_server(client, version_id, size):
+                raise
+            return load_artifact_version(**details)
         except store_errors() as exc:
             reason, unusable = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", True
         with _lock:
@@ -192,6 +209,21 @@ def _load_version(
                 ACCESS_VARIABLE,
             )
     return load_through_server(client, version_id=version_id, size=size, **details)
+
+
+def _restored_by_server(client: Client, version_id: int, size: int | None) -> bool:
+    """Ask the server to put back the store copy of a small version kept in its row
+    (written without an fsync, it may be lost or torn by a power cut): a HEAD of the
+    download route does that and sends no bytes. False when the version is too large
+    to be kept in a row or the server could not (its copy is damaged too: the
+    caller's own error says so)."""
+    if size and size > INLINE_LIMIT:
+        return False
+    try:
+        client._request("HEAD", f"artifact-versions/{int(version_id)}/download/")
+    except ServerError:
+        return False
+    return True
 
 
 def load_through_server(

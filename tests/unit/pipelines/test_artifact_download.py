@@ -301,7 +301,9 @@ class ApiTransport:
         from pipelines.sdk.transport import Response
 
         response = getattr(self.api, method.lower())(url, params or json or {}, format="json")
-        return Response(status_code=response.status_code, content=response.content, headers=response.headers)
+        # A HEAD of the download route is a streaming response with its content removed.
+        content = b"".join(response.streaming_content) if response.streaming else response.content
+        return Response(status_code=response.status_code, content=content, headers=response.headers)
 
     def download(self, url, *, write, timeout, chunk_size=1024 * 1024):
         from pipelines.sdk.transport import Response
