@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from pipelines import access
 from pipelines.models import (
     DagKind,
     PipelineRun,
@@ -219,6 +220,9 @@ def run_request_compile(*, request_id: int) -> RunRequest | None:
     )
     version = request.pipeline_version
     try:
+        if not access.may_start_runs(request.requested_by):
+            # Deactivated or deleted since asking: the run would act as that account.
+            raise SpecError("the user who asked for this run can no longer start runs (deactivated or deleted).")
         pipeline = _import_pipeline(version)
         spec = pipeline.compile(**request.parameters)
         if spec["pipeline"] != version.pipeline.name:
