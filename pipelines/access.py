@@ -119,9 +119,13 @@ def access_run(user: User, *, run_id: int, queryset: QuerySet[PipelineRun] | Non
 
 # --- schedules ---------------------------------------------------------------------
 
-# Changing (pause, resume, edit) or deleting a schedule someone else made; its
-# creator may always. Making one is starting runs later: any signed-in person.
-SCHEDULE_PERMISSIONS = {"change": "pipelines.change_schedule", "delete": "pipelines.delete_schedule"}
+# A schedule's runs start as its creator, with the creator's permissions (secrets,
+# models). So changing what it runs or when is the creator's alone: an edit by anyone
+# else would act in the creator's name. Pausing, resuming and deleting start nothing:
+# someone else may, with a permission. Making one is starting runs later: any
+# signed-in person.
+SCHEDULE_PERMISSIONS = {"pause": "pipelines.change_schedule", "delete": "pipelines.delete_schedule"}
+SCHEDULE_ACTIONS = {"pause": "pause or resume", "change": "change what it runs or when", "delete": "delete"}
 
 
 def schedules_visible(user: User) -> QuerySet[Schedule]:
@@ -135,18 +139,29 @@ def may_create_schedule(user: User) -> bool:
 
 
 def may_change_schedule(user: User, schedule: Schedule, *, action: str = "change") -> bool:
+    """`action` is "pause" (pause or resume), "change" (timing, parameters, name...) or "delete"."""
     if not may_read(user):
         return False
-    return schedule.created_by_id == user.pk or bool(user.has_perm(SCHEDULE_PERMISSIONS[action]))
+    if schedule.created_by_id == user.pk:
+        return True
+    permission = SCHEDULE_PERMISSIONS.get(action)
+    return permission is not None and bool(user.has_perm(permission))
 
 
 def require_schedule_change(user: User, schedule: Schedule, *, action: str = "change") -> None:
-    """403 unless the user made this (visible) schedule or holds the permission for `action`."""
-    if not may_change_schedule(user, schedule, action=action):
+    """403 unless the user made this (visible) schedule or may take `action` on others'."""
+    if may_change_schedule(user, schedule, action=action):
+        return
+    if action == "change":
         raise PermissionDenied(
-            f"Only the user who made schedule {schedule.name} may {action} it, or a user with the "
-            f"'{SCHEDULE_PERMISSIONS[action]}' permission; ask an administrator."
+            f"Only the user who made schedule {schedule.name} may change what it runs or when: its runs "
+            "start as that user. Pause it (with the 'pipelines.change_schedule' permission) or make "
+            "a schedule of your own."
         )
+    raise PermissionDenied(
+        f"Only the user who made schedule {schedule.name} may {SCHEDULE_ACTIONS[action]} it, or a user "
+        f"with the '{SCHEDULE_PERMISSIONS[action]}' permission; ask an administrator."
+    )
 
 
 def access_schedule(user: User, *, schedule_id: int, queryset: QuerySet[Schedule] | None = None) -> Schedule:

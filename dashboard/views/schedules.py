@@ -59,7 +59,7 @@ def schedule_detail(request: HttpRequest, schedule_id: int) -> HttpResponse:
             "page_obj": listing.page_obj,
             "runs": listing.page_obj,
             "failed_firings": firings,
-            "may_change": access.may_change_schedule(request.user, schedule, action="change"),
+            "may_change": access.may_change_schedule(request.user, schedule, action="pause"),
             "may_delete": access.may_change_schedule(request.user, schedule, action="delete"),
         },
     )
@@ -68,7 +68,7 @@ def schedule_detail(request: HttpRequest, schedule_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def schedule_pause(request: HttpRequest, schedule_id: int) -> HttpResponse:
-    schedule = access.access_schedule_for_change(request.user, schedule_id=schedule_id, action="change")
+    schedule = access.access_schedule_for_change(request.user, schedule_id=schedule_id, action="pause")
     pause = request.POST.get("paused", "true") != "false"
     schedule_update(schedule=schedule, changes={"paused": pause})
     if pause:

@@ -162,10 +162,11 @@ class ScheduleViewSet(IdOrNameLookupMixin, ReadOnlyViewSet):
     def partial_update(self, request: Request, pk: str) -> Response:
         """Pause (`active: false`), resume, or change the timing, parameters or name."""
         schedule = self.get_object()
-        access.require_schedule_change(request.user, schedule, action="change")
         data = ScheduleUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         changes: dict[str, Any] = dict(data.validated_data)
+        pausing_only = bool(changes) and set(changes) <= {"active", "paused"}
+        access.require_schedule_change(request.user, schedule, action="pause" if pausing_only else "change")
         if "active" in changes:
             active = changes.pop("active")
             if "paused" in changes and changes["paused"] == active:

@@ -107,6 +107,31 @@ def test_another_users_schedule_is_read_but_not_changed_without_the_permission(a
     assert ScheduleRow.objects.get(id=schedule_id).paused is False
 
 
+def test_a_permission_holder_pauses_anothers_schedule_but_only_its_creator_changes_what_it_runs(api, teammate):
+    """Its runs start as its creator: an edit by someone else would act in the creator's name."""
+    from django.contrib.auth.models import Permission
+
+    schedule_id = post(api, interval_seconds=3600, parameters={"word": "mine"}).json()["id"]
+    teammate.user_permissions.add(Permission.objects.get(codename="change_schedule"))
+    other = APIClient()
+    _, key = api_token_create(user=teammate)
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    url = f"/api/v1/schedules/{schedule_id}/"
+
+    paused = other.patch(url, {"active": False}, format="json")
+    edited = other.patch(url, {"parameters": {"word": "theirs"}}, format="json")
+    retimed = other.patch(url, {"interval_seconds": 60, "active": True}, format="json")
+    by_creator = api.patch(url, {"parameters": {"word": "still mine"}}, format="json")
+
+    assert paused.status_code == 200
+    assert edited.status_code == 403
+    assert "its runs start as that user" in edited.json()["detail"]
+    assert retimed.status_code == 403
+    assert by_creator.status_code == 200
+    row = ScheduleRow.objects.get(id=schedule_id)
+    assert (row.paused, row.parameters["word"], row.interval_seconds) == (True, "still mine", 3600)
+
+
 def test_the_list_costs_the_same_queries_for_one_schedule_or_many(api):
     post(api, interval_seconds=3600, name="one")
     with CaptureQueriesContext(connection) as one:
