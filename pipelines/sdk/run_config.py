@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -356,7 +357,29 @@ def check_settings(value: Any, where: Where | None = None, path: tuple[str, ...]
         elif dataclasses.is_dataclass(item) and not isinstance(item, type):
             item = {k: v for k, v in dataclasses.asdict(item).items() if v is not None}
         stored[key] = _json_mapping(item, where, (*path, key))
+        if key == "docker":
+            stored[key] = _without_environment_values(stored[key], where(*path, key))
     return stored
+
+
+# DockerSettings fields whose values are often credentials. Settings change nothing here
+# and are shown to everyone who may read the run, so only their names are kept.
+DOCKER_VALUES_NOT_STORED = ("environment", "runtime_environment", "build_args")
+NOT_STORED = "(not stored)"
+
+
+def _without_environment_values(docker: dict[str, Any], where: str) -> dict[str, Any]:
+    dropped = [field for field in DOCKER_VALUES_NOT_STORED if isinstance(docker.get(field), dict) and docker[field]]
+    if not dropped:
+        return docker
+    warnings.warn(
+        f"{where}: the values of {', '.join(dropped)} are not stored, only their names: settings change "
+        "nothing here, and a run shows them to everyone who may read it. Give a step credentials with a "
+        "secret (Client().get_secret) instead.",
+        UserWarning,
+        stacklevel=4,
+    )
+    return {**docker, **{field: dict.fromkeys(docker[field], NOT_STORED) for field in dropped}}
 
 
 def _output_materializers(value: Any, where: Where, path: tuple[str, ...]) -> dict[str, type]:

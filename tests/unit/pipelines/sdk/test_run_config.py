@@ -366,6 +366,23 @@ def test_the_docs_configure_example_stores_docker_settings():
     }
 
 
+def test_docker_environment_values_are_not_stored_only_their_names_with_a_warning():
+    """They change nothing here, are shown to every reader of the run, and are often credentials."""
+    from pipelines.config import DockerSettings
+
+    with pytest.warns(UserWarning, match="values of environment are not stored"):
+        configured = cp.simple_ml_pipeline.with_options(
+            settings={"docker": DockerSettings(environment={"AWS_SECRET_ACCESS_KEY": "s3cr3t"}, requirements=["torch"])}
+        )
+    spec = configured.compile(dataset_name="x")
+
+    assert spec["settings"]["docker"] == {
+        "environment": {"AWS_SECRET_ACCESS_KEY": "(not stored)"},
+        "requirements": ["torch"],
+    }
+    assert "s3cr3t" not in repr(spec)
+
+
 def test_settings_objects_are_stored_as_their_fields():
     @dataclasses.dataclass
     class ResourceSettings:
