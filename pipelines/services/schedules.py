@@ -232,7 +232,10 @@ def schedule_update(*, schedule: Schedule, changes: dict[str, Any], now: datetim
         raise ValidationError({unknown[0]: f"Cannot change {unknown[0]!r}; changeable: {', '.join(UPDATABLE_FIELDS)}."})
     now = now or timezone.now()
     with transaction.atomic():
-        schedule = Schedule.objects.select_for_update().select_related("pipeline_version").get(id=schedule.id)
+        # of=("self",): PostgreSQL locks no row of a joined table (nor allows it on a nullable one).
+        schedule = (
+            Schedule.objects.select_for_update(of=("self",)).select_related("pipeline_version").get(id=schedule.id)
+        )
         timing_changed = any(key in changes for key in TIMING_FIELDS)
         kind_keys = {"cron_expression", "interval_seconds", "run_once_start_time"} & set(changes)
         if kind_keys:
@@ -318,7 +321,7 @@ def schedule_fire(*, schedule_id: int, now: datetime | None = None) -> FireResul
     started: list[int] = []
     with transaction.atomic():
         schedule = (
-            Schedule.objects.select_for_update()
+            Schedule.objects.select_for_update(of=("self",))  # created_by is a nullable (outer) join
             .select_related("pipeline_version", "created_by")
             .filter(id=schedule_id, paused=False)
             .first()
