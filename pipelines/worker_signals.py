@@ -13,6 +13,9 @@ from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 _stop = threading.Event()
+_heartbeat_thread: threading.Thread | None = None
+# How long a stopping worker waits for its heartbeat thread to delete its row.
+HEARTBEAT_STOP_WAIT = 10.0
 
 
 def _beat(hostname: str, queues: list[str], concurrency: int | None = None) -> None:
@@ -98,10 +101,12 @@ def start_heartbeat(sender: object = None, **kwargs: object) -> None:
         queues = [queue.name for queue in sender.task_consumer.queues]  # type: ignore[attr-defined]
     except AttributeError:
         queues = [settings.PIPELINES["QUEUE"]]
+    global _heartbeat_thread
     _stop.clear()
-    threading.Thread(
+    _heartbeat_thread = threading.Thread(
         target=_beat, args=(hostname, queues, pool_size(sender)), name="pipelines-heartbeat", daemon=True
-    ).start()
+    )
+    _heartbeat_thread.start()
 
 
 @worker_process_init.connect
@@ -113,7 +118,12 @@ def mark_pool_process(**kwargs: object) -> None:
 
 @worker_shutdown.connect
 def stop_heartbeat(**kwargs: object) -> None:
+    """Stop beating and wait for the thread's last act, deleting this worker's row: a
+    daemon thread dies with the process, so without the wait a stopped worker could
+    stay "alive" to the dashboard and `healthcheck --worker` for a heartbeat timeout."""
     _stop.set()
+    if _heartbeat_thread is not None:
+        _heartbeat_thread.join(timeout=HEARTBEAT_STOP_WAIT)
 
 
 @task_prerun.connect
