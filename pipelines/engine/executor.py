@@ -459,12 +459,7 @@ def _execute_one(step_run_id: int, claimed: int | None = None) -> tuple[int, int
     # Inputs and the cache key are worked out before the claim, so the claim can
     # record the key in the same write. (Cache hits never reach a worker: they are
     # resolved where a step becomes ready; see services/cache_resolution.py.)
-    try:
-        input_versions = _resolve_inputs(step_run)
-        key = cache_key(step_run.spec, {name: version.id for name, version in input_versions.items()})
-        problem: Exception | None = None
-    except StepExecutionError as exc:
-        input_versions, key, problem = {}, "", exc
+    input_versions, key, problem = _inputs_and_cache_key(step_run)
     number = step_run_claim(
         step_run_id=step_run_id,
         worker=worker_name(),
@@ -481,18 +476,24 @@ def _execute_one(step_run_id: int, claimed: int | None = None) -> tuple[int, int
     return _run_attempt(attempt, problem)
 
 
+def _inputs_and_cache_key(step_run: StepRun) -> tuple[dict[str, Any], str, Exception | None]:
+    """The step's input versions and its cache key, or the problem that fails the
+    attempt once claimed (an input that is not ready, say)."""
+    try:
+        input_versions = _resolve_inputs(step_run)
+        key = cache_key(step_run.spec, {name: version.id for name, version in input_versions.items()})
+    except StepExecutionError as exc:
+        return {}, "", exc
+    return input_versions, key, None
+
+
 def _execute_claimed(step_run: StepRun, number: int) -> tuple[int, int | None] | None:
     """Run a step this worker claimed when it ended the one before: as `_execute_one`,
     but the cache key, known only now, is recorded with the outputs' reservation."""
     if step_run.status != StepStatus.RUNNING or step_run.attempt != number:
         logger.info("Step run %s is no longer attempt %s here; nothing to do.", step_run.id, number)
         return None
-    try:
-        input_versions = _resolve_inputs(step_run)
-        key = cache_key(step_run.spec, {name: version.id for name, version in input_versions.items()})
-        problem: Exception | None = None
-    except StepExecutionError as exc:
-        input_versions, key, problem = {}, "", exc
+    input_versions, key, problem = _inputs_and_cache_key(step_run)
     step_run.cache_key = key
     attempt = _Attempt(step_run=step_run, number=number, input_versions=input_versions, cache_key_unrecorded=True)
     return _run_attempt(attempt, problem)
