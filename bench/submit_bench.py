@@ -150,17 +150,19 @@ def main() -> None:
         paths[path](label)  # warm-up
         profiler = cProfile.Profile()
         profiler.runcall(paths[path], label)
+        if os.environ.get("SUBMIT_BENCH_PROFILE_FILE"):
+            profiler.dump_stats(os.environ["SUBMIT_BENCH_PROFILE_FILE"])
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
         return
 
     load = os.getloadavg()
     print(f"database: {vendor}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; median of {args.repeat}")
-    for label, (pipe, params) in pipelines.items():
+    for label, (pipe, _) in pipelines.items():
         steps = len(json.loads(specs[label])["steps"])
         print(f"\n{pipe.name} ({steps} steps, spec {len(specs[label]) / 1024:.0f} KiB)")
         for path, once in paths.items():
-            figures = median_of(args.repeat, lambda once=once: once(label))
+            figures = median_of(args.repeat, lambda once=once, label=label: once(label))
             shown = ", ".join(
                 f"{value:.0f} {name}" if name == "statements" else f"{value:.1f} {name}"
                 for name, value in figures.items()

@@ -22,6 +22,7 @@ from pipelines.api import serializers as s
 from pipelines.api.hot_reads import artifact_version_representation
 from pipelines.api.registration_views import LinkArtifactMixin, RegisterArtifactMixin
 from pipelines.api.schema import ErrorSerializer
+from pipelines.api.submission import submitted_run_representation
 from pipelines.api.tag_views import TagsActionMixin
 from pipelines.api.trigger_views import PipelineTriggerMixin
 from pipelines.artifact_download import StoredBytesError, StoreUnreadable, download_response
@@ -168,8 +169,7 @@ class PipelineRunViewSet(TagsActionMixin, IdOrNameLookupMixin, mixins.CreateMode
             run = pipeline_run_create(spec=request.data, user=request.user)
         except SpecError as exc:
             raise ValidationError(str(exc)) from None
-        run = selectors.runs_with_steps(request.user).get(id=run.id)
-        return Response(s.PipelineRunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
+        return Response(submitted_run_representation(request.user, run.id), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=s.PipelineRunDetailSerializer)
     @action(detail=True, methods=["post"])
