@@ -309,6 +309,10 @@ class ArtifactVersion(models.Model):
     # here; the copy in the store is written without an fsync (see
     # pipelines/sdk/artifact_saving.py).
     inline_files = models.JSONField(null=True, blank=True)
+    # What the process that wrote or checked the files established of its larger ones
+    # ({relative path: [file digest, identity]}): a later load takes the digest of a
+    # file still of that identity instead of hashing it (pipelines/sdk/stores/base.py).
+    file_identities = models.JSONField(default=dict, blank=True)
     producer_step_run = models.ForeignKey(
         StepRun, null=True, on_delete=models.SET_NULL, related_name="produced_versions"
     )

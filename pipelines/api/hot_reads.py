@@ -177,6 +177,7 @@ def artifact_version_representation(artifact: str, version: str | None, *, user:
         **found,
         "artifact": artifact,
         "tags": _json(found["tags"]),
+        "file_identities": _json(found["file_identities"]),
         "run_metadata": latest_metadata(_MetadataRow(key, _json(value), kind) for key, value, kind in metadata),
         "created_at": iso_datetime(created_at),
     }

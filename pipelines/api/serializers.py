@@ -82,6 +82,9 @@ VERSION_FIELDS = (
     "tags",
     "run_metadata",
     "created_at",
+    # What the writer established of the files; the Client's load hashes only a file
+    # no longer of that identity (pipelines/sdk/stores/base.py).
+    "file_identities",
 )
 
 
@@ -101,6 +104,7 @@ def version_representation(version: ArtifactVersion) -> dict[str, Any]:
         "tags": version.tags,
         "run_metadata": latest_metadata(version.metadata.all()),
         "created_at": iso_datetime(version.created_at),
+        "file_identities": version.file_identities,
     }
 
 

@@ -218,6 +218,7 @@ def _load_inputs(versions: dict[str, ArtifactVersion]) -> dict[str, Any]:
                 # The version's own store: it may have been written before the setting changed.
                 store=store_for_uri(version.uri) if not version.inline_files else None,
                 inline_files=version.inline_files,
+                file_identities=version.file_identities,
             )
         except Exception as exc:
             raise StepExecutionError(
@@ -318,6 +319,7 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
         target = attempt.targets[output["name"]]
         artifact = output.get("artifact") or {}  # ArtifactConfig settings
         materializer = target.materializer or materializer_registry.materializer_for_value(item)
+        identities: dict[str, Any] = {}
         try:
             small = save_small_artifact_value(
                 store=store,
@@ -333,7 +335,7 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
             else:
                 _flush_reservation(attempt)
                 saver, checksum, size = save_artifact_value(
-                    store=store, uri=target.uri, materializer=materializer, value=item
+                    store=store, uri=target.uri, materializer=materializer, value=item, file_identities=identities
                 )
             extracted = _extracted_metadata(saver, item)
         except Exception as exc:
@@ -362,6 +364,7 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
                 ),
                 version=artifact.get("version"),
                 kind="model" if artifact.get("is_model_artifact") else "data",
+                file_identities=identities or None,
             )
         )
     return saved

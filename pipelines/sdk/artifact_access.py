@@ -110,13 +110,16 @@ def load_version(
     version_id: int | None = None,
     size: int | None = None,
     client: Client | None = None,
+    file_identities: object = None,
 ) -> Any:
     """The value of one artifact version, read as `PIPELINES_ARTIFACT_ACCESS` says.
 
     Without a `client` and `version_id` there is no server to fall back on: the
     store is read, as a worker does. Files that vanish while they are read fail the
     checksum, never give a half-read value; when the server then no longer knows the
-    version, ArtifactVersionDeleted says it was deleted (by prune) meanwhile.
+    version, ArtifactVersionDeleted says it was deleted (by prune) meanwhile. The
+    version's recorded `file_identities` spare hashing a store file its writer
+    hashed that is still the same file (see `load_artifact_version`).
     """
     try:
         return _load_version(
@@ -127,6 +130,7 @@ def load_version(
             version_id=version_id,
             size=size,
             client=client,
+            file_identities=file_identities,
         )
     except (ArtifactIntegrityError, ServerError) as exc:
         if client is None or version_id is None:
@@ -164,23 +168,25 @@ def _load_version(
     version_id: int | None,
     size: int | None,
     client: Client | None,
+    file_identities: object = None,
 ) -> Any:
     mode = access_mode()
     details = {"uri": uri, "materializer": materializer, "data_type": data_type, "checksum": checksum}
+    from_store = {**details, "file_identities": file_identities}
     if client is None or version_id is None:
-        return load_artifact_version(**details)
+        return load_artifact_version(**from_store)
     if mode == "store":
         try:
-            return load_artifact_version(**details)
+            return load_artifact_version(**from_store)
         except ArtifactIntegrityError:  # ArtifactFilesMissing included
             if not _restored_by_server(client, version_id, size):
                 raise
-        return load_artifact_version(**details)
+        return load_artifact_version(**from_store)
     key = _store_key(uri)
     failed_at = _unreachable.get(key)
     if mode == "auto" and (failed_at is None or time.monotonic() - failed_at > RETRY_STORE_AFTER_SECONDS):
         try:
-            return load_artifact_version(**details)
+            return load_artifact_version(**from_store)
         except ArtifactFilesMissing as exc:
             # Not here, which may mean not mounted here, or gone from the store: the
             # server tells which (and puts back a small version's copy from its row).
@@ -191,7 +197,7 @@ def _load_version(
             # elsewhere, but a small version kept in its row is put back and read again.
             if not _restored_by_server(client, version_id, size):
                 raise
-            return load_artifact_version(**details)
+            return load_artifact_version(**from_store)
         except store_errors() as exc:
             reason, unusable = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", True
         with _lock:

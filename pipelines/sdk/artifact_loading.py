@@ -6,7 +6,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from pipelines.sdk.source import load_source
-from pipelines.sdk.stores.base import ArtifactFilesMissing, ArtifactIntegrityError
+from pipelines.sdk.stores.base import ArtifactFilesMissing, ArtifactIntegrityError, claims_from
 
 if TYPE_CHECKING:
     from pipelines.sdk.stores import ArtifactStore
@@ -41,6 +41,7 @@ def load_artifact_version(
     checksum: str,
     store: ArtifactStore | None = None,
     inline_files: dict[str, str] | None = None,
+    file_identities: object = None,
 ) -> Any:
     """The value stored at `uri`, after checking its files against `checksum`.
 
@@ -48,7 +49,9 @@ def load_artifact_version(
     written under an earlier store setting loads as long as that store is reachable.
     Missing or damaged files raise ArtifactFilesMissing / ArtifactIntegrityError
     naming the uri. A small version's `inline_files` (its row's copy) are loaded
-    instead of the store's, checked against `checksum` the same way.
+    instead of the store's, checked against `checksum` the same way. The version's
+    recorded `file_identities` spare hashing a file that is still the very file its
+    writer hashed (see `pipelines.sdk.stores.base.claims_from`); garbage is ignored.
     """
     if inline_files:
         from pipelines.sdk.artifact_saving import inline_store
@@ -65,7 +68,7 @@ def load_artifact_version(
     # The files are hashed as the materializer streams them, and the checksum is
     # compared before the value is returned: one read of a large array, not two.
     try:
-        with store.verifying(uri, checksum) as check:
+        with store.verifying(uri, checksum, claims=claims_from(file_identities)) as check:
             value = _reader(materializer, uri, store).load(type_from_path(data_type))
     except Exception as exc:
         # Missing or damaged files may be why it failed: say so, naming the uri.

@@ -22,7 +22,12 @@ INLINE_LIMIT = 4 * 1024
 
 
 def save_artifact_value(
-    *, store: ArtifactStore, uri: str, materializer: type[BaseMaterializer], value: Any
+    *,
+    store: ArtifactStore,
+    uri: str,
+    materializer: type[BaseMaterializer],
+    value: Any,
+    file_identities: dict[str, list[Any]] | None = None,
 ) -> tuple[BaseMaterializer, str, int]:
     """Save `value` below `uri` with `materializer`, then its visualizations (recorded
     in the folder, see `pipelines.sdk.visualizations`); returns (the saver, checksum, size).
@@ -30,6 +35,8 @@ def save_artifact_value(
     What the materializer streams through the file API is hashed on the way, so the
     checksum reads back only files written around it. Each file is durable (fsync on
     a local store, a completed upload on an object store) before this returns.
+    `file_identities`, if given, is filled with what to record with the version so
+    that other processes load it without hashing it again (`ArtifactVersion.file_identities`).
     """
     store.makedirs(uri)
     saver = materializer(uri)
@@ -37,7 +44,7 @@ def save_artifact_value(
     with store.recording(uri) as record:
         saver.save(value)
         save_visualizations(store=store, uri=uri, materializer=saver, value=value)
-    checksum, size = store.checksum(uri, record=record)
+    checksum, size = store.checksum(uri, record=record, identities=file_identities)
     return saver, checksum, size
 
 

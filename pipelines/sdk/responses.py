@@ -98,6 +98,9 @@ class ArtifactVersion:
     producer_step_run_id: int | None
     run_metadata: dict[str, MetadataEntry] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    # What the writer recorded of its files (see `ArtifactVersion.file_identities` on
+    # the server): spares hashing them again on load while they are untouched.
+    file_identities: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _client: Client | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -114,6 +117,7 @@ class ArtifactVersion:
             producer_step_run_id=data.get("producer_step_run"),
             run_metadata=entries_from_api(data.get("run_metadata")),
             tags=list(data.get("tags") or []),
+            file_identities=data.get("file_identities") or {},
             _client=client,
         )
 
@@ -141,6 +145,7 @@ class ArtifactVersion:
             version_id=self.id,
             size=self.size,
             client=self._client,
+            file_identities=self.file_identities,
         )
 
 

@@ -39,6 +39,8 @@ class SavedOutput:
     # A small output's files kept in its row (see artifact_saving.INLINE_LIMIT), written
     # with the ready move; None for one whose files are only in the store.
     inline_files: dict[str, str] | None = None
+    # What the writer established of its files (ArtifactVersion.file_identities).
+    file_identities: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ def artifact_versions_make_ready(*, step_run_id: int, outputs: list[SavedOutput]
             size=output.size,
             tags=list(output.tags),
             **({"inline_files": output.inline_files} if output.inline_files else {}),
+            **({"file_identities": output.file_identities} if output.file_identities else {}),
         )
         if output.metadata:
             run_metadata_create(entries=list(output.metadata), artifact_version_id=version.id, logged_by_id=step_run_id)
@@ -196,10 +199,13 @@ def artifact_version_finish_saved(
     """Make a saved version ready: the server checksums the files the caller wrote.
 
     They are read back here: the writer was another process, and the server does
-    not take its word for what it wrote. The version's own uri picks the store, so
-    a version started before the store setting changed still finishes.
+    not take its word for what it wrote, nor for what identifies its files: the
+    identities recorded for later loads are those of the files this read hashed.
+    The version's own uri picks the store, so a version started before the store
+    setting changed still finishes.
     """
-    checksum, size = store_for_uri(version.uri, known=(store,)).checksum(version.uri)
+    identities: dict[str, Any] = {}
+    checksum, size = store_for_uri(version.uri, known=(store,)).checksum(version.uri, identities=identities)
     with transaction.atomic():
         Artifact.objects.select_for_update().filter(id=version.artifact_id).first()
         _make_ready(
@@ -209,6 +215,7 @@ def artifact_version_finish_saved(
             data_type=data_type,
             checksum=checksum,
             size=size,
+            file_identities=identities,
         )
         if metadata:
             run_metadata_create(

@@ -94,6 +94,8 @@ def join_uri(uri: str, relative: str) -> str:
 # never equals one of the bare SHA-256 digests that versions saved before it were
 # recorded with (those still verify: see `ArtifactStore.verify`).
 FILE_DIGEST_PREFIX = "blake3:"
+# What identifies one stored file (see `note_verified`); by convention the size comes first.
+Identity = tuple[Any, ...]
 # A hash runs beside the read or write of the same chunk on a helper thread (both
 # release the GIL) once a chunk is this large; below it the thread costs more than it saves.
 PARALLEL_HASH_BYTES = 8 * 1024 * 1024
@@ -153,10 +155,12 @@ def manifest_digest(entries: Iterable[tuple[str, int, str]]) -> str:
 
 @dataclass
 class WriteRecord:
-    """What writers streamed below one version uri: relative path -> (size, file digest)."""
+    """What writers streamed below one version uri: relative path -> (size, file digest),
+    and the identity of each file a writer knows it of (see `note_verified`)."""
 
     key: str
     files: dict[str, tuple[int, str]] = field(default_factory=dict)
+    identities: dict[str, Identity] = field(default_factory=dict)
 
 
 _records: dict[str, WriteRecord] = {}
@@ -179,7 +183,7 @@ def recording(key: str) -> Iterator[WriteRecord]:
             _records.pop(record.key, None)
 
 
-def note_written(key: str, size: int, digest: str) -> None:
+def note_written(key: str, size: int, digest: str, identity: Identity | None = None) -> None:
     with _records_lock:
         if not _records:
             return
@@ -189,6 +193,10 @@ def note_written(key: str, size: int, digest: str) -> None:
             if record is not None:
                 relative = key[len(probe) :].lstrip("/")
                 record.files[relative] = (size, digest)
+                if identity is not None:
+                    record.identities[relative] = identity
+                else:
+                    record.identities.pop(relative, None)
                 return
             parent = probe.rsplit("/", 1)[0]
             if parent == probe or not parent:
@@ -205,7 +213,6 @@ def note_written(key: str, size: int, digest: str) -> None:
 # returned. Any write through the filesystem changes ctime (which no user can set)
 # and any new upload Last-Modified, so only damage below the filesystem during this
 # process's life would go unseen (on a filesystem with nanosecond timestamps).
-Identity = tuple[Any, ...]  # by convention the size comes first
 _VERIFIED_LIMIT = 10_000
 _verified: dict[tuple[str, Identity], str] = {}
 _verified_lock = threading.Lock()
@@ -241,6 +248,64 @@ def forget_verified() -> None:
     """Forget every verified file: the next load of each hashes it again."""
     with _verified_lock:
         _verified.clear()
+
+
+# Identities carried with a version --------------------------------------------------
+#
+# What one process established is worth the same to the next: the process that
+# writes a version (a worker saving a step's output, the server checking what a
+# Client saved) records with it, for its larger files, the identity each had and the
+# digest of its bytes (`ArtifactVersion.file_identities`), and a process loading the
+# version takes that digest for a file whose identity on opening is still the same,
+# instead of hashing it again. A record is a claim, never proof of anything by
+# itself: it only ever stands for a file that still has that very identity, and when
+# the version's checksum then does not match, the claimed files are hashed after all,
+# so a wrong or forged record costs a read, never a wrong verdict on bytes that
+# changed through the filesystem.
+
+# Smaller files cost about as much to open as to hash: they are not recorded.
+CARRIED_MIN_BYTES = 64 * 1024
+CARRIED_LIMIT = 100  # files per version; the largest are recorded
+_CARRIED_DIGEST = re.compile(r"blake3:[0-9a-f]{64}")
+Claims = dict[str, tuple[Identity, str]]
+
+
+def carried_identities(found: Claims) -> dict[str, list[Any]]:
+    """What to record with a version, as JSON: {relative path: [file digest, identity]}
+    for its largest files (`found` holds only identities the store carries)."""
+    eligible = sorted(
+        ((identity[0], relative) for relative, (identity, _) in found.items() if identity[0] >= CARRIED_MIN_BYTES),
+        reverse=True,
+    )[:CARRIED_LIMIT]
+    return {relative: [found[relative][1], list(found[relative][0])] for _, relative in sorted(eligible)}
+
+
+def _identity_part(value: object) -> bool:
+    # `type(...) is int`: a bool (an int subclass) is no part of any identity.
+    return type(value) is int or (type(value) is str and len(value) <= 200)
+
+
+def claims_from(file_identities: object) -> Claims:
+    """The recorded identities of a version (see `carried_identities`) as a `ReadCheck`
+    takes them; anything of another shape (garbage from a server, a row edited by
+    hand) is dropped, entry by entry, so the files it names are hashed as usual."""
+    if not isinstance(file_identities, dict) or len(file_identities) > CARRIED_LIMIT:
+        return {}
+    claims: Claims = {}
+    for relative, entry in file_identities.items():
+        if not isinstance(relative, str) or "\0" in relative or not isinstance(entry, list) or len(entry) != 2:
+            continue
+        digest, identity = entry
+        if not isinstance(digest, str) or not _CARRIED_DIGEST.fullmatch(digest):
+            continue
+        if not isinstance(identity, list) or not 2 <= len(identity) <= 8:
+            continue
+        if not all(_identity_part(part) for part in identity) or type(identity[0]) is not int or identity[0] < 0:
+            continue
+        if relative and any(part in ("", ".", "..") for part in relative.split("/")):
+            continue
+        claims[relative] = (tuple(identity), digest)
+    return claims
 
 
 # File objects ------------------------------------------------------------------------
@@ -305,7 +370,7 @@ class StreamingWriter(io.BufferedIOBase):
             raise
         finally:
             super().close()
-        note_written(self._key, self._size, self._hash.hexdigest())
+        note_written(self._key, self._size, self._hash.hexdigest(), self._identity)
         note_verified(self._key, self._identity, self._hash.hexdigest())
 
     def abort(self) -> None:
@@ -446,15 +511,25 @@ class ArtifactStore(abc.ABC):
         """Note what is written below the version `uri` while the block runs."""
         return recording(self.record_key(uri))
 
-    def file_digest(self, uri: str) -> tuple[str, int]:
+    def file_digest(self, uri: str, *, claimed: tuple[Identity, str] | None = None) -> tuple[str, int]:
         """The file digest (see `FileHash`) and size of the file at `uri`, read in full
-        unless this process knows the digest of the very file opened (`note_verified`)."""
+        unless this process knows the digest of the very file opened (`note_verified`),
+        or it is `claimed` for the identity the opened file has (not noted as verified:
+        a claim only counts once the version's checksum matched)."""
+        return self.file_digest_and_identity(uri, claimed=claimed)[:2]
+
+    def file_digest_and_identity(
+        self, uri: str, *, claimed: tuple[Identity, str] | None = None
+    ) -> tuple[str, int, Identity | None]:
+        """`file_digest`, and the identity of the file that was opened (None if unknown)."""
         key = self.record_key(uri)
         with self.open(uri, "rb") as handle:
             identity = self.identity_of(handle)
             known = verified_digest(key, identity)
+            if known is None and claimed is not None and identity is not None and claimed[0] == identity:
+                known = claimed[1]
             if known is not None and identity is not None:
-                return known, identity[0]
+                return known, identity[0], identity
             digest = FileHash()
             size = 0
             while chunk := handle.read(CHUNK_SIZE):
@@ -463,11 +538,18 @@ class ArtifactStore(abc.ABC):
         hexdigest = digest.hexdigest()
         if identity is not None and identity[0] == size:
             note_verified(key, identity, hexdigest)
-        return hexdigest, size
+        else:
+            identity = None
+        return hexdigest, size, identity
 
     def identity_of(self, handle: IO[bytes]) -> Identity | None:
         """What identifies the file `handle` (from `open(..., "rb")`) reads, if the store knows."""
         return None
+
+    def carries_identity(self, identity: Identity) -> bool:
+        """Whether `identity` still means the same file to another process, later, so
+        it may be recorded with a version (see `carried_identities`). No by default."""
+        return False
 
     def file_sha256(self, uri: str) -> tuple[str, int]:
         """The plain SHA-256 of the file at `uri`: how versions saved before BLAKE3 were recorded."""
@@ -479,34 +561,52 @@ class ArtifactStore(abc.ABC):
                 size += len(chunk)
         return digest.hexdigest(), size
 
-    def checksum(self, uri: str, *, record: WriteRecord | None = None) -> tuple[str, int]:
+    def checksum(
+        self, uri: str, *, record: WriteRecord | None = None, identities: dict[str, list[Any]] | None = None
+    ) -> tuple[str, int]:
         """The version checksum (see `manifest_digest`) and total size at `uri`.
 
         Files the `record` saw streaming, with the size they still have, are not read
         again; any other file (written around the file API) is read back and hashed.
+        `identities`, if given, is filled with what to record with the version for
+        later loads (see `carried_identities`).
         """
         files = list(self.walk(uri))
         if not files and not self.exists(uri):
             raise FileNotFoundError(f"Nothing is stored at {uri}.")
         entries = []
+        found: Claims = {}
         for relative, size in files:
             known = record.files.get(relative) if record is not None else None
             if known is not None and known[0] == size:
                 digest = known[1]
+                identity = record.identities.get(relative) if record is not None else None
             else:
-                digest, read = self.file_digest(join_uri(uri, relative))
+                digest, read, identity = self.file_digest_and_identity(join_uri(uri, relative))
                 if read != size:
                     raise RuntimeError(f"{join_uri(uri, relative)!r} changed size while it was being hashed.")
+            if identity is not None and identity[0] == size and self.carries_identity(identity):
+                found[relative] = (identity, digest)
             entries.append((relative, size, digest))
+        if identities is not None:
+            identities.update(carried_identities(found))
         return manifest_digest(entries), sum(size for _, size, _ in entries)
 
-    def verify(self, uri: str, expected: str, *, streamed: dict[str, tuple[int, str]] | None = None) -> int:
+    def verify(
+        self,
+        uri: str,
+        expected: str,
+        *,
+        streamed: dict[str, tuple[int, str]] | None = None,
+        claims: Claims | None = None,
+    ) -> int:
         """Check every file at `uri` against the recorded checksum, reading it back.
 
         Files in `streamed` (relative path -> (bytes hashed, digest)) that were hashed
-        whole as a reader streamed them are not read again. Returns the total size;
-        raises ArtifactFilesMissing or ArtifactIntegrityError naming the uri. An empty
-        `expected` (never recorded) checks existence only.
+        whole as a reader streamed them are not read again, nor are files `claims`
+        gives a digest for with the identity they have (see `carried_identities`).
+        Returns the total size; raises ArtifactFilesMissing or ArtifactIntegrityError
+        naming the uri. An empty `expected` (never recorded) checks existence only.
         """
         files = list(self.walk(uri))
         if not files and (expected or not self.exists(uri)):
@@ -522,7 +622,7 @@ class ArtifactStore(abc.ABC):
             if known is not None and known[0] == size:
                 digest = known[1]
             else:
-                digest, read = self.file_digest(join_uri(uri, relative))
+                digest, read = self.file_digest(join_uri(uri, relative), claimed=(claims or {}).get(relative))
                 if read != size:
                     raise ArtifactIntegrityError(f"{join_uri(uri, relative)} changed size while it was being read.")
             entries.append((relative, size, digest))
@@ -551,9 +651,10 @@ class ArtifactStore(abc.ABC):
             entries.append((relative, size, sha))
         return (manifest_digest(entries),), sum(size for _, size, _ in entries)
 
-    def verifying(self, uri: str, expected: str) -> ReadCheck:
-        """Check the version at `uri` as it is read: see `ReadCheck`."""
-        return ReadCheck(self, uri, expected)
+    def verifying(self, uri: str, expected: str, *, claims: Claims | None = None) -> ReadCheck:
+        """Check the version at `uri` as it is read: see `ReadCheck`; `claims` are the
+        identities recorded with the version (`claims_from`)."""
+        return ReadCheck(self, uri, expected, claims)
 
 
 # Checking while reading --------------------------------------------------------------
@@ -573,11 +674,12 @@ class ReadCheck:
     more full read) could not promise.
     """
 
-    def __init__(self, store: ArtifactStore, uri: str, expected: str) -> None:
+    def __init__(self, store: ArtifactStore, uri: str, expected: str, claims: Claims | None = None) -> None:
         self.store = store
         self.uri = uri
         self.expected = expected
         self.key = store.record_key(uri)
+        self.claims: Claims = dict(claims or {})
         self.streamed: dict[str, tuple[int, str]] = {}
         self._identities: dict[str, Identity | None] = {}
         self._lock = threading.Lock()
@@ -605,9 +707,32 @@ class ReadCheck:
                 self.streamed[relative] = (hashed, digest)
                 self._identities[relative] = identity
 
+    def claimed(self, relative: str, identity: Identity | None) -> str | None:
+        """The digest the version's record claims for the file `relative` if it has
+        `identity` (the file just opened), else None."""
+        claim = self.claims.get(relative)
+        if claim is None or identity is None or claim[0] != identity:
+            return None
+        return claim[1]
+
     def finish(self) -> int:
         """Verify the version (see `ArtifactStore.verify`); returns its total size."""
-        size = self.store.verify(self.uri, self.expected, streamed=self.streamed)
+        try:
+            size = self.store.verify(self.uri, self.expected, streamed=self.streamed, claims=self.claims)
+        except ArtifactFilesMissing:
+            raise
+        except ArtifactIntegrityError:
+            if not self.claims:
+                raise
+            # A claim was wrong, or the files are damaged: their bytes decide.
+            with self._lock:
+                self.streamed = {
+                    relative: entry
+                    for relative, entry in self.streamed.items()
+                    if self.claimed(relative, self._identities.get(relative)) is None
+                }
+                self.claims = {}
+            size = self.store.verify(self.uri, self.expected, streamed=self.streamed)
         for relative, (hashed, digest) in self.streamed.items():
             identity = self._identities.get(relative)
             if identity is not None and hashed == identity[0]:
@@ -626,7 +751,7 @@ def watch_read(handle: IO[bytes], key: str, identity: Identity | None = None) ->
     relative = check.relative(key) if check is not None else None
     if check is None or relative is None:
         return handle
-    known = verified_digest(key, identity)
+    known = verified_digest(key, identity) or check.claimed(relative, identity)
     if known is not None and identity is not None:
         check.note(relative, identity[0], known, identity)
         return handle

@@ -108,6 +108,13 @@ class LocalArtifactStore(ArtifactStore):
         except (AttributeError, OSError, ValueError):
             return None
 
+    def carries_identity(self, identity: tuple[Any, ...]) -> bool:
+        # On a filesystem that keeps whole seconds (FAT, some network mounts), a file
+        # rewritten at the same size within the second of its write keeps its identity:
+        # good enough for this process's own cache (see `note_verified`), not to record.
+        # On the others a timestamp lands on a whole second once in a billion.
+        return len(identity) == 5 and identity[4] % 1_000_000_000 != 0
+
     def exists(self, uri: str) -> bool:
         return os.path.lexists(self.resolve(uri))
 
