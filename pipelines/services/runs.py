@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
+from enum import Enum
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import TextField, Value
+from django.db.models import Field, JSONField, TextField, Value
 from django.db.models.functions import Cast, StrIndex
 from django.utils import timezone
 
@@ -132,26 +135,78 @@ def pipeline_run_create(
         }
         run = _create_run_row(pipeline=pipeline, spec=valid, user=user, model_version=model_version, origin=origin)
         _take_exclusive_tags(run=run, tags=valid.get("exclusive_tags", []))
-        StepRun.objects.bulk_create(
+        _insert_step_rows(
             [
-                StepRun(
-                    pipeline_run=run,
-                    name=step["name"],
-                    source=step["source"],
-                    code_hash=step["code_hash"],
-                    parameters=step["parameters"],
-                    spec=step,
-                    upstream=sorted(upstream_of(step)),
-                    status=StepStatus.PENDING,
-                    model_version=step_model_versions.get(step["name"], pipeline_model_version),
-                    queue=step.get("queue") or run.queue,
-                )
+                {
+                    "pipeline_run_id": run.id,
+                    "name": step["name"],
+                    "source": step["source"],
+                    "code_hash": step["code_hash"],
+                    "parameters": step["parameters"],
+                    "spec": step,
+                    "upstream": sorted(upstream_of(step)),
+                    "status": StepStatus.PENDING,
+                    "model_version_id": getattr(
+                        step_model_versions.get(step["name"], pipeline_model_version), "id", None
+                    ),
+                    "queue": step.get("queue") or run.queue,
+                }
                 for step in valid["steps"]
             ]
         )
         step_runs_advance(run=run)
-    run.refresh_from_db()
+    # The spec cannot have changed, and reading it back (256 KiB for 1,000 steps)
+    # cost more than the rest of this read.
+    run.refresh_from_db(fields=_RUN_FIELDS_BUT_SPEC)
     return run
+
+
+_RUN_FIELDS_BUT_SPEC = [field.attname for field in PipelineRun._meta.concrete_fields if field.name != "spec"]
+
+
+def _insert_step_rows(rows: list[dict[str, Any]]) -> None:
+    """Insert a new run's step rows (values by attribute name; the other columns get
+    their field's default) in one statement.
+
+    On PostgreSQL that statement is a COPY: `bulk_create` of 1,001 steps spent ~100 ms
+    of Python preparing and quoting each field and ~150 ms of the server's parsing
+    its 26 array literals, where a COPY of the same rows takes ~40 ms in all.
+    """
+    if connection.vendor != "postgresql":
+        StepRun.objects.bulk_create([StepRun(**row) for row in rows])
+        return
+    fields = [field for field in StepRun._meta.concrete_fields if not field.primary_key]
+    now = timezone.now()
+    defaults = {field.attname: _column_default(field, now) for field in fields}
+    json_columns = {field.attname for field in fields if isinstance(field, JSONField)}
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(StepRun._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) FROM STDIN"
+    started = time.monotonic()
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            values = {**defaults, **row}
+            copy.write_row([_copy_value(values[name], is_json=name in json_columns) for name in defaults])
+    if connection.queries_logged:  # so that query counts (CaptureQueriesContext) see it
+        connection.queries_log.append(
+            {"sql": f"{sql} -- {len(rows)} rows", "time": f"{time.monotonic() - started:.3f}"}
+        )
+
+
+def _column_default(field: Field, now: datetime) -> Any:
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return now
+    return field.get_default()
+
+
+def _copy_value(value: Any, *, is_json: bool) -> Any:
+    """A value as COPY's text format takes it: a JSON column's as JSON text (None is
+    SQL NULL, as the ORM stores it), a choice as its value (psycopg would write an
+    Enum's name)."""
+    if value is None:
+        return None
+    if is_json:
+        return json.dumps(value)
+    return value.value if isinstance(value, Enum) else value
 
 
 def _take_exclusive_tags(*, run: PipelineRun, tags: list[str]) -> None:
