@@ -169,7 +169,7 @@ class PipelineRunViewSet(TagsActionMixin, IdOrNameLookupMixin, mixins.CreateMode
             run = pipeline_run_create(spec=request.data, user=request.user)
         except SpecError as exc:
             raise ValidationError(str(exc)) from None
-        return Response(submitted_run_representation(request.user, run.id), status=status.HTTP_201_CREATED)
+        return Response(submitted_run_representation(request.user, run), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=s.PipelineRunDetailSerializer)
     @action(detail=True, methods=["post"])

@@ -155,13 +155,16 @@ def pipeline_run_create(
             ]
         )
         step_runs_advance(run=run)
-    # The spec cannot have changed, and reading it back (256 KiB for 1,000 steps)
-    # cost more than the rest of this read.
-    run.refresh_from_db(fields=_RUN_FIELDS_BUT_SPEC)
+    run.refresh_from_db(fields=_RUN_FIELDS_ADVANCE_CHANGES)
     return run
 
 
-_RUN_FIELDS_BUT_SPEC = [field.attname for field in PipelineRun._meta.concrete_fields if field.name != "spec"]
+# What starting the steps may have changed (status, revision, times...). Not the
+# spec (reading it back cost a 1,000-step run more than the rest of this read) nor
+# the links this function set, whose objects (pipeline, user) stay loaded for callers.
+_RUN_FIELDS_ADVANCE_CHANGES = [
+    field.attname for field in PipelineRun._meta.concrete_fields if field.name != "spec" and not field.is_relation
+]
 
 
 def _insert_step_rows(rows: list[dict[str, Any]]) -> None:
