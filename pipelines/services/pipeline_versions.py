@@ -25,11 +25,13 @@ def pipeline_version_record(
     spec_hash = spec_shape_hash(spec)
     for _ in range(5):
         # Only the stored run options are read: the whole spec (256 KiB for 1,000
-        # steps) cost every submission a parse of what it already has.
+        # steps) cost every submission a parse of what it already has. At most one
+        # row matches (unique): no ordering, whose default joined the pipeline table.
         existing = (
             PipelineVersion.objects.filter(pipeline=pipeline, spec_hash=spec_hash)
             .defer("spec")
             .annotate(**{_option_alias(key): KeyTransform(key, "spec") for key in RUN_OPTION_KEYS})
+            .order_by("pk")
             .first()
         )
         if existing is not None:
