@@ -4,7 +4,9 @@ Two sources:
 
 - the database, read at scrape time (`pipelines.selectors.metrics`): runs, steps,
   step durations and queue waits, workers alive, cache hits, retries, crashes,
-  secret reads, artifact bytes. Any web process answers the same figures.
+  secret reads, artifact bytes. Any web process answers the same figures. Steps and
+  attempts that ended come from running totals that a scrape folds them into
+  (`pipelines.services.metrics`), so a scrape costs the same at any size of history.
 - this web process: the latency of the requests it served, by route pattern and
   method. Under gunicorn with several processes, set PROMETHEUS_MULTIPROC_DIR to an
   empty folder (the client library's own variable) and each scrape adds up every
@@ -19,12 +21,14 @@ import threading
 import time
 from collections.abc import Iterator
 
+from django.db import DatabaseError
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from pipelines.models import FINISHED_STEP_STATUSES, RunStatus
 from pipelines.selectors import metrics as figures
+from pipelines.services.metrics import metrics_totals_fold
 from secrets_app.selectors import secret_reads_count_by_via
 
 logger = logging.getLogger(__name__)
@@ -72,6 +76,12 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
+        mark = figures.folded_until()
+        try:
+            mark = metrics_totals_fold(mark=mark)
+        except DatabaseError as exc:
+            # The figures read past the mark are right all the same, only slower.
+            logger.warning("/metrics: the totals were not brought up to date: %s", type(exc).__name__)
 
         runs = figures.runs_by_pipeline_and_status()
         gauge = GaugeMetricFamily(
@@ -89,7 +99,7 @@ class DatabaseCollector(Collector):
         yield gauge
         yield finished
 
-        step_figures = figures.steps_by_pipeline()
+        step_figures = figures.steps_by_pipeline(mark=mark)
         steps = step_figures.by_pipeline_and_status
         steps_finished = CounterMetricFamily(
             "pipelines_steps_finished",
@@ -124,7 +134,7 @@ class DatabaseCollector(Collector):
             "pipelines_step_queue_wait_seconds",
             "Seconds a step waited in its queue before a worker started it, by queue.",
             "queue",
-            figures.queue_waits_by_queue(),
+            step_figures.queue_waits_by_queue,
         )
 
         alive, per_queue = figures.workers_alive()
@@ -143,7 +153,7 @@ class DatabaseCollector(Collector):
             "Step attempts by outcome; `crashed` ones were declared so by the reaper (their worker died).",
             labels=["outcome"],
         )
-        by_outcome, retries = figures.attempts_by_outcome_and_retries()
+        by_outcome, retries = figures.attempts_by_outcome_and_retries(mark=mark)
         for outcome, n in sorted(by_outcome.items()):
             attempts.add_metric([outcome], n)
         yield attempts

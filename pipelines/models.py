@@ -160,6 +160,8 @@ class PipelineRun(models.Model):
             models.Index(fields=["-created_at", "-id"], name="run_created_idx"),
             models.Index(fields=["pipeline", "-created_at"], name="run_pipeline_created_idx"),
             models.Index(fields=["status", "-created_at"], name="run_status_created_idx"),
+            # /metrics counts runs by pipeline and status from this index alone.
+            models.Index(fields=["pipeline", "status"], name="run_pipeline_status_idx"),
         ]
 
     def __str__(self) -> str:
@@ -242,7 +244,13 @@ class StepRun(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["pipeline_run", "name"], name="step_run_unique_name_per_run"),
         ]
-        indexes = [models.Index(fields=["status"], name="step_run_status_idx")]
+        indexes = [
+            models.Index(fields=["status"], name="step_run_status_idx"),
+            # /metrics folds and reads finished steps by when they ended (pipelines.services.metrics).
+            models.Index(
+                fields=["finished_at"], condition=Q(status__in=FINISHED_STEP_STATUSES), name="step_run_finished_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.pipeline_run.name}/{self.name}"
@@ -270,6 +278,8 @@ class StepAttempt(models.Model):
     class Meta:
         ordering = ["step_run", "number"]
         constraints = [models.UniqueConstraint(fields=["step_run", "number"], name="step_attempt_unique_number")]
+        # /metrics folds and reads ended attempts by when they ended (pipelines.services.metrics).
+        indexes = [models.Index(fields=["finished_at"], name="step_attempt_finished_idx")]
 
     def __str__(self) -> str:
         return f"{self.step_run_id}#{self.number} {self.outcome}"
@@ -334,7 +344,11 @@ class ArtifactVersion(models.Model):
             ),
         ]
         # An artifact's ready versions, newest first, counted or paged without a sort.
-        indexes = [models.Index(fields=["artifact", "status", "id"], name="artifact_version_ready_idx")]
+        indexes = [
+            models.Index(fields=["artifact", "status", "id"], name="artifact_version_ready_idx"),
+            # /metrics adds up the bytes of ready versions from this index alone.
+            models.Index(fields=["status", "size"], name="artifact_version_size_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.artifact.name}:{self.version}"
@@ -524,6 +538,56 @@ class EventCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+
+class MetricsFold(models.Model):
+    """How far the /metrics totals below go (`pipelines.services.metrics`): every step
+    and attempt that ended before `folded_until` is counted in them. One row."""
+
+    folded_until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"folded until {self.folded_until}"
+
+
+class StepRunTotal(models.Model):
+    """Finished steps folded into running totals for /metrics: how many ended, by
+    pipeline, queue, status and the buckets of their duration and queue wait (-1:
+    none), with the seconds they add up to. Prune keeps them (counters stay monotonic)."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    queue = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=StepStatus.choices)
+    duration_bucket = models.SmallIntegerField()
+    wait_bucket = models.SmallIntegerField()
+    count = models.BigIntegerField(default=0)
+    duration_sum = models.FloatField(default=0.0)
+    wait_sum = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pipeline", "queue", "status", "duration_bucket", "wait_bucket"], name="step_run_total_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id}/{self.queue}/{self.status}: {self.count}"
+
+
+class StepAttemptTotal(models.Model):
+    """Ended attempts folded into running totals for /metrics, by outcome and whether
+    the attempt was a retry (number > 1)."""
+
+    outcome = models.CharField(max_length=20, choices=AttemptOutcome.choices)
+    retry = models.BooleanField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["outcome", "retry"], name="step_attempt_total_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} (retry: {self.retry}): {self.count}"
 
 
 class ReaperAction(models.TextChoices):

@@ -57,6 +57,7 @@ from pipelines.models import (
     StepRunInput,
     StepRunOutput,
 )
+from pipelines.services.metrics import metrics_totals_fold_runs
 from pipelines.storage import store_for_uri
 
 logger = logging.getLogger(__name__)
@@ -292,6 +293,8 @@ def _delete_batch(run_ids: list[int], *, now: datetime) -> tuple[int, int]:
             ],
             ignore_conflicts=True,
         )
+        # The /metrics step counters keep what these runs did (they stay monotonic).
+        metrics_totals_fold_runs(run_ids=still)
         runs_deleted = PipelineRun.objects.filter(id__in=sorted(still)).delete()[1].get(PipelineRun._meta.label, 0)
         versions_deleted = 0
         for chunk in _chunks([version.id for version in freed]):

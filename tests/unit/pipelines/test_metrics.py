@@ -193,11 +193,45 @@ def test_request_latency_is_labelled_by_route_pattern_never_by_id(metrics_on, ap
 def test_a_scrape_costs_a_fixed_number_of_queries(metrics_on, owner, django_assert_num_queries):
     for scale in range(5):
         pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=scale), user=owner)
+    assert scrape()[0] == 200  # the first folds (pipelines.services.metrics)
 
-    # One GROUP BY per figure: runs, steps with durations, queued, queue waits,
-    # workers, attempts, retries, secret reads, artifact bytes.
+    # The totals' mark, then one statement per figure: runs, steps (totals and the
+    # rows past the mark: counts, durations, queue waits), queued, workers, attempts
+    # and retries, reaper counters, secret reads, artifact bytes.
     with django_assert_num_queries(9):
         assert scrape()[0] == 200
+    for scale in range(5):
+        run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=scale), user=owner)
+        finish_step(run.steps.get(name="load"), queued_for=0.5, ran_for=2.0)
+    with django_assert_num_queries(9):
+        assert scrape()[0] == 200
+
+
+def test_a_scrape_that_folds_what_ended_says_the_same(metrics_on, owner, monkeypatch):
+    from pipelines.models import StepRunTotal
+    from pipelines.services import metrics as totals
+
+    for scale in range(3):
+        run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=scale), user=owner)
+        finish_step(run.steps.get(name="load"), queued_for=0.02 * (scale + 1), ran_for=3.0 * (scale + 1))
+    StepRun.objects.filter(pipeline_run=run, name="total").update(
+        status=StepStatus.CACHED, queued_at=timezone.now(), finished_at=timezone.now()
+    )
+    monkeypatch.setattr(totals, "FOLD_EVERY", timedelta(days=1))
+    before = samples(scrape()[1])
+    assert not StepRunTotal.objects.exists()
+
+    # No grace: this scrape folds every step that ended.
+    monkeypatch.setattr(totals, "FOLD_GRACE", timedelta(0))
+    monkeypatch.setattr(totals, "FOLD_EVERY", timedelta(0))
+    after = samples(scrape()[1])
+
+    assert sum(StepRunTotal.objects.values_list("count", flat=True)) == 4
+    steps = ("pipelines_step", "pipelines_steps_finished", "pipelines_runs")
+    assert {k: v for k, v in after.items() if k[0].startswith(steps)} == pytest.approx(
+        {k: v for k, v in before.items() if k[0].startswith(steps)}
+    )
+    assert after[("pipelines_step_duration_seconds_count", (("pipeline", "numbers_pipeline"),))] == 3
 
 
 def test_with_a_multiprocess_folder_a_scrape_adds_up_every_web_process(metrics_on, tmp_path, monkeypatch):
