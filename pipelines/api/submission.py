@@ -1,24 +1,25 @@
 """The answer to `POST /api/v1/runs/`: the new run as `PipelineRunDetailSerializer`
-shows it, in two statements whatever its size (three if a step has links already).
+shows it, in two statements whatever its size.
 
 Reading a new run back through `runs_with_steps` and serializing it with DRF cost a
 1,001-step submission about a second of this machine's CPU (six prefetch queries over
-every step, then DRF's field-by-field walk), more than creating it did. A new run's
-steps have, nearly always, no input or output links and no metadata yet, so each is
-one `.values()` row; the few that do (a cache hit links its outputs at once, and a
-worker may already have run a step by the time this reads) go through
-`StepRunSerializer` as every other read does. A test pins the two against each other.
+every step, then DRF's field-by-field walk), more than creating it did. A step no
+worker has claimed yet (attempt 0, pending or queued) has no input or output links:
+inputs are recorded at an attempt's end, outputs by the worker or a cache hit (which
+makes it `cached`), so it is one `.values()` row with empty links. The steps that have
+moved on by the time this reads (a cache hit; a fast worker may already have run
+one) go through `StepRunSerializer` as every other read does. Metadata that someone
+logs on an unclaimed step through the API within these milliseconds is not shown; the
+next read shows it. A test pins the two paths against each other.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef
-
 from pipelines import access, selectors
 from pipelines.api.serializers import StepRunSerializer, iso_datetime, run_representation
-from pipelines.models import PipelineRun, RunMetadata, StepRun, StepRunInput, StepRunOutput
+from pipelines.models import PipelineRun, StepRun, StepStatus
 from pipelines.selectors import latest_metadata
 
 # StepRunSerializer's fields that read related rows: empty for a step without any.
@@ -29,6 +30,7 @@ _COLUMNS = {
     for name in StepRunSerializer.Meta.fields
     if name not in _RELATED
 }
+_UNCLAIMED = (StepStatus.PENDING, StepStatus.QUEUED)
 _DATETIMES = {
     name for name, column in _COLUMNS.items() if StepRun._meta.get_field(column).get_internal_type() == "DateTimeField"
 }
@@ -46,29 +48,19 @@ def submitted_run_representation(user: access.User, run: PipelineRun) -> dict[st
 
 
 def _step_representations(user: access.User, run_id: int) -> list[dict[str, Any]]:
-    rows = (
-        StepRun.objects.filter(pipeline_run_id=run_id)
-        .annotate(
-            _related=Exists(StepRunInput.objects.filter(step_run=OuterRef("pk")))
-            | Exists(StepRunOutput.objects.filter(step_run=OuterRef("pk")))
-            | Exists(RunMetadata.objects.filter(step_run=OuterRef("pk")))
-        )
-        .order_by("id")
-        .values("_related", *_COLUMNS.values())
-    )
+    rows = StepRun.objects.filter(pipeline_run_id=run_id).order_by("id").values(*_COLUMNS.values())
     steps: list[dict[str, Any]] = []
-    related: dict[int, int] = {}  # step run id -> its place in `steps`
+    moved_on: dict[int, int] = {}  # step run id -> its place in `steps`
     for row in rows:
-        if row["_related"]:
-            related[row["id"]] = len(steps)
+        if row["attempt"] or row["status"] not in _UNCLAIMED:
+            moved_on[row["id"]] = len(steps)
             steps.append({})
             continue
         step = {name: row[column] for name, column in _COLUMNS.items()}
         for name in _DATETIMES:
             step[name] = iso_datetime(step[name])
         steps.append({**step, "inputs": {}, "outputs": {}, "run_metadata": []})
-    if related:
-        linked = selectors.steps_for_list(user).filter(id__in=related)
-        for step in StepRunSerializer(linked, many=True).data:
-            steps[related[step["id"]]] = step
+    if moved_on:
+        for step in StepRunSerializer(selectors.steps_for_list(user).filter(id__in=moved_on), many=True).data:
+            steps[moved_on[step["id"]]] = step
     return steps

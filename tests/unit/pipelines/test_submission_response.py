@@ -46,21 +46,38 @@ def test_the_answer_to_a_submission_is_the_runs_detail(api, owner):
     assert [step["name"] for step in body["steps"]] == ["load", "total"]
 
 
-def test_steps_with_links_metadata_or_times_are_shown_as_the_serializer_shows_them(owner):
+def test_steps_a_worker_already_took_are_shown_as_the_serializer_shows_them(owner):
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=5), user=owner)
     load, total = run.steps.get(name="load"), run.steps.get(name="total")
-    # As if a worker had already run `load` when the answer is read.
+    # As if a worker had run `load` and started `total` before the answer is read.
+    now = timezone.now()
     StepRun.objects.filter(id=load.id).update(
-        status="completed", started_at=timezone.now(), finished_at=timezone.now(), cache_key="k" * 64
+        status="completed", attempt=1, started_at=now, finished_at=now, cache_key="k" * 64
     )
+    StepRun.objects.filter(id=total.id).update(status="running", attempt=1, started_at=now)
     version = save_value("numbers", [1, 2, 3], step=load, output="numbers")
     consume(total, version, name="numbers")
     log("step_run", load.id, rows=3)
     log("pipeline_run", run.id, note="hello")
-
     run = PipelineRun.objects.select_related("pipeline", "triggered_by").get(id=run.id)  # its revision moved
 
-    assert _as_json(submitted_run_representation(owner, run)) == _detail(owner, run.id)
+    answer = _as_json(submitted_run_representation(owner, run))
+
+    assert answer == _detail(owner, run.id)
+    assert answer["steps"][0]["outputs"]["numbers"]["id"] == version.id
+    assert answer["run_metadata"]
+
+
+def test_a_step_queued_again_for_a_retry_is_read_in_full(owner):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=5), user=owner)
+    load = run.steps.get(name="load")
+    StepRun.objects.filter(id=load.id).update(attempt=1, failure_count=1, error="boom")
+    log("step_run", load.id, tries=1)
+
+    answer = _as_json(submitted_run_representation(owner, run))
+
+    assert answer == _detail(owner, run.id)
+    assert answer["steps"][0]["run_metadata"]
 
 
 def test_a_wide_submission_is_answered_in_a_few_statements_whatever_its_width(owner):
