@@ -155,15 +155,18 @@ def pipeline_run_create(
             ]
         )
         step_runs_advance(run=run)
-    run.refresh_from_db(fields=_RUN_FIELDS_ADVANCE_CHANGES)
+    run.refresh_from_db(fields=_RUN_FIELDS_TO_REFRESH)
     return run
 
 
-# What starting the steps may have changed (status, revision, times...). Not the
-# spec (reading it back cost a 1,000-step run more than the rest of this read) nor
-# the links this function set, whose objects (pipeline, user) stay loaded for callers.
-_RUN_FIELDS_ADVANCE_CHANGES = [
-    field.attname for field in PipelineRun._meta.concrete_fields if field.name != "spec" and not field.is_relation
+# Every field but the spec (reading it back cost a 1,000-step run more than the rest
+# of this read), and but the pipeline and user this function set, whose objects stay
+# loaded for the caller's answer (refreshing a link drops its object: the version's,
+# say, whose run options a later run may change, is read again when asked for).
+_RUN_FIELDS_TO_REFRESH = [
+    field.attname
+    for field in PipelineRun._meta.concrete_fields
+    if field.name not in ("spec", "pipeline", "triggered_by")
 ]
 
 
