@@ -1,5 +1,5 @@
 """The answer to `POST /api/v1/runs/`: the new run as `PipelineRunDetailSerializer`
-shows it, in two statements whatever its size.
+shows it, in one statement whatever its size (three once a worker took a step).
 
 Reading a new run back through `runs_with_steps` and serializing it with DRF cost a
 1,001-step submission about a second of this machine's CPU (six prefetch queries over
@@ -8,9 +8,10 @@ worker has claimed yet (attempt 0, pending or queued) has no input or output lin
 inputs are recorded at an attempt's end, outputs by the worker or a cache hit (which
 makes it `cached`), so it is one `.values()` row with empty links. The steps that have
 moved on by the time this reads (a cache hit; a fast worker may already have run
-one) go through `StepRunSerializer` as every other read does. Metadata that someone
-logs on an unclaimed step through the API within these milliseconds is not shown; the
-next read shows it. A test pins the two paths against each other.
+one) go through `StepRunSerializer` as every other read does, and the run's metadata
+is read only then (until a step runs, nothing logs to the run). Metadata that someone
+logs through the API on the new run or an unclaimed step within these milliseconds is
+not shown; the next read shows it. A test pins the two paths against each other.
 """
 
 from __future__ import annotations
@@ -42,12 +43,16 @@ def submitted_run_representation(user: access.User, run: PipelineRun) -> dict[st
     if not access.may_read(user):
         raise PipelineRun.DoesNotExist("The run is not visible to this user.")
     data = run_representation(run)
-    data["run_metadata"] = latest_metadata(run.metadata.all())
-    data["steps"] = _step_representations(user, run.id)
+    steps, any_claimed = _step_representations(user, run.id)
+    # Only a step's code logs to its run (the API aside, see above): none has run yet
+    # unless one was claimed.
+    data["run_metadata"] = latest_metadata(run.metadata.all()) if any_claimed else []
+    data["steps"] = steps
     return data
 
 
-def _step_representations(user: access.User, run_id: int) -> list[dict[str, Any]]:
+def _step_representations(user: access.User, run_id: int) -> tuple[list[dict[str, Any]], bool]:
+    """The steps' representations, and whether any was claimed by a worker already."""
     rows = StepRun.objects.filter(pipeline_run_id=run_id).order_by("id").values(*_COLUMNS.values())
     steps: list[dict[str, Any]] = []
     moved_on: dict[int, int] = {}  # step run id -> its place in `steps`
@@ -63,4 +68,4 @@ def _step_representations(user: access.User, run_id: int) -> list[dict[str, Any]
     if moved_on:
         for step in StepRunSerializer(selectors.steps_for_list(user).filter(id__in=moved_on), many=True).data:
             steps[moved_on[step["id"]]] = step
-    return steps
+    return steps, bool(moved_on)

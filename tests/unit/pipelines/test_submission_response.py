@@ -87,5 +87,5 @@ def test_a_wide_submission_is_answered_in_a_few_statements_whatever_its_width(ow
         answer = submitted_run_representation(owner, run)
 
     assert len(answer["steps"]) == 201
-    assert len(queries) == 2, [query["sql"][:200] for query in queries]
+    assert len(queries) == 1, [query["sql"][:200] for query in queries]
     assert _as_json(answer) == _detail(owner, run.id)
