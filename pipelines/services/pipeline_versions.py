@@ -11,11 +11,21 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.db.models.fields.json import KeyTransform
 
 from pipelines.models import DagKind, Pipeline, PipelineVersion
 from pipelines.sdk.spec import RUN_OPTION_KEYS, PipelineSpec, spec_shape_hash
+
+
+def pipeline_version_find(*, pipeline_name: str, spec: PipelineSpec) -> PipelineVersion | None:
+    """The recorded version of the pipeline named `pipeline_name` with this spec's
+    shape, its pipeline loaded and its run options brought up to `spec`'s; None if
+    there is none yet (then `pipeline_version_record` makes it). One statement: the
+    common case of a submission, a pipeline run again from unchanged code."""
+    existing = _versions_with_run_options().filter(pipeline__name=pipeline_name, spec_hash=spec_shape_hash(spec))
+    found = existing.select_related("pipeline").first()
+    return None if found is None else _with_latest_run_options(found, spec)
 
 
 def pipeline_version_record(
@@ -24,16 +34,7 @@ def pipeline_version_record(
     """The version of `pipeline` with this spec's shape, made (with the next number) if new."""
     spec_hash = spec_shape_hash(spec)
     for _ in range(5):
-        # Only the stored run options are read: the whole spec (256 KiB for 1,000
-        # steps) cost every submission a parse of what it already has. At most one
-        # row matches (unique): no ordering, whose default joined the pipeline table.
-        existing = (
-            PipelineVersion.objects.filter(pipeline=pipeline, spec_hash=spec_hash)
-            .defer("spec")
-            .annotate(**{_option_alias(key): KeyTransform(key, "spec") for key in RUN_OPTION_KEYS})
-            .order_by("pk")
-            .first()
-        )
+        existing = _versions_with_run_options().filter(pipeline=pipeline, spec_hash=spec_hash).first()
         if existing is not None:
             return _with_latest_run_options(existing, spec)
         number = (PipelineVersion.objects.filter(pipeline=pipeline).aggregate(n=Max("number"))["n"] or 0) + 1
@@ -56,6 +57,18 @@ def pipeline_version_record(
         except IntegrityError:
             continue
     raise IntegrityError(f"Could not record a version of pipeline {pipeline.name!r}; try again.")
+
+
+def _versions_with_run_options() -> QuerySet[PipelineVersion]:
+    """Versions read with their stored run options (`_option_alias`) but not their
+    whole spec (256 KiB for 1,000 steps: every submission parsed what it already had).
+    At most one row matches a pipeline and hash (unique), so no ordering: the default
+    one joined the pipeline table."""
+    return (
+        PipelineVersion.objects.defer("spec")
+        .annotate(**{_option_alias(key): KeyTransform(key, "spec") for key in RUN_OPTION_KEYS})
+        .order_by("pk")
+    )
 
 
 def _option_alias(key: str) -> str:

@@ -19,7 +19,7 @@ from pipelines.models import ModelVersion, Pipeline, PipelineRun, RunTrigger, St
 from pipelines.sdk.spec import PipelineSpec, upstream_of, validate_spec
 from pipelines.services.external_inputs import external_inputs_check
 from pipelines.services.model_versions import model_version_resolve
-from pipelines.services.pipeline_versions import pipeline_version_record
+from pipelines.services.pipeline_versions import pipeline_version_find, pipeline_version_record
 from pipelines.services.run_status import (
     pipeline_run_bump,
     pipeline_run_finish_if_done,
@@ -112,17 +112,23 @@ def pipeline_run_create(
 ) -> PipelineRun:
     """Validate a compiled spec, store the run and its steps, queue the first steps.
 
-    The spec's version is recorded (`pipeline_version_record`) so the run can be
-    started again without the code; `trigger`, `rerun_of` and `schedule_id` say what
-    started it. Raises SpecError (a ValueError) with a message for the caller when
-    the spec cannot run; nothing is stored then.
+    The spec's version is recorded (`pipeline_version_find`, else
+    `pipeline_version_record`) so the run can be started again without the code;
+    `trigger`, `rerun_of` and `schedule_id` say what started it. Raises SpecError (a
+    ValueError) with a message for the caller when the spec cannot run; nothing is
+    stored then.
     """
     valid = validate_spec(spec)
     external_inputs_check(valid, user=user)
     with transaction.atomic():
-        pipeline, _ = Pipeline.objects.get_or_create(
-            name=valid["pipeline"], defaults={"created_by": user if user and user.is_authenticated else None}
-        )
+        pipeline_version = pipeline_version_find(pipeline_name=valid["pipeline"], spec=valid)
+        if pipeline_version is not None:
+            pipeline = pipeline_version.pipeline
+        else:
+            pipeline, _ = Pipeline.objects.get_or_create(
+                name=valid["pipeline"], defaults={"created_by": user if user and user.is_authenticated else None}
+            )
+            pipeline_version = pipeline_version_record(pipeline=pipeline, spec=valid, user=user)
         step_model_versions = _resolve_model_versions(valid, user=user)
         pipeline_model_version = step_model_versions.get(None)
         # A run whose models are all set on steps is listed under the first of them.
@@ -130,7 +136,7 @@ def pipeline_run_create(
         origin = {
             "trigger": trigger,
             "rerun_of": rerun_of,
-            "pipeline_version": pipeline_version_record(pipeline=pipeline, spec=valid, user=user),
+            "pipeline_version": pipeline_version,
             **({"schedule_id": schedule_id} if schedule_id is not None else {}),
         }
         run = _create_run_row(pipeline=pipeline, spec=valid, user=user, model_version=model_version, origin=origin)

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from pipelines.models import ModelVersion, Pipeline, PipelineRun, PipelineVersion, StepRun, StepStatus
 from pipelines.sdk.spec import SpecError
 from pipelines.services import runs
-from pipelines.services.pipeline_versions import pipeline_version_record
+from pipelines.services.pipeline_versions import pipeline_version_find, pipeline_version_record
 from pipelines.services.runs import pipeline_run_create
 from tests.integration import sample_pipelines as sample
 from tests.unit import trigger_pipelines as tp
@@ -122,3 +122,21 @@ def test_a_known_version_is_found_without_reading_its_spec_and_saved_only_when_i
     without_tags = {key: value for key, value in changed.items() if key != "tags"}
     pipeline_version_record(pipeline=pipeline, spec=without_tags, user=owner)
     assert "tags" not in PipelineVersion.objects.get(id=version.id).spec
+
+
+def test_a_pipeline_run_again_from_unchanged_code_finds_its_version_and_pipeline_in_one_statement(owner):
+    first = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    spec = sample.numbers_pipeline.compile(scale=2)  # another value: the same version
+
+    with CaptureQueriesContext(connection) as queries:
+        found = pipeline_version_find(pipeline_name="numbers_pipeline", spec=spec)
+        assert found is not None
+        assert (found.id, found.pipeline.name) == (first.pipeline_version_id, "numbers_pipeline")
+    assert len(queries) == 1
+
+    changed = sample.numbers_pipeline.with_options(steps={"load": {"timeout": 5}}).compile(scale=2)
+    assert pipeline_version_find(pipeline_name="numbers_pipeline", spec=changed) is None
+    assert pipeline_version_find(pipeline_name="other", spec=spec) is None
+    second = pipeline_run_create(spec=changed, user=owner)
+    assert second.pipeline_id == first.pipeline_id
+    assert second.pipeline_version_id != first.pipeline_version_id
