@@ -200,7 +200,9 @@ def default_step_queue() -> str:
 
 
 class StepRun(models.Model):
-    pipeline_run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="steps")
+    # Not indexed on its own: the unique (run, name) and the (run, status) indexes lead
+    # with it, and every status move writes an entry into each index of this table.
+    pipeline_run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="steps", db_index=False)
     name = models.CharField(max_length=200)
     source = models.CharField(max_length=500)
     code_hash = models.CharField(max_length=64, blank=True)
@@ -250,6 +252,10 @@ class StepRun(models.Model):
             models.Index(
                 fields=["finished_at"], condition=Q(status__in=FINISHED_STEP_STATUSES), name="step_run_finished_idx"
             ),
+            # A step's end asks "is an upstream step, or any step, of this run still
+            # unfinished?": with the run's unfinished steps found through this index,
+            # the answer costs the same at the first and the 1,000th end of a wide run.
+            models.Index(fields=["pipeline_run", "status"], name="step_run_run_status_idx"),
         ]
 
     def __str__(self) -> str:

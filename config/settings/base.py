@@ -379,6 +379,10 @@ PIPELINES = {
     # submitted with (its code hash) fails the step; true (for development) runs the
     # worker's copy anyway, with a warning in the step's log.
     "ALLOW_CODE_MISMATCH": env.bool("PIPELINES_ALLOW_CODE_MISMATCH", default=False),
+    # The statements every step runs are prepared once per database connection on
+    # PostgreSQL (pipelines.services.hot_sql); false for a connection pooler that
+    # cannot keep prepared statements (PgBouncer before 1.21 in transaction mode).
+    "DB_PREPARED_STATEMENTS": env.bool("PIPELINES_DB_PREPARED_STATEMENTS", default=True),
     # Longest a client's wait request is held open before it asks again.
     "LONG_POLL_SECONDS": env.float("PIPELINES_LONG_POLL_SECONDS", default=20.0),
     # The bearer token that opens /metrics (also PIPELINES_METRICS_TOKEN_FILE); unset,

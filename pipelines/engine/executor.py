@@ -46,6 +46,7 @@ from pipelines.services.steps import (
     StepTimings,
     commit_without_flush,
     step_run_claim,
+    step_run_claim_held_back,
     step_run_complete,
     step_run_fail,
     step_run_heartbeat,
@@ -270,8 +271,8 @@ def _prepare_outputs(attempt: _Attempt) -> None:
                 version=(output.get("artifact") or {}).get("version"),
             )
         )
-    if not pending and not attempt.cache_key_unrecorded:
-        return
+    if not pending:
+        return  # an unrecorded cache key is written with the step's end
     # Committed without waiting for the disk (as the claim is): most outputs are
     # small and kept in the completion's row, with no file to clean up. Before a
     # file is written durably, `_flush_reservation` makes the reservation durable
@@ -533,7 +534,7 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> tuple[int, 
             # process, and the reaper would run the step again as a crash.
             _run_failure_hook(attempt, exc)
             _record_failure(attempt, exc, log.getvalue())
-            return None
+            return _next_held_back(step_run)
     completion = step_run_complete(
         step_run_id=step_run.id,
         run_id=step_run.pipeline_run_id,
@@ -546,6 +547,9 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> tuple[int, 
         logs=log.getvalue(),
         keep_next=settings.PIPELINES["RUN_NEXT_STEP_INLINE"],
         worker=worker_name(),
+        name=step_run.name,
+        queue=step_run.queue,
+        cache_key=step_run.cache_key if attempt.cache_key_unrecorded else None,
         step_metadata=attempt.masker.mask_metadata(attempt.context.step_metadata) if attempt.context else None,
     )
     if not completion:
@@ -554,6 +558,14 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> tuple[int, 
     if completion.next_step_run_id is None:
         return None
     return completion.next_step_run_id, completion.next_attempt
+
+
+def _next_held_back(step_run: StepRun) -> tuple[int, int | None] | None:
+    """A step of the same run and queue held back from the broker, claimed for this
+    worker to run next (a success claims one with its end; see `step_run_complete`)."""
+    if not settings.PIPELINES["RUN_NEXT_STEP_INLINE"]:
+        return None
+    return step_run_claim_held_back(run_id=step_run.pipeline_run_id, queue=step_run.queue, worker=worker_name())
 
 
 def _run_failure_hook(attempt: _Attempt, exc: BaseException) -> None:
@@ -585,6 +597,7 @@ def _record_failure(attempt: _Attempt, exc: BaseException, logs: str) -> bool:
         timings=attempt.timings,
         logs=logs,
         retryable=retryable,
+        cache_key=step_run.cache_key if attempt.cache_key_unrecorded else None,
     )
 
 

@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from pipelines.models import FINISHED_STEP_STATUSES, SUCCESSFUL_STEP_STATUSES, PipelineRun, RunStatus, StepRun
+from pipelines.services import hot_sql
 from pipelines.services.transitions import move_run
 
 
@@ -28,8 +29,7 @@ def pipeline_run_bump(*, run_id: int) -> None:
     # through the ORM costs about ten times the statement itself on SQLite.
     # It changes no status, so it needs no move of the run table.
     table = connection.ops.quote_name(PipelineRun._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET revision = revision + 1 WHERE id = %s", [run_id])  # noqa: S608 (our table name)
+    hot_sql.execute(f"UPDATE {table} SET revision = revision + 1 WHERE id = %s", [run_id])  # noqa: S608 (our table name)
 
 
 def pipeline_run_mark_running(*, run_id: int, now: datetime, seen_status: str | None = None) -> None:

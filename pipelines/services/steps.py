@@ -7,13 +7,15 @@ has given up on, can never overwrite the outcome of the attempt that owns the st
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from pipelines.dispatch import enqueue_steps_on_commit
@@ -28,15 +30,21 @@ from pipelines.models import (
     StepStatus,
 )
 from pipelines.sdk.retry import StepRetryConfig
+from pipelines.services import hot_sql
 from pipelines.services.artifacts import SavedOutput, artifact_versions_make_ready
 from pipelines.services.cache_resolution import step_runs_resolve_cached
 from pipelines.services.metadata import run_metadata_create
 from pipelines.services.model_versions import model_version_link_artifacts
 from pipelines.services.run_status import pipeline_run_bump, pipeline_run_finish_if_done, pipeline_run_mark_running
 from pipelines.services.transitions import move_steps
+from pipelines.services.workers import workers_live_pool_size
 
 MAX_LOG_CHARS = 1_000_000
 WORKER_LOST = "worker lost"
+# Named rather than "not finished" / "not successful": an IN list of statuses is
+# found through the (run, status) index, a NOT IN reads every step of the run.
+UNFINISHED = tuple(status for status in StepStatus.values if status not in FINISHED_STEP_STATUSES)
+NOT_SUCCEEDED = tuple(status for status in StepStatus.values if status not in (StepStatus.COMPLETED, StepStatus.CACHED))
 
 
 @dataclass(frozen=True)
@@ -70,17 +78,38 @@ def _lock_run(run_id: int) -> PipelineRun:
     # FOR NO KEY UPDATE: rows inserted meanwhile that point at the run (metadata
     # logged by a step) need not wait for it.
     # Only the columns the step services read: the spec can be large.
-    return (
-        PipelineRun.objects.select_for_update(no_key=True)
-        .only("id", "status", "queue", "model_version_id")
-        .get(id=run_id)
+    lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else ""
+    columns = ", ".join(f'{_RUNS}."{name}"' for name in _LOCKED_RUN_FIELDS)
+    rows = hot_sql.execute(f"SELECT {columns} FROM {_RUNS} WHERE {_RUNS}.id = %s{lock}", [run_id])  # noqa: S608
+    if not rows:
+        raise PipelineRun.DoesNotExist(f"Run {run_id} does not exist.")
+    return PipelineRun.from_db(connection.alias, _LOCKED_RUN_FIELDS, rows[0])
+
+
+_LOCKED_RUN_FIELDS = ("id", "status", "queue", "model_version_id")
+
+
+# A step's claim and end write its attempt's row as plain SQL: through the ORM,
+# building each statement cost more CPU than the database spent running it.
+def _start_attempt(step_run_id: int, attempt: int, worker: str, now: datetime) -> None:
+    hot_sql.execute(
+        f"INSERT INTO {_ATTEMPTS} (step_run_id, number, worker, outcome, started_at, error) "  # noqa: S608
+        "VALUES (%s, %s, %s, %s, %s, '')",
+        [step_run_id, attempt, worker[:255], AttemptOutcome.RUNNING, hot_sql.db_datetime(now)],
     )
 
 
 def _end_attempt(step_run_id: int, attempt: int, outcome: str, error: str = "") -> None:
-    StepAttempt.objects.filter(step_run_id=step_run_id, number=attempt, outcome=AttemptOutcome.RUNNING).update(
-        outcome=outcome, finished_at=timezone.now(), error=error
+    hot_sql.execute(
+        f"UPDATE {_ATTEMPTS} SET outcome = %s, finished_at = %s, error = %s "  # noqa: S608
+        "WHERE step_run_id = %s AND number = %s AND outcome = %s",
+        [outcome, hot_sql.db_datetime(timezone.now()), error, step_run_id, attempt, AttemptOutcome.RUNNING],
     )
+
+
+_ATTEMPTS = f'"{StepAttempt._meta.db_table}"'
+_STEPS = f'"{StepRun._meta.db_table}"'
+_RUNS = f'"{PipelineRun._meta.db_table}"'
 
 
 # --- claiming and heartbeats ---------------------------------------------------------
@@ -121,16 +150,19 @@ def step_run_claim(
         )
         if not claimed:
             return None
-        StepAttempt.objects.create(step_run_id=step_run_id, number=attempt, worker=worker[:255], started_at=now)
-    # After the commit, as a statement of its own: the claim holds no step's row while
-    # it waits for the run's (see `_lock_run`). Until then clients see the run as it
-    # was; a step's end that ends the run first finds it initializing, which may end.
+        _start_attempt(step_run_id, attempt, worker, now)
+        if run_status not in (None, RunStatus.INITIALIZING):
+            # Never waits for the run's row (see `_bump_unless_locked`), so it may
+            # share the claim's transaction without breaking the lock order.
+            _bump_unless_locked(run_id)
+            return attempt
+    # A run's first claim moves the run, which waits for its row: after the commit, as
+    # a statement of its own, so the claim holds no step's row while it waits for the
+    # run's (see `_lock_run`). Until then clients see the run as it was; a step's end
+    # that ends the run first finds it initializing, which may end.
     with transaction.atomic():
         _commit_without_flush()
-        if run_status in (None, RunStatus.INITIALIZING):
-            pipeline_run_mark_running(run_id=run_id, now=now, seen_status=run_status)
-        else:
-            _bump_unless_locked(run_id)
+        pipeline_run_mark_running(run_id=run_id, now=now, seen_status=run_status)
     return attempt
 
 
@@ -147,8 +179,7 @@ def _commit_without_flush() -> None:
     a power cut.
     """
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('synchronous_commit', 'off', true)")
+        hot_sql.execute("SELECT set_config('synchronous_commit', 'off', true)", [])
 
 
 def commit_without_flush() -> None:
@@ -167,12 +198,11 @@ def _bump_unless_locked(run_id: int) -> None:
         pipeline_run_bump(run_id=run_id)
         return
     table = connection.ops.quote_name(PipelineRun._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET revision = revision + 1 WHERE id = "  # noqa: S608 (our table name)
-            f"(SELECT id FROM {table} WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED)",
-            [run_id],
-        )
+    hot_sql.execute(
+        f"UPDATE {table} SET revision = revision + 1 WHERE id = "  # noqa: S608 (our table name)
+        f"(SELECT id FROM {table} WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED)",
+        [run_id],
+    )
 
 
 def step_run_heartbeat(*, step_run_id: int, attempt: int) -> bool:
@@ -267,8 +297,31 @@ def _queue_ready(to_queue: list[_StepRow], *, keep_from: str | None) -> int | No
         if row.id != kept:
             by_queue.setdefault(row.queue, []).append(row.id)
     for queue, queue_ids in by_queue.items():
-        enqueue_steps_on_commit(queue_ids, queue=queue)
+        enqueue_steps_on_commit(queue_ids[: _messages_to_send(queue, len(queue_ids))], queue=queue)
     return kept
+
+
+# At least this many of the steps that become ready at once on a queue are sent to
+# the broker (see `_messages_to_send`).
+MIN_MESSAGES_SENT = 16
+
+
+def _messages_to_send(queue: str, ready: int) -> int:
+    """How many of `ready` steps, queued at once on `queue`, get a broker message now.
+
+    A message per step made a 1,000-wide run cost 1,000 publishes at its start and
+    1,000 deliveries, each with its own claim: more than the steps themselves. So
+    only as many are sent as the live workers consuming the queue can run at once
+    (twice that, at least MIN_MESSAGES_SENT); the rest stay queued without a
+    dispatch mark. A worker ending one of the run's steps on that queue claims the
+    next of them in the same transaction (`_claim_held_back`), and runs it at once.
+    Nothing is lost if every such worker dies: a queued step without a mark is sent
+    by the reaper after PIPELINES_REDISPATCH_AFTER, like a message the broker refused.
+    Without RUN_NEXT_STEP_INLINE no worker would claim them, so every step is sent.
+    """
+    if ready <= MIN_MESSAGES_SENT or not settings.PIPELINES["RUN_NEXT_STEP_INLINE"]:
+        return ready
+    return min(ready, max(MIN_MESSAGES_SENT, 2 * workers_live_pool_size(queue=queue)))
 
 
 def step_runs_advance(*, run: PipelineRun) -> None:
@@ -320,7 +373,13 @@ SUCCESSFUL = (StepStatus.COMPLETED, StepStatus.CACHED)
 
 
 def _after_step_success(
-    run_id: int, step_run_id: int, *, keep_next: bool, worker: str | None = None
+    run_id: int,
+    step_run_id: int,
+    *,
+    keep_next: bool,
+    worker: str | None = None,
+    name: str | None = None,
+    queue: str | None = None,
 ) -> tuple[int, int | None] | None:
     """`_after_step_end` for a step that completed, reading only what it can change:
     the pending steps downstream of it, and whether any step is left unfinished.
@@ -333,38 +392,92 @@ def _after_step_success(
     whole picture: then it goes the general way.
 
     Returns the kept step's id (see `_advance_ready_steps`) and, with `worker`, the
-    attempt this transaction claimed it with for that worker (`_claim_kept`).
+    attempt this transaction claimed it with for that worker (`_claim_kept`). When
+    this success made nothing ready for the caller, a step of the run held back from
+    the broker (see `_queue_ready`) is claimed for it instead (`_claim_held_back`).
+    `name` and `queue` are the ended step's, if the caller knows them.
     """
+    if name is None or queue is None:
+        name, queue = StepRun.objects.values_list("name", "queue").get(id=step_run_id)
     # Read before the run's lock, to keep the time it is held short: which pending
     # steps wait on this one. Their upstream never changes; no other step's end can
     # queue them before this one commits (they wait on it too); a stop that moves
     # them first is seen under the lock, and every move is conditional.
-    rows = [
-        _StepRow(*values)
-        for values in StepRun.objects.filter(pipeline_run_id=run_id)
-        .filter(Q(status=StepStatus.PENDING) | Q(id=step_run_id))
-        .values_list("id", "name", "status", "upstream", "spec__enable_cache", "queue", "attempt")
-    ]
-    own = next(row for row in rows if row.id == step_run_id)
-    waiting = [row for row in rows if row.status == StepStatus.PENDING and own.name in row.upstream]
+    waiting = _pending_downstream(run_id, name)
     run = _lock_run(run_id)
-    ready = [row for row in waiting if row.upstream == [own.name] or not _waits_on_unfinished(run_id, row.id)]
+    ready = [row for row in waiting if row.upstream == [name] or not _waits_on_unfinished(run_id, row.id)]
     if any(row.enable_cache is not False for row in ready):
         # The run's revision is bumped in there (the run cannot have ended: a step of
         # it is kept), which tells clients of the claim too.
         kept = _after_step_end(run, succeeded=True, keep_next_to=step_run_id if keep_next else None)
-        return _claim_kept(kept, worker)
+        return _claim_kept(kept, worker) or _claim_held_back(run, queue, worker if keep_next else None)
     kept = None
     if ready and run.status != RunStatus.STOPPING:
-        kept = _queue_ready(ready, keep_from=own.queue if keep_next else None)
-    elif not StepRun.objects.filter(pipeline_run_id=run_id).exclude(status__in=FINISHED_STEP_STATUSES).exists():
+        kept = _queue_ready(ready, keep_from=queue if keep_next else None)
+    elif not _has_unfinished(run_id):
         # Every step has ended: the run ends (completed, or failed by another branch).
         statuses = list(StepRun.objects.filter(pipeline_run_id=run_id).values_list("status", flat=True))
         pipeline_run_finish_if_done(run=run, statuses=statuses)
         return None
     claimed = _claim_kept(kept, worker, next((row.attempt for row in ready if row.id == kept), None))
+    if claimed is None and keep_next:
+        claimed = _claim_held_back(run, queue, worker)
     pipeline_run_bump(run_id=run_id)
     return claimed
+
+
+def _has_unfinished(run_id: int) -> bool:
+    placeholders = ", ".join(["%s"] * len(UNFINISHED))
+    return bool(
+        hot_sql.execute(
+            f"SELECT 1 FROM {_STEPS} WHERE pipeline_run_id = %s AND status IN ({placeholders}) LIMIT 1",  # noqa: S608
+            [run_id, *UNFINISHED],
+        )
+    )
+
+
+def _pending_downstream(run_id: int, name: str) -> list[_StepRow]:
+    """The run's pending steps that wait on step `name` (`upstream` holds only their
+    number of upstream steps when it is more than one: a join after 1,000 branches
+    would otherwise send and parse its 1,000 names at every branch's end)."""
+    if connection.vendor == "postgresql":
+        rows = hot_sql.execute(
+            "SELECT id, name, status, CASE WHEN jsonb_array_length(upstream) = 1 THEN upstream::text END, "  # noqa: S608
+            f"(spec ->> 'enable_cache')::boolean, queue, attempt FROM {_STEPS} "
+            "WHERE pipeline_run_id = %s AND status = %s AND upstream @> %s::jsonb",
+            [run_id, StepStatus.PENDING, json.dumps([name])],
+        )
+        # A step waiting on more than one is told apart by the `upstream` it lacks.
+        return [
+            _StepRow(id_, name_, status, json.loads(upstream) if upstream else [], *rest)
+            for id_, name_, status, upstream, *rest in rows
+        ]
+    pending = StepRun.objects.filter(pipeline_run_id=run_id, status=StepStatus.PENDING)
+    fields = ("id", "name", "status", "upstream", "spec__enable_cache", "queue", "attempt")
+    # SQLite has no JSON containment: filtered here.
+    return [_StepRow(*values) for values in pending.values_list(*fields) if name in values[3]]
+
+
+def _claim_held_back(run: PipelineRun, queue: str, worker: str | None) -> tuple[int, int | None] | None:
+    """Claim for `worker` a queued step of this run and queue that was held back from
+    the broker (see `_queue_ready`), so the worker runs it next; None if there is none.
+
+    Inside a transaction holding the run's row: the step's row comes second, as in
+    `_claim_kept`. SKIP LOCKED: a step another worker is claiming is that worker's.
+    """
+    if worker is None or run.status == RunStatus.STOPPING:
+        return None
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    held = hot_sql.execute(
+        f"SELECT id, attempt FROM {_STEPS} WHERE pipeline_run_id = %s AND status = %s "  # noqa: S608 (our table name)
+        # No ORDER BY: sorting would read every queued step of the run; the (run,
+        # status) index gives them in about the order they were inserted anyway.
+        f"AND queue = %s AND dispatched_at IS NULL LIMIT 1{lock}",
+        [run.id, StepStatus.QUEUED, queue],
+    )
+    if not held:
+        return None
+    return _claim_kept(held[0][0], worker, held[0][1])
 
 
 def _claim_kept(kept: int | None, worker: str | None, seen_attempt: int | None = None) -> tuple[int, int | None] | None:
@@ -395,7 +508,7 @@ def _claim_kept(kept: int | None, worker: str | None, seen_attempt: int | None =
         worker=worker[:255],
     ):
         return kept, None  # cannot happen under the run's lock; the caller would claim it
-    StepAttempt.objects.create(step_run_id=kept, number=attempt, worker=worker[:255], started_at=now)
+    _start_attempt(kept, attempt, worker, now)
     return kept, attempt
 
 
@@ -411,14 +524,15 @@ def _waits_on_unfinished(run_id: int, step_run_id: int) -> bool:
         names = f"SELECT value FROM json_each((SELECT upstream FROM {table} WHERE id = %s))"  # noqa: S608
     else:
         upstream = StepRun.objects.values_list("upstream", flat=True).get(id=step_run_id)
-        return StepRun.objects.filter(pipeline_run_id=run_id, name__in=upstream).exclude(status__in=SUCCESSFUL).exists()
+        return StepRun.objects.filter(pipeline_run_id=run_id, name__in=upstream, status__in=NOT_SUCCEEDED).exists()
+    # The statuses as an IN list: the run's unsucceeded steps are found through the
+    # (run, status) index, and in a wide run the first one is nearly always upstream.
+    placeholders = ", ".join(["%s"] * len(NOT_SUCCEEDED))
     sql = (
-        f"SELECT 1 FROM {table} WHERE pipeline_run_id = %s AND status NOT IN (%s, %s) "  # noqa: S608 (our table name)
+        f"SELECT 1 FROM {table} WHERE pipeline_run_id = %s AND status IN ({placeholders}) "  # noqa: S608 (our table name)
         f"AND name IN ({names}) LIMIT 1"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [run_id, *SUCCESSFUL, step_run_id])
-        return cursor.fetchone() is not None
+    return bool(hot_sql.execute(sql, [run_id, *NOT_SUCCEEDED, step_run_id]))
 
 
 # --- ends of an attempt ----------------------------------------------------------------
@@ -445,6 +559,7 @@ def _end_owned_attempt(
     outcome: str,
     inputs: dict[str, int],
     error: str = "",
+    cache_key: str | None = None,
     **fields: object,
 ) -> bool:
     """Inside a transaction: move the step to `target` if `attempt` still owns it,
@@ -452,6 +567,8 @@ def _end_owned_attempt(
     attempt no longer owns the step."""
     if error:
         fields["error"] = error
+    if cache_key is not None:
+        fields["cache_key"] = cache_key
     owned = move_steps([step_run_id], source=[StepStatus.RUNNING], target=target, current_attempt=attempt, **fields)
     if not owned:
         return False
@@ -497,6 +614,9 @@ def step_run_complete(
     step_metadata: list[dict[str, Any]] | None = None,
     inline_files: dict[int, dict[str, str]] | None = None,
     worker: str | None = None,
+    name: str | None = None,
+    queue: str | None = None,
+    cache_key: str | None = None,
 ) -> Completion:
     """Record a successful attempt and queue what became ready; with `keep_next`,
     one ready step of the same queue is handed back to run in this process instead
@@ -507,11 +627,16 @@ def step_run_complete(
     `inline_files` (artifact version id -> files) are the small outputs kept in their
     rows, committed here with the step's end (their store copies were not fsynced).
     With `keep_next` and `worker`, the kept step is claimed for that worker in the
-    same transaction that queued it (`Completion.next_attempt`).
+    same transaction that queued it (`Completion.next_attempt`), or, when nothing
+    became ready, a step of the run held back from the broker. `name` and `queue` are
+    the step run's own, when the caller has them (they save a read). `cache_key`, if
+    given, is recorded with the end (a step claimed at the previous one's end learns
+    its key only once claimed).
     """
     run_id = run_id or _run_id_of(step_run_id)
     with transaction.atomic():
         if not _end_owned_attempt(
+            cache_key=cache_key,
             step_run_id=step_run_id,
             attempt=attempt,
             target=StepStatus.COMPLETED,
@@ -546,7 +671,9 @@ def step_run_complete(
     # is made again by `pipeline_runs_advance_stalled`, from the committed steps.
     with transaction.atomic():
         _commit_without_flush()
-        kept = _after_step_success(run_id, step_run_id, keep_next=keep_next, worker=worker if keep_next else None)
+        kept = _after_step_success(
+            run_id, step_run_id, keep_next=keep_next, worker=worker if keep_next else None, name=name, queue=queue
+        )
     if kept is None:
         return Completion(recorded=True)
     return Completion(recorded=True, next_step_run_id=kept[0], next_attempt=kept[1])
@@ -562,8 +689,10 @@ def step_run_fail(
     timings: StepTimings,
     logs: str,
     retryable: bool = True,
+    cache_key: str | None = None,
 ) -> bool:
-    """Record a failed attempt: retry it if its policy allows, else fail the step."""
+    """Record a failed attempt: retry it if its policy allows, else fail the step
+    (`cache_key` as for `step_run_complete`)."""
     step_run = StepRun.objects.only("pipeline_run_id", "failure_count", "spec").get(id=step_run_id)
     retry = StepRetryConfig.from_spec(step_run.spec.get("retry"))
     retries_used = step_run.failure_count
@@ -582,6 +711,7 @@ def step_run_fail(
                 else:
                     when = {"target": StepStatus.FAILED, "finished_at": now}
                 if not _end_owned_attempt(
+                    cache_key=cache_key,
                     step_run_id=step_run_id,
                     attempt=attempt,
                     outcome=AttemptOutcome.FAILED,
@@ -598,6 +728,19 @@ def step_run_fail(
             return True
         except _StopStarted:
             continue
+
+
+def step_run_claim_held_back(*, run_id: int, queue: str, worker: str) -> tuple[int, int | None] | None:
+    """After a step of the run failed on `worker`: claim the next step of the run and
+    queue held back from the broker (see `_queue_ready`), as a success does, so the
+    others go on at once rather than after PIPELINES_REDISPATCH_AFTER."""
+    with transaction.atomic():
+        _commit_without_flush()
+        run = _lock_run(run_id)
+        claimed = _claim_held_back(run, queue, worker)
+        if claimed is not None:
+            pipeline_run_bump(run_id=run_id)
+    return claimed
 
 
 # --- the reaper's work ---------------------------------------------------------------------

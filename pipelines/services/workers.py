@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from pipelines.models import WorkerHeartbeat
@@ -23,3 +24,11 @@ def worker_heartbeat(*, hostname: str, queues: list[str], started_at: datetime, 
 
 def worker_gone(*, hostname: str) -> None:
     WorkerHeartbeat.objects.filter(hostname=hostname).delete()
+
+
+def workers_live_pool_size(*, queue: str) -> int:
+    """How many steps the live workers consuming `queue` can run at once: the sum of
+    their pool sizes (a worker that did not record one counts as one)."""
+    since = timezone.now() - timedelta(seconds=settings.PIPELINES["WORKER_TIMEOUT"])
+    live = WorkerHeartbeat.objects.filter(last_seen_at__gte=since).values_list("queues", "concurrency")
+    return sum(concurrency or 1 for queues, concurrency in live if queue in queues)

@@ -1,0 +1,57 @@
+"""Plain SQL for the statements every step runs (its claim, its end, what the end
+sets in motion), sent so the database plans each of them once per connection.
+
+Through the ORM, building such a statement cost more CPU than the database spent
+running it. On PostgreSQL they go through a server-side binding cursor, whose
+statements psycopg prepares after their second use in a connection: the database
+then parses and plans each once, not at every step. Django's own cursors bind on
+the client and never prepare (so connection poolers in transaction mode keep
+working); PIPELINES_DB_PREPARED_STATEMENTS=false does the same for these, for a
+pooler that does not support prepared statements (PgBouncer before 1.21).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+# How many uses of a statement in one connection before psycopg prepares it.
+PREPARE_AFTER = 2
+
+
+def hot_cursor() -> Any:
+    """A cursor for the hot statements: Django's own wrapper (so query logging and
+    execute wrappers see them), over a server-side binding cursor on PostgreSQL."""
+    if connection.vendor != "postgresql" or not settings.PIPELINES["DB_PREPARED_STATEMENTS"]:
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Only server-side binding cursors prepare: Django's client-side ones, which
+        # every other query uses, are unaffected.
+        raw.prepare_threshold = PREPARE_AFTER
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(ServerBindingCursor(raw))
+
+
+def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run one hot statement; its rows, if it returns any."""
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def execute_count(sql: str, params: list[Any]) -> int:
+    """Run one hot write; how many rows it changed."""
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def db_datetime(value: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)

@@ -1,0 +1,101 @@
+"""Ready steps beyond what the live workers can run at once are held back from the
+broker; a worker ending one of the run's steps claims the next of them itself, and
+the reaper sends those nobody claimed (see `_messages_to_send` in services/steps.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from pipelines.engine.executor import step_run_execute
+from pipelines.models import RunStatus, StepAttempt, StepRun, StepStatus, WorkerHeartbeat
+from pipelines.services.runs import pipeline_run_create
+from pipelines.services.steps import MIN_MESSAGES_SENT, step_runs_redispatch_lost
+from tests.integration import failing_wide_pipelines, wide_pipelines
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _held(run) -> list[int]:
+    return list(run.steps.filter(status=StepStatus.QUEUED, dispatched_at=None).values_list("id", flat=True))
+
+
+def test_a_wide_run_sends_as_many_messages_as_the_minimum_when_no_worker_is_known(owner, broker):
+    run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=50), user=owner)
+
+    assert len(broker.sent) == MIN_MESSAGES_SENT
+    assert len(_held(run)) == 50 - MIN_MESSAGES_SENT
+    # Sent ones carry their dispatch mark; held ones are queued like any other.
+    assert run.steps.filter(status=StepStatus.QUEUED).count() == 50
+
+
+def test_twice_the_live_pool_processes_of_the_queue_are_sent(owner, broker, settings):
+    now = timezone.now()
+    queue = settings.PIPELINES["QUEUE"]
+    WorkerHeartbeat.objects.create(hostname="a", queues=[queue], concurrency=10, started_at=now, last_seen_at=now)
+    WorkerHeartbeat.objects.create(hostname="b", queues=[queue], concurrency=4, started_at=now, last_seen_at=now)
+    # Neither a worker of another queue nor one gone silent counts.
+    WorkerHeartbeat.objects.create(hostname="c", queues=["gpu"], concurrency=50, started_at=now, last_seen_at=now)
+    long_ago = now - timedelta(hours=1)
+    WorkerHeartbeat.objects.create(
+        hostname="d", queues=[queue], concurrency=50, started_at=long_ago, last_seen_at=long_ago
+    )
+
+    pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=60), user=owner)
+
+    assert len(broker.sent) == 2 * (10 + 4)
+
+
+def test_without_running_the_next_step_inline_every_ready_step_is_sent(owner, broker, settings):
+    settings.PIPELINES = {**settings.PIPELINES, "RUN_NEXT_STEP_INLINE": False}
+
+    run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=30), user=owner)
+
+    assert len(broker.sent) == 30
+    assert _held(run) == []
+
+
+def test_one_delivery_runs_the_held_back_steps_of_its_run_and_the_run_completes(owner, broker):
+    run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=40), user=owner)
+    first = broker.sent.pop(0)
+
+    step_run_execute(step_run_id=first)
+
+    # Every held-back branch ran in this delivery, one attempt each, claimed for it.
+    assert _held(run) == []
+    ran = StepRun.objects.filter(pipeline_run=run, status=StepStatus.COMPLETED)
+    assert ran.count() == 1 + (40 - MIN_MESSAGES_SENT)
+    assert set(StepAttempt.objects.filter(step_run__in=ran).values_list("number", flat=True)) == {1}
+    # The other messages still run their own steps (none was taken from them), then
+    # the join is queued and the run completes.
+    broker.drain()
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert StepAttempt.objects.filter(step_run__pipeline_run=run).count() == 41
+
+
+def test_a_failed_step_claims_the_next_held_back_step(owner, broker):
+    run = pipeline_run_create(spec=failing_wide_pipelines.failing_wide.compile(width=40), user=owner)
+    failing = run.steps.get(name="branch_0000")
+    assert failing.id in broker.sent
+
+    broker.sent.remove(failing.id)
+    step_run_execute(step_run_id=failing.id)
+
+    failing.refresh_from_db()
+    assert failing.status == StepStatus.FAILED
+    # The failure went on with the held-back branches rather than leaving them to the reaper.
+    assert _held(run) == []
+
+
+def test_held_back_steps_nobody_claims_are_sent_by_the_reaper(owner, broker):
+    run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=30), user=owner)
+    held = _held(run)
+    broker.sent.clear()
+
+    resent = step_runs_redispatch_lost(grace=0, now=timezone.now() + timedelta(seconds=1))
+
+    assert sorted(resent) == sorted(held)
+    assert sorted(broker.sent) == sorted(held)
