@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import cpu_accounting
+
 from pipelines.supervisor import Child, ChildExited, Supervisor
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -360,14 +362,18 @@ IMPORT_SNIPPET = (
 )
 
 
-def measure_throughput(args: argparse.Namespace, bp: Any, server: str, token: str) -> dict[str, Any]:
+def measure_throughput(
+    args: argparse.Namespace, bp: Any, server: str, token: str, *, roots: dict[str, int], database: str | None
+) -> dict[str, Any]:
     """Steps per second, first submit -> last run completed: `--runs` runs of 7 no-op
     steps submitted at once, and one run of `--width` no-op steps feeding one join.
-    Failed runs and HTTP errors (a 500 on submit) end the benchmark."""
+    Failed runs and HTTP errors (a 500 on submit) end the benchmark. Also the CPU
+    time per step of each of our processes (`bench/cpu_accounting.py`)."""
     out: dict[str, Any] = {"throughput_short": [], "throughput_wide": []}
 
-    def timed(pipe: Any, count: int, steps: int, **params: Any) -> dict[str, float]:
+    def timed(pipe: Any, count: int, steps: int, **params: Any) -> dict[str, Any]:
         quiet = io.StringIO()
+        cpu_before = cpu_accounting.snapshot(roots, database=database)
         t0 = time.perf_counter()
         # "At once": from 8 threads, as 8 users' scripts would (one thread spends
         # ~0.1 s per submission compiling and posting the spec).
@@ -377,6 +383,7 @@ def measure_throughput(args: argparse.Namespace, bp: Any, server: str, token: st
             for run in runs:
                 run.wait(timeout=RUN_TIMEOUT * 5)
         seconds = time.perf_counter() - t0
+        cpu = cpu_accounting.per_step_ms(cpu_before, cpu_accounting.snapshot(roots, database=database), count * steps)
         bad = [run.name for run in runs if run.status != "completed"]
         if bad:
             raise SystemExit(f"Runs did not complete: {bad}")
@@ -384,7 +391,7 @@ def measure_throughput(args: argparse.Namespace, bp: Any, server: str, token: st
         details = [api_get(server, token, f"runs/{run.id}/") for run in runs]
         first = min(_ts(d["started_at"]) for d in details)
         last = max(_ts(d["finished_at"]) for d in details)
-        return {"steps": count * steps, "seconds": seconds, "submit": submitted, "server": last - first}
+        return {"steps": count * steps, "seconds": seconds, "submit": submitted, "server": last - first, "cpu": cpu}
 
     for turn in range(args.repeat + 1):
         short = timed(bp.short_chain, args.runs, 7, length=7)
@@ -396,6 +403,10 @@ def measure_throughput(args: argparse.Namespace, bp: Any, server: str, token: st
                 f"({r['seconds']:.2f} s, submit {r['submit']:.2f} s), {r['steps'] / r['server']:.0f} steps/s "
                 f"first claim to last end ({r['server']:.2f} s)"
             )
+            if r["cpu"]:
+                total = sum(r["cpu"].values())
+                parts = ", ".join(f"{part} {ms:.1f}" for part, ms in r["cpu"].items())
+                log(f"  CPU per step: {total:.1f} ms ({parts}); two cores allow at most {2000 / total:.0f} steps/s")
         if turn:
             out["throughput_short"].append(short)
             out["throughput_wide"].append(wide)
@@ -593,7 +604,9 @@ def run_server_benchmarks(
     if "cache" in want:
         out.update(measure_cache(f"cached data chain of {CHAIN_LENGTH}", args.repeat, bp.cached_chain, server, token))
     if "throughput" in want:
-        out.update(measure_throughput(args, bp, server, token))
+        roots = {"web (gunicorn)": web.process.pid, **{f"worker {n + 1}": w.process.pid for n, w in enumerate(workers)}}
+        database = urlparse(database_url).path.lstrip("/") if database_vendor(database_url) == "PostgreSQL" else None
+        out.update(measure_throughput(args, bp, server, token, roots=roots, database=database))
     for child in supervisor.children:
         if not child.alive():
             raise SystemExit(f"{child.name} died during the benchmark:\n{child.tail()}")

@@ -25,7 +25,13 @@ PREPARE_AFTER = 2
 def hot_cursor() -> Any:
     """A cursor for the hot statements: Django's own wrapper (so query logging and
     execute wrappers see them), over a server-side binding cursor on PostgreSQL."""
-    if connection.vendor != "postgresql" or not settings.PIPELINES["DB_PREPARED_STATEMENTS"]:
+    if (
+        connection.vendor != "postgresql"
+        or not settings.PIPELINES["DB_PREPARED_STATEMENTS"]
+        # Django's query log (DEBUG, CaptureQueriesContext) reads a statement's text
+        # back from a client-binding cursor only: then the statements go as all others.
+        or connection.queries_logged
+    ):
         return connection.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor
 
