@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
@@ -83,6 +84,17 @@ def artifact_versions_visible_to(user: access.User) -> QuerySet[ArtifactVersion]
 def run_revision(user: access.User, *, run_id: int) -> tuple[int, str] | None:
     """(revision, status) of a run: one indexed read, for long-polling."""
     return access.runs_visible(user).filter(id=run_id).values_list("revision", "status").first()
+
+
+def run_revision_of_visible(run_id: int) -> tuple[int, str] | None:
+    """`run_revision` of a run the caller was already found allowed to read: a waiting
+    request asks it up to a hundred times a second, and building the visibility
+    filter through the ORM at each ask cost more than the read itself."""
+    table = connection.ops.quote_name(PipelineRun._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT revision, status FROM {table} WHERE id = %s", [run_id])  # noqa: S608 (our table name)
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
 
 
 def run_progress(user: access.User, *, run_id: int) -> dict[str, object] | None:
