@@ -21,7 +21,14 @@ from pipelines.engine.cache import cache_key
 from pipelines.engine.heartbeat import heartbeating
 from pipelines.engine.log_capture import CapturedLog, capture_step_output
 from pipelines.engine.time_limit import StepTimeoutError, in_pool_process, time_limit
-from pipelines.models import ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
+from pipelines.models import (
+    ArtifactVersion,
+    ArtifactVersionStatus,
+    PipelineRun,
+    StepRun,
+    StepRunOutput,
+    StepStatus,
+)
 from pipelines.sdk.artifact_loading import load_artifact_version
 from pipelines.sdk.artifact_saving import save_artifact_value, save_small_artifact_value
 from pipelines.sdk.context import (
@@ -444,19 +451,36 @@ def step_run_execute(*, step_run_id: int) -> None:
     Airflow's "mini scheduler" does). Safe to call for a step another delivery owns.
     """
     next_step: tuple[int, int | None] | None = (step_run_id, None)
+    run: PipelineRun | None = None
     while next_step is not None:
-        next_step = _execute_one(*next_step)
+        next_step, run = _execute_one(*next_step, run=run)
 
 
-def _execute_one(step_run_id: int, claimed: int | None = None) -> tuple[int, int | None] | None:
+def _execute_one(
+    step_run_id: int, claimed: int | None = None, *, run: PipelineRun | None = None
+) -> tuple[tuple[int, int | None] | None, PipelineRun]:
     """Run one step run; return a step to run next in this process, if any, with the
-    attempt the end of this one already claimed it with for this worker (or None)."""
+    attempt the end of this one already claimed it with for this worker (or None),
+    and the step's run with its pipeline.
+
+    A step claimed at the end of the one before is of the same run, passed as `run`:
+    what is used of it (name, config, pipeline) never changes, so only the step's own
+    row is read again."""
+    if claimed is not None:
+        # Claimed with the end of the step before (`step_run_complete(worker=...)`).
+        step_run = StepRun.objects.defer("logs").get(id=step_run_id)
+        if run is not None and run.id == step_run.pipeline_run_id:
+            step_run.pipeline_run = run
+        return _execute_claimed(step_run, claimed), step_run.pipeline_run
     step_run = (
         StepRun.objects.select_related("pipeline_run__pipeline").defer("logs", "pipeline_run__spec").get(id=step_run_id)
     )
-    if claimed is not None:
-        # Claimed with the end of the step before (`step_run_complete(worker=...)`).
-        return _execute_claimed(step_run, claimed)
+    return _execute_delivered(step_run), step_run.pipeline_run
+
+
+def _execute_delivered(step_run: StepRun) -> tuple[int, int | None] | None:
+    """Run a step run whose broker message was delivered here, if it is still queued."""
+    step_run_id = step_run.id
     if step_run.status != StepStatus.QUEUED:
         logger.info("Step run %s is %s; this delivery has nothing to do.", step_run_id, step_run.status)
         return None

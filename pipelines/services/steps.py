@@ -414,7 +414,7 @@ def _after_step_success(
     kept = None
     if ready and run.status != RunStatus.STOPPING:
         kept = _queue_ready(ready, keep_from=queue if keep_next else None)
-    elif not _has_unfinished(run_id):
+    elif not waiting and not _has_unfinished(run_id):  # a step waiting on this one is unfinished
         # Every step has ended: the run ends (completed, or failed by another branch).
         statuses = list(StepRun.objects.filter(pipeline_run_id=run_id).values_list("status", flat=True))
         pipeline_run_finish_if_done(run=run, statuses=statuses)
