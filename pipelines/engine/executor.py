@@ -87,7 +87,8 @@ class _Attempt:
     inline_files: dict[int, dict[str, str]] = field(default_factory=dict)
     # Whether the reservation of the outputs is flushed to disk (see _prepare_outputs).
     reservation_flushed: bool = True
-    # Claimed with the end of the step before, so its cache key is not written yet.
+    # Claimed with the end of the step before, so its cache key is not written yet:
+    # it is written with the attempt's end.
     cache_key_unrecorded: bool = False
     user_code_started_at: Any = None
     user_code_finished_at: Any = None
@@ -279,21 +280,15 @@ def _prepare_outputs(attempt: _Attempt) -> None:
             )
         )
     if not pending:
-        return  # an unrecorded cache key is written with the step's end
+        return
     # Committed without waiting for the disk (as the claim is): most outputs are
     # small and kept in the completion's row, with no file to clean up. Before a
     # file is written durably, `_flush_reservation` makes the reservation durable
     # too, so the cleanup of an attempt that never ends always finds its files.
     with transaction.atomic():
         commit_without_flush()
-        if attempt.cache_key_unrecorded:
-            StepRun.objects.filter(id=step_run.id, attempt=attempt.number).update(cache_key=step_run.cache_key)
-            attempt.cache_key_unrecorded = False
-        if pending:
-            attempt.reserved = artifact_versions_reserve(
-                step_run_id=step_run.id, attempt=attempt.number, outputs=pending
-            )
-    attempt.reservation_flushed = not pending or connection.vendor != "postgresql"
+        attempt.reserved = artifact_versions_reserve(step_run_id=step_run.id, attempt=attempt.number, outputs=pending)
+    attempt.reservation_flushed = connection.vendor != "postgresql"
 
 
 def _flush_reservation(attempt: _Attempt) -> None:
