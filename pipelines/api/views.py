@@ -54,9 +54,9 @@ from pipelines.storage import artifact_store
 
 # How often a waiting request looks at the run's revision: one indexed read of one
 # row, cheap enough that clients learn of a change within this delay. The older the
-# run, the less often (a fortieth of its age, up to WAIT_POLL_MAX_SECONDS): a waiter
+# run, the less often (a hundredth of its age, up to WAIT_POLL_MAX_SECONDS): a waiter
 # costs a read every 10 ms only while the run may still be a short one, and a long
-# run's end is learnt at most 2.5% of its time late.
+# run's end is learnt at most 1% of its time late.
 WAIT_POLL_SECONDS = 0.01
 WAIT_POLL_MAX_SECONDS = 0.1
 # Progress within a run is reported at most this often (a person reads it), so a
@@ -215,7 +215,7 @@ class PipelineRunViewSet(TagsActionMixin, IdOrNameLookupMixin, mixins.CreateMode
             report_every = min(PROGRESS_MAX_INTERVAL_SECONDS, max(PROGRESS_INTERVAL_SECONDS, age / 10))
             if revision > since and (run_status in FINISHED_RUN_STATUSES or now - started >= report_every):
                 break
-            time.sleep(min(WAIT_POLL_MAX_SECONDS, max(WAIT_POLL_SECONDS, age / 40)))
+            time.sleep(min(WAIT_POLL_MAX_SECONDS, max(WAIT_POLL_SECONDS, age / 100)))
         progress = selectors.run_progress(request.user, run_id=run_id)
         if progress is None:
             raise NotFound("The run was deleted.")
