@@ -478,7 +478,7 @@ def _execute_delivered(step_run: StepRun) -> tuple[int, int | None] | None:
     step_run_id = step_run.id
     if step_run.status != StepStatus.QUEUED:
         logger.info("Step run %s is %s; this delivery has nothing to do.", step_run_id, step_run.status)
-        return None
+        return _next_held_back(step_run)
     # Inputs and the cache key are worked out before the claim, so the claim can
     # record the key in the same write. (Cache hits never reach a worker: they are
     # resolved where a step becomes ready; see services/cache_resolution.py.)
@@ -493,7 +493,7 @@ def _execute_delivered(step_run: StepRun) -> tuple[int, int | None] | None:
     )
     if number is None:
         logger.info("Step run %s was claimed by another delivery.", step_run_id)
-        return None
+        return _next_held_back(step_run)
     step_run.attempt, step_run.cache_key, step_run.status = number, key, StepStatus.RUNNING
     attempt = _Attempt(step_run=step_run, number=number, input_versions=input_versions)
     return _run_attempt(attempt, problem)
@@ -581,7 +581,12 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> tuple[int, 
 
 def _next_held_back(step_run: StepRun) -> tuple[int, int | None] | None:
     """A step of the same run and queue held back from the broker, claimed for this
-    worker to run next (a success claims one with its end; see `step_run_complete`)."""
+    worker to run next (a success claims one with its end; see `step_run_complete`).
+
+    Also taken by a delivery that finds its own step claimed already: until the
+    publish marks the steps it sent, they look held back, and a worker ending
+    another step of the run may claim one. Without this, each such race left one
+    step fewer of the run running at a time until the reaper sent the rest."""
     if not settings.PIPELINES["RUN_NEXT_STEP_INLINE"]:
         return None
     return step_run_claim_held_back(run_id=step_run.pipeline_run_id, queue=step_run.queue, worker=worker_name())

@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from pipelines import dispatch
 from pipelines.engine.executor import step_run_execute
 from pipelines.models import RunStatus, StepAttempt, StepRun, StepStatus, WorkerHeartbeat
 from pipelines.services.runs import pipeline_run_create
-from pipelines.services.steps import MIN_MESSAGES_SENT, step_runs_redispatch_lost
+from pipelines.services.steps import MIN_MESSAGES_SENT, step_run_claim_held_back, step_runs_redispatch_lost
 from tests.integration import failing_wide_pipelines, wide_pipelines
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,3 +100,34 @@ def test_held_back_steps_nobody_claims_are_sent_by_the_reaper(owner, broker):
 
     assert sorted(resent) == sorted(held)
     assert sorted(broker.sent) == sorted(held)
+
+
+def test_a_delivery_whose_step_a_worker_claimed_as_held_back_runs_a_held_back_step_instead(owner, broker, monkeypatch):
+    # Between the commit that queues a wide run's ready steps and the dispatch mark the
+    # publish writes once the broker has their messages, a sent step looks held back:
+    # a worker ending another of the run's steps may claim it. Its message then finds
+    # it claimed; unless that delivery takes a held-back step in its place, one step
+    # fewer runs at a time until the reaper sends the rest.
+    sent = broker.send_step
+    stolen: list[int] = []
+
+    def send_and_race(step_run_id: int, *, queue: str) -> None:
+        sent(step_run_id, queue=queue)
+        if not stolen:
+            step = StepRun.objects.get(id=step_run_id)
+            claimed = step_run_claim_held_back(run_id=step.pipeline_run_id, queue=queue, worker="other-worker")
+            stolen.append(claimed[0])
+
+    monkeypatch.setattr(dispatch, "send_step", send_and_race)
+    run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=40), user=owner)
+    # The worker took a step whose message was on its way, not one held back.
+    assert stolen[0] in broker.sent
+    held = _held(run)
+    assert len(held) == 40 - MIN_MESSAGES_SENT
+
+    step_run_execute(step_run_id=stolen[0])
+
+    # The delivery found its step taken and ran the held-back steps instead.
+    assert _held(run) == []
+    assert StepRun.objects.filter(id__in=held, status=StepStatus.COMPLETED).count() == len(held)
+    assert StepRun.objects.get(id=stolen[0]).status == StepStatus.RUNNING  # still the other worker's
