@@ -57,6 +57,7 @@ from pipelines.services.steps import (
     step_run_complete,
     step_run_fail,
     step_run_heartbeat,
+    step_run_release_held_back,
 )
 from pipelines.services.tokens import run_token_create, run_tokens_revoke
 from pipelines.storage import artifact_store, store_for_uri
@@ -588,6 +589,8 @@ def _next_held_back(step_run: StepRun) -> tuple[int, int | None] | None:
     another step of the run may claim one. Without this, each such race left one
     step fewer of the run running at a time until the reaper sent the rest."""
     if not settings.PIPELINES["RUN_NEXT_STEP_INLINE"]:
+        # Sent instead, for any worker (see `step_run_release_held_back`).
+        step_run_release_held_back(run_id=step_run.pipeline_run_id, queue=step_run.queue)
         return None
     return step_run_claim_held_back(run_id=step_run.pipeline_run_id, queue=step_run.queue, worker=worker_name())
 

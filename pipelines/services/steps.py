@@ -410,7 +410,10 @@ def _after_step_success(
         # The run's revision is bumped in there (the run cannot have ended: a step of
         # it is kept), which tells clients of the claim too.
         kept = _after_step_end(run, succeeded=True, keep_next_to=step_run_id if keep_next else None)
-        return _claim_kept(kept, worker) or _claim_held_back(run, queue, worker if keep_next else None)
+        claimed = _claim_kept(kept, worker) or _claim_held_back(run, queue, worker if keep_next else None)
+        if not keep_next:
+            _release_held_back_unless_sent(run, queue, ready)
+        return claimed
     kept = None
     if ready and run.status != RunStatus.STOPPING:
         kept = _queue_ready(ready, keep_from=queue if keep_next else None)
@@ -422,6 +425,8 @@ def _after_step_success(
     claimed = _claim_kept(kept, worker, next((row.attempt for row in ready if row.id == kept), None))
     if claimed is None and keep_next:
         claimed = _claim_held_back(run, queue, worker)
+    elif not keep_next:
+        _release_held_back_unless_sent(run, queue, ready)
     pipeline_run_bump(run_id=run_id)
     return claimed
 
@@ -465,7 +470,17 @@ def _claim_held_back(run: PipelineRun, queue: str, worker: str | None) -> tuple[
     Inside a transaction holding the run's row: the step's row comes second, as in
     `_claim_kept`. SKIP LOCKED: a step another worker is claiming is that worker's.
     """
-    if worker is None or run.status == RunStatus.STOPPING:
+    if worker is None:
+        return None
+    held = _held_back_step(run, queue)
+    if held is None:
+        return None
+    return _claim_kept(held[0], worker, held[1])
+
+
+def _held_back_step(run: PipelineRun, queue: str) -> tuple[int, int] | None:
+    """A held-back step of the run and queue, locked (see `_claim_held_back`): its id and attempt."""
+    if run.status == RunStatus.STOPPING:
         return None
     lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     held = hot_sql.execute(
@@ -475,9 +490,35 @@ def _claim_held_back(run: PipelineRun, queue: str, worker: str | None) -> tuple[
         f"AND queue = %s AND dispatched_at IS NULL LIMIT 1{lock}",
         [run.id, StepStatus.QUEUED, queue],
     )
-    if not held:
-        return None
-    return _claim_kept(held[0][0], worker, held[0][1])
+    return (held[0][0], held[0][1]) if held else None
+
+
+def _release_held_back_unless_sent(run: PipelineRun, queue: str, ready: list[_StepRow]) -> None:
+    """For a worker that does not run the next step itself (RUN_NEXT_STEP_INLINE
+    off): unless a step of its queue became ready (and was sent) with this end, send
+    one held-back step of the run and queue, as an inline worker would claim one.
+
+    The process that held the steps back decided by its own setting, so workers set
+    otherwise would leave the held-back steps to the reaper's next pass.
+    """
+    if any(row.queue == queue for row in ready):
+        return
+    _release_held_back(run, queue)
+
+
+def _release_held_back(run: PipelineRun, queue: str) -> None:
+    held = _held_back_step(run, queue)
+    if held is None:
+        return
+    # Marked as sent now, not once the broker has it: until then it would look held
+    # back to the next end, which would send it again (or claim it, and the message
+    # would find it taken). A publish that fails leaves the mark: the reaper sends it
+    # again after PIPELINES_REQUEUE_AFTER, as a message the broker lost.
+    hot_sql.execute(
+        f"UPDATE {_STEPS} SET dispatched_at = %s WHERE id = %s",  # noqa: S608 (our table name)
+        [hot_sql.db_datetime(timezone.now()), held[0]],
+    )
+    enqueue_steps_on_commit([held[0]], queue=queue)
 
 
 def _claim_kept(kept: int | None, worker: str | None, seen_attempt: int | None = None) -> tuple[int, int | None] | None:
@@ -741,6 +782,14 @@ def step_run_claim_held_back(*, run_id: int, queue: str, worker: str) -> tuple[i
         if claimed is not None:
             pipeline_run_bump(run_id=run_id)
     return claimed
+
+
+def step_run_release_held_back(*, run_id: int, queue: str) -> None:
+    """`step_run_claim_held_back` for a worker that does not run the next step
+    itself (RUN_NEXT_STEP_INLINE off): send the step to the broker instead."""
+    with transaction.atomic():
+        _commit_without_flush()
+        _release_held_back(_lock_run(run_id), queue)
 
 
 # --- the reaper's work ---------------------------------------------------------------------

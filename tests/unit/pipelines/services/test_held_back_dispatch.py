@@ -131,3 +131,24 @@ def test_a_delivery_whose_step_a_worker_claimed_as_held_back_runs_a_held_back_st
     assert _held(run) == []
     assert StepRun.objects.filter(id__in=held, status=StepStatus.COMPLETED).count() == len(held)
     assert StepRun.objects.get(id=stolen[0]).status == StepStatus.RUNNING  # still the other worker's
+
+
+def test_workers_that_do_not_run_the_next_step_inline_send_a_held_back_step_at_each_end(owner, broker, settings):
+    # The process that queues a wide run (the API's, a worker's) holds steps back by
+    # its own RUN_NEXT_STEP_INLINE; workers set without it never claim them. Each of
+    # their ends, success or failure, sends one in its place, so as many steps run at
+    # a time as were sent, not only those until the reaper's next pass.
+    run = pipeline_run_create(spec=failing_wide_pipelines.failing_wide.compile(width=40), user=owner)
+    assert len(_held(run)) == 40 - MIN_MESSAGES_SENT
+    settings.PIPELINES = {**settings.PIPELINES, "RUN_NEXT_STEP_INLINE": False}
+
+    delivered = 0
+    while broker.sent:
+        step_run_execute(step_run_id=broker.sent.pop(0))
+        delivered += 1
+
+    # Every branch ran from a message of its own (the failing one included), none by the reaper.
+    assert _held(run) == []
+    assert run.steps.filter(status__in=[StepStatus.COMPLETED, StepStatus.FAILED]).count() == 40
+    assert delivered == 40
+    assert StepAttempt.objects.filter(step_run__pipeline_run=run).count() == 40
