@@ -635,8 +635,13 @@ def _stop_overrun(attempt: _Attempt, message: str) -> None:
     try:
         if not _record_failure(attempt, StepTimeoutError(message), attempt.log.getvalue() if attempt.log else ""):
             return  # the attempt had already ended (or was given up on): nothing to stop
+        if in_pool_process():
+            # The process ends without the claim of a held-back step of the run that
+            # the step's end would have made: one is sent for any worker instead.
+            step_run_release_held_back(run_id=attempt.step_run.pipeline_run_id, queue=attempt.step_run.queue)
     except Exception:
-        # Ended anyway: a stuck process helps nobody, and the reaper recovers the step.
+        # Ended anyway: a stuck process helps nobody, and the reaper recovers the step
+        # (and sends the held-back ones).
         logger.exception("Could not record the timeout of step run %s", attempt.step_run.id)
     finally:
         connection.close()  # this thread's own; the thread ends here

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 from pipelines import pipeline, step
 
 
@@ -15,3 +18,18 @@ def branch(i: int) -> None:
 def failing_wide(width: int = 40):
     for i in range(width):
         branch(i=i, id=f"branch_{i:04d}")
+
+
+@step(enable_cache=False, timeout=1)
+def stubborn_branch(i: int, seconds: float = 2.5) -> None:
+    """Swallows its timeout and sleeps on: the overrun timer records its failure."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(BaseException):  # the point of this step
+            time.sleep(0.1)
+
+
+@pipeline(enable_cache=False)
+def stubborn_wide(width: int = 20):
+    for i in range(width):
+        stubborn_branch(i=i, id=f"branch_{i:04d}")

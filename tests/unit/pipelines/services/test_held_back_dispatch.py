@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from pipelines import dispatch
+from pipelines.engine import executor, time_limit
 from pipelines.engine.executor import step_run_execute
 from pipelines.models import RunStatus, StepAttempt, StepRun, StepStatus, WorkerHeartbeat
 from pipelines.services.runs import pipeline_run_create
@@ -152,3 +153,24 @@ def test_workers_that_do_not_run_the_next_step_inline_send_a_held_back_step_at_e
     assert run.steps.filter(status__in=[StepStatus.COMPLETED, StepStatus.FAILED]).count() == 40
     assert delivered == 40
     assert StepAttempt.objects.filter(step_run__pipeline_run=run).count() == 40
+
+
+def test_a_step_the_overrun_timer_fails_sends_a_held_back_step_before_ending_the_process(owner, broker, monkeypatch):
+    # In a prefork pool the timer records the failure of a step that will not stop,
+    # then ends the process: that step's end never claims the run's next held-back
+    # step, so the timer sends one for any worker before it ends the process.
+    monkeypatch.setattr(time_limit, "HARD_STOP_GRACE", 0.3)
+    monkeypatch.setattr(executor, "in_pool_process", lambda: True)
+    sent_when_ended: list[list[int]] = []
+    monkeypatch.setattr(executor.os, "kill", lambda pid, sig: sent_when_ended.append(list(broker.sent)))
+    run = pipeline_run_create(spec=failing_wide_pipelines.stubborn_wide.compile(width=20), user=owner)
+    held = _held(run)
+    first = broker.sent.pop(0)
+    broker.sent.clear()
+
+    step_run_execute(step_run_id=first)
+
+    assert StepRun.objects.get(id=first).status == StepStatus.FAILED
+    assert len(sent_when_ended) >= 1
+    assert len(sent_when_ended[0]) == 1
+    assert sent_when_ended[0][0] in held
