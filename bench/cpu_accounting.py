@@ -39,7 +39,11 @@ def _all_pids() -> list[int]:
 
 @dataclass
 class CpuSnapshot:
-    parts: dict[str, float]
+    # Per part, CPU seconds so far of each process in it, by pid: a process that exits
+    # in between (a PostgreSQL backend whose connection closed) drops out of the
+    # difference instead of making it negative; its time is lost, so a part's figure
+    # is a lower bound.
+    parts: dict[str, dict[int, float]]
 
 
 def snapshot(roots: dict[str, int], *, database: str | None) -> CpuSnapshot | None:
@@ -52,26 +56,29 @@ def snapshot(roots: dict[str, int], *, database: str | None) -> CpuSnapshot | No
     for pid, (ppid, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
 
-    def tree(pid: int) -> float:
-        total, todo = 0.0, [pid]
+    def tree(pid: int) -> dict[int, float]:
+        found, todo = {}, [pid]
         while todo:
             current = todo.pop()
             if current in stats:
-                total += stats[current][1]
+                found[current] = stats[current][1]
             todo.extend(children.get(current, []))
-        return total
+        return found
 
     parts = {name: tree(pid) for name, pid in roots.items()}
-    parts["benchmark (SDK)"] = stats.get(os.getpid(), (0, 0.0))[1]
+    parts["benchmark (SDK)"] = {os.getpid(): stats.get(os.getpid(), (0, 0.0))[1]}
     if database:
         # A backend's title: "postgres: 15/main: <user> <database> <client> <state>".
         serving = [p for p in stats if f" {database} " in (title := _cmdline(p)) and title.startswith("postgres:")]
-        parts["PostgreSQL"] = sum(stats[pid][1] for pid in serving)
-    parts["Redis"] = sum(cpu for pid, (_, cpu) in stats.items() if "redis-server" in _cmdline(pid).split(" ")[0])
+        parts["PostgreSQL"] = {pid: stats[pid][1] for pid in serving}
+    parts["Redis"] = {pid: cpu for pid, (_, cpu) in stats.items() if "redis-server" in _cmdline(pid).split(" ")[0]}
     return CpuSnapshot(parts)
 
 
 def per_step_ms(before: CpuSnapshot | None, after: CpuSnapshot | None, steps: int) -> dict[str, float] | None:
     if before is None or after is None or not steps:
         return None
-    return {name: (after.parts[name] - before.parts.get(name, 0.0)) * 1000 / steps for name in after.parts}
+    return {
+        name: sum(cpu - before.parts.get(name, {}).get(pid, 0.0) for pid, cpu in pids.items()) * 1000 / steps
+        for name, pids in after.parts.items()
+    }
