@@ -483,14 +483,18 @@ def _held_back_step(run: PipelineRun, queue: str) -> tuple[int, int] | None:
     if run.status == RunStatus.STOPPING:
         return None
     lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    held = hot_sql.execute(
+    held = _held_back_rows(run.id, queue, lock)
+    return (held[0][0], held[0][1]) if held else None
+
+
+def _held_back_rows(run_id: int, queue: str, lock: str = "") -> list[tuple[Any, ...]]:
+    return hot_sql.execute(
         f"SELECT id, attempt FROM {_STEPS} WHERE pipeline_run_id = %s AND status = %s "  # noqa: S608 (our table name)
         # No ORDER BY: sorting would read every queued step of the run; the (run,
         # status) index gives them in about the order they were inserted anyway.
         f"AND queue = %s AND dispatched_at IS NULL LIMIT 1{lock}",
-        [run.id, StepStatus.QUEUED, queue],
+        [run_id, StepStatus.QUEUED, queue],
     )
-    return (held[0][0], held[0][1]) if held else None
 
 
 def _release_held_back_unless_sent(run: PipelineRun, queue: str, ready: list[_StepRow]) -> None:
@@ -775,6 +779,10 @@ def step_run_claim_held_back(*, run_id: int, queue: str, worker: str) -> tuple[i
     """After a step of the run failed on `worker`: claim the next step of the run and
     queue held back from the broker (see `_queue_ready`), as a success does, so the
     others go on at once rather than after PIPELINES_REDISPATCH_AFTER."""
+    if not _held_back_rows(run_id, queue):
+        # Most often so (a run that is not wide, or whose held-back steps all went):
+        # then no wait for the run's row, which every end of the run's steps takes.
+        return None
     with transaction.atomic():
         _commit_without_flush()
         run = _lock_run(run_id)
@@ -787,6 +795,8 @@ def step_run_claim_held_back(*, run_id: int, queue: str, worker: str) -> tuple[i
 def step_run_release_held_back(*, run_id: int, queue: str) -> None:
     """`step_run_claim_held_back` for a worker that does not run the next step
     itself (RUN_NEXT_STEP_INLINE off): send the step to the broker instead."""
+    if not _held_back_rows(run_id, queue):
+        return  # as in `step_run_claim_held_back`
     with transaction.atomic():
         _commit_without_flush()
         _release_held_back(_lock_run(run_id), queue)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from pipelines import dispatch
@@ -14,7 +16,12 @@ from pipelines.engine import executor, time_limit
 from pipelines.engine.executor import step_run_execute
 from pipelines.models import RunStatus, StepAttempt, StepRun, StepStatus, WorkerHeartbeat
 from pipelines.services.runs import pipeline_run_create
-from pipelines.services.steps import MIN_MESSAGES_SENT, step_run_claim_held_back, step_runs_redispatch_lost
+from pipelines.services.steps import (
+    MIN_MESSAGES_SENT,
+    step_run_claim,
+    step_run_claim_held_back,
+    step_runs_redispatch_lost,
+)
 from tests.integration import failing_wide_pipelines, wide_pipelines
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -174,3 +181,20 @@ def test_a_step_the_overrun_timer_fails_sends_a_held_back_step_before_ending_the
     assert len(sent_when_ended) >= 1
     assert len(sent_when_ended[0]) == 1
     assert sent_when_ended[0][0] in held
+
+
+def test_a_delivery_whose_step_is_taken_does_not_wait_for_the_runs_row_when_nothing_is_held_back(owner, broker):
+    # Every end of a run's steps waits for the run's row in turn: a message that finds
+    # its step already claimed (a duplicate, a reaper's re-send) must not queue up
+    # there too only to learn that nothing is held back.
+    run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=3), user=owner)
+    assert _held(run) == []
+    first = broker.sent.pop(0)
+    step_run_claim(step_run_id=first, worker="other-worker")
+
+    with CaptureQueriesContext(connection) as queries:
+        step_run_execute(step_run_id=first)
+
+    locks = [q["sql"] for q in queries if 'FROM "pipelines_pipelinerun" WHERE "pipelines_pipelinerun".id' in q["sql"]]
+    assert locks == []
+    assert StepRun.objects.get(id=first).worker == "other-worker"
