@@ -938,14 +938,34 @@ def step_runs_redispatch_lost(*, grace: float, now: datetime | None = None) -> l
             status=StepStatus.QUEUED, dispatched_at=None, queued_at__lt=now - timedelta(seconds=grace)
         ).values_list("id", "queue")
     )
-    sent = []
+    by_queue: dict[str, list[int]] = {}
     for step_run_id, queue in lost:
+        by_queue.setdefault(queue, []).append(step_run_id)
+    sent: list[int] = []
+    # One publish of each queue's steps, marked with one statement: a wide run's
+    # held-back steps left for the reaper number in the thousands, and a transaction,
+    # a mark and a check per step kept the worker's heartbeat thread (which runs the
+    # reaper) away for tens of seconds, long enough for the worker to look dead.
+    for queue, step_run_ids in by_queue.items():
         with transaction.atomic():
-            enqueue_steps_on_commit([step_run_id], queue=queue)
-        sent.append(step_run_id)
-        if not _broker_took(step_run_id):
-            break  # see `_broker_took`
+            enqueue_steps_on_commit(step_run_ids, queue=queue)
+        refused = _first_refused(step_run_ids)
+        if refused is None:
+            sent += step_run_ids
+            continue
+        # The publish stopped at this one (see `_broker_took`): so does the pass.
+        sent += step_run_ids[: step_run_ids.index(refused) + 1]
+        break
     return sent
+
+
+def _first_refused(step_run_ids: list[int]) -> int | None:
+    """The first of these steps, just published in this order, whose message did not
+    reach the broker (the publish stops there); None if all did."""
+    if transaction.get_connection().in_atomic_block:
+        return None  # a caller's transaction holds the publish until it commits
+    marked = set(StepRun.objects.filter(id__in=step_run_ids, dispatched_at__isnull=False).values_list("id", flat=True))
+    return next((step_run_id for step_run_id in step_run_ids if step_run_id not in marked), None)
 
 
 def _broker_took(step_run_id: int) -> bool:

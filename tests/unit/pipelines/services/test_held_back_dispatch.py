@@ -198,3 +198,20 @@ def test_a_delivery_whose_step_is_taken_does_not_wait_for_the_runs_row_when_noth
     locks = [q["sql"] for q in queries if 'FROM "pipelines_pipelinerun" WHERE "pipelines_pipelinerun".id' in q["sql"]]
     assert locks == []
     assert StepRun.objects.get(id=first).worker == "other-worker"
+
+
+def test_the_reaper_sends_a_wide_runs_held_back_steps_with_a_few_statements_not_some_per_step(owner, broker):
+    # The reaper runs in the worker's heartbeat thread: a transaction, a mark and a
+    # check per step, for a thousand held-back steps, kept the heartbeat away long
+    # enough for the worker to look dead (clients were told no worker served the queue).
+    run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=200), user=owner)
+    held = _held(run)
+    broker.sent.clear()
+
+    with CaptureQueriesContext(connection) as queries:
+        resent = step_runs_redispatch_lost(grace=0, now=timezone.now() + timedelta(seconds=1))
+
+    assert sorted(resent) == sorted(held)
+    assert sorted(broker.sent) == sorted(held)
+    assert len(queries) <= 5, [q["sql"][:80] for q in queries]  # (737 sent a step at a time)
+    assert _held(run) == []
