@@ -86,7 +86,13 @@ def _lock_run(run_id: int) -> PipelineRun:
     return PipelineRun.from_db(connection.alias, _LOCKED_RUN_FIELDS, rows[0])
 
 
-_LOCKED_RUN_FIELDS = ("id", "status", "queue", "model_version_id")
+# In the model's own field order: `Model.from_db` with some fields deferred takes the
+# values in that order, whatever the names say.
+_LOCKED_RUN_FIELDS = tuple(
+    field.attname
+    for field in PipelineRun._meta.concrete_fields
+    if field.attname in {"id", "status", "queue", "model_version_id"}
+)
 
 
 # A step's claim and end write its attempt's row as plain SQL: through the ORM,
