@@ -198,13 +198,9 @@ def live_workers_here(*, hostname: str | None = None) -> list[str]:
     """Workers with a fresh heartbeat (within WORKER_TIMEOUT): the one named `hostname`
     (Celery's node name, `name@host`), or else any on this machine (`*@<host name>`)."""
     import socket
-    from datetime import timedelta
-
-    from django.utils import timezone
 
     from pipelines.models import WorkerHeartbeat
 
-    since = timezone.now() - timedelta(seconds=settings.PIPELINES["WORKER_TIMEOUT"])
     named = {"hostname": hostname} if hostname else {"hostname__endswith": f"@{socket.gethostname()}"}
-    fresh = WorkerHeartbeat.objects.filter(last_seen_at__gte=since, **named)
+    fresh = WorkerHeartbeat.objects.live().filter(**named)
     return sorted(fresh.values_list("hostname", flat=True))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import operator
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from pipelines.sdk.metadata import METADATA_TARGETS
 
@@ -521,6 +523,13 @@ class StepRunInput(models.Model):
         return f"{self.artifact_version_id} -> {self.name}"
 
 
+class WorkerHeartbeatQuerySet(models.QuerySet):
+    def live(self, *, now: datetime | None = None) -> WorkerHeartbeatQuerySet:
+        """The workers that heartbeated within PIPELINES_WORKER_TIMEOUT: what "alive"
+        means everywhere (health, metrics, the dashboard, dispatch, waiting clients)."""
+        return self.filter(last_seen_at__gte=WorkerHeartbeat.live_since(now))
+
+
 class WorkerHeartbeat(models.Model):
     """A Celery worker that is (or was recently) alive, refreshed by a thread in it."""
 
@@ -531,8 +540,15 @@ class WorkerHeartbeat(models.Model):
     # The worker's pool size (its --concurrency): how many steps it runs at once.
     concurrency = models.PositiveIntegerField(null=True, blank=True)
 
+    objects = WorkerHeartbeatQuerySet.as_manager()
+
     def __str__(self) -> str:
         return self.hostname
+
+    @staticmethod
+    def live_since(now: datetime | None = None) -> datetime:
+        """The oldest heartbeat that still counts as alive."""
+        return (now or timezone.now()) - timedelta(seconds=settings.PIPELINES["WORKER_TIMEOUT"])
 
 
 class EventCounter(models.Model):

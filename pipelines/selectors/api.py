@@ -3,13 +3,11 @@ querysets of `pipelines.access` with the joins the serializers need."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 
 from pipelines import access
 from pipelines.models import (
@@ -120,8 +118,7 @@ def run_progress(user: access.User, *, run_id: int) -> dict[str, object] | None:
 
 def _live_worker_queues() -> list[list[str]]:
     """The queues of each worker that heartbeated recently."""
-    since = timezone.now() - timedelta(seconds=settings.PIPELINES["WORKER_TIMEOUT"])
-    return list(WorkerHeartbeat.objects.filter(last_seen_at__gte=since).values_list("queues", flat=True))
+    return list(WorkerHeartbeat.objects.live().values_list("queues", flat=True))
 
 
 def workers_alive(*, queue: str | None = None) -> int:

@@ -45,10 +45,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import accumulate
 
-from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import (
     BooleanField,
@@ -66,7 +65,6 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from pipelines.models import (
     FINISHED_STEP_STATUSES,
@@ -195,10 +193,9 @@ def artifact_bytes_written() -> int:
 
 def workers_alive() -> tuple[int, dict[str, int]]:
     """Workers that heartbeated within WORKER_TIMEOUT: in all, and per queue they consume."""
-    since = timezone.now() - timedelta(seconds=settings.PIPELINES["WORKER_TIMEOUT"])
     per_queue: Counter[str] = Counter()
     total = 0
-    for queues in WorkerHeartbeat.objects.filter(last_seen_at__gte=since).values_list("queues", flat=True):
+    for queues in WorkerHeartbeat.objects.live().values_list("queues", flat=True):
         total += 1
         per_queue.update(set(queues or []))
     return total, dict(per_queue)

@@ -8,15 +8,14 @@ so two workers on one machine show the same steps.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
 from pipelines import access
-from pipelines.models import StepStatus
+from pipelines.models import StepStatus, WorkerHeartbeat
 
 # Recent steps are looked for among the newest step rows only, so the page costs the
 # same on a history of millions of steps (`worker` has no index, the primary key does).
@@ -58,7 +57,7 @@ def workers_for_page(user: access.User, *, now: datetime | None = None) -> list[
     """Every worker with a heartbeat row, live ones first, with the steps running on
     its host now and the latest finished there. Three queries, whatever the history."""
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.PIPELINES["WORKER_TIMEOUT"])
+    cutoff = WorkerHeartbeat.live_since(now)
     workers = [
         WorkerRow(
             hostname=row.hostname,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.utils import timezone
 
 from pipelines.models import WorkerHeartbeat
@@ -29,6 +28,5 @@ def worker_gone(*, hostname: str) -> None:
 def workers_live_pool_size(*, queue: str) -> int:
     """How many steps the live workers consuming `queue` can run at once: the sum of
     their pool sizes (a worker that did not record one counts as one)."""
-    since = timezone.now() - timedelta(seconds=settings.PIPELINES["WORKER_TIMEOUT"])
-    live = WorkerHeartbeat.objects.filter(last_seen_at__gte=since).values_list("queues", "concurrency")
+    live = WorkerHeartbeat.objects.live().values_list("queues", "concurrency")
     return sum(concurrency or 1 for queues, concurrency in live if queue in queues)
