@@ -1,24 +1,48 @@
-"""A run as `PipelineRunDetailSerializer` shows it, from a handful of flat reads.
+"""A run as `PipelineRunDetailSerializer` shows it, in four plain statements.
 
 The serializer's path (`selectors.runs_with_steps`: the run, then six prefetch
 queries building a model instance per step, link, version and metadata row, then
 DRF's field-by-field walk) cost gunicorn ~0.5 s of CPU for a finished 1,001-step run,
-and it ran for every waiting client's last answer (`runs/<id>/wait/`) and every
-`GET runs/<id>/`. Here the same answer is built from `.values()` rows: the run, its
-steps, their input and output links with their versions, and the metadata of the
-steps, the versions and the run, one statement each whatever the number of steps
-(the links' metadata only when there are links). Every read starts from the
-visible querysets of `pipelines.access`. A test pins the answer against the serializer.
+and it ran for every waiting client's last answer (`runs/<id>/wait/`), every
+`GET runs/<id>/` and every `stop/`. Even for a 7-step run, building its ORM queries
+cost more than the database took to answer them. Here, as in `hot_reads`, the
+statements are written once per process from the models' own table and column
+names, with the ORM's own value converters applied: the run (with its pipeline's
+name and its user's), its steps, their input and output links joined to their
+versions, and the metadata of the run, its steps and those versions, whatever the
+number of steps. A test pins the answer against the serializer.
+
+The access decision is `access.may_read`, which asks no query: a reader sees every
+run, step, link and metadata row (`access.runs_visible`, `steps_visible`,
+`step_inputs_visible`, `step_outputs_visible`, `metadata_visible`), and the links
+show their versions whatever their status, as the serializer's prefetch does.
+Should visibility narrow, these statements must too (a test checks that it has not).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from functools import cache
 from typing import Any, NamedTuple
 
-from pipelines import access, selectors
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Field
+
+from pipelines import access
+from pipelines.api.hot_reads import Converters, _columns, _convert, _converters, _fields
 from pipelines.api.serializers import VERSION_FIELDS, StepRunSerializer, iso_datetime, run_representation
-from pipelines.models import PipelineRun, StepRun
+from pipelines.models import (
+    Artifact,
+    ArtifactVersion,
+    Pipeline,
+    PipelineRun,
+    RunMetadata,
+    StepRun,
+    StepRunInput,
+    StepRunOutput,
+)
 from pipelines.selectors import latest_metadata
 
 # StepRunSerializer's fields that read related rows; the others are the step's columns.
@@ -33,24 +57,16 @@ STEP_DATETIMES = tuple(
     for name, column in STEP_COLUMNS.items()
     if StepRun._meta.get_field(column).get_internal_type() == "DateTimeField"
 )
-# version_representation's fields, as columns of a link joined to its version.
-_VERSION_SOURCES = {
-    "id": "id",
-    "artifact": "artifact__name",
-    "version": "version",
-    "uri": "uri",
-    "materializer": "materializer",
-    "data_type": "data_type",
-    "checksum": "checksum",
-    "size": "size",
-    "producer_step_run": "producer_step_run_id",
-    "tags": "tags",
-    "created_at": "created_at",
-    "file_identities": "file_identities",
+# version_representation's fields that are the version's own columns, by attribute.
+_VERSION_ATTRIBUTES = {
+    name: {"producer_step_run": "producer_step_run_id"}.get(name, name)
+    for name in VERSION_FIELDS
+    if name not in ("artifact", "run_metadata")
 }
-_VERSION_COLUMNS = {
-    name: f"artifact_version__{_VERSION_SOURCES[name]}" if name != "run_metadata" else "" for name in VERSION_FIELDS
-}
+# Which link table a row of the links statement comes from, and which object a row of
+# the metadata statement belongs to.
+_INPUT, _OUTPUT = 0, 1
+_OF_RUN, _OF_STEP, _OF_VERSION = 0, 1, 2
 
 
 class _Metadata(NamedTuple):
@@ -59,77 +75,187 @@ class _Metadata(NamedTuple):
     type: str
 
 
-def step_representation(row: dict[str, Any]) -> dict[str, Any]:
-    """StepRunSerializer's fields of a `.values(*STEP_COLUMNS.values())` row, with
-    empty links and metadata (the caller fills them)."""
-    step = {name: row[column] for name, column in STEP_COLUMNS.items()}
+class _Statements(NamedTuple):
+    run: str
+    run_fields: list[Field]
+    pipeline_fields: list[Field]
+    user_fields: list[Field]
+    run_converters: Converters
+    steps: str
+    step_converters: Converters
+    links: str
+    link_converters: Converters  # of the row after its first four columns
+    metadata: str  # of the run and its steps
+    metadata_with_versions: str  # and of the versions its steps' links name
+    metadata_converters: Converters  # of the row after its first three columns
+
+
+@cache
+def _statements(vendor: str) -> _Statements:
+    quote = connection.ops.quote_name
+    user_model = get_user_model()
+    run_fields = [field for field in PipelineRun._meta.concrete_fields if field.name != "spec"]
+    pipeline_fields = _fields(Pipeline, ("id", "name"))
+    user_fields = _fields(user_model, ("id", "username"))
+    run_table, step_table = quote(PipelineRun._meta.db_table), quote(StepRun._meta.db_table)
+    # S608 (all statements): only quoted table and column names from the models go
+    # into the text; every value is a %s parameter.
+    run_sql = (
+        f"SELECT {_columns('r', run_fields)}, {_columns('p', pipeline_fields)}, {_columns('u', user_fields)} "  # noqa: S608
+        f"FROM {run_table} r "
+        f"INNER JOIN {quote(Pipeline._meta.db_table)} p ON p.{quote('id')} = r.{quote('pipeline_id')} "
+        f"LEFT OUTER JOIN {quote(user_model._meta.db_table)} u "
+        f"ON u.{quote(user_model._meta.pk.column)} = r.{quote('triggered_by_id')} WHERE r.{quote('id')} = %s"
+    )
+    step_fields = [StepRun._meta.get_field(column) for column in STEP_COLUMNS.values()]
+    steps_sql = (
+        f"SELECT {_columns('s', step_fields)} FROM {step_table} s "  # noqa: S608
+        f"WHERE s.{quote('pipeline_run_id')} = %s ORDER BY s.{quote('id')}"
+    )
+    version_fields = [ArtifactVersion._meta.get_field(name) for name in _VERSION_ATTRIBUTES.values()]
+    artifact_name = Artifact._meta.get_field("name")
+
+    def links_of(kind: int, model: type) -> str:
+        return (
+            f"SELECT {kind}, l.{quote('id')}, l.{quote('step_run_id')}, l.{quote('name')}, "  # noqa: S608
+            f"{_columns('v', version_fields)}, a.{quote(artifact_name.column)} "
+            f"FROM {quote(model._meta.db_table)} l "
+            f"INNER JOIN {step_table} s ON s.{quote('id')} = l.{quote('step_run_id')} "
+            f"INNER JOIN {quote(ArtifactVersion._meta.db_table)} v "
+            f"ON v.{quote('id')} = l.{quote('artifact_version_id')} "
+            f"INNER JOIN {quote(Artifact._meta.db_table)} a ON a.{quote('id')} = v.{quote('artifact_id')} "
+            f"WHERE s.{quote('pipeline_run_id')} = %s"
+        )
+
+    metadata_fields = _fields(RunMetadata, ("id", "key", "value", "type"))
+    metadata_table = quote(RunMetadata._meta.db_table)
+    entries = _columns("m", metadata_fields)
+    metadata_sql = (
+        f"SELECT {_OF_RUN}, m.{quote('pipeline_run_id')}, {entries} FROM {metadata_table} m "  # noqa: S608
+        f"WHERE m.{quote('pipeline_run_id')} = %s "
+        f"UNION ALL SELECT {_OF_STEP}, m.{quote('step_run_id')}, {entries} FROM {metadata_table} m "
+        f"INNER JOIN {step_table} s ON s.{quote('id')} = m.{quote('step_run_id')} "
+        f"WHERE s.{quote('pipeline_run_id')} = %s"
+    )
+    linked_versions = " UNION ".join(
+        f"SELECT l.{quote('artifact_version_id')} FROM {quote(model._meta.db_table)} l "  # noqa: S608
+        f"INNER JOIN {step_table} s ON s.{quote('id')} = l.{quote('step_run_id')} "
+        f"WHERE s.{quote('pipeline_run_id')} = %s"
+        for model in (StepRunInput, StepRunOutput)
+    )
+    with_versions_sql = (
+        f"{metadata_sql} UNION ALL SELECT {_OF_VERSION}, m.{quote('artifact_version_id')}, {entries} "  # noqa: S608
+        f"FROM {metadata_table} m WHERE m.{quote('artifact_version_id')} IN ({linked_versions})"
+    )
+    return _Statements(
+        run=run_sql,
+        run_fields=run_fields,
+        pipeline_fields=pipeline_fields,
+        user_fields=user_fields,
+        run_converters=_converters([*run_fields, *pipeline_fields, *user_fields]),
+        steps=steps_sql,
+        step_converters=_converters(step_fields),
+        links=f"{links_of(_INPUT, StepRunInput)} UNION ALL {links_of(_OUTPUT, StepRunOutput)}",
+        link_converters=_converters([*version_fields, artifact_name]),
+        metadata=metadata_sql,
+        metadata_with_versions=with_versions_sql,
+        metadata_converters=_converters(metadata_fields),
+    )
+
+
+def run_detail_representation(user: access.User, run_id: int) -> dict[str, Any] | None:
+    """What `PipelineRunDetailSerializer(selectors.runs_with_steps(user).get(id=run_id))`
+    gives, or None when `user` may not see the run (or it is gone)."""
+    if not access.may_read(user):
+        return None
+    statements = _statements(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(statements.run, [run_id])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        data = run_representation(_run_from_row(statements, row))
+        cursor.execute(statements.steps, [run_id])
+        steps = [_step(_convert(values, statements.step_converters)) for values in cursor.fetchall()]
+        by_id = {step["id"]: step for step in steps}
+        versions = _add_links(statements, cursor, run_id, by_id) if steps else []
+        if versions:
+            cursor.execute(statements.metadata_with_versions, [run_id, run_id, run_id, run_id])
+        else:
+            cursor.execute(statements.metadata, [run_id, run_id])
+        metadata = cursor.fetchall()
+    data["run_metadata"] = []
+    data["steps"] = steps
+    _add_metadata(statements, metadata, data, by_id, versions)
+    return data
+
+
+def _run_from_row(statements: _Statements, row: Sequence[Any]) -> PipelineRun:
+    values = _convert(row, statements.run_converters)
+    ends = (len(statements.run_fields), len(statements.run_fields) + len(statements.pipeline_fields))
+    db = connection.alias
+    run = PipelineRun.from_db(db, [field.attname for field in statements.run_fields], values[: ends[0]])
+    pipeline_values = values[ends[0] : ends[1]]
+    run._state.fields_cache["pipeline"] = Pipeline.from_db(
+        db, [field.attname for field in statements.pipeline_fields], pipeline_values
+    )
+    if run.triggered_by_id is not None:
+        user_model = get_user_model()
+        user_values = values[ends[1] :]
+        run._state.fields_cache["triggered_by"] = user_model.from_db(
+            db, [field.attname for field in statements.user_fields], user_values
+        )
+    return run
+
+
+def _step(values: list[Any]) -> dict[str, Any]:
+    step = dict(zip(STEP_COLUMNS, values, strict=True))
     for name in STEP_DATETIMES:
         step[name] = iso_datetime(step[name])
     step["inputs"], step["outputs"], step["run_metadata"] = {}, {}, []
     return step
 
 
-def run_detail_representation(user: access.User, run_id: int) -> dict[str, Any] | None:
-    """What `PipelineRunDetailSerializer(selectors.runs_with_steps(user).get(id=run_id))`
-    gives, or None when `user` may not see the run (or it is gone)."""
-    # The spec holds every step's definition; the answer does not show it.
-    run = selectors.runs_visible_to(user).defer("spec").filter(id=run_id).first()
-    if run is None:
-        return None
-    return run_detail_of(user, run)
+def _add_links(
+    statements: _Statements, cursor: Any, run_id: int, steps: dict[int, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Fill each step's `inputs` and `outputs` (link name -> its version's
+    representation, in link id order as the prefetch reads them); the versions shown."""
+    cursor.execute(statements.links, [run_id, run_id])
+    rows = sorted(cursor.fetchall(), key=lambda row: (row[0], row[1]))
+    shown = []
+    for kind, _, step_id, link_name, *rest in rows:
+        values = _convert(rest, statements.link_converters)
+        found = dict(zip(_VERSION_ATTRIBUTES, values, strict=False))
+        found["artifact"] = values[-1]
+        found["created_at"] = iso_datetime(found["created_at"])
+        found["run_metadata"] = []
+        version = {name: found[name] for name in VERSION_FIELDS}  # in the serializer's order
+        steps[step_id]["inputs" if kind == _INPUT else "outputs"][link_name] = version
+        shown.append(version)
+    return shown
 
 
-def run_detail_of(user: access.User, run: PipelineRun) -> dict[str, Any]:
-    """`run_detail_representation` of a run just read (its pipeline and user loaded)."""
-    data = run_representation(run)
-    run_metadata = _metadata_rows(access.metadata_visible(user).filter(pipeline_run_id=run.id))
-    data["run_metadata"] = latest_metadata(_Metadata(*row) for row in run_metadata)
-    rows = access.steps_visible(user).filter(pipeline_run_id=run.id).order_by("id").values(*STEP_COLUMNS.values())
-    steps = [step_representation(row) for row in rows]
-    by_id = {step["id"]: step for step in steps}
-    if steps:
-        _add_links(user, run.id, by_id)
-        _add_step_metadata(user, run.id, by_id)
-    data["steps"] = steps
-    return data
+def _add_metadata(
+    statements: _Statements,
+    rows: Sequence[Sequence[Any]],
+    run: dict[str, Any],
+    steps: dict[int, dict[str, Any]],
+    versions: list[dict[str, Any]],
+) -> None:
+    """The latest entry per key of the run, each step and each version shown."""
+    entries: dict[tuple[int, int], list[tuple[int, _Metadata]]] = defaultdict(list)
+    for owner_kind, owner_id, *rest in rows:
+        entry_id, key, value, kind = _convert(rest, statements.metadata_converters)
+        entries[owner_kind, owner_id].append((entry_id, _Metadata(key, value, kind)))
 
+    def latest(owner: tuple[int, int]) -> list[dict[str, Any]]:
+        found = entries.get(owner)
+        # In write (id) order, as the prefetch reads them.
+        return latest_metadata(entry for _, entry in sorted(found, key=lambda item: item[0])) if found else []
 
-def _metadata_rows(queryset: Any, owner: str | None = None) -> Any:
-    fields = ("key", "value", "type") if owner is None else (owner, "key", "value", "type")
-    return queryset.order_by("id").values_list(*fields)
-
-
-def _add_step_metadata(user: access.User, run_id: int, steps: dict[int, dict[str, Any]]) -> None:
-    per_step: dict[int, list[_Metadata]] = defaultdict(list)
-    queryset = access.metadata_visible(user).filter(step_run__pipeline_run_id=run_id)
-    for step_id, key, value, kind in _metadata_rows(queryset, "step_run_id"):
-        per_step[step_id].append(_Metadata(key, value, kind))
-    for step_id, entries in per_step.items():
-        if step_id in steps:
-            steps[step_id]["run_metadata"] = latest_metadata(entries)
-
-
-def _add_links(user: access.User, run_id: int, steps: dict[int, dict[str, Any]]) -> None:
-    """Each step's `inputs` and `outputs`: link name -> its version's representation."""
-    columns = ["step_run_id", "name", *(column for column in _VERSION_COLUMNS.values() if column)]
-    links: list[tuple[str, dict[str, Any]]] = []
-    for kind, visible in (("inputs", access.step_inputs_visible), ("outputs", access.step_outputs_visible)):
-        # In id order, as the prefetch reads them.
-        for row in visible(user).filter(step_run__pipeline_run_id=run_id).order_by("id").values(*columns):
-            step = steps.get(row["step_run_id"])
-            if step is None:
-                continue
-            # In the serializer's order of keys; the metadata is filled in below.
-            version = {name: row[column] if name != "run_metadata" else [] for name, column in _VERSION_COLUMNS.items()}
-            version["created_at"] = iso_datetime(version["created_at"])
-            step[kind][row["name"]] = version
-            links.append((kind, version))
-    if not links:
-        return
-    per_version: dict[int, list[_Metadata]] = defaultdict(list)
-    version_ids = {version["id"] for _, version in links}
-    queryset = access.metadata_visible(user).filter(artifact_version_id__in=version_ids)
-    for version_id, key, value, kind in _metadata_rows(queryset, "artifact_version_id"):
-        per_version[version_id].append(_Metadata(key, value, kind))
-    for _, version in links:
-        version["run_metadata"] = latest_metadata(per_version.get(version["id"], ()))
+    run["run_metadata"] = latest((_OF_RUN, run["id"]))
+    for step_id, step in steps.items():
+        step["run_metadata"] = latest((_OF_STEP, step_id))
+    for version in versions:
+        version["run_metadata"] = latest((_OF_VERSION, version["id"]))

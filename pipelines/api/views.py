@@ -22,7 +22,7 @@ from pipelines.api import filters
 from pipelines.api import serializers as s
 from pipelines.api.hot_reads import artifact_version_representation
 from pipelines.api.registration_views import LinkArtifactMixin, RegisterArtifactMixin
-from pipelines.api.run_detail import run_detail_of, run_detail_representation
+from pipelines.api.run_detail import run_detail_representation
 from pipelines.api.schema import ErrorSerializer
 from pipelines.api.submission import submitted_run_representation
 from pipelines.api.tag_views import TagsActionMixin
@@ -66,6 +66,10 @@ WAIT_POLL_MAX_SECONDS = 0.1
 # age, up to PROGRESS_MAX_INTERVAL_SECONDS.
 PROGRESS_INTERVAL_SECONDS = 0.25
 PROGRESS_MAX_INTERVAL_SECONDS = 2.0
+
+
+# RunProgressSerializer's fields but the whole run (built by hand: answered often).
+_PROGRESS_FIELDS = tuple(name for name in s.RunProgressSerializer().fields if name != "run")
 
 
 class StoredBytesUnavailable(APIException):
@@ -166,16 +170,19 @@ class PipelineRunViewSet(TagsActionMixin, IdOrNameLookupMixin, mixins.CreateMode
     def get_queryset(self) -> QuerySet:
         if self.action == "wait":
             # Only what the waiting loop reads; its answers are read apart.
-            return access.runs_visible(self.request.user).only("id", "created_at")
+            return access.runs_visible(self.request.user).only("id", "created_at", "queue")
         # A run's spec holds every step's definition; no answer shows it. Its steps
-        # are read by `run_detail_of` where an answer shows them: prefetching them
+        # are read by `run_detail_representation` where an answer shows them: prefetching them
         # here cost a 1,001-step run ~0.1 s of CPU per request, answers shown or not.
         return selectors.runs_visible_to(self.request.user).defer("spec")
 
     @extend_schema(responses=s.PipelineRunDetailSerializer)
     def retrieve(self, request: Request, *args: object, **kwargs: object) -> Response:
         """The run with every step, its links and metadata."""
-        return Response(run_detail_of(request.user, self.get_object()))
+        detail = run_detail_representation(request.user, self.get_object().id)
+        if detail is None:
+            raise NotFound("The run was deleted.")
+        return Response(detail)
 
     @extend_schema(request=dict, responses=s.PipelineRunDetailSerializer)
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
@@ -225,15 +232,27 @@ class PipelineRunViewSet(TagsActionMixin, IdOrNameLookupMixin, mixins.CreateMode
             if revision > since and (run_status in FINISHED_RUN_STATUSES or now - started >= report_every):
                 break
             time.sleep(min(WAIT_POLL_MAX_SECONDS, max(WAIT_POLL_SECONDS, age / 100)))
-        progress = selectors.run_progress(request.user, run_id=run_id)
-        if progress is None:
-            raise NotFound("The run was deleted.")
-        data = s.RunProgressSerializer(progress).data
-        if progress["status"] in FINISHED_RUN_STATUSES:
-            # The last answer carries the whole run, saving the client a request.
+        detail = None
+        if row is not None and row[1] in FINISHED_RUN_STATUSES:
+            # The last answer carries the whole run, saving the client a request; its
+            # statuses come from the same read.
             detail = run_detail_representation(request.user, run_id)
             if detail is None:
                 raise NotFound("The run was deleted.")
+            progress = selectors.run_progress_of(
+                {"id": run_id, "status": detail["status"], "revision": detail["revision"], "queue": run.queue},
+                [(step["name"], step["status"], step["queue"]) for step in detail["steps"]],
+            )
+        else:
+            progress = selectors.run_progress(request.user, run_id=run_id)
+            if progress is None:
+                raise NotFound("The run was deleted.")
+            if progress["status"] in FINISHED_RUN_STATUSES:  # it finished since the loop looked
+                detail = run_detail_representation(request.user, run_id)
+                if detail is None:
+                    raise NotFound("The run was deleted.")
+        data = {name: progress[name] for name in _PROGRESS_FIELDS}
+        if detail is not None:
             data["run"] = detail
         return Response(data)
 

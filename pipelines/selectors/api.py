@@ -103,13 +103,19 @@ def run_progress(user: access.User, *, run_id: int) -> dict[str, object] | None:
     rows = (
         access.steps_visible(user).filter(pipeline_run_id=run_id).order_by("id").values_list("name", "status", "queue")
     )
-    steps = {name: status for name, status, _ in rows}
+    return run_progress_of(row, rows)
+
+
+def run_progress_of(run: dict[str, Any], steps: Any) -> dict[str, object]:
+    """`run_progress` of a run already read: `run` has its id, status, revision and
+    queue, `steps` is each step's (name, status, queue) in id order. Reads only
+    which workers are alive."""
     live = _live_worker_queues()
-    waiting = {queue for _, status, queue in rows if status == StepStatus.QUEUED}
+    waiting = {queue for _, status, queue in steps if status == StepStatus.QUEUED}
     return {
-        **row,
-        "steps": steps,
-        "workers_alive": sum(1 for queues in live if row["queue"] in queues),
+        **run,
+        "steps": {name: status for name, status, _ in steps},
+        "workers_alive": sum(1 for queues in live if run["queue"] in queues),
         # A queued step waits for a worker of its own queue; a client names these
         # queues when nobody comes.
         "queues_without_workers": sorted(q for q in waiting if not any(q in queues for queues in live)),

@@ -13,10 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from pipelines import selectors
+from pipelines import access, selectors
 from pipelines.api.run_detail import run_detail_representation
-from pipelines.api.serializers import PipelineRunDetailSerializer
-from pipelines.models import PipelineRun, StepRun
+from pipelines.api.serializers import PipelineRunDetailSerializer, RunProgressSerializer
+from pipelines.models import PipelineRun, RunMetadata, StepRun, StepRunInput, StepRunOutput, WorkerHeartbeat
 from pipelines.services.runs import pipeline_run_create, pipeline_run_stop
 from tests.integration import sample_pipelines as sample
 from tests.integration import wide_pipelines
@@ -142,6 +142,22 @@ def test_the_last_wait_answer_carries_the_runs_detail(api, owner):
 
     assert body["status"] == "completed"
     assert body["run"] == _serialized(owner, run.id)
+    progress = _as_json(RunProgressSerializer(selectors.run_progress(owner, run_id=run.id)).data)
+    assert {name: value for name, value in body.items() if name != "run"} == progress
+    assert list(body) == [*progress, "run"]
+
+
+def test_a_waiting_request_answers_the_progress_as_run_progress_says_it(api, owner):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=5), user=owner)
+    WorkerHeartbeat.objects.create(
+        hostname="w1", queues=["elsewhere"], started_at=timezone.now(), last_seen_at=timezone.now()
+    )
+    StepRun.objects.filter(pipeline_run=run, name="load").update(status="queued")
+
+    body = api.get(f"/api/v1/runs/{run.id}/wait/", {"revision": 0, "timeout": 0}).json()
+
+    assert body == _as_json(RunProgressSerializer(selectors.run_progress(owner, run_id=run.id)).data)
+    assert body["queues_without_workers"] == [run.queue]
 
 
 def test_a_waiting_request_reads_neither_the_steps_definitions_nor_their_links(api, owner):
@@ -157,3 +173,26 @@ def test_a_waiting_request_reads_neither_the_steps_definitions_nor_their_links(a
     read = [query["sql"] for query in queries]
     assert not [sql for sql in read if '"spec"' in sql], read
     assert not [sql for sql in read if "steprunoutput" in sql or "stepruninput" in sql or "runmetadata" in sql], read
+
+
+def test_a_wide_stopped_run_is_shown_as_the_serializer_shows_it(owner):
+    run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=30), user=owner)
+    pipeline_run_stop(run=run)
+
+    assert _as_json(run_detail_representation(owner, run.id)) == _serialized(owner, run.id)
+
+
+def test_every_reader_still_sees_every_run_step_link_and_metadata_row(owner, teammate):
+    # run_detail's statements decide access by `access.may_read` alone: right only
+    # while the visible querysets they stand for show a reader every row.
+    _worked_run(owner)
+    for visible, model in (
+        (access.runs_visible, PipelineRun),
+        (access.steps_visible, StepRun),
+        (access.step_inputs_visible, StepRunInput),
+        (access.step_outputs_visible, StepRunOutput),
+        (access.metadata_visible, RunMetadata),
+    ):
+        assert model.objects.exists()
+        for user in (owner, teammate):
+            assert set(visible(user).values_list("id", flat=True)) == set(model.objects.values_list("id", flat=True))
