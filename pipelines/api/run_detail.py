@@ -22,7 +22,7 @@ Should visibility narrow, these statements must too (a test checks that it has n
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -172,11 +172,26 @@ def run_detail_representation(user: access.User, run_id: int) -> dict[str, Any] 
     with connection.cursor() as cursor:
         cursor.execute(statements.run, [run_id])
         row = cursor.fetchone()
-        if row is None:
-            return None
-        data = run_representation(_run_from_row(statements, row))
+    if row is None:
+        return None
+    return with_steps(run_representation(_run_from_row(statements, row)), run_id)
+
+
+def with_steps(
+    data: dict[str, Any], run_id: int, *, read_related: Callable[[list[dict[str, Any]]], bool] | None = None
+) -> dict[str, Any]:
+    """`data` (a run's `run_representation`, read by a caller that may see it) with
+    its `run_metadata` and `steps` as the detail shows them. When `read_related`
+    says no of the steps, their links and all metadata are taken to be empty
+    (`submission` knows when they are) and only the steps are read."""
+    statements = _statements(connection.vendor)
+    with connection.cursor() as cursor:
         cursor.execute(statements.steps, [run_id])
         steps = [_step(_convert(values, statements.step_converters)) for values in cursor.fetchall()]
+        data["run_metadata"] = []
+        data["steps"] = steps
+        if read_related is not None and not read_related(steps):
+            return data
         by_id = {step["id"]: step for step in steps}
         versions = _add_links(statements, cursor, run_id, by_id) if steps else []
         if versions:
@@ -184,8 +199,6 @@ def run_detail_representation(user: access.User, run_id: int) -> dict[str, Any] 
         else:
             cursor.execute(statements.metadata, [run_id, run_id])
         metadata = cursor.fetchall()
-    data["run_metadata"] = []
-    data["steps"] = steps
     _add_metadata(statements, metadata, data, by_id, versions)
     return data
 
