@@ -374,6 +374,7 @@ def measure_throughput(
     def timed(pipe: Any, count: int, steps: int, **params: Any) -> dict[str, Any]:
         quiet = io.StringIO()
         cpu_before = cpu_accounting.snapshot(roots, database=database)
+        waits_before = WAITS.calls
         t0 = time.perf_counter()
         # "At once": from 8 threads, as 8 users' scripts would (one thread spends
         # ~0.1 s per submission compiling and posting the spec).
@@ -383,6 +384,7 @@ def measure_throughput(
             for run in runs:
                 run.wait(timeout=RUN_TIMEOUT * 5)
         seconds = time.perf_counter() - t0
+        waits = WAITS.calls - waits_before
         cpu = cpu_accounting.per_step_ms(cpu_before, cpu_accounting.snapshot(roots, database=database), count * steps)
         bad = [run.name for run in runs if run.status != "completed"]
         if bad:
@@ -391,7 +393,14 @@ def measure_throughput(
         details = [api_get(server, token, f"runs/{run.id}/") for run in runs]
         first = min(_ts(d["started_at"]) for d in details)
         last = max(_ts(d["finished_at"]) for d in details)
-        return {"steps": count * steps, "seconds": seconds, "submit": submitted, "server": last - first, "cpu": cpu}
+        return {
+            "steps": count * steps,
+            "seconds": seconds,
+            "submit": submitted,
+            "server": last - first,
+            "cpu": cpu,
+            "waits": waits,
+        }
 
     for turn in range(args.repeat + 1):
         short = timed(bp.short_chain, args.runs, 7, length=7)
@@ -401,7 +410,7 @@ def measure_throughput(
             log(
                 f"throughput {label}, {name}: {r['steps'] / r['seconds']:.0f} steps/s submit to done "
                 f"({r['seconds']:.2f} s, submit {r['submit']:.2f} s), {r['steps'] / r['server']:.0f} steps/s "
-                f"first claim to last end ({r['server']:.2f} s)"
+                f"first claim to last end ({r['server']:.2f} s); {r['waits']} long-poll requests"
             )
             if r["cpu"]:
                 total = sum(r["cpu"].values())
