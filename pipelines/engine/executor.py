@@ -9,12 +9,12 @@ import signal
 import socket
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from celery.exceptions import WorkerShutdown, WorkerTerminate
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from pipelines.engine.cache import cache_key
@@ -23,10 +23,8 @@ from pipelines.engine.log_capture import CapturedLog, capture_step_output
 from pipelines.engine.time_limit import StepTimeoutError, in_pool_process, time_limit
 from pipelines.models import (
     ArtifactVersion,
-    ArtifactVersionStatus,
     PipelineRun,
     StepRun,
-    StepRunOutput,
     StepStatus,
 )
 from pipelines.sdk.artifact_loading import load_artifact_version
@@ -47,16 +45,19 @@ from pipelines.sdk.materializers import materializer_registry
 from pipelines.sdk.metadata import encode
 from pipelines.sdk.source import add_import_roots, load_source, source_of
 from pipelines.sdk.step import Step
-from pipelines.services.artifacts import PendingOutput, SavedOutput, artifact_versions_reserve
+from pipelines.services.artifacts import (
+    PendingOutput,
+    SavedOutput,
+    artifact_versions_reserve,
+    step_output_versions,
+)
 from pipelines.services.external_inputs import external_input_ids, external_input_versions
 from pipelines.services.steps import (
     StepTimings,
-    commit_without_flush,
     step_run_claim,
     step_run_claim_held_back,
     step_run_complete,
     step_run_fail,
-    step_run_heartbeat,
     step_run_release_held_back,
 )
 from pipelines.services.tokens import run_token_create, run_tokens_revoke
@@ -83,11 +84,10 @@ class _Attempt:
     number: int
     input_versions: dict[str, ArtifactVersion] = field(default_factory=dict)
     targets: dict[str, OutputTarget] = field(default_factory=dict)
-    reserved: dict[str, int] = field(default_factory=dict)
-    # Small outputs kept in their rows: artifact version id -> files (see artifact_saving).
-    inline_files: dict[int, dict[str, str]] = field(default_factory=dict)
-    # Whether the reservation of the outputs is flushed to disk (see _prepare_outputs).
-    reservation_flushed: bool = True
+    # The outputs as pending versions to reserve before a file is written durably.
+    pending: list[PendingOutput] = field(default_factory=list)
+    # Their versions (by output name), once reserved (see `_reserve_outputs`).
+    reserved: dict[str, int] | None = None
     # Claimed with the end of the step before, so its cache key is not written yet:
     # it is written with the attempt's end.
     cache_key_unrecorded: bool = False
@@ -195,17 +195,7 @@ def _resolve_inputs(step_run: StepRun) -> dict[str, ArtifactVersion]:
             raise StepExecutionError(f"Input {name!r} needs artifact version {av}, which is not ready.")
     if not refs:
         return versions
-    links = {
-        (link.step_run.name, link.name): link.artifact_version
-        for link in StepRunOutput.objects.filter(
-            step_run__pipeline_run_id=step_run.pipeline_run_id,
-            step_run__name__in={ref["step"] for ref in refs.values()},
-            artifact_version__status=ArtifactVersionStatus.READY,
-        )
-        .select_related("step_run", "artifact_version__artifact")
-        # Only the producer's name is used: its spec, log and error can be large.
-        .defer("step_run__spec", "step_run__logs", "step_run__error", "step_run__parameters")
-    }
+    links = step_output_versions(run_id=step_run.pipeline_run_id, step_names={ref["step"] for ref in refs.values()})
     for name, ref in refs.items():
         version = links.get((ref["step"], ref["output"]))
         if version is None:
@@ -262,17 +252,17 @@ def _artifact_name(step_run: StepRun, output_name: str) -> str:
 
 
 def _prepare_outputs(attempt: _Attempt) -> None:
-    """Pick each output's folder and record it as a pending version before writing."""
+    """Pick each output's folder; reserve the outputs now only if one has a fixed
+    version (so a version that is taken fails the step before its code runs)."""
     step_run = attempt.step_run
     store = artifact_store()
-    pending = []
     for index, output in enumerate(step_run.spec.get("outputs", [])):
         materializer = load_source(output["materializer"]) if output.get("materializer") else None
         uri = store.uri_for(
             run_id=step_run.pipeline_run_id, step_run_id=step_run.id, attempt=attempt.number, output_index=index
         )
         attempt.targets[output["name"]] = OutputTarget(name=output["name"], uri=uri, materializer=materializer)
-        pending.append(
+        attempt.pending.append(
             PendingOutput(
                 name=output["name"],
                 artifact_name=_artifact_name(step_run, output["name"]),
@@ -280,24 +270,24 @@ def _prepare_outputs(attempt: _Attempt) -> None:
                 version=(output.get("artifact") or {}).get("version"),
             )
         )
-    if not pending:
-        return
-    # Committed without waiting for the disk (as the claim is): most outputs are
-    # small and kept in the completion's row, with no file to clean up. Before a
-    # file is written durably, `_flush_reservation` makes the reservation durable
-    # too, so the cleanup of an attempt that never ends always finds its files.
-    with transaction.atomic():
-        commit_without_flush()
-        attempt.reserved = artifact_versions_reserve(step_run_id=step_run.id, attempt=attempt.number, outputs=pending)
-    attempt.reservation_flushed = connection.vendor != "postgresql"
+    if any(output.version is not None for output in attempt.pending):
+        _reserve_outputs(attempt)
 
 
-def _flush_reservation(attempt: _Attempt) -> None:
-    """Make the attempt's output reservation durable (see `_prepare_outputs`): a
-    heartbeat committed synchronously flushes the log it was written to."""
-    if not attempt.reservation_flushed:
-        step_run_heartbeat(step_run_id=attempt.step_run.id, attempt=attempt.number)
-        attempt.reservation_flushed = True
+def _reserve_outputs(attempt: _Attempt) -> None:
+    """Record the outputs as pending versions, committed durably, before the first
+    of their files is written durably: if the attempt never ends, the reaper finds
+    its files through them and removes them.
+
+    Most outputs are small and never get here: they are kept in the completion's
+    row, their versions created ready by its transaction (a transaction per step
+    less), and the store's copy, written without an fsync, is an attempt's folder
+    that its failure or the reaper's giving up on it removes (`_remove_files`,
+    `step_runs_reap_crashed`)."""
+    if attempt.reserved is None:
+        attempt.reserved = artifact_versions_reserve(
+            step_run_id=attempt.step_run.id, attempt=attempt.number, outputs=attempt.pending
+        )
 
 
 def _split_return_value(step_run: StepRun, value: Any, count: int) -> list[Any]:
@@ -325,19 +315,18 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
         materializer = target.materializer or materializer_registry.materializer_for_value(item)
         identities: dict[str, Any] = {}
         try:
+            inline = None
             small = save_small_artifact_value(
                 store=store,
                 uri=target.uri,
                 materializer=materializer,
                 value=item,
-                before_durable_write=lambda: _flush_reservation(attempt),
+                before_durable_write=lambda: _reserve_outputs(attempt),
             )
             if small is not None:
                 saver, checksum, size, inline = small
-                if inline is not None:
-                    attempt.inline_files[attempt.reserved[output["name"]]] = inline
             else:
-                _flush_reservation(attempt)
+                _reserve_outputs(attempt)
                 saver, checksum, size = save_artifact_value(
                     store=store, uri=target.uri, materializer=materializer, value=item, file_identities=identities
                 )
@@ -352,7 +341,10 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
         saved.append(
             SavedOutput(
                 name=output["name"],
-                artifact_version_id=attempt.reserved[output["name"]],
+                artifact_version_id=None,  # set below if reserved
+                artifact_name=_artifact_name(step_run, output["name"]),
+                uri=target.uri,
+                inline_files=inline,
                 materializer=source_of(materializer),
                 data_type=f"{type(item).__module__}.{type(item).__qualname__}",
                 checksum=checksum,
@@ -371,6 +363,9 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
                 file_identities=identities or None,
             )
         )
+    if attempt.reserved is not None:
+        # Reserved at a later output's durable write, the earlier ones too.
+        saved = [replace(output, artifact_version_id=attempt.reserved[output.name]) for output in saved]
     return saved
 
 
@@ -562,7 +557,6 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> tuple[int, 
         attempt=number,
         inputs=attempt.input_ids,
         outputs=outputs,
-        inline_files=attempt.inline_files,
         timings=attempt.timings,
         logs=log.getvalue(),
         keep_next=settings.PIPELINES["RUN_NEXT_STEP_INLINE"],

@@ -7,11 +7,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from pipelines.models import Artifact, ArtifactVersion, ArtifactVersionStatus, StepRun, StepRunOutput, StepStatus
 from pipelines.sdk.naming import InvalidName, artifact_version_problem, name_problem
 from pipelines.sdk.stores import ArtifactStore, store_for_uri
+from pipelines.services import hot_sql
 from pipelines.services.metadata import run_metadata_create
 from pipelines.services.transitions import move_artifact_version
 
@@ -27,7 +29,10 @@ class AttemptSuperseded(Exception):
 @dataclass(frozen=True)
 class SavedOutput:
     name: str
-    artifact_version_id: int
+    # The version reserved for it (`artifact_versions_reserve`), or None for an output
+    # that was not: it is created ready by `artifact_versions_make_ready`, named
+    # `artifact_name`, at `uri`.
+    artifact_version_id: int | None
     materializer: str
     data_type: str
     checksum: str
@@ -41,6 +46,8 @@ class SavedOutput:
     inline_files: dict[str, str] | None = None
     # What the writer established of its files (ArtifactVersion.file_identities).
     file_identities: dict[str, Any] | None = None
+    artifact_name: str = ""
+    uri: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,37 +119,171 @@ def _make_ready(version: ArtifactVersion, *, fixed_version: str | None, **fields
         raise ArtifactVersionNotPending(f"Artifact version {version.id} is not pending any more.")
 
 
-def artifact_versions_make_ready(*, step_run_id: int, outputs: list[SavedOutput]) -> None:
-    """Turn an attempt's pending versions ready, numbered, and link them as its outputs.
+def artifact_versions_make_ready(*, step_run_id: int, attempt: int, outputs: list[SavedOutput]) -> dict[str, int]:
+    """Record an attempt's outputs as ready versions, numbered, linked as its outputs;
+    returns their ids by output name.
 
-    Call inside the transaction that completes the step.
+    A reserved output's pending version is made ready; one that was not reserved (a
+    small output, kept in its row: see the executor's `_reserve_outputs`) is created
+    ready here, in one statement. Call inside the transaction that completes the step.
     """
     if not outputs:
-        return
-    pending = {
-        v.id: v
-        for v in ArtifactVersion.objects.filter(id__in=[o.artifact_version_id for o in outputs]).select_related(
-            "artifact"
-        )
-    }
+        return {}
+    reserved = [o.artifact_version_id for o in outputs if o.artifact_version_id is not None]
+    pending = (
+        {v.id: v for v in ArtifactVersion.objects.filter(id__in=reserved).select_related("artifact")}
+        if reserved
+        else {}
+    )
+
+    def artifact_name(output: SavedOutput) -> str:
+        return pending[output.artifact_version_id].artifact.name if output.artifact_version_id else output.artifact_name
+
+    ids = {}
     # Artifacts are locked in name order so concurrent steps never deadlock.
-    for output in sorted(outputs, key=lambda o: pending[o.artifact_version_id].artifact.name):
-        version = pending[output.artifact_version_id]
-        Artifact.objects.select_for_update().filter(id=version.artifact_id).first()
-        _make_ready(
-            version,
-            fixed_version=output.version,
-            materializer=output.materializer,
-            data_type=output.data_type,
-            checksum=output.checksum,
-            size=output.size,
-            tags=list(output.tags),
+    for output in sorted(outputs, key=artifact_name):
+        fields = {
+            "materializer": output.materializer,
+            "data_type": output.data_type,
+            "checksum": output.checksum,
+            "size": output.size,
+            "tags": list(output.tags),
             **({"inline_files": output.inline_files} if output.inline_files else {}),
             **({"file_identities": output.file_identities} if output.file_identities else {}),
-        )
+        }
+        if output.artifact_version_id is None:
+            version_id = _create_ready(
+                artifact_id=_lock_artifact(output.artifact_name),
+                uri=output.uri,
+                fixed_version=output.version,
+                step_run_id=step_run_id,
+                attempt=attempt,
+                fields=fields,
+            )
+        else:
+            version = pending[output.artifact_version_id]
+            _lock_artifact(version.artifact.name)
+            _make_ready(version, fixed_version=output.version, **fields)
+            version_id = version.id
+        ids[output.name] = version_id
         if output.metadata:
-            run_metadata_create(entries=list(output.metadata), artifact_version_id=version.id, logged_by_id=step_run_id)
-        StepRunOutput.objects.create(step_run_id=step_run_id, name=output.name, artifact_version_id=version.id)
+            run_metadata_create(entries=list(output.metadata), artifact_version_id=version_id, logged_by_id=step_run_id)
+        hot_sql.execute(
+            f"INSERT INTO {_OUTPUTS} (step_run_id, name, artifact_version_id) VALUES (%s, %s, %s)",  # noqa: S608
+            [step_run_id, output.name, version_id],
+        )
+    return ids
+
+
+_ARTIFACTS = f'"{Artifact._meta.db_table}"'
+_VERSIONS = f'"{ArtifactVersion._meta.db_table}"'
+_OUTPUTS = f'"{StepRunOutput._meta.db_table}"'
+
+
+def _lock_artifact(name: str) -> int:
+    """The id of the artifact named `name`, made if new, its row locked until the
+    transaction ends: that serialises the numbering of its versions."""
+    lock = " FOR NO KEY UPDATE" if connection.vendor == "postgresql" else ""
+    select = f"SELECT id FROM {_ARTIFACTS} WHERE name = %s{lock}"  # noqa: S608 (our table name)
+    rows = hot_sql.execute(select, [name])
+    if not rows:
+        # Made by a concurrent step in between: ON CONFLICT leaves theirs, the select finds it.
+        hot_sql.execute(
+            f"INSERT INTO {_ARTIFACTS} (name, tags, created_at) VALUES (%s, %s, %s) "  # noqa: S608
+            "ON CONFLICT (name) DO NOTHING",
+            [name, "[]", hot_sql.db_datetime(timezone.now())],
+        )
+        rows = hot_sql.execute(select, [name])
+    return rows[0][0]
+
+
+def _create_ready(
+    *, artifact_id: int, uri: str, fixed_version: str | None, step_run_id: int, attempt: int, fields: dict[str, Any]
+) -> int:
+    """Insert a ready version of a locked artifact, numbered after its latest unless
+    its version is fixed; its id. A fixed version that exists already raises
+    ArtifactVersionTaken (and the caller's transaction is rolled back)."""
+    meta = ArtifactVersion._meta
+    values = {
+        "artifact_id": artifact_id,
+        "status": ArtifactVersionStatus.READY,
+        "uri": uri,
+        "producer_step_run_id": step_run_id,
+        "producer_attempt": attempt,
+        "created_at": timezone.now(),
+        "file_identities": {},
+        **fields,
+    }
+    columns = [meta.get_field(name).column for name in values]
+    params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    placeholders = ["%s"] * len(values)
+    if fixed_version is not None:
+        if ArtifactVersion.objects.filter(artifact_id=artifact_id, version=fixed_version).exists():
+            raise ArtifactVersionTaken(
+                f"Artifact version {fixed_version!r} exists already, and versions never change. Give this "
+                "output another version in its ArtifactConfig, or leave the version out to number it automatically."
+            )
+        columns.append("version")
+        placeholders.append("%s")
+        params.append(fixed_version)
+    else:
+        # Numbered after the latest, found through the (artifact, number) index; the
+        # artifact's lock keeps the number unique. (VALUES, not INSERT ... SELECT:
+        # there the parameters would not take their columns' types.)
+        latest = f"(SELECT COALESCE(MAX(number), 0) + 1 FROM {_VERSIONS} WHERE artifact_id = %s)"  # noqa: S608
+        columns += ["version", "number"]
+        placeholders += [f"CAST({latest} AS TEXT)", latest]
+        params += [artifact_id, artifact_id]
+    sql = (
+        f"INSERT INTO {_VERSIONS} ({', '.join(connection.ops.quote_name(c) for c in columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(placeholders)}) RETURNING id"
+    )
+    return hot_sql.execute(sql, params)[0][0]
+
+
+# --- from the consumer's side ------------------------------------------------------------
+_INPUT_FIELDS = (
+    "id",
+    "artifact_id",
+    "status",
+    "version",
+    "number",
+    "uri",
+    "materializer",
+    "data_type",
+    "checksum",
+    "size",
+    "inline_files",
+    "file_identities",
+)
+
+
+def step_output_versions(*, run_id: int, step_names: set[str]) -> dict[tuple[str, str], ArtifactVersion]:
+    """The ready versions the named steps of a run recorded as outputs, by (step,
+    output), each with its artifact's name: what a step's inputs point at. One
+    plain statement, as a step runs it before each attempt."""
+    if not step_names:
+        return {}
+    meta = ArtifactVersion._meta
+    columns = ", ".join(f"v.{connection.ops.quote_name(meta.get_field(name).column)}" for name in _INPUT_FIELDS)
+    names = ", ".join(["%s"] * len(step_names))
+    sql = (
+        f"SELECT s.name, o.name, a.name, {columns} FROM {_OUTPUTS} o "  # noqa: S608 (our names)
+        f'JOIN "{StepRun._meta.db_table}" s ON s.id = o.step_run_id '
+        f"JOIN {_VERSIONS} v ON v.id = o.artifact_version_id JOIN {_ARTIFACTS} a ON a.id = v.artifact_id "
+        f"WHERE s.pipeline_run_id = %s AND s.name IN ({names}) AND v.status = %s"
+    )
+    found = {}
+    for step, output, artifact_name, *values in hot_sql.execute(
+        sql, [run_id, *sorted(step_names), ArtifactVersionStatus.READY]
+    ):
+        row = dict(zip(_INPUT_FIELDS, values, strict=True))
+        for name in ("inline_files", "file_identities"):
+            row[name] = meta.get_field(name).from_db_value(row[name], None, connection)
+        version = ArtifactVersion.from_db(connection.alias, list(row), list(row.values()))
+        version.artifact = Artifact(id=row["artifact_id"], name=artifact_name)
+        found[(step, output)] = version
+    return found
 
 
 def artifact_version_start_saved(

@@ -8,8 +8,9 @@ has given up on, can never overwrite the outcome of the attempt that owns the st
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,6 +39,9 @@ from pipelines.services.model_versions import model_version_link_artifacts
 from pipelines.services.run_status import pipeline_run_bump, pipeline_run_finish_if_done, pipeline_run_mark_running
 from pipelines.services.transitions import move_steps
 from pipelines.services.workers import workers_live_pool_size
+from pipelines.storage import artifact_store
+
+logger = logging.getLogger(__name__)
 
 MAX_LOG_CHARS = 1_000_000
 WORKER_LOST = "worker lost"
@@ -116,6 +120,7 @@ def _end_attempt(step_run_id: int, attempt: int, outcome: str, error: str = "") 
 _ATTEMPTS = f'"{StepAttempt._meta.db_table}"'
 _STEPS = f'"{StepRun._meta.db_table}"'
 _RUNS = f'"{PipelineRun._meta.db_table}"'
+_INPUTS = f'"{StepRunInput._meta.db_table}"'
 
 
 # --- claiming and heartbeats ---------------------------------------------------------
@@ -188,12 +193,6 @@ def _commit_without_flush() -> None:
         hot_sql.execute("SELECT set_config('synchronous_commit', 'off', true)", [])
 
 
-def commit_without_flush() -> None:
-    """`_commit_without_flush`, for the engine's own writes of the same kind (the
-    reservation of a step's outputs, see `pipelines.engine.executor`)."""
-    _commit_without_flush()
-
-
 def _bump_unless_locked(run_id: int) -> None:
     """Tell waiting clients of a claim, unless another transaction holds the run's
     row: whoever holds it commits after this claim did and bumps the revision itself
@@ -232,9 +231,13 @@ def step_run_flush_logs(*, step_run_id: int, attempt: int, logs: str) -> bool:
 
 
 def _record_inputs(step_run_id: int, inputs: dict[str, int]) -> None:
-    StepRunInput.objects.bulk_create(
-        [StepRunInput(step_run_id=step_run_id, name=name, artifact_version_id=av_id) for name, av_id in inputs.items()],
-        ignore_conflicts=True,
+    if not inputs:
+        return
+    rows = ", ".join(["(%s, %s, %s)"] * len(inputs))
+    hot_sql.execute(
+        f"INSERT INTO {_INPUTS} (step_run_id, name, artifact_version_id) VALUES {rows} "  # noqa: S608
+        "ON CONFLICT DO NOTHING",
+        [value for name, av_id in inputs.items() for value in (step_run_id, name, av_id)],
     )
 
 
@@ -663,7 +666,6 @@ def step_run_complete(
     logs: str,
     keep_next: bool = False,
     step_metadata: list[dict[str, Any]] | None = None,
-    inline_files: dict[int, dict[str, str]] | None = None,
     worker: str | None = None,
     name: str | None = None,
     queue: str | None = None,
@@ -675,8 +677,8 @@ def step_run_complete(
 
     `model_version_id` is the step run's own (its model's, else its pipeline's, fixed
     when the run is created; the worker read it with the step): outputs are linked to it.
-    `inline_files` (artifact version id -> files) are the small outputs kept in their
-    rows, committed here with the step's end (their store copies were not fsynced).
+    Small outputs kept in their rows (`SavedOutput.inline_files`) are committed here
+    with the step's end (their store copies were not fsynced).
     With `keep_next` and `worker`, the kept step is claimed for that worker in the
     same transaction that queued it (`Completion.next_attempt`), or, when nothing
     became ready, a step of the run held back from the broker. `name` and `queue` are
@@ -699,18 +701,10 @@ def step_run_complete(
             logs=_truncate_logs(logs),
         ):
             return Completion(recorded=False)
-        if inline_files:
-            # Written by the ready UPDATE itself: one statement per step less.
-            outputs = [
-                replace(o, inline_files=inline_files[o.artifact_version_id])
-                if o.artifact_version_id in inline_files
-                else o
-                for o in outputs
-            ]
-        artifact_versions_make_ready(step_run_id=step_run_id, outputs=outputs)
+        version_ids = artifact_versions_make_ready(step_run_id=step_run_id, attempt=attempt, outputs=outputs)
         if model_version_id and outputs:
             model_version_link_artifacts(
-                model_version_id=model_version_id, links={o.artifact_version_id: o.kind for o in outputs}
+                model_version_id=model_version_id, links={version_ids[o.name]: o.kind for o in outputs}
             )
         if step_metadata:
             run_metadata_create(entries=step_metadata, step_run_id=step_run_id, logged_by_id=step_run_id)
@@ -902,7 +896,24 @@ def _reap_one(
         if moved:
             _end_attempt(step_run_id, attempt, AttemptOutcome.CRASHED, WORKER_LOST)
             _after_step_end(_lock_run_as_seen(run_id, stopping=stopping))
+            transaction.on_commit(lambda: _remove_attempt_outputs(run_id, step_run_id, attempt))
         return bool(moved)
+
+
+def _remove_attempt_outputs(run_id: int, step_run_id: int, attempt: int) -> None:
+    """Remove what a lost attempt wrote to its outputs' folders. Outputs written
+    durably were reserved first and are also removed through their pending versions
+    (`artifact_versions_cleanup_abandoned`); the small ones never were (see the
+    executor's `_reserve_outputs`), nor are files the step wrote there itself before
+    any output was saved."""
+    store = artifact_store()
+    outputs = StepRun.objects.values_list("spec", flat=True).get(id=step_run_id).get("outputs", [])
+    for index in range(len(outputs)):
+        uri = store.uri_for(run_id=run_id, step_run_id=step_run_id, attempt=attempt, output_index=index)
+        try:
+            store.remove(uri)
+        except OSError as exc:
+            logger.warning("Could not remove %s, written by a lost attempt of step run %s: %s", uri, step_run_id, exc)
 
 
 def pipeline_runs_advance_stalled(*, grace: float, now: datetime | None = None) -> list[int]:

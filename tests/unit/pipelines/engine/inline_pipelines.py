@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
+from typing import Annotated
 
 from pipelines import get_step_context, pipeline, step
 
@@ -43,3 +44,13 @@ def int_chain(length: int = 6):
     value = inc(id="inc_00")
     for i in range(1, length):
         value = inc(value, id=f"inc_{i:02d}")
+
+
+@step(enable_cache=False)
+def small_then_large() -> tuple[Annotated[int, "count"], Annotated[list, "values"]]:
+    return 3, list(range(2000))  # the second is too large for its row
+
+
+@pipeline(enable_cache=False)
+def mixed_outputs():
+    small_then_large()

@@ -134,16 +134,16 @@ def test_large_pickled_or_step_written_outputs_stay_in_files_only(owner, broker)
     assert _load(side, from_row=False) == 7
 
 
-def test_on_postgresql_the_reservation_is_flushed_only_before_a_durable_file_write(owner, broker, monkeypatch):
-    # The reservation commits without waiting for the disk; a file written durably
-    # must never be on disk while the row that lets the cleanup find it is not.
+def test_outputs_are_reserved_only_before_a_durable_file_write(owner, broker, monkeypatch):
+    # A small output kept in its row needs no pending version: it is created ready
+    # with the step's end. A file written durably must never be on disk while the row
+    # that lets the cleanup find it is not.
     events: list[str] = []
-    monkeypatch.setattr(executor, "connection", type("Connection", (), {"vendor": "postgresql"})())
-    real_heartbeat = executor.step_run_heartbeat
+    real_reserve = executor.artifact_versions_reserve
 
-    def heartbeat(**kwargs):
-        events.append("flush")
-        return real_heartbeat(**kwargs)
+    def reserve(**kwargs):
+        events.append("reserve")
+        return real_reserve(**kwargs)
 
     real_write_files = LocalArtifactStore.write_files
 
@@ -151,22 +151,40 @@ def test_on_postgresql_the_reservation_is_flushed_only_before_a_durable_file_wri
         events.append("durable write" if durable else "copy")
         return real_write_files(self, uri, files, durable=durable)
 
-    monkeypatch.setattr(executor, "step_run_heartbeat", heartbeat)
+    monkeypatch.setattr(executor, "artifact_versions_reserve", reserve)
     monkeypatch.setattr(LocalArtifactStore, "write_files", write_files)
 
-    _run(sample.cached_pipeline.with_options(enable_cache=False), owner, broker, size=4)
+    small = _run(sample.cached_pipeline.with_options(enable_cache=False), owner, broker, size=4)
     assert events == ["copy", "copy"]
+    assert not ArtifactVersion.objects.filter(status="pending").exists()
+    assert _output(small, "cached_source").producer_attempt == 1
 
     events.clear()
     _run(sample.cached_pipeline.with_options(enable_cache=False), owner, broker, size=2000)
-    assert events == ["flush", "durable write", "copy"]
+    assert events == ["reserve", "durable write", "copy"]
 
 
-def test_a_chain_step_passing_an_int_costs_three_commits(owner, broker):
+def test_a_small_output_saved_before_a_large_one_is_reserved_with_it_and_kept_in_its_row(owner, broker):
+    # The large output's durable write reserves every output of the attempt, the small
+    # one saved before it too: that one's pending version is then made ready, not a
+    # second version created for the same folder.
+    run = _run(inline_pipelines.mixed_outputs, owner, broker)
+
+    links = {link.name: link.artifact_version for link in run.steps.get().output_links.all()}
+    assert run.status == "completed"
+    assert set(links) == {"count", "values"}
+    assert links["count"].inline_files is not None
+    assert links["values"].inline_files is None
+    assert (_load(links["count"], from_row=True), len(_load(links["values"], from_row=False))) == (3, 2000)
+    assert ArtifactVersion.objects.filter(producer_step_run=run.steps.get()).count() == 2
+
+
+def test_a_chain_step_passing_an_int_costs_two_commits(owner, broker):
     # Pins the bookkeeping of one int-passing step where the worker runs the next step
     # itself (bench/vs_zenml.py's chain), as the slope between chains of 6 and 11: the
-    # outputs' reservation, the step's end (the one that waits for the disk), and its
-    # follow-up, which claims the next step. A new commit or statement on this path
+    # step's end, which creates its output's version ready (the commit that waits for
+    # the disk; a small output is never reserved), and its follow-up, which claims the
+    # next step. A new commit or statement on this path
     # costs every step of every run, so it should be a decision, not an accident.
     counts = {}
     for length in (6, 11):
@@ -180,6 +198,6 @@ def test_a_chain_step_passing_an_int_costs_three_commits(owner, broker):
 
     commits_per_step = (counts[11][0] - counts[6][0]) / 5
     statements_per_step = (counts[11][1] - counts[6][1]) / 5
-    assert commits_per_step == 3
-    # PostgreSQL: each of the two commits that do not wait for the disk says so first.
-    assert statements_per_step <= (28 if connection.vendor == "sqlite" else 30)
+    assert commits_per_step == 2
+    # PostgreSQL: the commit that does not wait for the disk says so first.
+    assert statements_per_step <= (18 if connection.vendor == "sqlite" else 19)

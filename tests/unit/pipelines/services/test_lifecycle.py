@@ -36,6 +36,7 @@ from pipelines.services.steps import (
     step_runs_release_due_retries,
 )
 from pipelines.services.transitions import STEP_TRANSITIONS, IllegalTransition, check_transition, move_steps
+from pipelines.storage import artifact_store
 from tests.fakes import FakeBroker
 from tests.integration import sample_pipelines as sample
 
@@ -320,6 +321,26 @@ def test_a_reaped_attempt_can_no_longer_heartbeat_or_finish(owner, broker):
     assert step.status == S.COMPLETED
     assert step.attempt == 2
     assert ArtifactVersion.objects.filter(producer_step_run=step, status=ArtifactVersionStatus.READY).count() == 1
+
+
+def test_the_reaper_removes_what_a_lost_attempt_wrote_to_its_unreserved_outputs(owner, broker):
+    # A small output is never reserved as a pending version (its version is created
+    # with the step's end), so the cleanup of pending versions cannot find the copy a
+    # lost attempt left in its output's folder, nor files its code wrote there.
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    step = _claim_and_go_silent(run, "load", broker)
+    store = artifact_store()
+    folder = Path(store.resolve(store.uri_for(run_id=run.id, step_run_id=step.id, attempt=1, output_index=0)))
+    folder.mkdir(parents=True)
+    (folder / "data.json").write_text("[1, 2]")
+    # Another attempt's folder (the retry's, say) is left alone.
+    retry = Path(store.resolve(store.uri_for(run_id=run.id, step_run_id=step.id, attempt=2, output_index=0)))
+    retry.mkdir(parents=True)
+
+    assert step_runs_reap_crashed(timeout=60, crash_budget=2) == [step.id]
+
+    assert not folder.exists()
+    assert retry.exists()
 
 
 def test_a_queued_step_whose_message_was_lost_is_sent_again(owner, broker):

@@ -265,12 +265,12 @@ def test_an_artifact_version_is_made_ready_once_and_refused_the_second_time():
         size=1,
     )
 
-    artifact_versions_make_ready(step_run_id=step.id, outputs=[output])
+    artifact_versions_make_ready(step_run_id=step.id, attempt=1, outputs=[output])
     pending.refresh_from_db()
     assert (pending.status, pending.version, pending.number) == (ArtifactVersionStatus.READY, "1", 1)
 
     with pytest.raises(ArtifactVersionNotPending):
-        artifact_versions_make_ready(step_run_id=step.id, outputs=[output])
+        artifact_versions_make_ready(step_run_id=step.id, attempt=1, outputs=[output])
 
 
 # --- no status is written anywhere else ----------------------------------------------------
