@@ -386,9 +386,10 @@ def _after_step_success(
     step_run_id: int,
     *,
     keep_next: bool,
-    worker: str | None = None,
-    name: str | None = None,
-    queue: str | None = None,
+    worker: str | None,
+    name: str,
+    queue: str,
+    waiting: list[_StepRow],
 ) -> tuple[int, int | None] | None:
     """`_after_step_end` for a step that completed, reading only what it can change:
     the pending steps downstream of it, and whether any step is left unfinished.
@@ -404,15 +405,12 @@ def _after_step_success(
     attempt this transaction claimed it with for that worker (`_claim_kept`). When
     this success made nothing ready for the caller, a step of the run held back from
     the broker (see `_queue_ready`) is claimed for it instead (`_claim_held_back`).
-    `name` and `queue` are the ended step's, if the caller knows them.
+    `name` and `queue` are the ended step's; `waiting` is `_pending_downstream` of
+    it, read by the caller before the run's lock, to keep the time it is held short.
+    Their upstream never changes; no other step's end can queue them before this
+    one commits (they wait on it too); a stop that moves them first is seen under
+    the lock, and every move is conditional.
     """
-    if name is None or queue is None:
-        name, queue = StepRun.objects.values_list("name", "queue").get(id=step_run_id)
-    # Read before the run's lock, to keep the time it is held short: which pending
-    # steps wait on this one. Their upstream never changes; no other step's end can
-    # queue them before this one commits (they wait on it too); a stop that moves
-    # them first is seen under the lock, and every move is conditional.
-    waiting = _pending_downstream(run_id, name)
     run = _lock_run(run_id)
     ready = [row for row in waiting if row.upstream == [name] or not _waits_on_unfinished(run_id, row.id)]
     if any(row.enable_cache is not False for row in ready):
@@ -708,6 +706,17 @@ def step_run_complete(
             )
         if step_metadata:
             run_metadata_create(entries=step_metadata, step_run_id=step_run_id, logged_by_id=step_run_id)
+        if name is None or queue is None:
+            name, queue = StepRun.objects.values_list("name", "queue").get(id=step_run_id)
+        waiting = _pending_downstream(run_id, name)
+        follow = {"keep_next": keep_next, "worker": worker if keep_next else None, "name": name, "queue": queue}
+        if _is_chain_link(waiting, name):
+            # The one step that waits on this one alone: its queueing (and claim) is
+            # committed with this end, one transaction and its round trips less per
+            # step of a chain. Nothing else of the run can end meanwhile, so holding
+            # the run's row through the flush below makes no other end wait.
+            kept = _after_step_success(run_id, step_run_id, waiting=waiting, **follow)
+            return _completion(kept)
     # Committed, and flushed to disk: the step and its outputs survive a power cut.
     # What the success sets in motion is a transaction of its own that commits
     # without waiting for the flush: it holds the run's row, for which every end of
@@ -716,9 +725,16 @@ def step_run_complete(
     # is made again by `pipeline_runs_advance_stalled`, from the committed steps.
     with transaction.atomic():
         _commit_without_flush()
-        kept = _after_step_success(
-            run_id, step_run_id, keep_next=keep_next, worker=worker if keep_next else None, name=name, queue=queue
-        )
+        kept = _after_step_success(run_id, step_run_id, waiting=waiting, **follow)
+    return _completion(kept)
+
+
+def _is_chain_link(waiting: list[_StepRow], name: str) -> bool:
+    """Whether the only pending step downstream of step `name` waits on it alone."""
+    return len(waiting) == 1 and waiting[0].upstream == [name]
+
+
+def _completion(kept: tuple[int, int | None] | None) -> Completion:
     if kept is None:
         return Completion(recorded=True)
     return Completion(recorded=True, next_step_run_id=kept[0], next_attempt=kept[1])

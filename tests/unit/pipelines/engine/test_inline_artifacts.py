@@ -179,12 +179,12 @@ def test_a_small_output_saved_before_a_large_one_is_reserved_with_it_and_kept_in
     assert ArtifactVersion.objects.filter(producer_step_run=run.steps.get()).count() == 2
 
 
-def test_a_chain_step_passing_an_int_costs_two_commits(owner, broker):
+def test_a_chain_step_passing_an_int_costs_one_commit(owner, broker):
     # Pins the bookkeeping of one int-passing step where the worker runs the next step
     # itself (bench/vs_zenml.py's chain), as the slope between chains of 6 and 11: the
-    # step's end, which creates its output's version ready (the commit that waits for
-    # the disk; a small output is never reserved), and its follow-up, which claims the
-    # next step. A new commit or statement on this path
+    # step's end, which creates its output's version ready (a small output is never
+    # reserved), queues the next step and claims it, in one commit that waits for the
+    # disk. A new commit or statement on this path
     # costs every step of every run, so it should be a decision, not an accident.
     counts = {}
     for length in (6, 11):
@@ -198,6 +198,5 @@ def test_a_chain_step_passing_an_int_costs_two_commits(owner, broker):
 
     commits_per_step = (counts[11][0] - counts[6][0]) / 5
     statements_per_step = (counts[11][1] - counts[6][1]) / 5
-    assert commits_per_step == 2
-    # PostgreSQL: the commit that does not wait for the disk says so first.
-    assert statements_per_step <= (18 if connection.vendor == "sqlite" else 19)
+    assert commits_per_step == 1
+    assert statements_per_step <= 16

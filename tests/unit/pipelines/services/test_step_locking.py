@@ -266,19 +266,31 @@ def test_a_claim_does_not_wait_for_the_run_row_another_transaction_holds(owner, 
     assert StepRun.objects.get(id=second.id).status == StepStatus.RUNNING
 
 
-def test_a_completion_commits_the_step_with_a_flush_before_touching_the_run(owner, broker, monkeypatch):
-    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
-    load = run.steps.get(name="load")
-    attempt = step_run_claim(step_run_id=load.id, worker="w")
+def _nap_steps(run: PipelineRun) -> list[StepRun]:
+    return list(run.steps.filter(name__startswith="nap").order_by("id"))
+
+
+def _record_commits(monkeypatch) -> list[str]:
     events: list[str] = []
     monkeypatch.setattr(step_services, "_commit_without_flush", lambda: events.append("no flush"))
     default = connections["default"]
     commit = default.commit
     monkeypatch.setattr(default, "commit", lambda: events.append("commit") or commit())
+    return events
+
+
+def test_a_completion_commits_the_step_with_a_flush_before_touching_the_run(owner, broker, monkeypatch):
+    # A branch whose downstream step waits on another branch too: the run's row,
+    # which every end of the run's steps waits for, is locked by a second
+    # transaction, after the flush.
+    run = pipeline_run_create(spec=sample.parallel_pipeline.compile(seconds=0), user=owner)
+    nap = _nap_steps(run)[0]
+    attempt = step_run_claim(step_run_id=nap.id, worker="w")
+    events = _record_commits(monkeypatch)
     writes = _Writes()
 
     with connection.execute_wrapper(writes):
-        assert _complete(load, attempt)
+        assert _complete(nap, attempt)
 
     # The step's own transaction ends with an ordinary (flushed) commit; only the
     # one that locks the run skips the flush.
@@ -286,9 +298,45 @@ def test_a_completion_commits_the_step_with_a_flush_before_touching_the_run(owne
     assert writes.first("pipelines_steprun") < writes.first("pipelines_pipelinerun")
 
 
-def test_a_step_end_cut_short_before_its_second_transaction_is_moved_on_by_the_reaper(owner, broker, monkeypatch):
+def test_a_chain_link_is_ended_and_its_next_step_queued_in_one_flushed_commit(owner, broker, monkeypatch):
+    # `total` waits on `load` alone: nothing else of the run can end meanwhile, so
+    # queueing it with load's end makes no other end wait for the flush.
     run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
     load, total = run.steps.get(name="load"), run.steps.get(name="total")
+    attempt = step_run_claim(step_run_id=load.id, worker="w")
+    broker.sent.clear()
+    events = _record_commits(monkeypatch)
+    writes = _Writes()
+
+    with connection.execute_wrapper(writes):
+        assert _complete(load, attempt)
+
+    assert events == ["commit"]
+    assert writes.first("pipelines_steprun") < writes.first("pipelines_pipelinerun")
+    assert StepRun.objects.get(id=total.id).status == StepStatus.QUEUED
+    assert broker.sent == [total.id]
+
+
+def test_a_chain_link_whose_end_fails_midway_leaves_its_step_to_the_reaper(owner, broker, monkeypatch):
+    # One transaction: nothing of the end is kept, the attempt still owns its step.
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    load, total = run.steps.get(name="load"), run.steps.get(name="total")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the worker died here")
+
+    monkeypatch.setattr(step_services, "_after_step_success", crash)
+    with pytest.raises(RuntimeError):
+        _complete(load, step_run_claim(step_run_id=load.id, worker="w"))
+    assert StepRun.objects.get(id=load.id).status == StepStatus.RUNNING
+    assert StepRun.objects.get(id=total.id).status == StepStatus.PENDING
+
+
+def test_a_step_end_cut_short_before_its_second_transaction_is_moved_on_by_the_reaper(owner, broker, monkeypatch):
+    run = pipeline_run_create(spec=sample.parallel_pipeline.compile(seconds=0), user=owner)
+    first, second = _nap_steps(run)
+    add_up = run.steps.get(name="add_up")
+    assert _complete(second, step_run_claim(step_run_id=second.id, worker="w"))
     broker.sent.clear()
 
     def crash(*args, **kwargs):
@@ -297,21 +345,21 @@ def test_a_step_end_cut_short_before_its_second_transaction_is_moved_on_by_the_r
     with monkeypatch.context() as patched:
         patched.setattr(step_services, "_after_step_success", crash)
         with pytest.raises(RuntimeError):
-            _complete(load, step_run_claim(step_run_id=load.id, worker="w"))
-    assert StepRun.objects.get(id=load.id).status == StepStatus.COMPLETED  # committed
-    assert StepRun.objects.get(id=total.id).status == StepStatus.PENDING  # never queued
+            _complete(first, step_run_claim(step_run_id=first.id, worker="w"))
+    assert StepRun.objects.get(id=first.id).status == StepStatus.COMPLETED  # committed
+    assert StepRun.objects.get(id=add_up.id).status == StepStatus.PENDING  # never queued
 
     # Within the grace period nothing is done (a step's end may be between its two transactions).
     assert step_services.pipeline_runs_advance_stalled(grace=60) == []
     later = timezone.now() + timedelta(seconds=61)
     assert step_services.pipeline_runs_advance_stalled(grace=60, now=later) == [run.id]
-    assert broker.sent == [total.id]
+    assert broker.sent == [add_up.id]
     assert step_services.pipeline_runs_advance_stalled(grace=60, now=later) == []  # queued: not stalled
 
     with monkeypatch.context() as patched:
         patched.setattr(step_services, "_after_step_success", crash)
         with pytest.raises(RuntimeError):
-            _complete(total, step_run_claim(step_run_id=total.id, worker="w"))
+            _complete(add_up, step_run_claim(step_run_id=add_up.id, worker="w"))
     assert PipelineRun.objects.get(id=run.id).status == RunStatus.RUNNING
     assert step_services.pipeline_runs_advance_stalled(grace=60, now=timezone.now() + timedelta(seconds=61)) == [run.id]
     assert PipelineRun.objects.get(id=run.id).status == RunStatus.COMPLETED
