@@ -152,10 +152,9 @@ def artifact_versions_make_ready(*, step_run_id: int, attempt: int, outputs: lis
             **({"file_identities": output.file_identities} if output.file_identities else {}),
         }
         if output.artifact_version_id is None:
-            version_id = _create_ready(
+            version_id = _create_ready_output(
                 artifact_id=_lock_artifact(output.artifact_name),
-                uri=output.uri,
-                fixed_version=output.version,
+                output=output,
                 step_run_id=step_run_id,
                 attempt=attempt,
                 fields=fields,
@@ -165,14 +164,18 @@ def artifact_versions_make_ready(*, step_run_id: int, attempt: int, outputs: lis
             _lock_artifact(version.artifact.name)
             _make_ready(version, fixed_version=output.version, **fields)
             version_id = version.id
+            _link_output(step_run_id, output.name, version_id)
         ids[output.name] = version_id
         if output.metadata:
             run_metadata_create(entries=list(output.metadata), artifact_version_id=version_id, logged_by_id=step_run_id)
-        hot_sql.execute(
-            f"INSERT INTO {_OUTPUTS} (step_run_id, name, artifact_version_id) VALUES (%s, %s, %s)",  # noqa: S608
-            [step_run_id, output.name, version_id],
-        )
     return ids
+
+
+def _link_output(step_run_id: int, name: str, version_id: int) -> None:
+    hot_sql.execute(
+        f"INSERT INTO {_OUTPUTS} (step_run_id, name, artifact_version_id) VALUES (%s, %s, %s)",  # noqa: S608
+        [step_run_id, name, version_id],
+    )
 
 
 _ARTIFACTS = f'"{Artifact._meta.db_table}"'
@@ -197,17 +200,19 @@ def _lock_artifact(name: str) -> int:
     return rows[0][0]
 
 
-def _create_ready(
-    *, artifact_id: int, uri: str, fixed_version: str | None, step_run_id: int, attempt: int, fields: dict[str, Any]
+def _create_ready_output(
+    *, artifact_id: int, output: SavedOutput, step_run_id: int, attempt: int, fields: dict[str, Any]
 ) -> int:
     """Insert a ready version of a locked artifact, numbered after its latest unless
-    its version is fixed; its id. A fixed version that exists already raises
-    ArtifactVersionTaken (and the caller's transaction is rolled back)."""
+    its version is fixed, and link it as the step's output; its id. A fixed version
+    that exists already raises ArtifactVersionTaken (and the caller's transaction is
+    rolled back). On PostgreSQL in one statement (a data-modifying WITH)."""
+    fixed_version = output.version
     meta = ArtifactVersion._meta
     values = {
         "artifact_id": artifact_id,
         "status": ArtifactVersionStatus.READY,
-        "uri": uri,
+        "uri": output.uri,
         "producer_step_run_id": step_run_id,
         "producer_attempt": attempt,
         "created_at": timezone.now(),
@@ -234,11 +239,19 @@ def _create_ready(
         columns += ["version", "number"]
         placeholders += [f"CAST({latest} AS TEXT)", latest]
         params += [artifact_id, artifact_id]
-    sql = (
+    insert = (
         f"INSERT INTO {_VERSIONS} ({', '.join(connection.ops.quote_name(c) for c in columns)}) "  # noqa: S608
         f"VALUES ({', '.join(placeholders)}) RETURNING id"
     )
-    return hot_sql.execute(sql, params)[0][0]
+    if connection.vendor != "postgresql":
+        version_id = hot_sql.execute(insert, params)[0][0]
+        _link_output(step_run_id, output.name, version_id)
+        return version_id
+    linked = (
+        f"WITH created AS ({insert}) INSERT INTO {_OUTPUTS} (step_run_id, name, artifact_version_id) "  # noqa: S608
+        "SELECT %s, %s, id FROM created RETURNING artifact_version_id"
+    )
+    return hot_sql.execute(linked, [*params, step_run_id, output.name])[0][0]
 
 
 # --- from the consumer's side ------------------------------------------------------------

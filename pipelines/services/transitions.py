@@ -74,6 +74,31 @@ class StateMachine:
         """`move` of one row with plain values, as the statement the ORM would send,
         written here: a step's claim and end each make such a move, and building the
         UPDATE through the ORM cost more CPU than the database spent running it."""
+        return hot_sql.execute_count(*self._move_one_statement(row_id, sources, target, extra_filter, fields))
+
+    def move_one_statement(
+        self,
+        row_id: int,
+        *,
+        source: Iterable[str],
+        target: str,
+        extra_filter: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> tuple[str, list[Any]] | None:
+        """The UPDATE (SQL, parameters) `move` would run for one row, for a caller
+        that sends it with what follows from it in one statement (a PostgreSQL
+        data-modifying WITH: `... RETURNING id` added); None when the values are not
+        plain (see `_plain`): then call `move`."""
+        sources = list(source)
+        for status in sources:
+            self.check(status, target)
+        if not (_plain(extra_filter, as_filter=True) and _plain(fields)):
+            return None
+        return self._move_one_statement(row_id, sources, target, extra_filter or {}, fields)
+
+    def _move_one_statement(
+        self, row_id: int, sources: list[str], target: str, extra_filter: Mapping[str, Any], fields: Mapping[str, Any]
+    ) -> tuple[str, list[Any]]:
         meta = self.model._meta
         setters = {self.field: target, **fields}
         assignments = ", ".join(f"{_column(meta, name)} = %s" for name in setters)
@@ -86,7 +111,7 @@ class StateMachine:
         params = [_db_value(meta, name, value) for name, value in setters.items()]
         params += [row_id, *sources]
         params += [_db_value(meta, name, value) for name, value in extra_filter.items()]
-        return hot_sql.execute_count(sql, params)
+        return sql, params
 
 
 def _plain(values: Mapping[str, Any] | None, *, as_filter: bool = False) -> bool:

@@ -13,6 +13,7 @@ branches every end read 1,001 rows.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import timedelta
@@ -53,7 +54,11 @@ class _Writes:
         locks = "FOR UPDATE" in text or "FOR NO KEY UPDATE" in text
         if not connection.features.has_select_for_update:
             locks = locks or (text.startswith("SELECT") and '"PIPELINES_PIPELINERUN"."QUEUE"' in text)
-        if text.startswith("UPDATE") or locks:
+        if text.startswith("WITH"):
+            # A data-modifying WITH (PostgreSQL): the tables its UPDATEs write, in order.
+            for target in re.findall(r'UPDATE "(PIPELINES_PIPELINERUN|PIPELINES_STEPRUN)"', text):
+                self.tables.append(target.lower())
+        elif text.startswith("UPDATE") or locks:
             for table in ("PIPELINES_PIPELINERUN", "PIPELINES_STEPRUN"):
                 if f'"{table}"' in text.split(" WHERE ")[0]:
                     self.tables.append(table.lower())
