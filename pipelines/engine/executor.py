@@ -58,6 +58,7 @@ from pipelines.services.steps import (
     step_run_claim_held_back,
     step_run_complete,
     step_run_fail,
+    step_run_for_attempt,
     step_run_release_held_back,
 )
 from pipelines.services.tokens import run_token_create, run_tokens_revoke
@@ -459,7 +460,7 @@ def _execute_one(
     row is read again."""
     if claimed is not None:
         # Claimed with the end of the step before (`step_run_complete(worker=...)`).
-        step_run = StepRun.objects.defer("logs").get(id=step_run_id)
+        step_run = step_run_for_attempt(step_run_id)
         if run is not None and run.id == step_run.pipeline_run_id:
             step_run.pipeline_run = run
         return _execute_claimed(step_run, claimed), step_run.pipeline_run

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Model
 
 # How many uses of a statement in one connection before psycopg prepares it.
 PREPARE_AFTER = 2
@@ -57,6 +58,29 @@ def execute_count(sql: str, params: list[Any]) -> int:
     with hot_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def read_rows(model: type[Model], fields: tuple[str, ...], sql: str, params: list[Any]) -> list[Model]:
+    """Instances of `model` from a hot SELECT of `fields` (attnames, in the model's
+    field order, as `Model.from_db` takes them): each value converted as the ORM
+    would (JSON decoded, SQLite's datetimes parsed); the other fields are deferred."""
+    meta = model._meta
+    columns = [meta.get_field(name).get_col(meta.db_table) for name in fields]
+    converters = [connection.ops.get_db_converters(col) + col.get_db_converters(connection) for col in columns]
+    return [
+        model.from_db(
+            connection.alias,
+            fields,
+            [_converted(*cell) for cell in zip(row, converters, columns, strict=True)],
+        )
+        for row in execute(sql, params)
+    ]
+
+
+def _converted(value: Any, converters: list[Any], column: Any) -> Any:
+    for converter in converters:
+        value = converter(value, column, connection)
+    return value
 
 
 def db_datetime(value: datetime) -> Any:

@@ -99,6 +99,26 @@ _LOCKED_RUN_FIELDS = tuple(
 )
 
 
+def step_run_for_attempt(step_run_id: int) -> StepRun:
+    """The step run's row but its log, as a worker reads it to run it (one plain
+    statement: through the ORM, building the query cost more than running it)."""
+    rows = hot_sql.read_rows(
+        StepRun,
+        _STEP_FIELDS_BUT_LOGS,
+        f"SELECT {', '.join(_STEP_COLUMNS_BUT_LOGS)} FROM {_STEPS} WHERE id = %s",  # noqa: S608 (our names)
+        [step_run_id],
+    )
+    if not rows:
+        raise StepRun.DoesNotExist(f"Step run {step_run_id} does not exist.")
+    return rows[0]
+
+
+_STEP_FIELDS_BUT_LOGS = tuple(field.attname for field in StepRun._meta.concrete_fields if field.name != "logs")
+_STEP_COLUMNS_BUT_LOGS = tuple(
+    connection.ops.quote_name(StepRun._meta.get_field(name).column) for name in _STEP_FIELDS_BUT_LOGS
+)
+
+
 # A step's claim and end write its attempt's row as plain SQL: through the ORM,
 # building each statement cost more CPU than the database spent running it.
 def _claim(step_run_id: int, seen_attempt: int, worker: str, now: datetime, **fields: Any) -> int | None:
