@@ -13,7 +13,12 @@ virtualenv or in .venv), alternating A B A B... and reporting medians:
 2. the per-step slope, (t20 - t5) / 15 from the medians of chains of 20 and 5;
 3. a 100 MiB float64 array output: its save overhead (the step's code returning ->
    the step recorded as finished) against `np.save` + `os.fsync` of the same array to
-   the same disk, and loading it through the Client against `np.load`;
+   the same disk, and loading it through the Client against `np.load`: both against
+   this process's best of three in a tight loop, and against the same operations in
+   the same processes (the step times np.save + fsync of its array to a new file just
+   before it returns; the SDK process np.loads the stored file before or after its
+   load through the Client, in turns), which this VM's memory makes the fair one
+   (memory free for a while is slow to touch again; see bench/README.md);
 4. peak memory (VmHWM) of the SDK processes and of this project's worker, idle and busy.
 
 ZenML: installed once into `<data>/bench/zenml-venv` (bench/zenml_venv.py), local
@@ -359,7 +364,10 @@ def measure(args: argparse.Namespace, drivers: dict[str, Driver], bench_root: Pa
                 figures = drivers[label].ask("array", mib=args.mib)
                 results[label]["array"].append(figures)
                 results[label]["materializer"] = figures["materializer"]
-            log(f"{label:>10}: {args.mib} MiB array: save {figures['save']:.3f} s, load {figures['load']:.3f} s")
+            extra = ""
+            if label != "disk":
+                extra = f" (np.save {figures['np_save']:.3f} s, np.load {figures['np_load']:.3f} s)"
+            log(f"{label:>10}: {args.mib} MiB array: save {figures['save']:.3f} s, load {figures['load']:.3f} s{extra}")
     del array
     for label, driver in drivers.items():
         results[label]["memory_all"] = driver.ask("memory")
@@ -413,6 +421,13 @@ def build_rows(results: dict[str, Any], labels: list[str], stacks: dict[str, Our
     def ms(value: float | None) -> str:
         return "" if value is None else f"{1000 * value:.1f} ms"
 
+    def own_ratio(r: dict[str, Any] | None, key: str, base: str) -> str:
+        """The median of each run's figure over its own baseline, with both medians."""
+        if not r:
+            return ""
+        ratio = med([a[key] / a[base] for a in r["array"]])
+        return f"{ratio:.1f}{TIMES} ({array(r, key):.3f} s / {array(r, base):.3f} s)"
+
     def against(value: float | None, base: float) -> str:
         return "" if value is None else f"{value / base:.1f}{TIMES} ({value:.3f} s)"
 
@@ -459,6 +474,24 @@ def build_rows(results: dict[str, Any], labels: list[str], stacks: dict[str, Our
                         against(array(zen, "load"), disk_load),
                         against(array(ours, "load"), disk_load),
                         ratio_text(array(zen, "load"), array(ours, "load")),
+                    )
+                )
+                rows.append(
+                    Row(
+                        f"{name}, in the same processes: save overhead / `np.save` + fsync of the same array "
+                        "by the step just before it returns",
+                        own_ratio(zen, "save", "np_save"),
+                        own_ratio(ours, "save", "np_save"),
+                        "",
+                    )
+                )
+                rows.append(
+                    Row(
+                        f"{name}, in the same processes: loading through the `Client` / `np.load` of the "
+                        "stored file by the SDK process, in alternating order",
+                        own_ratio(zen, "load", "np_load"),
+                        own_ratio(ours, "load", "np_load"),
+                        "",
                     )
                 )
             else:
