@@ -459,7 +459,10 @@ def _after_step_success(
     kept = None
     if ready and run.status != RunStatus.STOPPING:
         kept = _queue_ready(ready, keep_from=queue if keep_next else None)
-    elif not waiting and not _has_unfinished(run_id):  # a step waiting on this one is unfinished
+    # Not `not waiting and ...`: read before the lock, the waiting steps may have
+    # ended since (a failed branch's end skipped them, a stop stopped them) while that
+    # end saw this step running and left the run to this end to finish.
+    elif not _has_unfinished(run_id):
         # Every step has ended: the run ends (completed, or failed by another branch).
         statuses = list(StepRun.objects.filter(pipeline_run_id=run_id).values_list("status", flat=True))
         pipeline_run_finish_if_done(run=run, statuses=statuses)
