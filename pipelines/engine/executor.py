@@ -46,6 +46,7 @@ from pipelines.sdk.metadata import encode
 from pipelines.sdk.source import add_import_roots, load_source, source_of
 from pipelines.sdk.step import Step
 from pipelines.services.artifacts import (
+    AttemptSuperseded,
     PendingOutput,
     SavedOutput,
     artifact_versions_reserve,
@@ -332,6 +333,8 @@ def _save_outputs(attempt: _Attempt, value: Any) -> list[SavedOutput]:
                     store=store, uri=target.uri, materializer=materializer, value=item, file_identities=identities
                 )
             extracted = _extracted_metadata(saver, item)
+        except AttemptSuperseded:
+            raise  # found by the reservation: not the output's problem (see `_run_and_record`)
         except Exception as exc:
             raise StepExecutionError(
                 f"Could not save output {output['name']!r} of step {step_run.name!r} "
@@ -543,6 +546,14 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> tuple[int, 
             outputs = _run(attempt)
         except WORKER_EXITS:
             raise
+        except AttemptSuperseded:
+            # The reaper gave up on this attempt before its outputs' reservation (made
+            # before a durable write, after the step's code ran): the step is its
+            # retry's now. As for a refused end: remove what it wrote, record nothing,
+            # run no on_failure hook.
+            logger.info("Attempt %s of step run %s no longer owns it; its outputs are removed.", number, step_run.id)
+            _remove_files(attempt)
+            return None
         except BaseException as exc:
             # Anything the step's code raises is the step's error, retried per its
             # policy: SystemExit (sys.exit()), KeyboardInterrupt, GeneratorExit and
