@@ -7,13 +7,15 @@ close that loop (see tests/unit/test_import_cycles.py).
 
 from __future__ import annotations
 
+import json
 import logging
 
 from celery import current_app
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from pipelines.models import StepRun
+from pipelines.services import hot_sql
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def enqueue_steps_on_commit(step_run_ids: list[int], *, queue: str) -> None:
         # Only now is the message safe with the broker.
         if sent:
             try:
-                StepRun.objects.filter(id__in=sent, dispatched_at=None).update(dispatched_at=timezone.now())
+                _mark_sent(sent)
             except DatabaseError:
                 # The mark only spares the reaper a send: without it a step still
                 # queued after the grace period is sent again, and the claim makes that
@@ -59,3 +61,20 @@ def enqueue_steps_on_commit(step_run_ids: list[int], *, queue: str) -> None:
                 logger.warning("Could not mark %d step run(s) as sent; the reaper may send them again", len(sent))
 
     transaction.on_commit(publish)
+
+
+def _mark_sent(step_run_ids: list[int]) -> None:
+    """Give the steps without a dispatch mark one, as of now: one plain statement
+    whatever the number of steps (the ORM's update cost more CPU to build than the
+    database took to run it, on every submission and every send by a worker)."""
+    quote = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        ids, chosen = "= ANY(%s::bigint[])", step_run_ids
+    else:  # SQLite: the ids as one JSON list, whatever their number
+        ids, chosen = "IN (SELECT value FROM json_each(%s))", json.dumps(step_run_ids)
+    # S608: only the model's quoted table and column names go into the text.
+    sql = (
+        f"UPDATE {quote(StepRun._meta.db_table)} SET {quote('dispatched_at')} = %s "  # noqa: S608
+        f"WHERE {quote('id')} {ids} AND {quote('dispatched_at')} IS NULL"
+    )
+    hot_sql.execute_count(sql, [hot_sql.db_datetime(timezone.now()), chosen])

@@ -9,13 +9,18 @@ of the latest run recorded with it, which a run started without the code reuses.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import Max, QuerySet
-from django.db.models.fields.json import KeyTransform
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Field, Max, Model
 
 from pipelines.models import DagKind, Pipeline, PipelineVersion
 from pipelines.sdk.spec import RUN_OPTION_KEYS, PipelineSpec, spec_shape_hash
+from pipelines.services import hot_sql
 
 
 def pipeline_version_find(*, pipeline_name: str, spec: PipelineSpec) -> PipelineVersion | None:
@@ -23,9 +28,8 @@ def pipeline_version_find(*, pipeline_name: str, spec: PipelineSpec) -> Pipeline
     shape, its pipeline loaded and its run options brought up to `spec`'s; None if
     there is none yet (then `pipeline_version_record` makes it). One statement: the
     common case of a submission, a pipeline run again from unchanged code."""
-    existing = _versions_with_run_options().filter(pipeline__name=pipeline_name, spec_hash=spec_shape_hash(spec))
-    found = existing.select_related("pipeline").first()
-    return None if found is None else _with_latest_run_options(found, spec)
+    found = _version_with_run_options(pipeline_name, spec_shape_hash(spec))
+    return None if found is None else _with_latest_run_options(*found, spec)
 
 
 def pipeline_version_record(
@@ -34,9 +38,9 @@ def pipeline_version_record(
     """The version of `pipeline` with this spec's shape, made (with the next number) if new."""
     spec_hash = spec_shape_hash(spec)
     for _ in range(5):
-        existing = _versions_with_run_options().filter(pipeline=pipeline, spec_hash=spec_hash).first()
+        existing = _version_with_run_options(pipeline.name, spec_hash)
         if existing is not None:
-            return _with_latest_run_options(existing, spec)
+            return _with_latest_run_options(*existing, spec)
         number = (PipelineVersion.objects.filter(pipeline=pipeline).aggregate(n=Max("number"))["n"] or 0) + 1
         try:
             # Two submissions at once may both pick this number or this hash: the
@@ -59,30 +63,75 @@ def pipeline_version_record(
     raise IntegrityError(f"Could not record a version of pipeline {pipeline.name!r}; try again.")
 
 
-def _versions_with_run_options() -> QuerySet[PipelineVersion]:
-    """Versions read with their stored run options (`_option_alias`) but not their
-    whole spec (256 KiB for 1,000 steps: every submission parsed what it already had).
-    At most one row matches a pipeline and hash (unique), so no ordering: the default
-    one joined the pipeline table."""
+# The version's columns but its spec (256 KiB for 1,000 steps: every submission
+# parsed what it already had), and its pipeline's, in the models' field order
+# (`Model.from_db` takes a partial row by position).
+_VERSION_FIELDS = tuple(field for field in PipelineVersion._meta.concrete_fields if field.name != "spec")
+_PIPELINE_FIELDS = tuple(Pipeline._meta.concrete_fields)
+
+
+@cache
+def _version_statement(vendor: str) -> str:
+    """The version of a pipeline (by name) with a spec hash, its pipeline's columns
+    and its stored run options as one JSON array (`RUN_OPTION_KEYS`' order, null for
+    an absent one). Plain SQL: building it as an ORM query (an annotation per option
+    and a join) cost more CPU than the database took to answer it. At most one row
+    matches (a pipeline's name and a version's hash are unique)."""
+    quote = connection.ops.quote_name
+    spec = f"v.{quote('spec')}"
+    assert all(key.isidentifier() for key in RUN_OPTION_KEYS)  # they go into the text as they are
+    if vendor == "postgresql":
+        values = ", ".join(f"{spec} -> '{key}'" for key in RUN_OPTION_KEYS)
+        options = f"jsonb_build_array({values})"
+    else:  # SQLite: with several paths, json_extract gives a JSON array (true and false as such)
+        paths = ", ".join(f"'$.{key}'" for key in RUN_OPTION_KEYS)
+        options = f"json_extract({spec}, {paths})"
+    columns = [f"v.{quote(field.column)}" for field in _VERSION_FIELDS]
+    columns += [f"p.{quote(field.column)}" for field in _PIPELINE_FIELDS]
+    # S608: only quoted table and column names from the models and the option keys
+    # (identifiers, checked above) go into the text; the values are %s parameters.
     return (
-        PipelineVersion.objects.defer("spec")
-        .annotate(**{_option_alias(key): KeyTransform(key, "spec") for key in RUN_OPTION_KEYS})
-        .order_by("pk")
+        f"SELECT {', '.join(columns)}, {options} "  # noqa: S608
+        f"FROM {quote(PipelineVersion._meta.db_table)} v "
+        f"INNER JOIN {quote(Pipeline._meta.db_table)} p ON p.{quote('id')} = v.{quote('pipeline_id')} "
+        f"WHERE p.{quote('name')} = %s AND v.{quote('spec_hash')} = %s"
     )
 
 
-def _option_alias(key: str) -> str:
-    return f"_stored_{key}"
+def _version_with_run_options(pipeline_name: str, spec_hash: str) -> tuple[PipelineVersion, dict[str, Any]] | None:
+    """The version (its spec deferred, its pipeline loaded) and its stored run
+    options (those not null), or None."""
+    rows = hot_sql.execute(_version_statement(connection.vendor), [pipeline_name, spec_hash])
+    if not rows:
+        return None
+    row = rows[0]
+    version = _instance(PipelineVersion, _VERSION_FIELDS, row[: len(_VERSION_FIELDS)])
+    pipeline = _instance(Pipeline, _PIPELINE_FIELDS, row[len(_VERSION_FIELDS) : -1])
+    PipelineVersion.pipeline.field.set_cached_value(version, pipeline)
+    options = row[-1]
+    # Both backends may hand JSON back as text (Django has psycopg do so for jsonb).
+    values = json.loads(options) if isinstance(options, str | bytes) else options
+    stored = {key: value for key, value in zip(RUN_OPTION_KEYS, values, strict=True) if value is not None}
+    return version, stored
 
 
-def _with_latest_run_options(version: PipelineVersion, spec: PipelineSpec) -> PipelineVersion:
-    """`version` (read with its stored run options, `_option_alias`), its stored run
-    options replaced by `spec`'s where they differ. A validated spec holds no null
-    option, so a null read means the option is absent. (SQLite may read a string
-    option that looks like a number as that number: an unneeded save at worst.)"""
+def _instance(model: type[Model], fields: Sequence[Field], values: Sequence[Any]) -> Any:
+    """An instance of `model` from its `fields`' raw values, each converted as the ORM
+    would (JSON decoded, SQLite's datetimes parsed)."""
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        column = field.get_col(model._meta.db_table)
+        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+            value = converter(value, column, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+
+
+def _with_latest_run_options(version: PipelineVersion, stored: dict[str, Any], spec: PipelineSpec) -> PipelineVersion:
+    """`version`, its stored run options (`stored`: those not null; a validated spec
+    holds no null option, so a null means the option is absent) replaced by
+    `spec`'s where they differ."""
     latest = {key: spec[key] for key in RUN_OPTION_KEYS if key in spec}  # type: ignore[literal-required]
-    stored = {key: getattr(version, _option_alias(key)) for key in RUN_OPTION_KEYS}
-    stored = {key: value for key, value in stored.items() if value is not None}
     if latest != stored:
         version.spec = {**{k: v for k, v in version.spec.items() if k not in RUN_OPTION_KEYS}, **latest}
         version.save(update_fields=["spec"])
