@@ -2,9 +2,9 @@
 
 Building an ORM query costs this machine's Python about half a millisecond before the
 database sees it (joins, column lists, converters), several times what PostgreSQL
-takes to answer it. Two reads sit on the Client's hot path: the token check every
-API request makes, and `get_artifact_version(name, version)`. Here they are plain
-statements (one for the token, two for the version), written once per process from
+takes to answer it. Three reads sit on the Client's hot path: the token check every
+API request makes, and `get_artifact_version(name, version)` or by id. Here they are
+plain statements (one for the token, two for a version), written once per process from
 the models' own table and column names, with the ORM's own value converters applied
 (SQLite hands back datetimes as text, JSON as text), so what comes out matches what
 the ORM would build. Tests pin each against its ORM equivalent.
@@ -172,6 +172,44 @@ def artifact_version_representation(artifact: str, version: str | None, *, user:
         found = dict(zip(_VERSION_FIELDS, row, strict=True))
         cursor.execute(metadata_sql, [found["id"]])
         metadata = cursor.fetchall()
+    return _version_representation(found, artifact, metadata, created_at_converters)
+
+
+# --- get_artifact_version(id): GET artifact-versions/<id>/ ----------------------------
+@cache
+def _version_by_id_query(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    version_fields = [ArtifactVersion._meta.get_field(name) for name in _VERSION_FIELDS]
+    # S608: only quoted table and column names from the models go into the text;
+    # every value is a %s parameter.
+    return (
+        f"SELECT {_columns('v', version_fields)}, a.{quote('name')} "  # noqa: S608
+        f"FROM {quote(ArtifactVersion._meta.db_table)} v "
+        f"INNER JOIN {quote(Artifact._meta.db_table)} a ON a.{quote('id')} = v.{quote('artifact_id')} "
+        f"WHERE v.{quote('id')} = %s AND v.{quote('status')} = %s"
+    )
+
+
+def artifact_version_by_id_representation(version_id: int, *, user: access.User) -> dict[str, Any] | None:
+    """What `ArtifactVersionSerializer` gives for the ready version with this id if
+    `user` may see it, or None. Access as `artifact_version_representation` decides it."""
+    if not access.may_read(user):
+        return None
+    _, metadata_sql, created_at_converters = _version_queries(connection.vendor, False)
+    with connection.cursor() as cursor:
+        cursor.execute(_version_by_id_query(connection.vendor), [version_id, ArtifactVersionStatus.READY])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        found = dict(zip(_VERSION_FIELDS, row[:-1], strict=True))
+        cursor.execute(metadata_sql, [version_id])
+        metadata = cursor.fetchall()
+    return _version_representation(found, row[-1], metadata, created_at_converters)
+
+
+def _version_representation(
+    found: dict[str, Any], artifact: str, metadata: Sequence[Row], created_at_converters: Converters
+) -> dict[str, Any]:
     (created_at,) = _convert([found["created_at"]], created_at_converters)
     values = {
         **found,

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from pipelines import access, selectors
 from pipelines.api import filters
 from pipelines.api import serializers as s
-from pipelines.api.hot_reads import artifact_version_representation
+from pipelines.api.hot_reads import artifact_version_by_id_representation, artifact_version_representation
 from pipelines.api.registration_views import LinkArtifactMixin, RegisterArtifactMixin
 from pipelines.api.run_detail import run_detail_representation
 from pipelines.api.schema import ErrorSerializer
@@ -70,6 +70,11 @@ PROGRESS_MAX_INTERVAL_SECONDS = 2.0
 
 # RunProgressSerializer's fields but the whole run (built by hand: answered often).
 _PROGRESS_FIELDS = tuple(name for name in s.RunProgressSerializer().fields if name != "run")
+
+
+# The largest id a (big) integer primary key holds: a larger one names nothing, and
+# SQLite's driver refuses it as a parameter.
+_LARGEST_ID = 2**63 - 1
 
 
 class StoredBytesUnavailable(APIException):
@@ -304,6 +309,20 @@ class ArtifactVersionViewSet(RegisterArtifactMixin, TagsActionMixin, ReadOnlyVie
             return super().get_object()
         except Http404 as exc:
             raise _not_found_saying_if_pruned(self.kwargs.get("pk", ""), exc) from None
+
+    @extend_schema(responses=s.ArtifactVersionSerializer)
+    def retrieve(self, request: Request, *args: object, **kwargs: object) -> Response:
+        """One ready artifact version by id."""
+        # `Client().get_artifact_version(id)`, on the path of every load by id: read in
+        # two plain statements (`hot_reads`). Query parameters (the list's filters
+        # apply to a retrieve too) and a version not found (its 404 says whether prune
+        # deleted it) go the general way.
+        version_id = id_from_path(self.kwargs["pk"])
+        if version_id is not None and version_id <= _LARGEST_ID and not request.query_params:
+            representation = artifact_version_by_id_representation(version_id, user=request.user)
+            if representation is not None:
+                return Response(representation)
+        return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(parameters=[s.ArtifactLookupSerializer], responses=s.ArtifactVersionSerializer)
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
