@@ -22,6 +22,7 @@ from pipelines.engine.heartbeat import heartbeating
 from pipelines.engine.log_capture import CapturedLog, capture_step_output
 from pipelines.engine.time_limit import StepTimeoutError, in_pool_process, time_limit
 from pipelines.models import (
+    Artifact,
     ArtifactVersion,
     PipelineRun,
     StepRun,
@@ -253,6 +254,9 @@ def _artifact_name(step_run: StepRun, output_name: str) -> str:
     return output_name
 
 
+_ARTIFACT_NAME_MAX_LENGTH = Artifact._meta.get_field("name").max_length
+
+
 def _prepare_outputs(attempt: _Attempt) -> None:
     """Pick each output's folder; reserve the outputs now only if one has a fixed
     version (so a version that is taken fails the step before its code runs)."""
@@ -264,10 +268,21 @@ def _prepare_outputs(attempt: _Attempt) -> None:
             run_id=step_run.pipeline_run_id, step_run_id=step_run.id, attempt=attempt.number, output_index=index
         )
         attempt.targets[output["name"]] = OutputTarget(name=output["name"], uri=uri, materializer=materializer)
+        artifact_name = _artifact_name(step_run, output["name"])
+        if len(artifact_name) > _ARTIFACT_NAME_MAX_LENGTH:
+            # Checked here, before the step's code: a small output's artifact row is
+            # written only by the step's end, where the database's refusal would
+            # leave the step to the reaper as a crash.
+            raise StepExecutionError(
+                f"Output {output['name']!r} would be artifact {artifact_name[:40]}..., {len(artifact_name)} "
+                f"characters long: artifact names have at most {_ARTIFACT_NAME_MAX_LENGTH} characters. Name the "
+                'output (Annotated[..., "name"]), or give the pipeline or the step a shorter name.',
+                retryable=False,
+            )
         attempt.pending.append(
             PendingOutput(
                 name=output["name"],
-                artifact_name=_artifact_name(step_run, output["name"]),
+                artifact_name=artifact_name,
                 uri=uri,
                 version=(output.get("artifact") or {}).get("version"),
             )
