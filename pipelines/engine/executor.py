@@ -527,7 +527,7 @@ def _inputs_and_cache_key(step_run: StepRun) -> tuple[dict[str, Any], str, Excep
 
 def _execute_claimed(step_run: StepRun, number: int) -> tuple[int, int | None] | None:
     """Run a step this worker claimed when it ended the one before: as `_execute_one`,
-    but the cache key, known only now, is recorded with the outputs' reservation."""
+    but the cache key, known only now, is recorded with the attempt's end."""
     if step_run.status != StepStatus.RUNNING or step_run.attempt != number:
         logger.info("Step run %s is no longer attempt %s here; nothing to do.", step_run.id, number)
         return None
@@ -682,5 +682,6 @@ def _remove_files(attempt: _Attempt) -> None:
         try:
             store_for_uri(target.uri).remove(target.uri)
         except OSError as exc:
-            # The store is away: the reaper removes the files of the version left pending.
+            # The store is away: a reserved output's files go with its pending version
+            # (the reaper's cleanup); an unreserved small output's copy stays behind.
             logger.warning("Could not remove %s: %s", target.uri, exc)

@@ -766,8 +766,9 @@ def step_run_complete(
         if _is_chain_link(waiting, name):
             # The one step that waits on this one alone: its queueing (and claim) is
             # committed with this end, one transaction and its round trips less per
-            # step of a chain. Nothing else of the run can end meanwhile, so holding
-            # the run's row through the flush below makes no other end wait.
+            # step of a chain. In a run that is one chain nothing else can end
+            # meanwhile; in one with parallel branches, their ends wait for this
+            # flush (the run's row is held through it).
             kept = _after_step_success(run_id, step_run_id, waiting=waiting, **follow)
             return _completion(kept)
     # Committed, and flushed to disk: the step and its outputs survive a power cut.
