@@ -67,7 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, but for the API's JSON answers (pipelines/api/middleware.py).
+    "pipelines.api.middleware.ContentSecurityPolicy",
     # Last, as django-axes requires: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -109,6 +110,11 @@ def _sqlite(path: str) -> dict:
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db_url("DATABASE_URL")}
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    # A kept connection is checked (SELECT 1) before its first use in each request
+    # and task: without it, after PostgreSQL restarts every kept connection fails
+    # the request or step bookkeeping that uses it first (CONN_MAX_AGE only drops
+    # connections by age or after such an error). The check costs this process
+    # ~25 µs of CPU per request (measured 2026-12): kept.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         DATABASES["default"] = _sqlite(DATABASES["default"]["NAME"])
