@@ -22,8 +22,10 @@ def test_the_plain_read_of_a_claimed_step_gives_the_orm_values_but_the_log(owner
 
     fields = [field.attname for field in StepRun._meta.concrete_fields if field.name != "logs"]
     assert {name: getattr(plain, name) for name in fields} == {name: getattr(orm, name) for name in fields}
-    assert plain.started_at is not None and plain.started_at.tzinfo is not None
-    assert isinstance(plain.spec, dict) and plain.spec["name"] == "marker"
+    assert plain.started_at is not None
+    assert plain.started_at.tzinfo is not None
+    assert isinstance(plain.spec, dict)
+    assert plain.spec["name"] == "marker"
     assert "logs" in plain.get_deferred_fields()
 
 
