@@ -12,6 +12,7 @@ pooler that does not support prepared statements (PgBouncer before 1.21).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -64,23 +65,20 @@ def read_rows(model: type[Model], fields: tuple[str, ...], sql: str, params: lis
     """Instances of `model` from a hot SELECT of `fields` (attnames, in the model's
     field order, as `Model.from_db` takes them): each value converted as the ORM
     would (JSON decoded, SQLite's datetimes parsed); the other fields are deferred."""
+    return [instance_from_row(model, fields, row) for row in execute(sql, params)]
+
+
+def instance_from_row(model: type[Model], fields: Sequence[str], values: Sequence[Any]) -> Any:
+    """An instance of `model` from the raw values of `fields` (attnames, in the
+    model's field order), each converted as the ORM would."""
     meta = model._meta
-    columns = [meta.get_field(name).get_col(meta.db_table) for name in fields]
-    converters = [connection.ops.get_db_converters(col) + col.get_db_converters(connection) for col in columns]
-    return [
-        model.from_db(
-            connection.alias,
-            fields,
-            [_converted(*cell) for cell in zip(row, converters, columns, strict=True)],
-        )
-        for row in execute(sql, params)
-    ]
-
-
-def _converted(value: Any, converters: list[Any], column: Any) -> Any:
-    for converter in converters:
-        value = converter(value, column, connection)
-    return value
+    converted = []
+    for name, value in zip(fields, values, strict=True):
+        column = meta.get_field(name).get_col(meta.db_table)
+        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+            value = converter(value, column, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, list(fields), converted)
 
 
 def db_datetime(value: datetime) -> Any:

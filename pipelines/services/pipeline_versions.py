@@ -10,13 +10,12 @@ of the latest run recorded with it, which a run started without the code reuses.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Field, Max, Model
+from django.db.models import Max
 
 from pipelines.models import DagKind, Pipeline, PipelineVersion
 from pipelines.sdk.spec import RUN_OPTION_KEYS, PipelineSpec, spec_shape_hash
@@ -105,26 +104,18 @@ def _version_with_run_options(pipeline_name: str, spec_hash: str) -> tuple[Pipel
     if not rows:
         return None
     row = rows[0]
-    version = _instance(PipelineVersion, _VERSION_FIELDS, row[: len(_VERSION_FIELDS)])
-    pipeline = _instance(Pipeline, _PIPELINE_FIELDS, row[len(_VERSION_FIELDS) : -1])
+    version = hot_sql.instance_from_row(
+        PipelineVersion, [f.attname for f in _VERSION_FIELDS], row[: len(_VERSION_FIELDS)]
+    )
+    pipeline = hot_sql.instance_from_row(
+        Pipeline, [f.attname for f in _PIPELINE_FIELDS], row[len(_VERSION_FIELDS) : -1]
+    )
     PipelineVersion.pipeline.field.set_cached_value(version, pipeline)
     options = row[-1]
     # Both backends may hand JSON back as text (Django has psycopg do so for jsonb).
     values = json.loads(options) if isinstance(options, str | bytes) else options
     stored = {key: value for key, value in zip(RUN_OPTION_KEYS, values, strict=True) if value is not None}
     return version, stored
-
-
-def _instance(model: type[Model], fields: Sequence[Field], values: Sequence[Any]) -> Any:
-    """An instance of `model` from its `fields`' raw values, each converted as the ORM
-    would (JSON decoded, SQLite's datetimes parsed)."""
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        column = field.get_col(model._meta.db_table)
-        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-            value = converter(value, column, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
 
 
 def _with_latest_run_options(version: PipelineVersion, stored: dict[str, Any], spec: PipelineSpec) -> PipelineVersion:
