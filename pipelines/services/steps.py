@@ -447,7 +447,11 @@ def _after_step_success(
     the lock, and every move is conditional.
     """
     run = _lock_run(run_id)
-    ready = [row for row in waiting if row.upstream == [name] or not _waits_on_unfinished(run_id, row.id)]
+    # Under the lock, for each step that waits on others too: is it still pending (a
+    # failed branch's end may have skipped it, a stop stopped it, since `waiting` was
+    # read), and does it still wait on one of them.
+    checked = {row.id: _still_pending_and_waiting(run_id, row.id) for row in waiting if row.upstream != [name]}
+    ready = [row for row in waiting if row.upstream == [name] or not checked[row.id][1]]
     if any(row.enable_cache is not False for row in ready):
         # The run's revision is bumped in there (the run cannot have ended: a step of
         # it is kept), which tells clients of the claim too.
@@ -459,10 +463,13 @@ def _after_step_success(
     kept = None
     if ready and run.status != RunStatus.STOPPING:
         kept = _queue_ready(ready, keep_from=queue if keep_next else None)
-    # Not `not waiting and ...`: read before the lock, the waiting steps may have
-    # ended since (a failed branch's end skipped them, a stop stopped them) while that
-    # end saw this step running and left the run to this end to finish.
-    elif not _has_unfinished(run_id):
+    # A waiting step found still pending under the lock is unfinished: the run goes
+    # on. Otherwise ask: read before the lock, the waiting steps may have ended since
+    # (a failed branch's end skipped them, a stop stopped them) while that end saw
+    # this step running and left the run to this end to finish. (Asked at every end
+    # of a wide run's branches, which wait for each other on the run's row, it cost
+    # a statement each under the lock.)
+    elif not any(pending for pending, _ in checked.values()) and not _has_unfinished(run_id):
         # Every step has ended: the run ends (completed, or failed by another branch).
         statuses = list(StepRun.objects.filter(pipeline_run_id=run_id).values_list("status", flat=True))
         pipeline_run_finish_if_done(run=run, statuses=statuses)
@@ -588,27 +595,29 @@ def _claim_kept(kept: int | None, worker: str | None, seen_attempt: int | None =
     return kept, _claim(kept, seen_attempt, worker, timezone.now())
 
 
-def _waits_on_unfinished(run_id: int, step_run_id: int) -> bool:
-    """Whether an upstream step of this step has not succeeded yet: one statement
-    that takes the names from the step's own `upstream` column. (As a parameter list,
-    a join after 1,000 branches cost building and sending 1,000 parameters at every
-    branch's end, with the run's row locked.)"""
+def _still_pending_and_waiting(run_id: int, step_run_id: int) -> tuple[bool, bool]:
+    """Whether this step is still pending, and whether an upstream step of it has not
+    succeeded yet: one statement that takes the names from the step's own `upstream`
+    column. (As a parameter list, a join after 1,000 branches cost building and
+    sending 1,000 parameters at every branch's end, with the run's row locked.)"""
     table = connection.ops.quote_name(StepRun._meta.db_table)
     if connection.vendor == "postgresql":
         names = f"SELECT jsonb_array_elements_text(upstream) FROM {table} WHERE id = %s"  # noqa: S608
     elif connection.vendor == "sqlite":
         names = f"SELECT value FROM json_each((SELECT upstream FROM {table} WHERE id = %s))"  # noqa: S608
     else:
-        upstream = StepRun.objects.values_list("upstream", flat=True).get(id=step_run_id)
-        return StepRun.objects.filter(pipeline_run_id=run_id, name__in=upstream, status__in=NOT_SUCCEEDED).exists()
+        status, upstream = StepRun.objects.values_list("status", "upstream").get(id=step_run_id)
+        waiting = StepRun.objects.filter(pipeline_run_id=run_id, name__in=upstream, status__in=NOT_SUCCEEDED)
+        return status == StepStatus.PENDING, waiting.exists()
     # The statuses as an IN list: the run's unsucceeded steps are found through the
     # (run, status) index, and in a wide run the first one is nearly always upstream.
     placeholders = ", ".join(["%s"] * len(NOT_SUCCEEDED))
     sql = (
-        f"SELECT 1 FROM {table} WHERE pipeline_run_id = %s AND status IN ({placeholders}) "  # noqa: S608 (our table name)
-        f"AND name IN ({names}) LIMIT 1"
+        f"SELECT status, EXISTS (SELECT 1 FROM {table} WHERE pipeline_run_id = %s "  # noqa: S608 (our table name)
+        f"AND status IN ({placeholders}) AND name IN ({names})) FROM {table} WHERE id = %s"
     )
-    return bool(hot_sql.execute(sql, [run_id, *NOT_SUCCEEDED, step_run_id]))
+    rows = hot_sql.execute(sql, [run_id, *NOT_SUCCEEDED, step_run_id, step_run_id])
+    return rows[0][0] == StepStatus.PENDING, bool(rows[0][1])
 
 
 # --- ends of an attempt ----------------------------------------------------------------
