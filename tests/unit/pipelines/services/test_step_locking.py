@@ -377,3 +377,21 @@ def test_the_reaper_leaves_alone_a_run_with_work_under_way(owner, broker):
     step_run_claim(step_run_id=load.id, worker="w")
     assert step_services.pipeline_runs_advance_stalled(grace=60, now=later) == []  # running
     assert dict(run.steps.values_list("name", "status")) == {"load": "running", "total": "pending"}
+
+
+def test_a_branch_end_whose_join_is_still_pending_does_not_ask_whether_the_run_has_ended(owner, broker, monkeypatch):
+    # Every end of a wide run's branches holds the run's row: the join found still
+    # pending under it answers that the run goes on, without a statement of its own.
+    run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=3), user=owner)
+    branches = list(run.steps.filter(name__startswith="branch_").order_by("name"))
+    asked: list[int] = []
+    has_unfinished = step_services._has_unfinished
+    monkeypatch.setattr(step_services, "_has_unfinished", lambda run_id: asked.append(run_id) or has_unfinished(run_id))
+
+    for branch in branches[:2]:
+        assert _complete(branch, step_run_claim(step_run_id=branch.id, worker="w"))
+    assert asked == []
+    assert StepRun.objects.get(pipeline_run=run, name="join").status == StepStatus.PENDING
+
+    assert _complete(branches[2], step_run_claim(step_run_id=branches[2].id, worker="w"))
+    assert StepRun.objects.get(pipeline_run=run, name="join").status == StepStatus.QUEUED
