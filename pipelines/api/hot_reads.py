@@ -13,7 +13,7 @@ the ORM would build. Tests pin each against its ORM equivalent.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -25,31 +25,9 @@ from pipelines import access
 from pipelines.api.serializers import VERSION_FIELDS, iso_datetime
 from pipelines.models import ApiToken, Artifact, ArtifactVersion, ArtifactVersionStatus, RunMetadata, StepRun
 from pipelines.selectors.api import latest_metadata
+from pipelines.services import hot_sql
 
 Row = Sequence[Any]
-# Per column that needs them: its index, the converters and the expression they take.
-Converters = list[tuple[int, tuple[list[Callable[..., Any]], Any]]]
-
-
-def _converters(fields: Sequence[Field]) -> Converters:
-    """Per column, the converters the ORM would run on it (backend's, then field's)."""
-    result = []
-    for index, field in enumerate(fields):
-        expression = field.get_col(field.model._meta.db_table)
-        chain = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
-        if chain:
-            result.append((index, (chain, expression)))
-    return result
-
-
-def _convert(row: Row, converters: Converters) -> list[Any]:
-    values = list(row)
-    for index, (chain, expression) in converters:
-        value = values[index]
-        for converter in chain:
-            value = converter(value, expression, connection)
-        values[index] = value
-    return values
 
 
 def _columns(alias: str, fields: Sequence[Field]) -> str:
@@ -69,7 +47,7 @@ _STEP_FIELDS = ("id", "pipeline_run", "status", "attempt")
 
 
 @cache
-def _token_query(vendor: str) -> tuple[str, list[Field], list[Field], list[Field], Converters]:
+def _token_query(vendor: str) -> tuple[str, list[Field], list[Field], list[Field], hot_sql.Converters]:
     user_model = get_user_model()
     quote = connection.ops.quote_name
     token_fields = _fields(ApiToken, _TOKEN_FIELDS)
@@ -85,7 +63,7 @@ def _token_query(vendor: str) -> tuple[str, list[Field], list[Field], list[Field
         f"LEFT OUTER JOIN {quote(StepRun._meta.db_table)} s ON s.{quote('id')} = t.{quote('step_run_id')} "
         f"WHERE t.{quote('digest')} = %s AND t.{quote('revoked_at')} IS NULL"
     )
-    converters = _converters([*token_fields, *step_fields, *user_fields])
+    converters = hot_sql.converters_for([*token_fields, *step_fields, *user_fields])
     return sql, token_fields, step_fields, user_fields, converters
 
 
@@ -99,7 +77,7 @@ def active_token(digest: str) -> ApiToken | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    values = _convert(row, converters)
+    values = hot_sql.convert(row, converters)
     token_values = values[: len(token_fields)]
     step_values = values[len(token_fields) : len(token_fields) + len(step_fields)]
     user_values = values[len(token_fields) + len(step_fields) :]
@@ -127,7 +105,7 @@ class _MetadataRow(NamedTuple):
 
 
 @cache
-def _version_queries(vendor: str, with_version: bool) -> tuple[str, str, Converters]:
+def _version_queries(vendor: str, with_version: bool) -> tuple[str, str, hot_sql.Converters]:
     # Two plain statements rather than one with joins: PostgreSQL plans a join of three
     # tables in longer than it takes to run both of these.
     quote = connection.ops.quote_name
@@ -149,7 +127,7 @@ def _version_queries(vendor: str, with_version: bool) -> tuple[str, str, Convert
         f"WHERE m.{quote('artifact_version_id')} = %s ORDER BY m.{quote('id')}"
     )
     # Converted by hand below: only created_at needs it, and JSON comes back as text.
-    return version_sql, metadata_sql, _converters([ArtifactVersion._meta.get_field("created_at")])
+    return version_sql, metadata_sql, hot_sql.converters_for([ArtifactVersion._meta.get_field("created_at")])
 
 
 def artifact_version_representation(artifact: str, version: str | None, *, user: access.User) -> dict[str, Any] | None:
@@ -208,9 +186,9 @@ def artifact_version_by_id_representation(version_id: int, *, user: access.User)
 
 
 def _version_representation(
-    found: dict[str, Any], artifact: str, metadata: Sequence[Row], created_at_converters: Converters
+    found: dict[str, Any], artifact: str, metadata: Sequence[Row], created_at_converters: hot_sql.Converters
 ) -> dict[str, Any]:
-    (created_at,) = _convert([found["created_at"]], created_at_converters)
+    (created_at,) = hot_sql.convert([found["created_at"]], created_at_converters)
     values = {
         **found,
         "artifact": artifact,

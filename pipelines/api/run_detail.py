@@ -31,7 +31,7 @@ from django.db import connection
 from django.db.models import Field
 
 from pipelines import access
-from pipelines.api.hot_reads import Converters, _columns, _convert, _converters, _fields
+from pipelines.api.hot_reads import _columns, _fields
 from pipelines.api.serializers import VERSION_FIELDS, StepRunSerializer, iso_datetime, run_representation
 from pipelines.models import (
     Artifact,
@@ -44,6 +44,7 @@ from pipelines.models import (
     StepRunOutput,
 )
 from pipelines.selectors import latest_metadata
+from pipelines.services import hot_sql
 
 # StepRunSerializer's fields that read related rows; the others are the step's columns.
 _RELATED = ("inputs", "outputs", "run_metadata")
@@ -80,14 +81,14 @@ class _Statements(NamedTuple):
     run_fields: list[Field]
     pipeline_fields: list[Field]
     user_fields: list[Field]
-    run_converters: Converters
+    run_converters: hot_sql.Converters
     steps: str
-    step_converters: Converters
+    step_converters: hot_sql.Converters
     links: str
-    link_converters: Converters  # of the row after its first four columns
+    link_converters: hot_sql.Converters  # of the row after its first four columns
     metadata: str  # of the run and its steps
     metadata_with_versions: str  # and of the versions its steps' links name
-    metadata_converters: Converters  # of the row after its first three columns
+    metadata_converters: hot_sql.Converters  # of the row after its first three columns
 
 
 @cache
@@ -152,14 +153,14 @@ def _statements(vendor: str) -> _Statements:
         run_fields=run_fields,
         pipeline_fields=pipeline_fields,
         user_fields=user_fields,
-        run_converters=_converters([*run_fields, *pipeline_fields, *user_fields]),
+        run_converters=hot_sql.converters_for([*run_fields, *pipeline_fields, *user_fields]),
         steps=steps_sql,
-        step_converters=_converters(step_fields),
+        step_converters=hot_sql.converters_for(step_fields),
         links=f"{links_of(_INPUT, StepRunInput)} UNION ALL {links_of(_OUTPUT, StepRunOutput)}",
-        link_converters=_converters([*version_fields, artifact_name]),
+        link_converters=hot_sql.converters_for([*version_fields, artifact_name]),
         metadata=metadata_sql,
         metadata_with_versions=with_versions_sql,
-        metadata_converters=_converters(metadata_fields),
+        metadata_converters=hot_sql.converters_for(metadata_fields),
     )
 
 
@@ -187,7 +188,7 @@ def with_steps(
     statements = _statements(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(statements.steps, [run_id])
-        steps = [_step(_convert(values, statements.step_converters)) for values in cursor.fetchall()]
+        steps = [_step(hot_sql.convert(values, statements.step_converters)) for values in cursor.fetchall()]
         data["run_metadata"] = []
         data["steps"] = steps
         if read_related is not None and not read_related(steps):
@@ -204,7 +205,7 @@ def with_steps(
 
 
 def _run_from_row(statements: _Statements, row: Sequence[Any]) -> PipelineRun:
-    values = _convert(row, statements.run_converters)
+    values = hot_sql.convert(row, statements.run_converters)
     ends = (len(statements.run_fields), len(statements.run_fields) + len(statements.pipeline_fields))
     db = connection.alias
     run = PipelineRun.from_db(db, [field.attname for field in statements.run_fields], values[: ends[0]])
@@ -238,7 +239,7 @@ def _add_links(
     rows = sorted(cursor.fetchall(), key=lambda row: (row[0], row[1]))
     shown = []
     for kind, _, step_id, link_name, *rest in rows:
-        values = _convert(rest, statements.link_converters)
+        values = hot_sql.convert(rest, statements.link_converters)
         found = dict(zip(_VERSION_ATTRIBUTES, values, strict=False))
         found["artifact"] = values[-1]
         found["created_at"] = iso_datetime(found["created_at"])
@@ -259,7 +260,7 @@ def _add_metadata(
     """The latest entry per key of the run, each step and each version shown."""
     entries: dict[tuple[int, int], list[tuple[int, _Metadata]]] = defaultdict(list)
     for owner_kind, owner_id, *rest in rows:
-        entry_id, key, value, kind = _convert(rest, statements.metadata_converters)
+        entry_id, key, value, kind = hot_sql.convert(rest, statements.metadata_converters)
         entries[owner_kind, owner_id].append((entry_id, _Metadata(key, value, kind)))
 
     def latest(owner: tuple[int, int]) -> list[dict[str, Any]]:

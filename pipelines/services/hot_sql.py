@@ -12,13 +12,14 @@ pooler that does not support prepared statements (PgBouncer before 1.21).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 # How many uses of a statement in one connection before psycopg prepares it.
 PREPARE_AFTER = 2
@@ -61,24 +62,53 @@ def execute_count(sql: str, params: list[Any]) -> int:
         return cursor.rowcount
 
 
+# Per column that needs them: its index, the converters the ORM would run on it
+# (the backend's, then the field's) and the expression they take.
+Converters = list[tuple[int, tuple[list[Callable[..., Any]], Any]]]
+
+
+def converters_for(fields: Sequence[Field]) -> Converters:
+    """The converters the ORM would run on each of these columns (SQLite hands back
+    datetimes and JSON as text): build once per statement, apply with `convert`."""
+    result = []
+    for index, field in enumerate(fields):
+        expression = field.get_col(field.model._meta.db_table)
+        chain = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+        if chain:
+            result.append((index, (chain, expression)))
+    return result
+
+
+def convert(row: Sequence[Any], converters: Converters) -> list[Any]:
+    """A raw row's values as the ORM would hand them out (see `converters_for`)."""
+    values = list(row)
+    for index, (chain, expression) in converters:
+        value = values[index]
+        for converter in chain:
+            value = converter(value, expression, connection)
+        values[index] = value
+    return values
+
+
 def read_rows(model: type[Model], fields: tuple[str, ...], sql: str, params: list[Any]) -> list[Model]:
     """Instances of `model` from a hot SELECT of `fields` (attnames, in the model's
     field order, as `Model.from_db` takes them): each value converted as the ORM
-    would (JSON decoded, SQLite's datetimes parsed); the other fields are deferred."""
+    would; the other fields are deferred."""
     return [instance_from_row(model, fields, row) for row in execute(sql, params)]
 
 
 def instance_from_row(model: type[Model], fields: Sequence[str], values: Sequence[Any]) -> Any:
     """An instance of `model` from the raw values of `fields` (attnames, in the
     model's field order), each converted as the ORM would."""
-    meta = model._meta
-    converted = []
-    for name, value in zip(fields, values, strict=True):
-        column = meta.get_field(name).get_col(meta.db_table)
-        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-            value = converter(value, column, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, list(fields), converted)
+    names = tuple(fields)
+    converted = convert(values, _model_converters(model, names, connection.vendor))
+    return model.from_db(connection.alias, list(names), converted)
+
+
+@cache
+def _model_converters(model: type[Model], names: tuple[str, ...], vendor: str) -> Converters:
+    # Once per process: a worker reads a step this way at every step.
+    return converters_for([model._meta.get_field(name) for name in names])
 
 
 def db_datetime(value: datetime) -> Any:
