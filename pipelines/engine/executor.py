@@ -55,6 +55,7 @@ from pipelines.services.artifacts import (
 )
 from pipelines.services.external_inputs import external_input_ids, external_input_versions
 from pipelines.services.steps import (
+    NextStep,
     StepTimings,
     step_run_claim,
     step_run_claim_held_back,
@@ -460,25 +461,23 @@ def step_run_execute(*, step_run_id: int) -> None:
     ready, run that one here too instead of a round trip through the broker (as
     Airflow's "mini scheduler" does). Safe to call for a step another delivery owns.
     """
-    next_step: tuple[int, int | None] | None = (step_run_id, None)
+    next_step: NextStep | None = NextStep(step_run_id)
     run: PipelineRun | None = None
     while next_step is not None:
-        next_step, run = _execute_one(*next_step, run=run)
+        next_step, run = _execute_one(next_step, run=run)
 
 
-def _execute_one(
-    step_run_id: int, claimed: int | None = None, *, run: PipelineRun | None = None
-) -> tuple[tuple[int, int | None] | None, PipelineRun]:
-    """Run one step run; return a step to run next in this process, if any, with the
-    attempt the end of this one already claimed it with for this worker (or None),
-    and the step's run with its pipeline.
+def _execute_one(step: NextStep, *, run: PipelineRun | None = None) -> tuple[NextStep | None, PipelineRun]:
+    """Run one step run; return a step to run next in this process, if any (see
+    `NextStep`), and the step's run with its pipeline.
 
     A step claimed at the end of the one before is of the same run, passed as `run`:
     what is used of it (name, config, pipeline) never changes, so only the step's own
-    row is read again."""
+    row is read again, unless its claim handed it back."""
+    step_run_id, claimed = step.step_run_id, step.attempt
     if claimed is not None:
         # Claimed with the end of the step before (`step_run_complete(worker=...)`).
-        step_run = step_run_for_attempt(step_run_id)
+        step_run = step.row if step.row is not None else step_run_for_attempt(step_run_id)
         if run is not None and run.id == step_run.pipeline_run_id:
             step_run.pipeline_run = run
         return _execute_claimed(step_run, claimed), step_run.pipeline_run
@@ -488,7 +487,7 @@ def _execute_one(
     return _execute_delivered(step_run), step_run.pipeline_run
 
 
-def _execute_delivered(step_run: StepRun) -> tuple[int, int | None] | None:
+def _execute_delivered(step_run: StepRun) -> NextStep | None:
     """Run a step run whose broker message was delivered here, if it is still queued."""
     step_run_id = step_run.id
     if step_run.status != StepStatus.QUEUED:
@@ -525,7 +524,7 @@ def _inputs_and_cache_key(step_run: StepRun) -> tuple[dict[str, Any], str, Excep
     return input_versions, key, None
 
 
-def _execute_claimed(step_run: StepRun, number: int) -> tuple[int, int | None] | None:
+def _execute_claimed(step_run: StepRun, number: int) -> NextStep | None:
     """Run a step this worker claimed when it ended the one before: as `_execute_one`,
     but the cache key, known only now, is recorded with the attempt's end."""
     if step_run.status != StepStatus.RUNNING or step_run.attempt != number:
@@ -537,7 +536,7 @@ def _execute_claimed(step_run: StepRun, number: int) -> tuple[int, int | None] |
     return _run_attempt(attempt, problem)
 
 
-def _run_attempt(attempt: _Attempt, problem: Exception | None) -> tuple[int, int | None] | None:
+def _run_attempt(attempt: _Attempt, problem: Exception | None) -> NextStep | None:
     attempt.credentials = _RunCredentials(attempt.step_run.id, attempt.number)
     try:
         return _run_and_record(attempt, problem)
@@ -551,7 +550,7 @@ def _run_attempt(attempt: _Attempt, problem: Exception | None) -> tuple[int, int
 WORKER_EXITS = (WorkerShutdown, WorkerTerminate)
 
 
-def _run_and_record(attempt: _Attempt, problem: Exception | None) -> tuple[int, int | None] | None:
+def _run_and_record(attempt: _Attempt, problem: Exception | None) -> NextStep | None:
     step_run, number = attempt.step_run, attempt.number
     with capture_step_output(attempt.masker) as log:
         attempt.log = log
@@ -596,12 +595,10 @@ def _run_and_record(attempt: _Attempt, problem: Exception | None) -> tuple[int, 
     if not completion:
         # A newer attempt owns the step; what this one wrote must not linger.
         _remove_files(attempt)
-    if completion.next_step_run_id is None:
-        return None
-    return completion.next_step_run_id, completion.next_attempt
+    return completion.next_step
 
 
-def _next_held_back(step_run: StepRun) -> tuple[int, int | None] | None:
+def _next_held_back(step_run: StepRun) -> NextStep | None:
     """A step of the same run and queue held back from the broker, claimed for this
     worker to run next (a success claims one with its end; see `step_run_complete`).
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -63,7 +63,7 @@ def _truncate_logs(logs: str) -> str:
     return logs[: MAX_LOG_CHARS // 2] + "\n[... log truncated ...]\n" + logs[-MAX_LOG_CHARS // 2 :]
 
 
-def _lock_run(run_id: int) -> PipelineRun:
+def _lock_run(run_id: int, *, bump: bool = False, unflushed: bool = False) -> PipelineRun:
     # Serialises the end of steps within one run: two parallel branches finishing
     # together must not both miss that their join step has become ready (the one
     # that locks second reads the other's committed end).
@@ -82,9 +82,27 @@ def _lock_run(run_id: int) -> PipelineRun:
     # FOR NO KEY UPDATE: rows inserted meanwhile that point at the run (metadata
     # logged by a step) need not wait for it.
     # Only the columns the step services read: the spec can be large.
-    lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else ""
+    #
+    # With `bump`, waiting clients are told of the change the caller makes under the
+    # lock (the revision goes up with its commit); `unflushed` is
+    # `_commit_without_flush` for the caller's transaction. On PostgreSQL both ride
+    # on the statement that takes the lock, an UPDATE (which locks the row as FOR NO
+    # KEY UPDATE does): at every step's end, two round trips less.
     columns = ", ".join(f'{_RUNS}."{name}"' for name in _LOCKED_RUN_FIELDS)
-    rows = hot_sql.execute(f"SELECT {columns} FROM {_RUNS} WHERE {_RUNS}.id = %s{lock}", [run_id])  # noqa: S608
+    if bump and connection.vendor == "postgresql":
+        flush = f", {_NO_FLUSH}" if unflushed else ""
+        rows = hot_sql.execute(
+            f"UPDATE {_RUNS} SET revision = revision + 1 WHERE id = %s RETURNING {columns}{flush}",  # noqa: S608
+            [run_id],
+        )
+        rows = [row[: len(_LOCKED_RUN_FIELDS)] for row in rows]
+    else:
+        if unflushed:
+            _commit_without_flush()
+        lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else ""
+        rows = hot_sql.execute(f"SELECT {columns} FROM {_RUNS} WHERE {_RUNS}.id = %s{lock}", [run_id])  # noqa: S608
+        if rows and bump:
+            pipeline_run_bump(run_id=run_id)
     if not rows:
         raise PipelineRun.DoesNotExist(f"Run {run_id} does not exist.")
     return PipelineRun.from_db(connection.alias, _LOCKED_RUN_FIELDS, rows[0])
@@ -119,34 +137,56 @@ _STEP_COLUMNS_BUT_LOGS = tuple(
 )
 
 
+class NextStep(NamedTuple):
+    """A step handed to a worker to run next (see `step_run_complete`)."""
+
+    step_run_id: int
+    # The attempt this process claimed it with for the worker; None: the worker claims it.
+    attempt: int | None = None
+    # The step's row as that claim left it, when the claim returned it (PostgreSQL):
+    # the worker need not read it again (`step_run_for_attempt`).
+    row: StepRun | None = None
+
+
 # A step's claim and end write its attempt's row as plain SQL: through the ORM,
 # building each statement cost more CPU than the database spent running it.
-def _claim(step_run_id: int, seen_attempt: int, worker: str, now: datetime, **fields: Any) -> int | None:
+def _claim(
+    step_run_id: int, seen_attempt: int, worker: str, now: datetime, *, pending: bool = False, **fields: Any
+) -> tuple[int, StepRun | None] | None:
     """Move a queued step to running for `worker` as its next attempt, if it is still
-    at `seen_attempt`, and open that attempt; the attempt's number, or None.
+    at `seen_attempt`, and open that attempt; the attempt's number and, on
+    PostgreSQL, the step's row as the move left it (but its log), or None.
 
     On PostgreSQL in one statement (the attempt's row inserted from the move's
-    RETURNING): a round trip less on every step."""
+    RETURNING, which also hands back the row): round trips less on every step.
+    With `pending` (PostgreSQL only), a pending step is queued and claimed in that
+    one statement (see `_queue_and_claim`)."""
     attempt = seen_attempt + 1
     worker = worker[:255]
     fields = {"attempt": attempt, "started_at": now, "heartbeat_at": now, "retry_at": None, "worker": worker, **fields}
-    move = {"source": [StepStatus.QUEUED], "target": StepStatus.RUNNING}
+    move: dict[str, Any] = {"source": [StepStatus.QUEUED], "target": StepStatus.RUNNING}
+    if pending:
+        move = {"source": [StepStatus.PENDING], "via": StepStatus.QUEUED, "target": StepStatus.RUNNING}
+        fields["queued_at"] = now
     statement = None
     if connection.vendor == "postgresql":
         statement = STEPS.move_one_statement(step_run_id, **move, extra_filter={"attempt": seen_attempt}, **fields)
+    if pending and statement is None:
+        raise ValueError("A pending step is queued and claimed in one statement only on PostgreSQL.")
     if statement is not None:
         sql, params = statement
-        opened = hot_sql.execute(
-            f"WITH moved AS ({sql} RETURNING id) "  # noqa: S608 (our SQL)
-            f"INSERT INTO {_ATTEMPTS} (step_run_id, number, worker, outcome, started_at, error) "
-            "SELECT id, %s, %s, %s, %s, '' FROM moved RETURNING number",
+        columns = ", ".join(_STEP_COLUMNS_BUT_LOGS)
+        rows = hot_sql.execute(
+            f"WITH moved AS ({sql} RETURNING {columns}), "  # noqa: S608 (our SQL)
+            f"opened AS (INSERT INTO {_ATTEMPTS} (step_run_id, number, worker, outcome, started_at, error) "
+            f"SELECT id, %s, %s, %s, %s, '' FROM moved) SELECT {columns} FROM moved",
             [*params, attempt, worker, AttemptOutcome.RUNNING, hot_sql.db_datetime(now)],
         )
-        return attempt if opened else None
+        return (attempt, hot_sql.instance_from_row(StepRun, _STEP_FIELDS_BUT_LOGS, rows[0])) if rows else None
     if not move_steps([step_run_id], **move, current_attempt=seen_attempt, **fields):
         return None
     _start_attempt(step_run_id, attempt, worker, now)
-    return attempt
+    return attempt, None
 
 
 def _start_attempt(step_run_id: int, attempt: int, worker: str, now: datetime) -> None:
@@ -194,9 +234,10 @@ def step_run_claim(
     now = timezone.now()
     with transaction.atomic():
         _commit_without_flush()
-        attempt = _claim(step_run_id, seen_attempt, worker, now, cache_key=cache_key)
-        if attempt is None:
+        claimed = _claim(step_run_id, seen_attempt, worker, now, cache_key=cache_key)
+        if claimed is None:
             return None
+        attempt = claimed[0]
         if run_status not in (None, RunStatus.INITIALIZING):
             # Never waits for the run's row (see `_bump_unless_locked`), so it may
             # share the claim's transaction without breaking the lock order.
@@ -225,7 +266,11 @@ def _commit_without_flush() -> None:
     a power cut.
     """
     if connection.vendor == "postgresql":
-        hot_sql.execute("SELECT set_config('synchronous_commit', 'off', true)", [])
+        hot_sql.execute(f"SELECT {_NO_FLUSH}", [])
+
+
+# PostgreSQL's synchronous_commit off for the current transaction only.
+_NO_FLUSH = "set_config('synchronous_commit', 'off', true)"
 
 
 def _bump_unless_locked(run_id: int) -> None:
@@ -425,7 +470,8 @@ def _after_step_success(
     name: str,
     queue: str,
     waiting: list[_StepRow],
-) -> tuple[int, int | None] | None:
+    unflushed: bool = False,
+) -> NextStep | None:
     """`_after_step_end` for a step that completed, reading only what it can change:
     the pending steps downstream of it, and whether any step is left unfinished.
     Locks the run (see `_lock_run`).
@@ -444,9 +490,11 @@ def _after_step_success(
     it, read by the caller before the run's lock, to keep the time it is held short.
     Their upstream never changes; no other step's end can queue them before this
     one commits (they wait on it too); a stop that moves them first is seen under
-    the lock, and every move is conditional.
+    the lock, and every move is conditional. `unflushed`: the caller's transaction
+    may commit without waiting for the flush (`_commit_without_flush`).
     """
-    run = _lock_run(run_id)
+    # Every way out changes a step or the run: clients are told with the lock.
+    run = _lock_run(run_id, bump=True, unflushed=unflushed)
     # Under the lock, for each step that waits on others too: is it still pending (a
     # failed branch's end may have skipped it, a stop stopped it, since `waiting` was
     # read), and does it still wait on one of them.
@@ -462,6 +510,9 @@ def _after_step_success(
         return claimed
     kept = None
     if ready and run.status != RunStatus.STOPPING:
+        if keep_next and worker is not None and connection.vendor == "postgresql":
+            claimed = _queue_and_claim(ready, queue, worker)
+            return claimed or _claim_held_back(run, queue, worker)
         kept = _queue_ready(ready, keep_from=queue if keep_next else None)
     # A waiting step found still pending under the lock is unfinished: the run goes
     # on. Otherwise ask: read before the lock, the waiting steps may have ended since
@@ -479,8 +530,23 @@ def _after_step_success(
         claimed = _claim_held_back(run, queue, worker)
     elif not keep_next:
         _release_held_back_unless_sent(run, queue, ready)
-    pipeline_run_bump(run_id=run_id)
     return claimed
+
+
+def _queue_and_claim(ready: list[_StepRow], queue: str, worker: str) -> NextStep | None:
+    """`_queue_ready` keeping a step of `queue` for `worker`, then `_claim_kept` of it,
+    with the kept step queued and claimed in one statement (PostgreSQL): a chain's
+    every link is then the end of one step and the claim of the next, and nothing
+    between. The kept step is never sent, as in `_queue_ready`."""
+    kept = next((row for row in ready if row.queue == queue), None)
+    others = [row for row in ready if row is not kept]
+    if others:
+        _queue_ready(others, keep_from=None)
+    if kept is None:
+        return None
+    claimed = _claim(kept.id, kept.attempt, worker, timezone.now(), pending=True)
+    # None cannot happen under the run's lock (its upstream is this end's step).
+    return NextStep(kept.id, *claimed) if claimed is not None else None
 
 
 def _has_unfinished(run_id: int) -> bool:
@@ -498,24 +564,32 @@ def _pending_downstream(run_id: int, name: str) -> list[_StepRow]:
     number of upstream steps when it is more than one: a join after 1,000 branches
     would otherwise send and parse its 1,000 names at every branch's end)."""
     if connection.vendor == "postgresql":
-        rows = hot_sql.execute(
-            "SELECT id, name, status, CASE WHEN jsonb_array_length(upstream) = 1 THEN upstream::text END, "  # noqa: S608
-            f"(spec ->> 'enable_cache')::boolean, queue, attempt FROM {_STEPS} "
-            "WHERE pipeline_run_id = %s AND status = %s AND upstream @> %s::jsonb",
-            [run_id, StepStatus.PENDING, json.dumps([name])],
-        )
-        # A step waiting on more than one is told apart by the `upstream` it lacks.
-        return [
-            _StepRow(id_, name_, status, json.loads(upstream) if upstream else [], *rest)
-            for id_, name_, status, upstream, *rest in rows
-        ]
+        return _downstream_rows(hot_sql.execute(*_pending_downstream_statement(run_id, name)))
     pending = StepRun.objects.filter(pipeline_run_id=run_id, status=StepStatus.PENDING)
     fields = ("id", "name", "status", "upstream", "spec__enable_cache", "queue", "attempt")
     # SQLite has no JSON containment: filtered here.
     return [_StepRow(*values) for values in pending.values_list(*fields) if name in values[3]]
 
 
-def _claim_held_back(run: PipelineRun, queue: str, worker: str | None) -> tuple[int, int | None] | None:
+def _pending_downstream_statement(run_id: int, name: str) -> tuple[str, list[Any]]:
+    """`_pending_downstream`'s SELECT on PostgreSQL: its rows go to `_downstream_rows`."""
+    sql = (
+        "SELECT id, name, status, CASE WHEN jsonb_array_length(upstream) = 1 THEN upstream::text END, "  # noqa: S608
+        f"(spec ->> 'enable_cache')::boolean, queue, attempt FROM {_STEPS} "
+        "WHERE pipeline_run_id = %s AND status = %s AND upstream @> %s::jsonb"
+    )
+    return sql, [run_id, StepStatus.PENDING, json.dumps([name])]
+
+
+def _downstream_rows(rows: Iterable[tuple[Any, ...]]) -> list[_StepRow]:
+    # A step waiting on more than one is told apart by the `upstream` it lacks.
+    return [
+        _StepRow(id_, name_, status, json.loads(upstream) if upstream else [], *rest)
+        for id_, name_, status, upstream, *rest in rows
+    ]
+
+
+def _claim_held_back(run: PipelineRun, queue: str, worker: str | None) -> NextStep | None:
     """Claim for `worker` a queued step of this run and queue that was held back from
     the broker (see `_queue_ready`), so the worker runs it next; None if there is none.
 
@@ -577,7 +651,7 @@ def _release_held_back(run: PipelineRun, queue: str) -> None:
     enqueue_steps_on_commit([held[0]], queue=queue)
 
 
-def _claim_kept(kept: int | None, worker: str | None, seen_attempt: int | None = None) -> tuple[int, int | None] | None:
+def _claim_kept(kept: int | None, worker: str | None, seen_attempt: int | None = None) -> NextStep | None:
     """Claim the step kept for the caller (queued a moment ago in this transaction)
     for `worker`, as `step_run_claim` would: finishing step i and claiming step i + 1
     is then one commit, not three (the end's follow-up, the claim, the run's bump).
@@ -588,11 +662,12 @@ def _claim_kept(kept: int | None, worker: str | None, seen_attempt: int | None =
     if kept is None:
         return None
     if worker is None:
-        return kept, None
+        return NextStep(kept)
     if seen_attempt is None:
         seen_attempt = StepRun.objects.values_list("attempt", flat=True).get(id=kept)
+    claimed = _claim(kept, seen_attempt, worker, timezone.now())
     # None cannot happen under the run's lock; the caller would claim it.
-    return kept, _claim(kept, seen_attempt, worker, timezone.now())
+    return NextStep(kept) if claimed is None else NextStep(kept, *claimed)
 
 
 def _still_pending_and_waiting(run_id: int, step_run_id: int) -> tuple[bool, bool]:
@@ -627,13 +702,16 @@ class Completion:
     owned the step (nothing changed)."""
 
     recorded: bool
-    # A step that became ready and was kept for the caller to run next.
-    next_step_run_id: int | None = None
-    # The attempt it was claimed with for the caller's worker, if it was (see `_claim_kept`).
-    next_attempt: int | None = None
+    # A step that became ready and was kept for the caller to run next (claimed for
+    # the caller's worker, if it was: see `_claim_kept`).
+    next_step: NextStep | None = None
 
     def __bool__(self) -> bool:
         return self.recorded
+
+    @property
+    def next_step_run_id(self) -> int | None:
+        return self.next_step.step_run_id if self.next_step else None
 
 
 def _end_owned_attempt(
@@ -650,6 +728,33 @@ def _end_owned_attempt(
     """Inside a transaction: move the step to `target` if `attempt` still owns it,
     close the attempt and record its inputs. False (nothing changed) when the
     attempt no longer owns the step."""
+    return _end_and_read_downstream(
+        step_run_id=step_run_id,
+        attempt=attempt,
+        target=target,
+        outcome=outcome,
+        inputs=inputs,
+        error=error,
+        cache_key=cache_key,
+        **fields,
+    )[0]
+
+
+def _end_and_read_downstream(
+    *,
+    step_run_id: int,
+    attempt: int,
+    target: str,
+    outcome: str,
+    inputs: dict[str, int],
+    error: str = "",
+    cache_key: str | None = None,
+    downstream_of: tuple[int, str] | None = None,
+    **fields: object,
+) -> tuple[bool, list[_StepRow] | None]:
+    """`_end_owned_attempt`, and with `downstream_of` (the run's id and the step's
+    name) its `_pending_downstream`, read in the same statement on PostgreSQL (else
+    None: the caller reads them)."""
     if error:
         fields["error"] = error
     if cache_key is not None:
@@ -658,20 +763,31 @@ def _end_owned_attempt(
     if connection.vendor == "postgresql":
         statement = STEPS.move_one_statement(step_run_id, **move, extra_filter={"attempt": attempt}, **fields)
         if statement is not None:
-            return _end_in_one_statement(statement, attempt=attempt, outcome=outcome, error=error, inputs=inputs)
+            read = _pending_downstream_statement(*downstream_of) if downstream_of else None
+            return _end_in_one_statement(
+                statement, attempt=attempt, outcome=outcome, error=error, inputs=inputs, read=read
+            )
     if not move_steps([step_run_id], **move, current_attempt=attempt, **fields):
-        return False
+        return False, None
     _end_attempt(step_run_id, attempt, outcome, error)
     _record_inputs(step_run_id, inputs)
-    return True
+    return True, None
 
 
 def _end_in_one_statement(
-    move: tuple[str, list[Any]], *, attempt: int, outcome: str, error: str, inputs: dict[str, int]
-) -> bool:
+    move: tuple[str, list[Any]],
+    *,
+    attempt: int,
+    outcome: str,
+    error: str,
+    inputs: dict[str, int],
+    read: tuple[str, list[Any]] | None = None,
+) -> tuple[bool, list[_StepRow] | None]:
     """`_end_owned_attempt` on PostgreSQL: the step's move, its attempt's end and its
     input links in one statement (a data-modifying WITH), two round trips less on
-    every step; whether the step moved."""
+    every step; whether the step moved. With `read` (`_pending_downstream_statement`),
+    its rows too, from the statement's snapshot: a round trip less again (they are
+    checked again under the run's lock; see `_after_step_success`)."""
     sql, params = move
     parts = [
         f"WITH moved AS ({sql} RETURNING id), "  # noqa: S608 (our SQL)
@@ -687,8 +803,14 @@ def _end_in_one_statement(
             "ON CONFLICT DO NOTHING)"
         )
         params += [value for name, version_id in inputs.items() for value in (name, version_id)]
-    parts.append(" SELECT count(*) FROM moved")
-    return bool(hot_sql.execute("".join(parts), params)[0][0])
+    if read is None:
+        parts.append(" SELECT count(*) FROM moved")
+        return bool(hot_sql.execute("".join(parts), params)[0][0]), None
+    # One row per downstream step, each with whether the step moved; one row of
+    # NULLs after that count when there is none.
+    parts.append(f" SELECT (SELECT count(*) FROM moved), d.* FROM (SELECT 1) AS one LEFT JOIN ({read[0]}) AS d ON true")  # noqa: S608
+    rows = hot_sql.execute("".join(parts), [*params, *read[1]])
+    return bool(rows[0][0]), _downstream_rows(row[1:] for row in rows if row[1] is not None)
 
 
 class _StopStarted(Exception):
@@ -740,15 +862,18 @@ def step_run_complete(
     Small outputs kept in their rows (`SavedOutput.inline_files`) are committed here
     with the step's end (their store copies were not fsynced).
     With `keep_next` and `worker`, the kept step is claimed for that worker in the
-    same transaction that queued it (`Completion.next_attempt`), or, when nothing
+    same transaction that queued it (`Completion.next_step`), or, when nothing
     became ready, a step of the run held back from the broker. `name` and `queue` are
     the step run's own, when the caller has them (they save a read). `cache_key`, if
     given, is recorded with the end (a step claimed at the previous one's end learns
     its key only once claimed).
     """
     run_id = run_id or _run_id_of(step_run_id)
+    if name is None or queue is None:
+        name, queue = StepRun.objects.values_list("name", "queue").get(id=step_run_id)
     with transaction.atomic():
-        if not _end_owned_attempt(
+        ended, waiting = _end_and_read_downstream(
+            downstream_of=(run_id, name),
             cache_key=cache_key,
             step_run_id=step_run_id,
             attempt=attempt,
@@ -759,7 +884,8 @@ def step_run_complete(
             user_code_finished_at=timings.user_code_finished_at,
             finished_at=timezone.now(),
             logs=_truncate_logs(logs),
-        ):
+        )
+        if not ended:
             return Completion(recorded=False)
         version_ids = artifact_versions_make_ready(step_run_id=step_run_id, attempt=attempt, outputs=outputs)
         if model_version_id and outputs:
@@ -768,9 +894,8 @@ def step_run_complete(
             )
         if step_metadata:
             run_metadata_create(entries=step_metadata, step_run_id=step_run_id, logged_by_id=step_run_id)
-        if name is None or queue is None:
-            name, queue = StepRun.objects.values_list("name", "queue").get(id=step_run_id)
-        waiting = _pending_downstream(run_id, name)
+        if waiting is None:
+            waiting = _pending_downstream(run_id, name)
         follow = {"keep_next": keep_next, "worker": worker if keep_next else None, "name": name, "queue": queue}
         if _is_chain_link(waiting, name):
             # The one step that waits on this one alone: its queueing (and claim) is
@@ -787,8 +912,7 @@ def step_run_complete(
     # that the pace of the whole run. Lost to a crash or power cut in between, it
     # is made again by `pipeline_runs_advance_stalled`, from the committed steps.
     with transaction.atomic():
-        _commit_without_flush()
-        kept = _after_step_success(run_id, step_run_id, waiting=waiting, **follow)
+        kept = _after_step_success(run_id, step_run_id, waiting=waiting, unflushed=True, **follow)
     return _completion(kept)
 
 
@@ -797,10 +921,8 @@ def _is_chain_link(waiting: list[_StepRow], name: str) -> bool:
     return len(waiting) == 1 and waiting[0].upstream == [name]
 
 
-def _completion(kept: tuple[int, int | None] | None) -> Completion:
-    if kept is None:
-        return Completion(recorded=True)
-    return Completion(recorded=True, next_step_run_id=kept[0], next_attempt=kept[1])
+def _completion(kept: NextStep | None) -> Completion:
+    return Completion(recorded=True, next_step=kept)
 
 
 def step_run_fail(
@@ -854,7 +976,7 @@ def step_run_fail(
             continue
 
 
-def step_run_claim_held_back(*, run_id: int, queue: str, worker: str) -> tuple[int, int | None] | None:
+def step_run_claim_held_back(*, run_id: int, queue: str, worker: str) -> NextStep | None:
     """After a step of the run failed on `worker`: claim the next step of the run and
     queue held back from the broker (see `_queue_ready`), as a success does, so the
     others go on at once rather than after PIPELINES_REDISPATCH_AFTER."""
@@ -863,11 +985,7 @@ def step_run_claim_held_back(*, run_id: int, queue: str, worker: str) -> tuple[i
         # then no wait for the run's row, which every end of the run's steps takes.
         return None
     with transaction.atomic():
-        _commit_without_flush()
-        run = _lock_run(run_id)
-        claimed = _claim_held_back(run, queue, worker)
-        if claimed is not None:
-            pipeline_run_bump(run_id=run_id)
+        claimed = _claim_held_back(_lock_run(run_id, bump=True, unflushed=True), queue, worker)
     return claimed
 
 

@@ -82,16 +82,23 @@ class StateMachine:
         *,
         source: Iterable[str],
         target: str,
+        via: str | None = None,
         extra_filter: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> tuple[str, list[Any]] | None:
         """The UPDATE (SQL, parameters) `move` would run for one row, for a caller
         that sends it with what follows from it in one statement (a PostgreSQL
         data-modifying WITH: `... RETURNING id` added); None when the values are not
-        plain (see `_plain`): then call `move`."""
+        plain (see `_plain`): then call `move`.
+
+        With `via`, the row passes through that status on its way to `target`, in the
+        one write, as two moves in one transaction would (each hop must be legal):
+        a step queued and claimed at once by the worker that made it ready."""
         sources = list(source)
         for status in sources:
-            self.check(status, target)
+            self.check(status, via or target)
+        if via is not None:
+            self.check(via, target)
         if not (_plain(extra_filter, as_filter=True) and _plain(fields)):
             return None
         return self._move_one_statement(row_id, sources, target, extra_filter or {}, fields)

@@ -72,15 +72,16 @@ def test_two_ends_at_once_number_one_artifact_in_turn(owner, broker, monkeypatch
 
     # The first end stops after numbering its version, its artifact's row still locked.
     holding, release = threading.Event(), threading.Event()
-    pending_downstream = step_services._pending_downstream
+    make_ready = step_services.artifact_versions_make_ready
 
-    def pause(run_id, name):
-        if run_id == first.pipeline_run_id:
+    def pause(*, step_run_id, **kwargs):
+        numbered = make_ready(step_run_id=step_run_id, **kwargs)
+        if step_run_id == first.id:
             holding.set()
             assert release.wait(10)
-        return pending_downstream(run_id, name)
+        return numbered
 
-    monkeypatch.setattr(step_services, "_pending_downstream", pause)
+    monkeypatch.setattr(step_services, "artifact_versions_make_ready", pause)
     results: dict[str, object] = {}
 
     def end(key, step, attempt, version_id):

@@ -27,10 +27,20 @@ NO_TIMINGS = StepTimings(None, None)
 
 
 def _complete_with_stale_waiting(monkeypatch, step, attempt, stale):
-    monkeypatch.setattr(step_services, "_pending_downstream", lambda run_id, name: stale)
-    return step_run_complete(
+    # The end hands on `stale` as what it read downstream (on PostgreSQL that read
+    # rides on the end's own statement; elsewhere `_pending_downstream` follows it).
+    end, handed = step_services._end_and_read_downstream, []
+
+    def end_reading_stale(**kwargs):
+        handed.append(stale)
+        return end(**kwargs)[0], stale
+
+    monkeypatch.setattr(step_services, "_end_and_read_downstream", end_reading_stale)
+    completion = step_run_complete(
         step_run_id=step.id, attempt=attempt, inputs={}, outputs=[], timings=NO_TIMINGS, logs="", keep_next=True
     )
+    assert handed == [stale]
+    return completion
 
 
 def test_a_branch_ending_after_a_failed_branch_skipped_the_join_it_read_as_pending_ends_the_run(

@@ -143,6 +143,37 @@ def test_a_row_that_is_not_in_the_source_status_does_not_move(kind):
     assert _status_of(machine, row_id) == elsewhere
 
 
+def test_a_move_through_a_status_is_built_exactly_when_both_hops_are_listed():
+    built = []
+    for source, via, target in itertools.product(StepStatus.values, repeat=3):
+        if STEPS.allows(source, via) and STEPS.allows(via, target):
+            sql, params = STEPS.move_one_statement(1, source=[source], via=via, target=target)
+            # Written straight to the target, from the source only.
+            assert (params[0], params[-1], sql.count("%s")) == (target, source, len(params))
+            built.append((source, via, target))
+        else:
+            with pytest.raises(IllegalTransition):
+                STEPS.move_one_statement(1, source=[source], via=via, target=target)
+    assert ("pending", "queued", "running") in built
+
+
+@pytest.mark.django_db
+def test_a_move_through_a_status_makes_one_write_from_the_source_only():
+    pending, queued = _row("step", StepStatus.PENDING), _row("step", StepStatus.QUEUED)
+    sql, params = STEPS.move_one_statement(
+        pending, source=[StepStatus.PENDING], via=StepStatus.QUEUED, target="running"
+    )
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert cursor.rowcount == 1
+        # The same statement for a row already queued moves nothing: the path starts at pending.
+        cursor.execute(sql, [*params[:-2], queued, params[-1]])
+        assert cursor.rowcount == 0
+    assert (_status_of(STEPS, pending), _status_of(STEPS, queued)) == ("running", "queued")
+
+
 # --- run status through its services --------------------------------------------------------
 @pytest.mark.django_db
 def test_the_first_step_to_start_moves_the_run_to_running_and_the_rest_only_bump_it():
