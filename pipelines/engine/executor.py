@@ -63,6 +63,7 @@ from pipelines.services.steps import (
     step_run_fail,
     step_run_for_attempt,
     step_run_release_held_back,
+    step_run_with_run,
 )
 from pipelines.services.tokens import run_token_create, run_tokens_revoke
 from pipelines.storage import artifact_store, store_for_uri
@@ -481,9 +482,7 @@ def _execute_one(step: NextStep, *, run: PipelineRun | None = None) -> tuple[Nex
         if run is not None and run.id == step_run.pipeline_run_id:
             step_run.pipeline_run = run
         return _execute_claimed(step_run, claimed), step_run.pipeline_run
-    step_run = (
-        StepRun.objects.select_related("pipeline_run__pipeline").defer("logs", "pipeline_run__spec").get(id=step_run_id)
-    )
+    step_run = step_run_with_run(step_run_id)
     return _execute_delivered(step_run), step_run.pipeline_run
 
 

@@ -23,6 +23,7 @@ from pipelines.dispatch import enqueue_steps_on_commit
 from pipelines.models import (
     FINISHED_STEP_STATUSES,
     AttemptOutcome,
+    Pipeline,
     PipelineRun,
     RunStatus,
     StepAttempt,
@@ -151,7 +152,14 @@ class NextStep(NamedTuple):
 # A step's claim and end write its attempt's row as plain SQL: through the ORM,
 # building each statement cost more CPU than the database spent running it.
 def _claim(
-    step_run_id: int, seen_attempt: int, worker: str, now: datetime, *, pending: bool = False, **fields: Any
+    step_run_id: int,
+    seen_attempt: int,
+    worker: str,
+    now: datetime,
+    *,
+    pending: bool = False,
+    unflushed: bool = False,
+    **fields: Any,
 ) -> tuple[int, StepRun | None] | None:
     """Move a queued step to running for `worker` as its next attempt, if it is still
     at `seen_attempt`, and open that attempt; the attempt's number and, on
@@ -160,7 +168,8 @@ def _claim(
     On PostgreSQL in one statement (the attempt's row inserted from the move's
     RETURNING, which also hands back the row): round trips less on every step.
     With `pending` (PostgreSQL only), a pending step is queued and claimed in that
-    one statement (see `_queue_and_claim`)."""
+    one statement (see `_queue_and_claim`); `unflushed` is `_commit_without_flush`
+    for the caller's transaction, on PostgreSQL in that statement too."""
     attempt = seen_attempt + 1
     worker = worker[:255]
     fields = {"attempt": attempt, "started_at": now, "heartbeat_at": now, "retry_at": None, "worker": worker, **fields}
@@ -176,13 +185,18 @@ def _claim(
     if statement is not None:
         sql, params = statement
         columns = ", ".join(_STEP_COLUMNS_BUT_LOGS)
+        flush = f", {_NO_FLUSH}" if unflushed else ""
         rows = hot_sql.execute(
             f"WITH moved AS ({sql} RETURNING {columns}), "  # noqa: S608 (our SQL)
             f"opened AS (INSERT INTO {_ATTEMPTS} (step_run_id, number, worker, outcome, started_at, error) "
-            f"SELECT id, %s, %s, %s, %s, '' FROM moved) SELECT {columns} FROM moved",
+            f"SELECT id, %s, %s, %s, %s, '' FROM moved) SELECT {columns}{flush} FROM moved",
             [*params, attempt, worker, AttemptOutcome.RUNNING, hot_sql.db_datetime(now)],
         )
-        return (attempt, hot_sql.instance_from_row(StepRun, _STEP_FIELDS_BUT_LOGS, rows[0])) if rows else None
+        if not rows:
+            return None
+        return attempt, hot_sql.instance_from_row(StepRun, _STEP_FIELDS_BUT_LOGS, rows[0][: len(_STEP_FIELDS_BUT_LOGS)])
+    if unflushed:
+        _commit_without_flush()
     if not move_steps([step_run_id], **move, current_attempt=seen_attempt, **fields):
         return None
     _start_attempt(step_run_id, attempt, worker, now)
@@ -211,6 +225,36 @@ _RUNS = f'"{PipelineRun._meta.db_table}"'
 _INPUTS = f'"{StepRunInput._meta.db_table}"'
 
 
+def step_run_with_run(step_run_id: int) -> StepRun:
+    """The step run's row but its log, with its run's but the spec and its pipeline's
+    (`.pipeline_run`, `.pipeline_run.pipeline`), as a worker reads a delivered step:
+    one plain statement (through the ORM, building the join cost a millisecond)."""
+    rows = hot_sql.execute(_STEP_WITH_RUN_SQL, [step_run_id])
+    if not rows:
+        raise StepRun.DoesNotExist(f"Step run {step_run_id} does not exist.")
+    values, split = rows[0], len(_STEP_FIELDS_BUT_LOGS)
+    step_run = hot_sql.instance_from_row(StepRun, _STEP_FIELDS_BUT_LOGS, values[:split])
+    run_end = split + len(_RUN_FIELDS_BUT_SPEC)
+    run = hot_sql.instance_from_row(PipelineRun, _RUN_FIELDS_BUT_SPEC, values[split:run_end])
+    run.pipeline = hot_sql.instance_from_row(Pipeline, _PIPELINE_FIELDS, values[run_end:])
+    step_run.pipeline_run = run
+    return step_run
+
+
+def _columns_of(model: type[Any], alias: str, names: tuple[str, ...]) -> str:
+    return ", ".join(f"{alias}.{connection.ops.quote_name(model._meta.get_field(name).column)}" for name in names)
+
+
+_RUN_FIELDS_BUT_SPEC = tuple(field.attname for field in PipelineRun._meta.concrete_fields if field.name != "spec")
+_PIPELINE_FIELDS = tuple(field.attname for field in Pipeline._meta.concrete_fields)
+_STEP_WITH_RUN_SQL = (
+    f"SELECT {_columns_of(StepRun, 's', _STEP_FIELDS_BUT_LOGS)}, "  # noqa: S608 (our names)
+    f"{_columns_of(PipelineRun, 'r', _RUN_FIELDS_BUT_SPEC)}, {_columns_of(Pipeline, 'p', _PIPELINE_FIELDS)} "
+    f"FROM {_STEPS} s JOIN {_RUNS} r ON r.id = s.pipeline_run_id "
+    f'JOIN "{Pipeline._meta.db_table}" p ON p.id = r.pipeline_id WHERE s.id = %s'
+)
+
+
 # --- claiming and heartbeats ---------------------------------------------------------
 def step_run_claim(
     *,
@@ -233,8 +277,7 @@ def step_run_claim(
         run_id, seen_attempt = StepRun.objects.values_list("pipeline_run_id", "attempt").get(id=step_run_id)
     now = timezone.now()
     with transaction.atomic():
-        _commit_without_flush()
-        claimed = _claim(step_run_id, seen_attempt, worker, now, cache_key=cache_key)
+        claimed = _claim(step_run_id, seen_attempt, worker, now, unflushed=True, cache_key=cache_key)
         if claimed is None:
             return None
         attempt = claimed[0]
