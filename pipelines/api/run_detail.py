@@ -17,6 +17,11 @@ run, step, link and metadata row (`access.runs_visible`, `steps_visible`,
 `step_inputs_visible`, `step_outputs_visible`, `metadata_visible`), and the links
 show their versions whatever their status, as the serializer's prefetch does.
 Should visibility narrow, these statements must too (a test checks that it has not).
+
+A waiting request (`runs/<id>/wait/`) finds its run with the first of these
+statements (by id or name, `waited_run`), which also reads which workers are alive
+for its answer: it has the run's status and revision to wait on, and when the run
+has finished, the rest of its detail is the other three (`detail_of`).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from pipelines.models import (
     StepRunOutput,
 )
 from pipelines.selectors import latest_metadata
+from pipelines.selectors.api import live_worker_queues_column, live_worker_queues_from, live_worker_queues_since
 from pipelines.services import hot_sql
 
 # StepRunSerializer's fields that read related rows; the others are the step's columns.
@@ -78,6 +84,8 @@ class _Metadata(NamedTuple):
 
 class _Statements(NamedTuple):
     run: str
+    waited_by_id: str  # the run by id, after the live workers' queues
+    waited_by_name: str  # the same by the run's name
     run_fields: list[Field]
     pipeline_fields: list[Field]
     user_fields: list[Field]
@@ -101,13 +109,17 @@ def _statements(vendor: str) -> _Statements:
     run_table, step_table = quote(PipelineRun._meta.db_table), quote(StepRun._meta.db_table)
     # S608 (all statements): only quoted table and column names from the models go
     # into the text; every value is a %s parameter.
-    run_sql = (
-        f"SELECT {_columns('r', run_fields)}, {_columns('p', pipeline_fields)}, {_columns('u', user_fields)} "  # noqa: S608
+    # The run with its pipeline's name and its user's.
+    run_select = (
+        f"{_columns('r', run_fields)}, {_columns('p', pipeline_fields)}, {_columns('u', user_fields)} "
         f"FROM {run_table} r "
         f"INNER JOIN {quote(Pipeline._meta.db_table)} p ON p.{quote('id')} = r.{quote('pipeline_id')} "
         f"LEFT OUTER JOIN {quote(user_model._meta.db_table)} u "
-        f"ON u.{quote(user_model._meta.pk.column)} = r.{quote('triggered_by_id')} WHERE r.{quote('id')} = %s"
+        f"ON u.{quote(user_model._meta.pk.column)} = r.{quote('triggered_by_id')}"
     )
+    run_sql = f"SELECT {run_select} WHERE r.{quote('id')} = %s"
+    # A waiting request's answer needs which workers are alive too.
+    waited_sql = f"SELECT {live_worker_queues_column(vendor)}, {run_select} WHERE r."
     step_fields = [StepRun._meta.get_field(column) for column in STEP_COLUMNS.values()]
     steps_sql = (
         f"SELECT {_columns('s', step_fields)} FROM {step_table} s "  # noqa: S608
@@ -150,6 +162,8 @@ def _statements(vendor: str) -> _Statements:
     )
     return _Statements(
         run=run_sql,
+        waited_by_id=f"{waited_sql}{quote('id')} = %s",
+        waited_by_name=f"{waited_sql}{quote('name')} = %s",
         run_fields=run_fields,
         pipeline_fields=pipeline_fields,
         user_fields=user_fields,
@@ -176,6 +190,32 @@ def run_detail_representation(user: access.User, run_id: int) -> dict[str, Any] 
     if row is None:
         return None
     return with_steps(run_representation(_run_from_row(statements, row)), run_id)
+
+
+class WaitedRun(NamedTuple):
+    run: PipelineRun  # as `run_detail_representation` reads it: its pipeline and user loaded, its spec deferred
+    live_worker_queues: list[list[str]]  # the queues of each live worker
+
+
+def waited_run(user: access.User, *, run_id: int | None = None, name: str | None = None) -> WaitedRun | None:
+    """The run with this id (or else this name) and which workers are alive, in one
+    statement, or None when `user` may not see the run (or it is gone): what a
+    waiting request (`runs/<id>/wait/`) finds the run by and answers from. Its whole
+    detail (`detail_of`) is the last answer; while the run goes on, the answer is its
+    status and the workers that may run its queued steps."""
+    if not access.may_read(user):
+        return None
+    statements = _statements(connection.vendor)
+    sql, key = (statements.waited_by_id, run_id) if name is None else (statements.waited_by_name, name)
+    rows = hot_sql.execute(sql, [live_worker_queues_since(), key])
+    if not rows:
+        return None
+    return WaitedRun(_run_from_row(statements, rows[0][1:]), live_worker_queues_from(rows[0][0]))
+
+
+def detail_of(run: PipelineRun) -> dict[str, Any]:
+    """`run_detail_representation` of a run `waited_run` read (for a user who may see it)."""
+    return with_steps(run_representation(run), run.id)
 
 
 def with_steps(

@@ -22,16 +22,17 @@ from pipelines.api import filters
 from pipelines.api import serializers as s
 from pipelines.api.hot_reads import artifact_version_by_id_representation, artifact_version_representation
 from pipelines.api.registration_views import LinkArtifactMixin, RegisterArtifactMixin
-from pipelines.api.run_detail import run_detail_representation
+from pipelines.api.run_detail import WaitedRun, detail_of, run_detail_representation, waited_run
 from pipelines.api.schema import ErrorSerializer
 from pipelines.api.submission import submitted_run_representation
 from pipelines.api.tag_views import TagsActionMixin
 from pipelines.api.trigger_views import PipelineTriggerMixin
 from pipelines.artifact_download import StoredBytesError, StoreUnreadable, download_response
-from pipelines.models import FINISHED_RUN_STATUSES
+from pipelines.models import FINISHED_RUN_STATUSES, PipelineRun
 from pipelines.sdk.metadata import METADATA_TARGETS, MetadataError
 from pipelines.sdk.naming import InvalidName
 from pipelines.sdk.spec import SpecError
+from pipelines.selectors.api import run_step_statuses
 from pipelines.services.artifacts import (
     ArtifactVersionTaken,
     artifact_version_finish_saved,
@@ -173,12 +174,10 @@ class PipelineRunViewSet(TagsActionMixin, IdOrNameLookupMixin, mixins.CreateMode
         return s.PipelineRunDetailSerializer
 
     def get_queryset(self) -> QuerySet:
-        if self.action == "wait":
-            # Only what the waiting loop reads; its answers are read apart.
-            return access.runs_visible(self.request.user).only("id", "created_at", "queue")
-        # A run's spec holds every step's definition; no answer shows it. Its steps
-        # are read by `run_detail_representation` where an answer shows them: prefetching them
-        # here cost a 1,001-step run ~0.1 s of CPU per request, answers shown or not.
+        # (`wait` finds its run apart: `_waited_run`.) A run's spec holds every step's
+        # definition; no answer shows it. Its steps are read by `run_detail_representation`
+        # where an answer shows them: prefetching them here cost a 1,001-step run ~0.1 s
+        # of CPU per request, answers shown or not.
         return selectors.runs_visible_to(self.request.user).defer("spec")
 
     @extend_schema(responses=s.PipelineRunDetailSerializer)
@@ -218,48 +217,73 @@ class PipelineRunViewSet(TagsActionMixin, IdOrNameLookupMixin, mixins.CreateMode
         with the run's status and its steps' statuses (fetch the run itself for the rest)."""
         query = s.WaitQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        run = self.get_object()
-        run_id = run.id
-        since = query.validated_data["revision"]
+        found = self._waited_run()
         timeout = min(query.validated_data["timeout"], settings.PIPELINES["LONG_POLL_SECONDS"])
-        started = time.monotonic()
-        request_started_at = timezone.now()
-        deadline = started + timeout
-        while True:
-            # Readable by this user: get_object() said so above.
-            row = selectors.run_revision_of_visible(run_id)
-            now = time.monotonic()
-            if row is None or now >= deadline:
-                break
-            revision, run_status = row
-            age = now - started + (request_started_at - run.created_at).total_seconds()
-            report_every = min(PROGRESS_MAX_INTERVAL_SECONDS, max(PROGRESS_INTERVAL_SECONDS, age / 10))
-            if revision > since and (run_status in FINISHED_RUN_STATUSES or now - started >= report_every):
-                break
-            time.sleep(min(WAIT_POLL_MAX_SECONDS, max(WAIT_POLL_SECONDS, age / 100)))
+        if _polled(found.run, since=query.validated_data["revision"], timeout=timeout):
+            # What the answer shows is read again.
+            found = waited_run(request.user, run_id=found.run.id)
+            if found is None:
+                raise NotFound("The run was deleted.")
+        return Response(_wait_answer(found.run, found.live_worker_queues))
+
+    def _waited_run(self) -> WaitedRun:
+        """`get_object()` for `wait`, in one plain statement that also reads what an
+        answer at once needs (`waited_run`): building the ORM's query cost more than
+        the rest of an answer."""
+        key = self.kwargs["pk"]
+        run_id = id_from_path(key)
+        found = None
+        if run_id is None:
+            found = waited_run(self.request.user, name=key)
+        elif run_id <= _LARGEST_ID:
+            found = waited_run(self.request.user, run_id=run_id)
+        if found is None:
+            raise Http404(f"No {PipelineRun._meta.object_name} matches the given query.")
+        self.check_object_permissions(self.request, found.run)
+        return found
+
+
+def _polled(run: PipelineRun, *, since: int, timeout: float) -> bool:
+    """Wait until `run`'s revision passes `since` (its end at once, other changes at
+    most every `report_every`) or for `timeout` seconds; whether the run was read
+    again meanwhile (the run as found, with its revision and status, is the first read)."""
+    started = time.monotonic()
+    request_started_at = timezone.now()
+    deadline = started + timeout
+    revision, run_status, polled = run.revision, run.status, False
+    while True:
+        now = time.monotonic()
+        if now >= deadline:
+            return polled
+        age = now - started + (request_started_at - run.created_at).total_seconds()
+        report_every = min(PROGRESS_MAX_INTERVAL_SECONDS, max(PROGRESS_INTERVAL_SECONDS, age / 10))
+        if revision > since and (run_status in FINISHED_RUN_STATUSES or now - started >= report_every):
+            return polled
+        time.sleep(min(WAIT_POLL_MAX_SECONDS, max(WAIT_POLL_SECONDS, age / 100)))
+        # Readable by this user: finding it said so.
+        row = selectors.run_revision_of_visible(run.id)
+        if row is None:
+            raise NotFound("The run was deleted.")
+        (revision, run_status), polled = row, True
+
+
+def _wait_answer(run: PipelineRun, live_worker_queues: list[list[str]]) -> dict[str, object]:
+    """A waiting request's answer from the run as just read: its progress, and the whole
+    run once it has finished (saving the client a request; the step statuses then come
+    from the same read). The steps are read after the run, so they are never older than
+    the revision the answer names."""
+    if run.status in FINISHED_RUN_STATUSES:
+        detail = detail_of(run)
+        steps = [(step["name"], step["status"], step["queue"]) for step in detail["steps"]]
+    else:
         detail = None
-        if row is not None and row[1] in FINISHED_RUN_STATUSES:
-            # The last answer carries the whole run, saving the client a request; its
-            # statuses come from the same read.
-            detail = run_detail_representation(request.user, run_id)
-            if detail is None:
-                raise NotFound("The run was deleted.")
-            progress = selectors.run_progress_of(
-                {"id": run_id, "status": detail["status"], "revision": detail["revision"], "queue": run.queue},
-                [(step["name"], step["status"], step["queue"]) for step in detail["steps"]],
-            )
-        else:
-            progress = selectors.run_progress(request.user, run_id=run_id)
-            if progress is None:
-                raise NotFound("The run was deleted.")
-            if progress["status"] in FINISHED_RUN_STATUSES:  # it finished since the loop looked
-                detail = run_detail_representation(request.user, run_id)
-                if detail is None:
-                    raise NotFound("The run was deleted.")
-        data = {name: progress[name] for name in _PROGRESS_FIELDS}
-        if detail is not None:
-            data["run"] = detail
-        return Response(data)
+        steps = run_step_statuses(run.id)
+    state = {"id": run.id, "status": run.status, "revision": run.revision, "queue": run.queue}
+    progress = selectors.run_progress_of(state, steps, live_worker_queues=live_worker_queues)
+    data = {name: progress[name] for name in _PROGRESS_FIELDS}
+    if detail is not None:
+        data["run"] = detail
+    return data
 
 
 class StepRunViewSet(ReadOnlyViewSet):

@@ -3,6 +3,8 @@ querysets of `pipelines.access` with the joins the serializers need."""
 
 from __future__ import annotations
 
+import json
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +25,7 @@ from pipelines.models import (
     StepStatus,
     WorkerHeartbeat,
 )
+from pipelines.services import hot_sql
 
 _LINKS = ("artifact_version__artifact",)
 _LINK_METADATA = "artifact_version__metadata"
@@ -88,11 +91,33 @@ def run_revision_of_visible(run_id: int) -> tuple[int, str] | None:
     """`run_revision` of a run the caller was already found allowed to read: a waiting
     request asks it up to a hundred times a second, and building the visibility
     filter through the ORM at each ask cost more than the read itself."""
+    rows = hot_sql.execute(_revision_statement(connection.vendor), [run_id])
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+@cache
+def _revision_statement(vendor: str) -> str:
+    # Prepared on PostgreSQL (`hot_sql`): asked up to a hundred times a second per waiter.
     table = connection.ops.quote_name(PipelineRun._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT revision, status FROM {table} WHERE id = %s", [run_id])  # noqa: S608 (our table name)
-        row = cursor.fetchone()
-    return (row[0], row[1]) if row else None
+    return f"SELECT revision, status FROM {table} WHERE id = %s"  # noqa: S608 (our table name)
+
+
+def run_step_statuses(run_id: int) -> list[tuple[Any, ...]]:
+    """Each step's (name, status, queue), in id order, of a run the caller was already
+    found allowed to read (as for `run_revision_of_visible`): what a waiting request
+    answers while the run goes on. Plain SQL: the ORM's query cost more to build than
+    to run."""
+    return hot_sql.execute(_steps_statement(connection.vendor), [run_id])
+
+
+@cache
+def _steps_statement(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    # S608: only the model's quoted table and column names go into the text.
+    return (
+        f"SELECT {quote('name')}, {quote('status')}, {quote('queue')} FROM {quote(StepRun._meta.db_table)} "  # noqa: S608
+        f"WHERE {quote('pipeline_run_id')} = %s ORDER BY {quote('id')}"
+    )
 
 
 def run_progress(user: access.User, *, run_id: int) -> dict[str, object] | None:
@@ -106,11 +131,14 @@ def run_progress(user: access.User, *, run_id: int) -> dict[str, object] | None:
     return run_progress_of(row, rows)
 
 
-def run_progress_of(run: dict[str, Any], steps: Any) -> dict[str, object]:
+def run_progress_of(
+    run: dict[str, Any], steps: Any, *, live_worker_queues: list[list[str]] | None = None
+) -> dict[str, object]:
     """`run_progress` of a run already read: `run` has its id, status, revision and
-    queue, `steps` is each step's (name, status, queue) in id order. Reads only
-    which workers are alive."""
-    live = _live_worker_queues()
+    queue, `steps` is each step's (name, status, queue) in id order. Reads which
+    workers are alive, unless the caller read that with the run
+    (`live_worker_queues`, from a `live_worker_queues_column`)."""
+    live = _live_worker_queues() if live_worker_queues is None else live_worker_queues
     waiting = {queue for _, status, queue in steps if status == StepStatus.QUEUED}
     return {
         **run,
@@ -125,6 +153,33 @@ def run_progress_of(run: dict[str, Any], steps: Any) -> dict[str, object]:
 def _live_worker_queues() -> list[list[str]]:
     """The queues of each worker that heartbeated recently."""
     return list(WorkerHeartbeat.objects.live().values_list("queues", flat=True))
+
+
+@cache
+def live_worker_queues_column(vendor: str) -> str:
+    """`_live_worker_queues` as a column of another plain statement (a scalar subquery
+    taking one %s, `live_worker_queues_since()`), so that a read that needs both
+    costs one round trip; `live_worker_queues_from` decodes its value. As one JSON
+    array of arrays: a worker's queues are a JSON column."""
+    quote = connection.ops.quote_name
+    queues = f"w.{quote('queues')}"
+    # PostgreSQL: as text, decoded once here (psycopg would parse json itself).
+    aggregate = f"json_agg({queues})::text" if vendor == "postgresql" else f"json_group_array(json({queues}))"
+    # S608: only the model's quoted table and column names go into the text.
+    return (
+        f"(SELECT {aggregate} FROM {quote(WorkerHeartbeat._meta.db_table)} w "  # noqa: S608
+        f"WHERE w.{quote('last_seen_at')} >= %s)"
+    )
+
+
+def live_worker_queues_since() -> Any:
+    """The parameter of `live_worker_queues_column`: alive as `WorkerHeartbeat.objects.live()` means it."""
+    return hot_sql.db_datetime(WorkerHeartbeat.live_since())
+
+
+def live_worker_queues_from(value: str | None) -> list[list[str]]:
+    """The value of a `live_worker_queues_column` (PostgreSQL's json_agg of no row is NULL)."""
+    return json.loads(value) if value else []
 
 
 def workers_alive(*, queue: str | None = None) -> int:
