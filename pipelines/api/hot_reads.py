@@ -72,7 +72,10 @@ def active_token(digest: str) -> ApiToken | None:
     run's status, attempt and run, in one statement; other columns are deferred, as
     `.only()` would leave them."""
     sql, token_fields, step_fields, user_fields, converters = _token_query(connection.vendor)
-    with connection.cursor() as cursor:
+    # Prepared on PostgreSQL (`hot_sql`): every request asks it, and planning its joins
+    # cost the database more than running them. A plan is kept, never an answer:
+    # a revoked token is refused at its next request.
+    with hot_sql.hot_cursor() as cursor:
         cursor.execute(sql, [digest])
         row = cursor.fetchone()
     if row is None:

@@ -10,7 +10,9 @@ statements are written once per process from the models' own table and column
 names, with the ORM's own value converters applied: the run (with its pipeline's
 name and its user's), its steps, their input and output links joined to their
 versions, and the metadata of the run, its steps and those versions, whatever the
-number of steps. A test pins the answer against the serializer.
+number of steps. A test pins the answer against the serializer. They go through
+`hot_sql`'s cursor, so PostgreSQL prepares them: planning the joins and unions of
+the links and metadata was most of its CPU for an answer.
 
 The access decision is `access.may_read`, which asks no query: a reader sees every
 run, step, link and metadata row (`access.runs_visible`, `steps_visible`,
@@ -184,7 +186,7 @@ def run_detail_representation(user: access.User, run_id: int) -> dict[str, Any] 
     if not access.may_read(user):
         return None
     statements = _statements(connection.vendor)
-    with connection.cursor() as cursor:
+    with hot_sql.hot_cursor() as cursor:
         cursor.execute(statements.run, [run_id])
         row = cursor.fetchone()
     if row is None:
@@ -226,7 +228,7 @@ def with_steps(
     says no of the steps, their links and all metadata are taken to be empty
     (`submission` knows when they are) and only the steps are read."""
     statements = _statements(connection.vendor)
-    with connection.cursor() as cursor:
+    with hot_sql.hot_cursor() as cursor:
         cursor.execute(statements.steps, [run_id])
         steps = [_step(hot_sql.convert(values, statements.step_converters)) for values in cursor.fetchall()]
         data["run_metadata"] = []

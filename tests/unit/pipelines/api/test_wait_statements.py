@@ -18,8 +18,9 @@ from rest_framework.renderers import JSONRenderer
 from pipelines import selectors
 from pipelines.api.run_detail import run_detail_representation
 from pipelines.api.serializers import RunProgressSerializer
-from pipelines.models import PipelineRun, StepRun, WorkerHeartbeat
+from pipelines.models import ApiToken, PipelineRun, StepRun, WorkerHeartbeat
 from pipelines.services.runs import pipeline_run_create
+from pipelines.services.tokens import api_token_revoke
 from tests.integration import sample_pipelines as sample
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
@@ -162,3 +163,15 @@ def test_a_run_deleted_while_waited_on_is_a_404(api, owner):
 
     assert response.status_code == 404
     assert "deleted" in response.json()["detail"]
+
+
+def test_a_token_revoked_between_two_waits_is_refused_at_once(api, owner):
+    # The token's read is a prepared statement on PostgreSQL after its second use in a
+    # connection: that caches a plan, never an answer.
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=5), user=owner)
+    for _ in range(3):
+        assert api.get(f"/api/v1/runs/{run.id}/wait/", {"timeout": 0}).status_code == 200
+
+    api_token_revoke(token=ApiToken.objects.get(user=owner))
+
+    assert api.get(f"/api/v1/runs/{run.id}/wait/", {"timeout": 0}).status_code == 401
