@@ -215,11 +215,7 @@ def _read_back(run: PipelineRun) -> None:
     """`run.refresh_from_db(fields=_RUN_FIELDS_TO_READ_BACK)` as one plain statement
     (the ORM's query cost more to build than to run): what starting its steps changed
     (status, revision, times), every value as the database holds it."""
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(PipelineRun._meta.get_field(name).column) for name in _RUN_FIELDS_TO_READ_BACK)
-    # S608: only the model's quoted table and column names go into the text.
-    sql = f"SELECT {columns} FROM {quote(PipelineRun._meta.db_table)} WHERE {quote('id')} = %s"  # noqa: S608
-    rows = hot_sql.read_rows(PipelineRun, _RUN_FIELDS_TO_READ_BACK, sql, [run.id])
+    rows = hot_sql.read_rows(PipelineRun, _RUN_FIELDS_TO_READ_BACK, _read_back_statement(connection.vendor), [run.id])
     if not rows:
         raise PipelineRun.DoesNotExist(f"Run {run.id} was deleted while it was created.")
     for name in _RUN_FIELDS_TO_READ_BACK:
@@ -227,6 +223,14 @@ def _read_back(run: PipelineRun) -> None:
     for field in PipelineRun._meta.concrete_fields:
         if field.is_relation and field.attname in _RUN_FIELDS_TO_READ_BACK and field.is_cached(run):
             field.delete_cached_value(run)
+
+
+@cache
+def _read_back_statement(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(PipelineRun._meta.get_field(name).column) for name in _RUN_FIELDS_TO_READ_BACK)
+    # S608: only the model's quoted table and column names go into the text.
+    return f"SELECT {columns} FROM {quote(PipelineRun._meta.db_table)} WHERE {quote('id')} = %s"  # noqa: S608
 
 
 def _insert_step_rows(rows: list[dict[str, Any]]) -> None:
