@@ -10,13 +10,14 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from pipelines import selectors
-from pipelines.api.run_detail import run_detail_representation
+from pipelines import access, selectors
+from pipelines.api.run_detail import run_detail_representation, waited_run
 from pipelines.api.serializers import RunProgressSerializer
 from pipelines.models import ApiToken, PipelineRun, StepRun, WorkerHeartbeat
 from pipelines.services.runs import pipeline_run_create
@@ -175,3 +176,21 @@ def test_a_token_revoked_between_two_waits_is_refused_at_once(api, owner):
     api_token_revoke(token=ApiToken.objects.get(user=owner))
 
     assert api.get(f"/api/v1/runs/{run.id}/wait/", {"timeout": 0}).status_code == 401
+
+
+@pytest.mark.parametrize("who", ["teammate", "anonymous", "inactive"])
+def test_the_waited_run_is_read_as_the_visible_runs_decide(owner, teammate, django_user_model, who):
+    # `waited_run` decides by `access.may_read` alone: right while `runs_visible`
+    # shows every run to a reader and none to anyone else.
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=5), user=owner)
+    reader = {
+        "teammate": teammate,
+        "anonymous": AnonymousUser(),
+        "inactive": django_user_model.objects.create_user("gone", is_active=False),
+    }[who]
+
+    visible = access.runs_visible(reader).filter(id=run.id).exists()
+
+    assert visible == (who == "teammate")
+    assert (waited_run(reader, run_id=run.id) is not None) == visible
+    assert (waited_run(reader, name=run.name) is not None) == visible
