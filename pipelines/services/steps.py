@@ -38,7 +38,7 @@ from pipelines.services.cache_resolution import step_runs_resolve_cached
 from pipelines.services.metadata import run_metadata_create
 from pipelines.services.model_versions import model_version_link_artifacts
 from pipelines.services.run_status import pipeline_run_bump, pipeline_run_finish_if_done, pipeline_run_mark_running
-from pipelines.services.transitions import STEPS, move_steps
+from pipelines.services.transitions import STEPS, RowSelect, move_steps
 from pipelines.services.workers import workers_live_pool_size
 from pipelines.storage import artifact_store
 
@@ -152,8 +152,8 @@ class NextStep(NamedTuple):
 # A step's claim and end write its attempt's row as plain SQL: through the ORM,
 # building each statement cost more CPU than the database spent running it.
 def _claim(
-    step_run_id: int,
-    seen_attempt: int,
+    step_run_id: int | RowSelect,
+    seen_attempt: int | None,
     worker: str,
     now: datetime,
     *,
@@ -169,19 +169,21 @@ def _claim(
     RETURNING, which also hands back the row): round trips less on every step.
     With `pending` (PostgreSQL only), a pending step is queued and claimed in that
     one statement (see `_queue_and_claim`); `unflushed` is `_commit_without_flush`
-    for the caller's transaction, on PostgreSQL in that statement too."""
-    attempt = seen_attempt + 1
+    for the caller's transaction, on PostgreSQL in that statement too. The step may
+    be a `RowSelect` (PostgreSQL only, `seen_attempt` None): found and claimed at once,
+    whatever its attempt (see `_claim_held_back`)."""
     worker = worker[:255]
-    fields = {"attempt": attempt, "started_at": now, "heartbeat_at": now, "retry_at": None, "worker": worker, **fields}
+    fields = {"started_at": now, "heartbeat_at": now, "retry_at": None, "worker": worker, **fields}
     move: dict[str, Any] = {"source": [StepStatus.QUEUED], "target": StepStatus.RUNNING}
+    if seen_attempt is None:
+        move["increment"] = ("attempt",)
+    else:
+        fields["attempt"] = seen_attempt + 1
+        move["extra_filter"] = {"attempt": seen_attempt}
     if pending:
-        move = {"source": [StepStatus.PENDING], "via": StepStatus.QUEUED, "target": StepStatus.RUNNING}
+        move.update(source=[StepStatus.PENDING], via=StepStatus.QUEUED)
         fields["queued_at"] = now
-    statement = None
-    if connection.vendor == "postgresql":
-        statement = STEPS.move_one_statement(step_run_id, **move, extra_filter={"attempt": seen_attempt}, **fields)
-    if pending and statement is None:
-        raise ValueError("A pending step is queued and claimed in one statement only on PostgreSQL.")
+    statement = STEPS.move_one_statement(step_run_id, **move, **fields) if connection.vendor == "postgresql" else None
     if statement is not None:
         sql, params = statement
         columns = ", ".join(_STEP_COLUMNS_BUT_LOGS)
@@ -189,18 +191,22 @@ def _claim(
         rows = hot_sql.execute(
             f"WITH moved AS ({sql} RETURNING {columns}), "  # noqa: S608 (our SQL)
             f"opened AS (INSERT INTO {_ATTEMPTS} (step_run_id, number, worker, outcome, started_at, error) "
-            f"SELECT id, %s, %s, %s, %s, '' FROM moved) SELECT {columns}{flush} FROM moved",
-            [*params, attempt, worker, AttemptOutcome.RUNNING, hot_sql.db_datetime(now)],
+            f"SELECT id, attempt, %s, %s, %s, '' FROM moved) SELECT {columns}{flush} FROM moved",
+            [*params, worker, AttemptOutcome.RUNNING, hot_sql.db_datetime(now)],
         )
         if not rows:
             return None
-        return attempt, hot_sql.instance_from_row(StepRun, _STEP_FIELDS_BUT_LOGS, rows[0][: len(_STEP_FIELDS_BUT_LOGS)])
+        step_run = hot_sql.instance_from_row(StepRun, _STEP_FIELDS_BUT_LOGS, rows[0][: len(_STEP_FIELDS_BUT_LOGS)])
+        return step_run.attempt, step_run
+    if pending or seen_attempt is None or not isinstance(step_run_id, int):
+        raise ValueError("This claim is one statement of PostgreSQL's; elsewhere claim a step by id and attempt.")
     if unflushed:
         _commit_without_flush()
+    del move["extra_filter"]
     if not move_steps([step_run_id], **move, current_attempt=seen_attempt, **fields):
         return None
-    _start_attempt(step_run_id, attempt, worker, now)
-    return attempt, None
+    _start_attempt(step_run_id, seen_attempt + 1, worker, now)
+    return seen_attempt + 1, None
 
 
 def _start_attempt(step_run_id: int, attempt: int, worker: str, now: datetime) -> None:
@@ -647,13 +653,21 @@ def _claim_held_back(run: PipelineRun, queue: str, worker: str | None) -> NextSt
 
     Inside a transaction holding the run's row: the step's row comes second, as in
     `_claim_kept`. SKIP LOCKED: a step another worker is claiming is that worker's.
+    On PostgreSQL the step is found and claimed in one statement: every end of a wide
+    run's branches does this while the run's row, which the others wait for, is held.
     """
     if worker is None:
         return None
-    held = _held_back_step(run, queue)
-    if held is None:
+    if connection.vendor == "postgresql":
+        if run.status == RunStatus.STOPPING:
+            return None
+        held = RowSelect(*_held_back_query(run.id, queue, " FOR UPDATE SKIP LOCKED"))
+        claimed = _claim(held, None, worker, timezone.now())
+        return NextStep(claimed[1].id, *claimed) if claimed is not None else None
+    held_step = _held_back_step(run, queue)
+    if held_step is None:
         return None
-    return _claim_kept(held[0], worker, held[1])
+    return _claim_kept(held_step[0], worker, held_step[1])
 
 
 def _held_back_step(run: PipelineRun, queue: str) -> tuple[int, int] | None:
@@ -666,13 +680,18 @@ def _held_back_step(run: PipelineRun, queue: str) -> tuple[int, int] | None:
 
 
 def _held_back_rows(run_id: int, queue: str, lock: str = "") -> list[tuple[Any, ...]]:
-    return hot_sql.execute(
-        f"SELECT id, attempt FROM {_STEPS} WHERE pipeline_run_id = %s AND status = %s "  # noqa: S608 (our table name)
+    return hot_sql.execute(*_held_back_query(run_id, queue, lock, columns="id, attempt"))
+
+
+def _held_back_query(run_id: int, queue: str, lock: str = "", *, columns: str = "id") -> tuple[str, list[Any]]:
+    """A held-back step of the run and queue (see `_queue_ready`): its id, or `columns`."""
+    sql = (
+        f"SELECT {columns} FROM {_STEPS} WHERE pipeline_run_id = %s AND status = %s "  # noqa: S608 (our table name)
         # No ORDER BY: sorting would read every queued step of the run; the (run,
         # status) index gives them in about the order they were inserted anyway.
-        f"AND queue = %s AND dispatched_at IS NULL LIMIT 1{lock}",
-        [run_id, StepStatus.QUEUED, queue],
+        f"AND queue = %s AND dispatched_at IS NULL LIMIT 1{lock}"
     )
+    return sql, [run_id, StepStatus.QUEUED, queue]
 
 
 def _release_held_back_unless_sent(run: PipelineRun, queue: str, ready: list[_StepRow]) -> None:

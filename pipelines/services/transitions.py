@@ -34,6 +34,15 @@ class IllegalTransition(Exception):
 
 
 @dataclass(frozen=True)
+class RowSelect:
+    """The row a one-row move writes, as a subquery that selects its id (SQL with %s
+    parameters): a row found and moved in one statement."""
+
+    sql: str
+    params: list[Any]
+
+
+@dataclass(frozen=True)
 class StateMachine:
     """One status field of one model and its table of legal moves."""
 
@@ -78,12 +87,13 @@ class StateMachine:
 
     def move_one_statement(
         self,
-        row_id: int,
+        row_id: int | RowSelect,
         *,
         source: Iterable[str],
         target: str,
         via: str | None = None,
         extra_filter: Mapping[str, Any] | None = None,
+        increment: Iterable[str] = (),
         **fields: Any,
     ) -> tuple[str, list[Any]] | None:
         """The UPDATE (SQL, parameters) `move` would run for one row, for a caller
@@ -93,7 +103,9 @@ class StateMachine:
 
         With `via`, the row passes through that status on its way to `target`, in the
         one write, as two moves in one transaction would (each hop must be legal):
-        a step queued and claimed at once by the worker that made it ready."""
+        a step queued and claimed at once by the worker that made it ready. The row
+        may be a `RowSelect` (a held-back step found and claimed at once), and the
+        fields in `increment` go up by one (its attempt number)."""
         sources = list(source)
         for status in sources:
             self.check(status, via or target)
@@ -101,22 +113,30 @@ class StateMachine:
             self.check(via, target)
         if not (_plain(extra_filter, as_filter=True) and _plain(fields)):
             return None
-        return self._move_one_statement(row_id, sources, target, extra_filter or {}, fields)
+        return self._move_one_statement(row_id, sources, target, extra_filter or {}, fields, tuple(increment))
 
     def _move_one_statement(
-        self, row_id: int, sources: list[str], target: str, extra_filter: Mapping[str, Any], fields: Mapping[str, Any]
+        self,
+        row_id: int | RowSelect,
+        sources: list[str],
+        target: str,
+        extra_filter: Mapping[str, Any],
+        fields: Mapping[str, Any],
+        increment: tuple[str, ...] = (),
     ) -> tuple[str, list[Any]]:
         meta = self.model._meta
         setters = {self.field: target, **fields}
-        assignments = ", ".join(f"{_column(meta, name)} = %s" for name in setters)
+        assignments = [f"{_column(meta, name)} = %s" for name in setters]
+        assignments += [f"{_column(meta, name)} = {_column(meta, name)} + 1" for name in increment]
         conditions = [f"{_column(meta, name)} = %s" for name in extra_filter]
+        row = f"({row_id.sql})" if isinstance(row_id, RowSelect) else "%s"
         sql = (
-            f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {assignments} "  # noqa: S608 (our names)
-            f"WHERE id = %s AND {_column(meta, self.field)} IN ({', '.join(['%s'] * len(sources))})"
+            f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608 (our names)
+            f"WHERE id = {row} AND {_column(meta, self.field)} IN ({', '.join(['%s'] * len(sources))})"
             + "".join(f" AND {condition}" for condition in conditions)
         )
         params = [_db_value(meta, name, value) for name, value in setters.items()]
-        params += [row_id, *sources]
+        params += [*(row_id.params if isinstance(row_id, RowSelect) else [row_id]), *sources]
         params += [_db_value(meta, name, value) for name, value in extra_filter.items()]
         return sql, params
 

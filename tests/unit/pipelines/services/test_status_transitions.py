@@ -42,6 +42,7 @@ from pipelines.services.transitions import (
     RUNS,
     STEPS,
     IllegalTransition,
+    RowSelect,
     StateMachine,
 )
 
@@ -172,6 +173,27 @@ def test_a_move_through_a_status_makes_one_write_from_the_source_only():
         cursor.execute(sql, [*params[:-2], queued, params[-1]])
         assert cursor.rowcount == 0
     assert (_status_of(STEPS, pending), _status_of(STEPS, queued)) == ("running", "queued")
+
+
+@pytest.mark.django_db
+def test_a_move_of_a_row_found_by_a_subquery_moves_that_row_and_increments_its_fields():
+    queued, running = _row("step", StepStatus.QUEUED), _row("step", StepStatus.RUNNING)
+    found = RowSelect(
+        "SELECT id FROM pipelines_steprun WHERE id IN (%s, %s) AND status = %s", [queued, running, "queued"]
+    )
+    sql, params = STEPS.move_one_statement(
+        found, source=[StepStatus.QUEUED], target=StepStatus.RUNNING, increment=("attempt",), worker="w"
+    )
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert cursor.rowcount == 1
+        cursor.execute(sql, params)  # nothing queued is left to find
+        assert cursor.rowcount == 0
+    moved = StepRun.objects.get(id=queued)
+    assert (moved.status, moved.attempt, moved.worker) == ("running", 1, "w")
+    assert StepRun.objects.get(id=running).attempt == 0
 
 
 # --- run status through its services --------------------------------------------------------
