@@ -11,12 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import F
 from django.utils import timezone
 
 from pipelines.models import FINISHED_STEP_STATUSES, SUCCESSFUL_STEP_STATUSES, PipelineRun, RunStatus, StepRun
 from pipelines.services import hot_sql
-from pipelines.services.transitions import move_run
+from pipelines.services.transitions import RUNS, RowSelect, move_run
 
 
 class RunChangedUnderLock(RuntimeError):
@@ -43,11 +42,27 @@ def pipeline_run_mark_running(*, run_id: int, now: datetime, seen_status: str | 
         source=[RunStatus.INITIALIZING],
         target=RunStatus.RUNNING,
         started_at=now,
-        revision=F("revision") + 1,
+        increment=("revision",),
     ):
         return
     # Another step's claim moved it first, or it is stopping: only tell the clients.
     pipeline_run_bump(run_id=run_id)
+
+
+def pipeline_run_mark_running_unless_locked(*, run_id: int, now: datetime) -> bool:
+    """`pipeline_run_mark_running` of an initializing run, unless another transaction
+    holds the run's row (SKIP LOCKED): one statement that never waits, so a claim may
+    make it while it holds its step's row. False when it did not move the run (held,
+    or no longer initializing), and always off PostgreSQL: then call
+    `pipeline_run_mark_running` after the claim's commit."""
+    if connection.vendor != "postgresql":
+        return False
+    table = connection.ops.quote_name(PipelineRun._meta.db_table)
+    free = RowSelect(f"SELECT id FROM {table} WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", [run_id])  # noqa: S608
+    statement = RUNS.move_one_statement(
+        free, source=[RunStatus.INITIALIZING], target=RunStatus.RUNNING, increment=("revision",), started_at=now
+    )
+    return statement is not None and bool(hot_sql.execute_count(*statement))
 
 
 def _derived_status(run: PipelineRun, statuses: list[str]) -> str | None:
@@ -77,7 +92,7 @@ def pipeline_run_finish_if_done(*, run: PipelineRun, statuses: list[str] | None 
         pipeline_run_bump(run_id=run.id)
         return
     now = timezone.now()
-    if not move_run(run.id, source=[run.status], target=target, finished_at=now, revision=F("revision") + 1):
+    if not move_run(run.id, source=[run.status], target=target, finished_at=now, increment=("revision",)):
         raise RunChangedUnderLock(f"Run {run.id} is no longer {run.status}; lock its row before deriving its status.")
     run.status, run.finished_at = target, now
 
@@ -86,7 +101,7 @@ def pipeline_run_mark_stopping(*, run: PipelineRun) -> bool:
     """Move a locked, unfinished run to stopping; False if it already was."""
     if run.status == RunStatus.STOPPING:
         return False
-    if not move_run(run.id, source=[run.status], target=RunStatus.STOPPING, revision=F("revision") + 1):
+    if not move_run(run.id, source=[run.status], target=RunStatus.STOPPING, increment=("revision",)):
         raise RunChangedUnderLock(f"Run {run.id} is no longer {run.status}; lock its row before stopping it.")
     run.status = RunStatus.STOPPING
     return True

@@ -37,7 +37,12 @@ from pipelines.services.artifacts import SavedOutput, artifact_versions_make_rea
 from pipelines.services.cache_resolution import step_runs_resolve_cached
 from pipelines.services.metadata import run_metadata_create
 from pipelines.services.model_versions import model_version_link_artifacts
-from pipelines.services.run_status import pipeline_run_bump, pipeline_run_finish_if_done, pipeline_run_mark_running
+from pipelines.services.run_status import (
+    pipeline_run_bump,
+    pipeline_run_finish_if_done,
+    pipeline_run_mark_running,
+    pipeline_run_mark_running_unless_locked,
+)
 from pipelines.services.transitions import STEPS, RowSelect, move_steps
 from pipelines.services.workers import workers_live_pool_size
 from pipelines.storage import artifact_store
@@ -292,10 +297,14 @@ def step_run_claim(
             # share the claim's transaction without breaking the lock order.
             _bump_unless_locked(run_id)
             return attempt
-    # A run's first claim moves the run, which waits for its row: after the commit, as
-    # a statement of its own, so the claim holds no step's row while it waits for the
-    # run's (see `_lock_run`). Until then clients see the run as it was; a step's end
-    # that ends the run first finds it initializing, which may end.
+        # A run's first claim moves the run in its own transaction when the run's row
+        # is free: that never waits either.
+        if pipeline_run_mark_running_unless_locked(run_id=run_id, now=now):
+            return attempt
+    # Otherwise the run's move waits for its row: after the commit, as a statement of
+    # its own, so the claim holds no step's row while it waits for the run's (see
+    # `_lock_run`). Until then clients see the run as it was; a step's end that ends
+    # the run first finds it initializing, which may end.
     with transaction.atomic():
         _commit_without_flush()
         pipeline_run_mark_running(run_id=run_id, now=now, seen_status=run_status)
@@ -580,8 +589,7 @@ def _after_step_success(
     # a statement each under the lock.)
     elif not any(pending for pending, _ in checked.values()) and not _has_unfinished(run_id):
         # Every step has ended: the run ends (completed, or failed by another branch).
-        statuses = list(StepRun.objects.filter(pipeline_run_id=run_id).values_list("status", flat=True))
-        pipeline_run_finish_if_done(run=run, statuses=statuses)
+        pipeline_run_finish_if_done(run=run, statuses=_statuses_of(run_id))
         return None
     claimed = _claim_kept(kept, worker, next((row.attempt for row in ready if row.id == kept), None))
     if claimed is None and keep_next:
@@ -605,6 +613,11 @@ def _queue_and_claim(ready: list[_StepRow], queue: str, worker: str) -> NextStep
     claimed = _claim(kept.id, kept.attempt, worker, timezone.now(), pending=True)
     # None cannot happen under the run's lock (its upstream is this end's step).
     return NextStep(kept.id, *claimed) if claimed is not None else None
+
+
+def _statuses_of(run_id: int) -> list[str]:
+    sql = f"SELECT status FROM {_STEPS} WHERE pipeline_run_id = %s"  # noqa: S608 (our table name)
+    return [status for (status,) in hot_sql.execute(sql, [run_id])]
 
 
 def _has_unfinished(run_id: int) -> bool:
@@ -785,30 +798,11 @@ class Completion:
         return self.next_step.step_run_id if self.next_step else None
 
 
-def _end_owned_attempt(
-    *,
-    step_run_id: int,
-    attempt: int,
-    target: str,
-    outcome: str,
-    inputs: dict[str, int],
-    error: str = "",
-    cache_key: str | None = None,
-    **fields: object,
-) -> bool:
+def _end_owned_attempt(**end: Any) -> bool:
     """Inside a transaction: move the step to `target` if `attempt` still owns it,
-    close the attempt and record its inputs. False (nothing changed) when the
-    attempt no longer owns the step."""
-    return _end_and_read_downstream(
-        step_run_id=step_run_id,
-        attempt=attempt,
-        target=target,
-        outcome=outcome,
-        inputs=inputs,
-        error=error,
-        cache_key=cache_key,
-        **fields,
-    )[0]
+    close the attempt and record its inputs (the arguments of `_end_and_read_downstream`
+    but `downstream_of`). False (nothing changed) when the attempt no longer owns the step."""
+    return _end_and_read_downstream(**end)[0]
 
 
 def _end_and_read_downstream(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, models
+from django.db.models import F
 
 from pipelines.models import (
     ArtifactVersion,
@@ -65,25 +66,25 @@ class StateMachine:
         source: Iterable[str],
         target: str,
         extra_filter: Mapping[str, Any] | None = None,
+        increment: Iterable[str] = (),
         **fields: Any,
     ) -> int:
-        """Move the given rows that are in one of `source` to `target`; return how many moved."""
+        """Move the given rows that are in one of `source` to `target`, the fields in
+        `increment` going up by one (a run's revision); return how many moved."""
         sources = list(source)
         for status in sources:
             self.check(status, target)
-        ids = list(ids)
+        ids, increment = list(ids), tuple(increment)
         if len(ids) == 1 and _plain(extra_filter, as_filter=True) and _plain(fields):
-            return self._move_one(ids[0], sources, target, extra_filter or {}, fields)
+            # One row with plain values: the statement the ORM would send, written here
+            # (a step's claim and end, a run's start and end each make such a move, and
+            # building the UPDATE through the ORM cost more CPU than the database spent
+            # running it).
+            return hot_sql.execute_count(
+                *self._move_one_statement(ids[0], sources, target, extra_filter or {}, fields, increment)
+            )
         query = self.model._default_manager.filter(id__in=ids, **{f"{self.field}__in": sources}, **(extra_filter or {}))
-        return query.update(**{self.field: target}, **fields)
-
-    def _move_one(
-        self, row_id: int, sources: list[str], target: str, extra_filter: Mapping[str, Any], fields: Mapping[str, Any]
-    ) -> int:
-        """`move` of one row with plain values, as the statement the ORM would send,
-        written here: a step's claim and end each make such a move, and building the
-        UPDATE through the ORM cost more CPU than the database spent running it."""
-        return hot_sql.execute_count(*self._move_one_statement(row_id, sources, target, extra_filter, fields))
+        return query.update(**{self.field: target}, **fields, **{name: F(name) + 1 for name in increment})
 
     def move_one_statement(
         self,

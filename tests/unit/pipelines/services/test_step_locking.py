@@ -86,13 +86,14 @@ def test_a_claim_writes_the_run_only_after_committing_its_step(owner, broker, ru
     with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(writes):
         assert step_run_claim(step_run_id=load.id, worker="w", run_id=run.id, seen_attempt=0, run_status=run_status)
 
-    if run_status == RunStatus.RUNNING:
-        # Only a bump, which never waits for the run's row (SKIP LOCKED), so it shares
+    if run_status == RunStatus.RUNNING or connection.vendor == "postgresql":
+        # Only a write that never waits for the run's row (SKIP LOCKED): a bump, or a
+        # run's first claim moving its run while nobody holds the row, so it shares
         # the claim's transaction without holding the step's row while it waits.
         assert writes.tables == ["pipelines_steprun", "pipelines_pipelinerun", "commit"]
         if connection.vendor == "postgresql":
-            bump = next(q["sql"] for q in queries if q["sql"].startswith('UPDATE "pipelines_pipelinerun"'))
-            assert "SKIP LOCKED" in bump
+            write = next(q["sql"] for q in queries if q["sql"].startswith('UPDATE "pipelines_pipelinerun"'))
+            assert "SKIP LOCKED" in write
     else:
         assert writes.tables == ["pipelines_steprun", "commit", "pipelines_pipelinerun", "commit"]
     run.refresh_from_db()
@@ -267,6 +268,48 @@ def test_a_claim_does_not_wait_for_the_run_row_another_transaction_holds(owner, 
         release.set()
         holder.join()
     assert StepRun.objects.get(id=second.id).status == StepStatus.RUNNING
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL only (SQLite locks the database)")
+def test_a_run_s_first_claim_commits_its_step_before_waiting_for_the_run_row_another_transaction_holds(owner, broker):
+    run = pipeline_run_create(spec=sample.numbers_pipeline.compile(scale=1), user=owner)
+    load = run.steps.get(name="load")
+    locked, release = threading.Event(), threading.Event()
+    claimed: list[int | None] = []
+
+    def hold_the_run_row() -> None:
+        try:
+            with transaction.atomic():
+                PipelineRun.objects.select_for_update().get(id=run.id)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def claim() -> None:
+        try:
+            claimed.append(step_run_claim(step_run_id=load.id, worker="w", run_id=run.id, seen_attempt=0))
+        finally:
+            connection.close()
+
+    holder, claimer = threading.Thread(target=hold_the_run_row), threading.Thread(target=claim)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        claimer.start()
+        deadline = time.monotonic() + 5
+        while StepRun.objects.get(id=load.id).status != StepStatus.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # The step's claim is committed; the run's move waits for the row, after it.
+        assert StepRun.objects.get(id=load.id).status == StepStatus.RUNNING
+        assert claimer.is_alive()
+        assert PipelineRun.objects.get(id=run.id).status == RunStatus.INITIALIZING
+    finally:
+        release.set()
+        holder.join()
+        claimer.join(10)
+    assert claimed == [1]
+    assert PipelineRun.objects.get(id=run.id).status == RunStatus.RUNNING
 
 
 def _nap_steps(run: PipelineRun) -> list[StepRun]:
