@@ -239,23 +239,24 @@ def test_a_run_is_created_even_when_marking_its_steps_as_sent_fails(api, broker)
     assert StepRun.objects.get(id=broker.sent[0]).dispatched_at is None  # the reaper sends it again
 
 
+def _hold_the_run_row(run_id: int, locked: threading.Event, release: threading.Event) -> None:
+    """In a thread of its own: lock the run's row, say so, and hold it until released."""
+    try:
+        with transaction.atomic():
+            PipelineRun.objects.select_for_update().get(id=run_id)
+            locked.set()
+            release.wait(10)
+    finally:
+        connection.close()
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL only (SQLite locks the database)")
 def test_a_claim_does_not_wait_for_the_run_row_another_transaction_holds(owner, broker):
     run = pipeline_run_create(spec=wide_pipelines.wide_pipeline.compile(width=2), user=owner)
     first, second = run.steps.get(name="branch_0000"), run.steps.get(name="branch_0001")
     assert step_run_claim(step_run_id=first.id, worker="w")  # the run is running now
     locked, release = threading.Event(), threading.Event()
-
-    def hold_the_run_row() -> None:
-        try:
-            with transaction.atomic():
-                PipelineRun.objects.select_for_update().get(id=run.id)
-                locked.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_run_row)
+    holder = threading.Thread(target=_hold_the_run_row, args=(run.id, locked, release))
     holder.start()
     try:
         assert locked.wait(10)
@@ -277,22 +278,14 @@ def test_a_run_s_first_claim_commits_its_step_before_waiting_for_the_run_row_ano
     locked, release = threading.Event(), threading.Event()
     claimed: list[int | None] = []
 
-    def hold_the_run_row() -> None:
-        try:
-            with transaction.atomic():
-                PipelineRun.objects.select_for_update().get(id=run.id)
-                locked.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
     def claim() -> None:
         try:
             claimed.append(step_run_claim(step_run_id=load.id, worker="w", run_id=run.id, seen_attempt=0))
         finally:
             connection.close()
 
-    holder, claimer = threading.Thread(target=hold_the_run_row), threading.Thread(target=claim)
+    holder = threading.Thread(target=_hold_the_run_row, args=(run.id, locked, release))
+    claimer = threading.Thread(target=claim)
     holder.start()
     try:
         assert locked.wait(10)
